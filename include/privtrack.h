@@ -1,0 +1,490 @@
+/*
+ * privtrack — privacy-preserving visit tracking.
+ *
+ * One header, the whole public API.  Conventions (see STYLE.md):
+ *
+ *  - Functions return PT_OK (0) or a negative pt_error code.  The static text
+ *    for a code is pt_strerror(); the detail of the last failure (what and
+ *    where: file:line, HTTP status, errno text) is pt_tracker_errmsg() for a
+ *    tracker and pt_last_error() (thread-local) for everything else.
+ *  - Constructors are `int pt_x_open(pt_x **out, ...)`; `pt_x_free(NULL)` and
+ *    `pt_x_close(NULL)` are no-ops.
+ *  - Options structs start with `unsigned int version`; initialise them with
+ *    their PT_X_OPTIONS_INIT macro.  Fields are only ever appended.
+ *  - Thread safety is stated on every function.  Unless stated otherwise a
+ *    handle must not be used by two threads at the same time.
+ *  - The library never writes to stdout or stderr on its own; it logs through
+ *    the callback set with pt_set_log().
+ *  - No raw client address, hash key or AWS secret appears in a log line, an
+ *    error message or a stored record unless the policy explicitly keeps it.
+ */
+#ifndef PRIVTRACK_H
+#define PRIVTRACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(PT_STATIC)
+#define PT_EXTERN
+#elif defined(PT_BUILDING)
+#define PT_EXTERN __attribute__((visibility("default")))
+#else
+#define PT_EXTERN
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Version                                                                  */
+/* ------------------------------------------------------------------------ */
+
+#define PT_VERSION_MAJOR  0
+#define PT_VERSION_MINOR  1
+#define PT_VERSION_PATCH  0
+#define PT_VERSION_STRING "0.1.0"
+
+/** The library's version, "MAJOR.MINOR.PATCH".  Static; any thread. */
+PT_EXTERN const char *pt_version(void);
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* Codes are only ever appended; a value never changes meaning. */
+#define PT_ERRNO_MAP(X)                                                        \
+    X(OK, 0, "success")                                                        \
+    X(EINVAL, -1, "invalid argument")                                          \
+    X(ENOMEM, -2, "out of memory")                                             \
+    X(EPOLICY, -3, "invalid policy")                                           \
+    X(EIO, -4, "input/output error")                                           \
+    X(ENOTFOUND, -5, "not found")                                              \
+    X(EBACKEND, -6, "storage backend error")                                   \
+    X(ECREDENTIALS, -7, "missing or invalid credentials")                      \
+    X(ENETWORK, -8, "network error")                                           \
+    X(ETIMEDOUT, -9, "timed out")                                              \
+    X(EQUEUEFULL, -10, "queue full")                                           \
+    X(ECORRUPT, -11, "corrupt data")                                           \
+    X(EUNSUPPORTED, -12, "operation not supported")                            \
+    X(ECRYPTO, -13, "cryptographic failure")                                   \
+    X(EPARSE, -14, "malformed input")                                          \
+    X(ETHROTTLED, -15, "request throttled")                                    \
+    X(EACCESS, -16, "access denied")                                           \
+    X(EEXIST, -17, "already exists")                                           \
+    X(ECLOSED, -18, "handle is closed")                                        \
+    X(ENOSPACE, -19, "no space left")
+
+typedef enum pt_error {
+#define PT__ERRNO_ENUM(name, value, text) PT_##name = value,
+    PT_ERRNO_MAP(PT__ERRNO_ENUM)
+#undef PT__ERRNO_ENUM
+} pt_error;
+
+/** Static text for an error code ("unknown error" for an unknown code).
+ *  Never NULL; owned by the library; any thread. */
+PT_EXTERN const char *pt_strerror(int code);
+
+/** Symbolic name of an error code ("PT_EINVAL").  Never NULL; static. */
+PT_EXTERN const char *pt_err_name(int code);
+
+/** Detail of the last failure on the calling thread, for failures that have
+ *  no handle to report on (pt_policy_load_*, pt_tracker_open, ...).  Never
+ *  NULL (empty when there is none); valid until the next privtrack call on
+ *  this thread.  Thread-local, so any thread. */
+PT_EXTERN const char *pt_last_error(void);
+
+/* ------------------------------------------------------------------------ */
+/* Logging                                                                  */
+/* ------------------------------------------------------------------------ */
+
+typedef enum pt_log_level {
+    PT_LOG_DEBUG = 0,
+    PT_LOG_INFO = 1,
+    PT_LOG_WARN = 2,
+    PT_LOG_ERROR = 3,
+    PT_LOG_NONE = 4
+} pt_log_level;
+
+/** Receives one log line (no trailing newline).  `message` is valid only for
+ *  the duration of the call.  May be called from any thread, including the
+ *  tracker's writer thread, concurrently: the callback must be thread-safe. */
+typedef void (*pt_log_fn)(pt_log_level level, const char *message,
+                          void *userdata);
+
+/** Set the process-wide log callback and the minimum level delivered.
+ *  `fn == NULL` silences the library (the default).  Call it before opening
+ *  trackers; changing it while trackers run is safe (the pointer is swapped
+ *  atomically) but a line already being delivered may still reach the old
+ *  callback. */
+PT_EXTERN void pt_set_log(pt_log_fn fn, void *userdata, pt_log_level min_level);
+
+/** Human-readable level name ("debug", "info", "warning", "error"). Static. */
+PT_EXTERN const char *pt_log_level_name(pt_log_level level);
+
+/* ------------------------------------------------------------------------ */
+/* Policy                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/** A loaded policy.  Immutable once loaded: any number of threads and
+ *  trackers may share one.  Reference counted: a tracker keeps its own
+ *  reference, so the caller may free its policy right after
+ *  pt_tracker_open(). */
+typedef struct pt_policy pt_policy;
+
+/** Load and validate a policy from an INI file.  On failure *out is NULL and
+ *  pt_last_error() names the file and line of the first error.  The caller
+ *  owns *out and frees it with pt_policy_free().  Any thread. */
+PT_EXTERN int pt_policy_load_file(pt_policy **out, const char *path);
+
+/** As pt_policy_load_file(), from `len` bytes at `text`.  `name` is used in
+ *  error messages and in the policy id (NULL: "<memory>").  The buffer is not
+ *  kept.  Any thread. */
+PT_EXTERN int pt_policy_load_buffer(pt_policy **out, const char *text,
+                                    size_t len, const char *name);
+
+/** The built-in default policy (identical to policy/default.ini).  Any
+ *  thread. */
+PT_EXTERN int pt_policy_load_default(pt_policy **out);
+
+/** The text of the built-in default policy.  Static; any thread. */
+PT_EXTERN const char *pt_policy_default_text(void);
+
+/** Called once per problem found by pt_policy_check_*(); `line` is 1-based,
+ *  0 when the problem is not tied to a line (a contradiction between keys
+ *  names the line of the later key). */
+typedef void (*pt_policy_error_fn)(const char *file, unsigned int line,
+                                   const char *message, void *userdata);
+
+/** Validate a policy file and report *every* error through `cb` (not only
+ *  the first).  Returns PT_OK when the policy is valid, PT_EPOLICY when at
+ *  least one error was reported, PT_EIO when the file cannot be read.  Any
+ *  thread. */
+PT_EXTERN int pt_policy_check_file(const char *path, pt_policy_error_fn cb,
+                                   void *userdata);
+
+/** As pt_policy_check_file() for a buffer. */
+PT_EXTERN int pt_policy_check_buffer(const char *text, size_t len,
+                                     const char *name, pt_policy_error_fn cb,
+                                     void *userdata);
+
+/** The policy's id: its name plus a short hash of its effective settings,
+ *  e.g. "default-3fa2c1d0".  Stored in every record.  Owned by the policy;
+ *  any thread. */
+PT_EXTERN const char *pt_policy_id(const pt_policy *policy);
+
+/** A setting of the policy as text ("ip", "mode" → "hash"), after defaults
+ *  were applied; NULL for an unknown key.  Lets backends and tools read
+ *  their section.  Owned by the policy; any thread. */
+PT_EXTERN const char *pt_policy_get(const pt_policy *policy,
+                                    const char *section, const char *key);
+
+/** Drop a reference.  NULL is a no-op.  Any thread. */
+PT_EXTERN void pt_policy_free(pt_policy *policy);
+
+/* ------------------------------------------------------------------------ */
+/* Visits and records                                                       */
+/* ------------------------------------------------------------------------ */
+
+typedef struct pt_header {
+    const char *name; /* case-insensitive, e.g. "User-Agent" */
+    const char *value;
+} pt_header;
+
+#define PT_VISIT_VERSION 1
+
+/** A visit's raw facts.  Everything is borrowed for the duration of
+ *  pt_track() only: the library copies what the policy lets it keep. */
+typedef struct pt_visit {
+    unsigned int version;     /* PT_VISIT_VERSION */
+    const char *remote_addr;  /* the TCP peer address; may be NULL */
+    const pt_header *headers; /* User-Agent, X-Forwarded-For, DNT, ... */
+    size_t header_count;
+    const char *const *links; /* submitted URLs */
+    size_t link_count;
+    const char *const *filenames; /* downloaded files (paths are reduced to
+                                      base names) */
+    size_t filename_count;
+    size_t error_count; /* failed downloads; messages never stored */
+    int64_t time_us;    /* visit time, µs since the Unix epoch, UTC;
+                           0 = now */
+} pt_visit;
+
+#define PT_VISIT_INIT                                                          \
+    {                                                                          \
+        PT_VISIT_VERSION, NULL, NULL, 0, NULL, 0, NULL, 0, 0, 0                \
+    }
+
+/** A stored record, as read back from a backend.  Field names and meanings
+ *  are the DynamoDB item's (see DESIGN.md).  Absent strings are NULL. */
+typedef struct pt_record {
+    const char *date;       /* "YYYY-MM-DD" (UTC) */
+    const char *timestamp;  /* "YYYY-MM-DDTHH:MM:SS.ffffff+00:00" */
+    const char *session_id; /* "<unix seconds>-<8 hex>" */
+    const char *client_ip;  /* after the policy; NULL when dropped */
+    const char *user_agent; /* after the policy; NULL when dropped */
+    int64_t num_links_submitted;
+    int64_t num_files_downloaded;
+    const char *const *links;
+    size_t link_count;
+    const char *const *titles;
+    size_t title_count;
+    const char *const *filenames;
+    size_t filename_count;
+    int has_errors;
+    int64_t error_count;
+    int64_t ttl;        /* Unix seconds; 0 = no ttl */
+    const char *policy; /* policy id; NULL for records not written by
+                           privtrack */
+} pt_record;
+
+/** Serialise one record as a single-line JSON object (no newline).  The
+ *  caller frees *out with pt_free().  Any thread. */
+PT_EXTERN int pt_record_to_json(char **out, const pt_record *record);
+
+/** A list of records returned by a query, newest first. */
+typedef struct pt_record_list {
+    pt_record *records;
+    size_t count;
+} pt_record_list;
+
+/** Free a record list and everything it points to.  NULL is a no-op. */
+PT_EXTERN void pt_record_list_free(pt_record_list *list);
+
+/** Free memory the library returned (strings from pt_record_to_json(), ...).
+ *  NULL is a no-op. */
+PT_EXTERN void pt_free(void *ptr);
+
+/* ------------------------------------------------------------------------ */
+/* Tracker                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/** A tracker: a policy, a storage backend, a bounded queue and the writer
+ *  thread that drains it.  pt_track() may be called from any number of
+ *  threads at once; the other functions are documented one by one. */
+typedef struct pt_tracker pt_tracker;
+
+/** Why a visit was not recorded. */
+typedef enum pt_drop_reason {
+    PT_DROP_NONE = 0,       /* accepted */
+    PT_DROP_DNT = 1,        /* DNT: 1 honoured */
+    PT_DROP_GPC = 2,        /* Sec-GPC: 1 honoured */
+    PT_DROP_COOKIE = 3,     /* opt-out cookie present */
+    PT_DROP_QUEUE_FULL = 4, /* the queue was full */
+    PT_DROP_INVALID = 5,    /* the visit itself was unusable */
+    PT_DROP__COUNT = 6
+} pt_drop_reason;
+
+/** Name of a drop reason: "none", "dnt", "gpc", "cookie", "queue_full",
+ *  "invalid".  Static. */
+PT_EXTERN const char *pt_drop_reason_name(pt_drop_reason reason);
+
+/** Receives one audit line (a JSON object, no newline) per visit in dry-run
+ *  mode.  Called on the thread that called pt_track(); must be thread-safe
+ *  when several threads track. */
+typedef void (*pt_audit_fn)(const char *json_line, void *userdata);
+
+#define PT_TRACKER_OPTIONS_VERSION 1
+
+typedef struct pt_tracker_options {
+    unsigned int version;     /* PT_TRACKER_OPTIONS_VERSION */
+    int dry_run;              /* -1: as the policy says; 0: off; 1: on */
+    const char *storage_path; /* overrides [storage] path; NULL: policy */
+    pt_audit_fn audit;        /* dry-run sink; NULL: [audit] output */
+    void *audit_userdata;
+    size_t queue_capacity;       /* records; 0: 65536 */
+    size_t batch_size;           /* records per backend write; 0: 25 */
+    unsigned int batch_delay_ms; /* longest wait to fill a batch; 0: 50 */
+    unsigned int block_us;       /* queue full: wait up to this long; 0: never
+                                    block (drop, reason queue_full) */
+    const char *spool_dir;       /* durable spool; NULL: <storage path>/spool
+                                    or ./privtrack-spool */
+    int synchronous;             /* 1: no writer thread; pt_track() writes
+                                    through (used by the CLI and tests) */
+} pt_tracker_options;
+
+#define PT_TRACKER_OPTIONS_INIT                                                \
+    {                                                                          \
+        PT_TRACKER_OPTIONS_VERSION, -1, NULL, NULL, NULL, 0, 0, 0, 0, NULL, 0  \
+    }
+
+/** Initialise an options struct (for languages without the macro). */
+PT_EXTERN void pt_tracker_options_init(pt_tracker_options *opts);
+
+/** Open a tracker.  Takes its own reference to `policy`.  `opts` may be NULL
+ *  (defaults).  Opens the backend named by [storage] backend; in dry-run
+ *  mode nothing is created on disk.  The caller owns *out and releases it
+ *  with pt_tracker_close().  Any thread; in a pre-forking server open
+ *  trackers in the child processes, after fork(). */
+PT_EXTERN int pt_tracker_open(pt_tracker **out, const pt_policy *policy,
+                              const pt_tracker_options *opts);
+
+/** The outcome of one pt_track() call. */
+typedef struct pt_track_result {
+    pt_drop_reason dropped; /* PT_DROP_NONE when accepted */
+    char session_id[24];    /* the record's session id when accepted */
+} pt_track_result;
+
+/** Apply the policy to `visit` and queue the resulting record.  Never blocks
+ *  (unless block_us is set) and never fails the caller's request: returns
+ *  PT_OK when the visit was accepted *or* dropped by policy or a full queue
+ *  (see `result`, optional), a negative code only for a NULL argument or a
+ *  closed tracker.  Any number of threads at once. */
+PT_EXTERN int pt_track(pt_tracker *tracker, const pt_visit *visit,
+                       pt_track_result *result);
+
+/** Wait until every record accepted before the call is written to the
+ *  backend or the spool, at most `timeout_ms`.  PT_ETIMEDOUT when the
+ *  deadline passed first.  Any thread. */
+PT_EXTERN int pt_tracker_flush(pt_tracker *tracker, unsigned int timeout_ms);
+
+/** Flush (bounded by `timeout_ms`), stop the writer, close the backend and
+ *  free the tracker.  Records not written by the deadline are in the spool.
+ *  NULL is a no-op.  Must not race with other calls on the same tracker. */
+PT_EXTERN int pt_tracker_close(pt_tracker *tracker, unsigned int timeout_ms);
+
+/** Detail of the tracker's last failure ("" when none).  Owned by the
+ *  tracker, valid until its next failure.  Any thread. */
+PT_EXTERN const char *pt_tracker_errmsg(const pt_tracker *tracker);
+
+/** Counters since the tracker opened.  Any thread; read atomically field by
+ *  field. */
+typedef struct pt_counters {
+    uint64_t accepted;
+    uint64_t dropped[PT_DROP__COUNT]; /* indexed by pt_drop_reason */
+    uint64_t stored;
+    uint64_t spooled;
+    uint64_t replayed;
+    uint64_t retries;
+    uint64_t failures;
+} pt_counters;
+
+PT_EXTERN int pt_tracker_counters(const pt_tracker *tracker, pt_counters *out);
+
+/** Records of one UTC date ("YYYY-MM-DD"), newest first, at most `limit`
+ *  (0: no limit).  Expired records (ttl < now) are not returned.  The
+ *  caller frees *out with pt_record_list_free().  Must not race with
+ *  pt_tracker_close(); otherwise any thread. */
+PT_EXTERN int pt_tracker_query(pt_tracker *tracker, pt_record_list **out,
+                               const char *date, size_t limit);
+
+/** Remove records whose ttl is before `now` (Unix seconds; 0: now).
+ *  `removed` (optional) receives how many.  Any thread. */
+PT_EXTERN int pt_tracker_purge(pt_tracker *tracker, int64_t now,
+                               uint64_t *removed);
+
+/** Create what the backend needs (directory and key for the file store; the
+ *  table, waited until ACTIVE, and TTL for DynamoDB).  Idempotent.  Any
+ *  thread. */
+PT_EXTERN int pt_tracker_init_storage(pt_tracker *tracker);
+
+/** Spool state: records waiting to be replayed, and the spool's size. */
+typedef struct pt_spool_status {
+    uint64_t pending_records;
+    uint64_t pending_bytes;
+} pt_spool_status;
+
+PT_EXTERN int pt_tracker_spool_status(pt_tracker *tracker,
+                                      pt_spool_status *out);
+
+/** Replay the spool into the backend now, in order, at most `timeout_ms`.
+ *  Idempotent: a record already stored is not stored twice.  `replayed`
+ *  (optional) receives how many records were written. */
+PT_EXTERN int pt_tracker_spool_replay(pt_tracker *tracker,
+                                      unsigned int timeout_ms,
+                                      uint64_t *replayed);
+
+/* ------------------------------------------------------------------------ */
+/* Storage backends                                                         */
+/* ------------------------------------------------------------------------ */
+
+/* A backend is a versioned table of functions, in the spirit of SQLite's
+ * sqlite3_io_methods.  A backend "subclasses" pt_storage: its own struct
+ * starts with a pt_storage member, and open() returns a pointer to it.
+ * A third-party backend is written against this header alone and made
+ * selectable with pt_storage_register(); `[storage] backend = NAME` picks it.
+ *
+ * Threading: the library calls one backend instance from one thread at a
+ * time (the writer thread, or the caller of query/purge/init, serialised by
+ * the tracker).  Instances of the same backend may run in parallel. */
+
+#define PT_STORAGE_METHODS_VERSION 1
+
+/* Capability flags. */
+#define PT_STORAGE_CAP_QUERY 0x1u /* query() works */
+#define PT_STORAGE_CAP_PURGE 0x2u /* purge() works */
+#define PT_STORAGE_CAP_IDEMPOTENT                                              \
+    0x4u /* put of a record already stored is                                  \
+            a no-op (same date, timestamp and                                  \
+            session_id) */
+
+typedef struct pt_storage pt_storage;
+
+typedef struct pt_storage_methods {
+    unsigned int version; /* PT_STORAGE_METHODS_VERSION */
+    const char *name;     /* "file", "dynamodb", ... */
+    unsigned int capabilities;
+
+    /** Open an instance for `policy` (read settings with pt_policy_get()).
+     *  `path_override` replaces [storage] path when not NULL.  Must not
+     *  create anything on disk or remotely: that is init(). */
+    int (*open)(pt_storage **out, const pt_policy *policy,
+                const char *path_override);
+
+    /** Create what the backend needs; idempotent. */
+    int (*init)(pt_storage *storage);
+
+    /** Store `count` records.  On failure *written says how many of the
+     *  first records were stored for certain; the rest will be retried or
+     *  spooled by the caller.  `replay` is non-zero when these records may
+     *  have been stored before (the backend must then not store twice). */
+    int (*put)(pt_storage *storage, const pt_record *const *records,
+               size_t count, int replay, size_t *written);
+
+    /** Records of `date`, newest first, at most `limit` (0: all), skipping
+     *  records whose ttl is before `now`.  The backend allocates *out. */
+    int (*query)(pt_storage *storage, pt_record_list **out, const char *date,
+                 size_t limit, int64_t now);
+
+    /** Remove records whose ttl is before `now`. */
+    int (*purge)(pt_storage *storage, int64_t now, uint64_t *removed);
+
+    /** Make written records durable (fsync = batch). */
+    int (*sync)(pt_storage *storage);
+
+    /** Extension point: unknown ops return PT_EUNSUPPORTED. */
+    int (*control)(pt_storage *storage, int op, void *arg);
+
+    /** Release the instance.  Mandatory. */
+    void (*close)(pt_storage *storage);
+} pt_storage_methods;
+
+/** The base of every backend instance. */
+struct pt_storage {
+    const pt_storage_methods *methods;
+    char errmsg[256]; /* detail of the last failure, set by the backend */
+};
+
+/** Make a backend selectable by name.  The methods table must outlive the
+ *  process's use of privtrack.  Registering a name twice replaces the
+ *  earlier entry.  Thread-safe. */
+PT_EXTERN int pt_storage_register(const pt_storage_methods *methods);
+
+/** The backend registered as `name`, or NULL. Thread-safe. */
+PT_EXTERN const pt_storage_methods *pt_storage_find(const char *name);
+
+/** Helpers for backends: build a record list (the list owns copies). */
+PT_EXTERN int pt_record_list_new(pt_record_list **out);
+PT_EXTERN int pt_record_list_append(pt_record_list *list,
+                                    const pt_record *record);
+
+/** Parse one JSON object (a file store line, or the CLI's `--json` output)
+ *  into a record list entry.  Returns PT_EPARSE for malformed input. */
+PT_EXTERN int pt_record_list_append_json(pt_record_list *list, const char *json,
+                                         size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PRIVTRACK_H */

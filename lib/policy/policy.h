@@ -1,0 +1,69 @@
+/*
+ * The policy engine, internal interface.  The public half (loading, ids,
+ * pt_policy_get) is in privtrack.h.
+ */
+#ifndef PT_POLICY_H
+#define PT_POLICY_H
+
+#include "common/common.h"
+
+/** The secret key used for keyed hashing of addresses. */
+typedef struct pt__ip_key {
+    unsigned char bytes[64];
+    size_t len;    /* 0: no key (only valid when [ip] mode is not hash) */
+    int ephemeral; /* 1: random, in memory only (dry-run without a key) */
+} pt__ip_key;
+
+/** Find the hash key the policy asks for: `key_file`, else the environment
+ *  variable PRIVTRACK_IP_KEY (hex, 32-128 hex digits), else
+ * `<store_dir>/ip.key`. When that file does not exist and `create` is non-zero,
+ * a random 32-byte key is written there with mode 0600 (directory created
+ * 0700).  When `create` is zero and no key exists, an ephemeral key is
+ * generated and key->ephemeral set (dry-run must not touch the disk).  A key
+ * file that is readable or writable by group or others is refused (PT_EPOLICY,
+ * detail names the file, never the key).  When [ip] mode is not hash, succeeds
+ *  with key->len == 0 without touching anything. */
+int pt__ip_key_load(pt__ip_key *key, const pt_policy *policy,
+                    const char *store_dir, int create);
+
+/** Wipe a key (sodium_memzero). */
+void pt__ip_key_wipe(pt__ip_key *key);
+
+/** The outcome of applying the policy to one visit. */
+typedef struct pt__apply_result {
+    pt_drop_reason dropped; /* PT_DROP_NONE when a record was produced */
+    pt_record *record;      /* one allocation (pt__record_free), or NULL */
+    unsigned int invalid_addresses; /* addresses that did not parse */
+} pt__apply_result;
+
+/** Apply the policy: opt-out decision, client address (trusted proxies,
+ *  X-Forwarded-For), ip mode, user agent, links, file names and titles,
+ *  caps, UTF-8 sanitising, ttl, session id and policy id.
+ *
+ *  `now_us` is the current time (used when visit->time_us is 0 and for the
+ *  ttl base).  When `audit` is not NULL, exactly one audit line (a JSON
+ *  object, no newline) is appended to it: {"decision":..., "reason":...,
+ *  "changes":[{"field","rule","before","after"}...], "record":{...}} —
+ *  "before" never shows a raw address or user agent unless [audit]
+ *  show_raw = true (it shows {"kind":..., "length":N} instead).
+ *
+ *  Thread-safe: the policy and key are read-only. */
+int pt__policy_apply(const pt_policy *policy, const pt__ip_key *key,
+                     const pt_visit *visit, int64_t now_us,
+                     pt__apply_result *result, pt_buf *audit);
+
+/** Typed accessors used by the tracker and the CLI. */
+int pt__policy_dry_run(const pt_policy *policy);
+/** [audit] output: "-" or "stderr" or a path; never NULL. */
+const char *pt__policy_audit_output(const pt_policy *policy);
+/** [storage] backend name; never NULL ("file" by default). */
+const char *pt__policy_backend(const pt_policy *policy);
+/** [storage] path; never NULL ("./var" by default). */
+const char *pt__policy_storage_path(const pt_policy *policy);
+/** [retention] ttl_days (0: none). */
+unsigned int pt__policy_ttl_days(const pt_policy *policy);
+
+/** Take another reference (the tracker's). */
+pt_policy *pt__policy_ref(const pt_policy *policy);
+
+#endif

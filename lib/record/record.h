@@ -1,0 +1,39 @@
+/*
+ * Records: one-allocation copies, the JSON form used by the file store, the
+ * spool and the CLI, and its parser.
+ */
+#ifndef PT_RECORD_H
+#define PT_RECORD_H
+
+#include "common/common.h"
+
+/** Copy `src` into a single allocation (struct, pointer arrays and strings
+ *  together), so that one free() releases it.  NULL strings stay NULL. */
+int pt__record_dup(pt_record **out, const pt_record *src);
+
+/** Free a record made by pt__record_dup().  NULL is a no-op. */
+void pt__record_free(pt_record *record);
+
+/** Append the record's JSON object (one line, no newline) to `b`.  Keys in
+ *  the DESIGN.md order; absent strings are omitted; `ttl` only when
+ *  non-zero; `policy` only when not NULL. */
+void pt__record_json(pt_buf *b, const pt_record *record);
+
+/** Parse one JSON object into a freshly allocated record (single
+ *  allocation, free with pt__record_free()).  Requires `date` and
+ *  `timestamp`; everything else is optional, as in items written by the
+ *  seed.  Numbers may be JSON numbers or decimal strings.  PT_EPARSE with a
+ *  detail in pt_last_error() when malformed. */
+int pt__record_parse_json(pt_record **out, const char *json, size_t len);
+
+/** Deep-copy helpers for record lists (used by backends). */
+int pt__record_list_take(pt_record_list *list, pt_record *record);
+
+/** Sort a list newest first (by timestamp, then session_id). */
+void pt__record_list_sort_newest_first(pt_record_list *list);
+
+/** Compare two records' timestamps newest-first (qsort-compatible over
+ *  pt_record). */
+int pt__record_cmp_newest_first(const void *a, const void *b);
+
+#endif

@@ -1,0 +1,33 @@
+/*
+ * Storage, internal interface: the registry of backends and the built-in
+ * ones.  The backend interface itself is public (privtrack.h).
+ */
+#ifndef PT_STORAGE_H
+#define PT_STORAGE_H
+
+#include "common/common.h"
+
+extern const pt_storage_methods pt__file_storage_methods;
+extern const pt_storage_methods pt__dynamodb_storage_methods;
+
+/** Open the backend the policy names ([storage] backend), with an optional
+ *  path override.  On failure pt_last_error() says why. */
+int pt__storage_open(pt_storage **out, const pt_policy *policy,
+                     const char *path_override);
+
+/** Convenience wrappers that check for NULL methods (PT_EUNSUPPORTED). */
+int pt__storage_init(pt_storage *s);
+int pt__storage_put(pt_storage *s, const pt_record *const *records,
+                    size_t count, int replay, size_t *written);
+int pt__storage_query(pt_storage *s, pt_record_list **out, const char *date,
+                      size_t limit, int64_t now);
+int pt__storage_purge(pt_storage *s, int64_t now, uint64_t *removed);
+int pt__storage_sync(pt_storage *s);
+void pt__storage_close(pt_storage *s);
+
+/** Set a backend instance's errmsg (also the thread's last error) and
+ *  return `code`. */
+int pt__storage_fail(pt_storage *s, int code, const char *fmt, ...)
+    PT__PRINTF(3, 4);
+
+#endif
