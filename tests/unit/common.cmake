@@ -1,0 +1,2 @@
+pt_add_unit_test(test_common SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_common.c
+                 LIBS pt_common)

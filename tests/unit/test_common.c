@@ -1,0 +1,154 @@
+/* Unit tests for lib/common: errors, buffers, UTF-8 and time. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "common/common.h"
+
+static void
+test_errors(void **state)
+{
+    (void)state;
+    assert_string_equal(pt_strerror(PT_OK), "success");
+    assert_string_equal(pt_strerror(PT_ENOSPACE), "no space left");
+    assert_string_equal(pt_strerror(-9999), "unknown error");
+    assert_string_equal(pt_err_name(PT_EPOLICY), "PT_EPOLICY");
+    assert_int_equal(pt__fail(PT_EIO, "disk %d", 3), PT_EIO);
+    assert_string_equal(pt_last_error(), "disk 3");
+    pt__clear_error();
+    assert_string_equal(pt_last_error(), "");
+    assert_string_equal(pt_version(), PT_VERSION_STRING);
+}
+
+static void
+test_buf_json_string(void **state)
+{
+    pt_buf b = PT_BUF_INIT;
+    (void)state;
+    pt_buf_json_string(&b, "a\"b\\c\n\x01\xc3\xa9", 9);
+    assert_string_equal(b.ptr, "\"a\\\"b\\\\c\\n\\u0001\xc3\xa9\"");
+    pt_buf_clear(&b);
+    /* Invalid UTF-8 (a lone continuation byte, an overlong, a surrogate) is
+     * replaced, never passed through. */
+    pt_buf_json_string(&b, "x\x80y\xc0\xafz\xed\xa0\x80", 10);
+    assert_true(pt__utf8_valid(b.ptr, b.len));
+    assert_non_null(strstr(b.ptr, "\xEF\xBF\xBD"));
+    pt_buf_free(&b);
+}
+
+static void
+test_buf_printf_grows(void **state)
+{
+    pt_buf b = PT_BUF_INIT;
+    (void)state;
+    for (int i = 0; i < 1000; i++)
+        pt_buf_printf(&b, "%04d,", i);
+    assert_int_equal(b.len, 5000);
+    assert_memory_equal(b.ptr + 4995, "0999,", 5);
+    assert_int_equal(b.oom, 0);
+    pt_buf_free(&b);
+}
+
+static void
+test_utf8_sanitize_cut_at_boundary(void **state)
+{
+    pt_buf b = PT_BUF_INIT;
+    (void)state;
+    /* "é" is two bytes: a 4-byte cap must not split the second one. */
+    assert_true(pt__utf8_sanitize(&b, "ab\xc3\xa9\xc3\xa9", 6, 5));
+    assert_string_equal(b.ptr, "ab\xc3\xa9");
+    pt_buf_clear(&b);
+    assert_false(pt__utf8_sanitize(&b, "plain", 5, 0));
+    assert_string_equal(b.ptr, "plain");
+    pt_buf_clear(&b);
+    assert_true(pt__utf8_sanitize(&b, "\xf4\x90\x80\x80", 4, 0));
+    assert_true(pt__utf8_valid(b.ptr, b.len));
+    pt_buf_free(&b);
+}
+
+static void
+test_time_format(void **state)
+{
+    char ts[PT_TIMESTAMP_LEN + 1], date[PT_DATE_LEN + 1];
+    int64_t us;
+    (void)state;
+    /* 2025-01-15T14:30:00.123456Z */
+    us = 1736951400LL * 1000000 + 123456;
+    pt__format_timestamp(ts, us);
+    assert_string_equal(ts, "2025-01-15T14:30:00.123456+00:00");
+    pt__format_date(date, us);
+    assert_string_equal(date, "2025-01-15");
+    pt__format_timestamp(ts, 0);
+    assert_string_equal(ts, "1970-01-01T00:00:00.000000+00:00");
+    /* Leap day. */
+    pt__format_date(date, 951782400LL * 1000000);
+    assert_string_equal(date, "2000-02-29");
+}
+
+static void
+test_time_parse(void **state)
+{
+    int64_t us;
+    (void)state;
+    assert_int_equal(pt__parse_iso8601("2025-01-15T14:30:00.123456+00:00", &us),
+                     PT_OK);
+    assert_true(us == 1736951400LL * 1000000 + 123456);
+    assert_int_equal(pt__parse_iso8601("2025-01-15T15:30:00+01:00", &us),
+                     PT_OK);
+    assert_true(us == 1736951400LL * 1000000);
+    assert_int_equal(pt__parse_iso8601("2025-01-15T14:30Z", &us), PT_OK);
+    assert_true(us == 1736951400LL * 1000000);
+    assert_int_equal(pt__parse_iso8601("2025-01-15", &us), PT_OK);
+    assert_true(us == 1736899200LL * 1000000);
+    assert_int_equal(pt__parse_iso8601("2025-02-30", &us), PT_EPARSE);
+    assert_int_equal(pt__parse_iso8601("2025-01-15T25:00", &us), PT_EPARSE);
+    assert_int_equal(pt__parse_iso8601("2025-01-15T14:30:00junk", &us),
+                     PT_EPARSE);
+    assert_int_equal(pt__parse_iso8601("", &us), PT_EPARSE);
+    assert_true(pt__valid_date("2024-02-29"));
+    assert_false(pt__valid_date("2023-02-29"));
+    assert_false(pt__valid_date("../etc/pass"));
+    assert_false(pt__valid_date("2024-02-290"));
+}
+
+static int log_calls;
+static void
+capture_log(pt_log_level level, const char *message, void *userdata)
+{
+    (void)userdata;
+    if (level == PT_LOG_WARN && strcmp(message, "hello 42") == 0)
+        log_calls++;
+}
+
+static void
+test_log_callback(void **state)
+{
+    (void)state;
+    pt__log(PT_LOG_ERROR, "nobody listens");
+    pt_set_log(capture_log, NULL, PT_LOG_INFO);
+    pt__log(PT_LOG_WARN, "hello %d", 42);
+    pt__log(PT_LOG_DEBUG, "hello %d", 42); /* below the minimum level */
+    assert_int_equal(log_calls, 1);
+    pt_set_log(NULL, NULL, PT_LOG_DEBUG);
+    pt__log(PT_LOG_WARN, "hello %d", 42);
+    assert_int_equal(log_calls, 1);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_buf_json_string),
+        cmocka_unit_test(test_buf_printf_grows),
+        cmocka_unit_test(test_utf8_sanitize_cut_at_boundary),
+        cmocka_unit_test(test_time_format),
+        cmocka_unit_test(test_time_parse),
+        cmocka_unit_test(test_log_callback),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
