@@ -61,4 +61,31 @@ void pt_sigv4_result_free(pt_sigv4_result *r);
 /** Lowercase hex SHA-256 of data into out[65]. */
 void pt_sha256_hex(char out[65], const void *data, size_t len);
 
+/* ---- additions (aws layer) ---------------------------------------------- */
+
+typedef struct pt_sigv4_options {
+    int normalize_path;     /* 1 (default): remove ".", ".." and empty
+                               segments, as for every service but S3 */
+    int sign_session_token; /* 1 (default): add creds->session_token as a
+                               signed X-Amz-Security-Token header (unless the
+                               request already carries one) */
+    const unsigned char *signing_key; /* NULL: derive; else the 32-byte key
+                                         from pt_sigv4_derive_key() for the
+                                         same date, region and service */
+} pt_sigv4_options;
+
+/** Defaults: normalise, sign the session token, derive the key. */
+void pt_sigv4_options_init(pt_sigv4_options *opts);
+
+/** pt_sigv4_sign() with options.  On failure `out` holds nothing to free. */
+int pt_sigv4_sign_ex(pt_sigv4_result *out, const pt_sigv4_request *req,
+                     const pt_aws_credentials *creds,
+                     const pt_sigv4_options *opts);
+
+/** The derived signing key kSigning for `date8` ("YYYYMMDD"), region and
+ *  service, so a client can cache it for the day.  The caller wipes it. */
+int pt_sigv4_derive_key(unsigned char out[32], const pt_aws_credentials *creds,
+                        const char *date8, const char *region,
+                        const char *service);
+
 #endif

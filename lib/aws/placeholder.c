@@ -1,2 +1,0 @@
-/* Placeholder until the aws layer lands; delete when adding real sources. */
-typedef int pt__aws_placeholder;

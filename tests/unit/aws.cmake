@@ -1,0 +1,4 @@
+# The aws layer: SigV4 against AWS's test suite, credentials and config,
+# the DynamoDB HTTP client against an in-test fault-injecting server.
+pt_add_unit_test(test_sigv4 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sigv4.c
+                 LIBS pt_aws pt_common LABELS unit)
