@@ -2,3 +2,6 @@
 # the DynamoDB HTTP client against an in-test fault-injecting server.
 pt_add_unit_test(test_sigv4 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sigv4.c
                  LIBS pt_aws pt_common LABELS unit)
+pt_add_unit_test(test_aws_client
+                 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_aws_client.c
+                 LIBS pt_aws pt_common LABELS unit TIMEOUT 120)

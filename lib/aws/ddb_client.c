@@ -1,0 +1,646 @@
+/*
+ * The DynamoDB JSON-protocol client: signs each attempt, keeps connections
+ * alive in one curl multi handle, runs several requests at once and retries
+ * what DynamoDB says may be retried.
+ */
+#include "aws/ddb_client.h"
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RESPONSE_MAX     (32u << 20) /* DynamoDB answers are <= 16 MB */
+#define TARGET_PREFIX    "DynamoDB_20120810."
+#define CONTENT_TYPE     "application/x-amz-json-1.0"
+#define DEFAULT_PARALLEL 8u
+
+typedef struct slot {
+    CURL *easy;
+    pt_ddb_request *req;
+    struct curl_slist *headers;
+    char crc[16]; /* x-amz-crc32 as received, "" when absent */
+    char errbuf[CURL_ERROR_SIZE];
+} slot;
+
+struct pt_ddb_client {
+    pt_ddb_client_config cfg;
+    pt_aws_credentials creds;
+    CURLM *multi;
+    slot *slots;
+    unsigned int nslots;
+    uint64_t retries;
+    uint64_t rng;
+    char key_date[9];
+    unsigned char key[32];
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+static void
+global_init(void)
+{
+    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static uint64_t
+next_random(pt_ddb_client *c)
+{
+    /* xorshift64*: jitter needs spread, not secrecy. */
+    c->rng ^= c->rng >> 12;
+    c->rng ^= c->rng << 25;
+    c->rng ^= c->rng >> 27;
+    return c->rng * 0x2545f4914f6cdd1dULL;
+}
+
+static unsigned int
+backoff_ms(pt_ddb_client *c, unsigned int attempt)
+{
+    uint64_t ceiling = c->cfg.retry.base_ms;
+    for (unsigned int i = 1; i < attempt && ceiling < c->cfg.retry.cap_ms; i++)
+        ceiling *= 2;
+    if (ceiling > c->cfg.retry.cap_ms)
+        ceiling = c->cfg.retry.cap_ms;
+    return (unsigned int)(next_random(c) % (ceiling + 1));
+}
+
+static void
+amz_date_now(char out[17])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm);
+}
+
+/* Keep only printable ASCII of a server-supplied string, bounded. */
+static void
+copy_sanitized(char *dst, size_t size, const char *src)
+{
+    size_t n = 0;
+    for (; src && *src && n + 1 < size; src++) {
+        unsigned char ch = (unsigned char)*src;
+        dst[n++] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : '?';
+    }
+    dst[n] = '\0';
+}
+
+static int
+is_throttling(const char *type)
+{
+    return strcmp(type, "ProvisionedThroughputExceededException") == 0 ||
+           strcmp(type, "ThrottlingException") == 0 ||
+           strcmp(type, "RequestLimitExceeded") == 0;
+}
+
+/* Map a non-retryable DynamoDB error type to a privtrack code. */
+static int
+error_code_for(const char *type)
+{
+    if (strcmp(type, "ResourceNotFoundException") == 0)
+        return PT_ENOTFOUND;
+    if (strcmp(type, "ConditionalCheckFailedException") == 0 ||
+        strcmp(type, "ResourceInUseException") == 0)
+        return PT_EEXIST;
+    if (strcmp(type, "AccessDeniedException") == 0)
+        return PT_EACCESS;
+    if (strcmp(type, "UnrecognizedClientException") == 0 ||
+        strcmp(type, "InvalidSignatureException") == 0 ||
+        strcmp(type, "MissingAuthenticationTokenException") == 0 ||
+        strcmp(type, "ExpiredTokenException") == 0 ||
+        strcmp(type, "IncompleteSignatureException") == 0)
+        return PT_ECREDENTIALS;
+    if (strcmp(type, "UnknownOperationException") == 0)
+        return PT_EUNSUPPORTED;
+    return PT_EBACKEND;
+}
+
+/* Fill error_type and message from a JSON error body ("__type":
+ * "com.amazonaws.dynamodb.v20120810#ValidationException"). */
+static void
+parse_error_body(pt_ddb_request *req)
+{
+    cJSON *j = cJSON_ParseWithLength(req->response.ptr ? req->response.ptr : "",
+                                     req->response.len);
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "__type");
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "message");
+
+    if (!cJSON_IsString(m))
+        m = cJSON_GetObjectItemCaseSensitive(j, "Message");
+    if (cJSON_IsString(t)) {
+        const char *hash = strrchr(t->valuestring, '#');
+        copy_sanitized(req->error_type, sizeof(req->error_type),
+                       hash ? hash + 1 : t->valuestring);
+    } else {
+        req->error_type[0] = '\0';
+    }
+    copy_sanitized(req->message, sizeof(req->message),
+                   cJSON_IsString(m) ? m->valuestring : "");
+    cJSON_Delete(j);
+}
+
+/* ---- curl callbacks ------------------------------------------------------ */
+
+static size_t
+on_body(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    pt_ddb_request *req = userdata;
+    size_t n = size * nmemb;
+    if (req->response.len + n > RESPONSE_MAX)
+        return 0; /* abort: a hostile or broken server */
+    pt_buf_put(&req->response, data, n);
+    return req->response.oom ? 0 : n;
+}
+
+static size_t
+on_header(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    slot *s = userdata;
+    size_t n = size * nmemb;
+    static const char name[] = "x-amz-crc32:";
+    if (n > sizeof(name) - 1 &&
+        pt__strncasecmp(data, name, sizeof(name) - 1) == 0) {
+        size_t i = sizeof(name) - 1, k = 0;
+        while (i < n && (data[i] == ' ' || data[i] == '\t'))
+            i++;
+        while (i < n && data[i] >= '0' && data[i] <= '9' &&
+               k + 1 < sizeof(s->crc))
+            s->crc[k++] = data[i++];
+        s->crc[k] = '\0';
+    }
+    return n;
+}
+
+/* ---- client -------------------------------------------------------------- */
+
+int
+pt_ddb_client_new(pt_ddb_client **out, const pt_ddb_client_config *cfg,
+                  pt_aws_credentials *creds)
+{
+    pt_ddb_client *c;
+
+    *out = NULL;
+    pthread_once(&curl_once, global_init);
+    if (curl_init_rc != CURLE_OK)
+        return pt__fail(PT_ENETWORK, "curl_global_init failed: %s",
+                        curl_easy_strerror(curl_init_rc));
+    c = calloc(1, sizeof(*c));
+    if (!c)
+        return pt__fail(PT_ENOMEM, "out of memory");
+    c->cfg = *cfg;
+    if (c->cfg.retry.max_attempts == 0)
+        c->cfg.retry.max_attempts = 1;
+    if (!c->cfg.connect_timeout_ms)
+        c->cfg.connect_timeout_ms = 3000;
+    if (!c->cfg.request_timeout_ms)
+        c->cfg.request_timeout_ms = 10000;
+    c->nslots = c->cfg.parallel ? c->cfg.parallel : DEFAULT_PARALLEL;
+    if (c->nslots > 64)
+        c->nslots = 64;
+    c->slots = calloc(c->nslots, sizeof(*c->slots));
+    c->multi = curl_multi_init();
+    if (!c->slots || !c->multi) {
+        pt_ddb_client_free(c);
+        return pt__fail(PT_ENOMEM, "out of memory creating the HTTP client");
+    }
+    curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)c->nslots);
+    curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)c->nslots);
+    c->rng = (uint64_t)pt__monotonic_us() ^ ((uint64_t)getpid() << 32) ^
+             (uint64_t)(uintptr_t)c;
+    if (!c->rng)
+        c->rng = 0x9e3779b97f4a7c15ULL;
+    c->creds = *creds;
+    memset(creds, 0, sizeof(*creds));
+    *out = c;
+    return PT_OK;
+}
+
+void
+pt_ddb_client_free(pt_ddb_client *c)
+{
+    if (!c)
+        return;
+    for (unsigned int i = 0; c->slots && i < c->nslots; i++) {
+        if (c->slots[i].easy) {
+            if (c->slots[i].req)
+                curl_multi_remove_handle(c->multi, c->slots[i].easy);
+            curl_easy_cleanup(c->slots[i].easy);
+        }
+        curl_slist_free_all(c->slots[i].headers);
+    }
+    if (c->multi)
+        curl_multi_cleanup(c->multi);
+    free(c->slots);
+    pt_aws_credentials_free(&c->creds);
+    OPENSSL_cleanse(c->key, sizeof(c->key));
+    free(c);
+}
+
+uint64_t
+pt_ddb_client_retries(const pt_ddb_client *c)
+{
+    return c ? c->retries : 0;
+}
+
+void
+pt_ddb_client_set_retry(pt_ddb_client *c, const pt_ddb_retry *r)
+{
+    c->cfg.retry = *r;
+    if (c->cfg.retry.max_attempts == 0)
+        c->cfg.retry.max_attempts = 1;
+}
+
+/* ---- requests ------------------------------------------------------------ */
+
+void
+pt_ddb_request_init(pt_ddb_request *req, const char *op)
+{
+    memset(req, 0, sizeof(*req));
+    req->op = op;
+}
+
+void
+pt_ddb_request_reset(pt_ddb_request *req)
+{
+    req->done = 0;
+    req->rc = PT_OK;
+    req->status = 0;
+    req->error_type[0] = '\0';
+    req->message[0] = '\0';
+    req->attempt = 0;
+    req->ready_at_us = 0;
+    pt_buf_clear(&req->response);
+}
+
+void
+pt_ddb_request_free(pt_ddb_request *req)
+{
+    pt_buf_free(&req->body);
+    pt_buf_free(&req->response);
+}
+
+static int add_header(struct curl_slist **list, const char *fmt, ...)
+    PT__PRINTF(2, 3);
+
+static int
+add_header(struct curl_slist **list, const char *fmt, ...)
+{
+    char line[2048];
+    struct curl_slist *n;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    n = curl_slist_append(*list, line);
+    OPENSSL_cleanse(line, sizeof(line));
+    if (!n)
+        return PT_ENOMEM;
+    *list = n;
+    return PT_OK;
+}
+
+/* Sign the request for this attempt and build its header list. */
+static int
+sign_headers(pt_ddb_client *c, slot *s, const pt_ddb_request *req)
+{
+    char date[17], target[96];
+    pt_sigv4_header h[4];
+    pt_sigv4_request sr;
+    pt_sigv4_options opts;
+    pt_sigv4_result res;
+    int rc;
+
+    amz_date_now(date);
+    if (memcmp(c->key_date, date, 8) != 0) {
+        rc = pt_sigv4_derive_key(c->key, &c->creds, date, c->cfg.region,
+                                 "dynamodb");
+        if (rc != PT_OK)
+            return rc;
+        memcpy(c->key_date, date, 8);
+    }
+    pt__snprintf(target, sizeof(target), TARGET_PREFIX "%s", req->op);
+    h[0] = (pt_sigv4_header){"Host", c->cfg.endpoint.host};
+    h[1] = (pt_sigv4_header){"Content-Type", CONTENT_TYPE};
+    h[2] = (pt_sigv4_header){"X-Amz-Date", date};
+    h[3] = (pt_sigv4_header){"X-Amz-Target", target};
+    sr = (pt_sigv4_request){"POST",
+                            "/",
+                            h,
+                            4,
+                            (const unsigned char *)req->body.ptr,
+                            req->body.len,
+                            c->cfg.region,
+                            "dynamodb",
+                            date};
+    pt_sigv4_options_init(&opts);
+    opts.signing_key = c->key;
+    rc = pt_sigv4_sign_ex(&res, &sr, &c->creds, &opts);
+    if (rc != PT_OK)
+        return rc;
+    curl_slist_free_all(s->headers);
+    s->headers = NULL;
+    if (add_header(&s->headers, "Host: %s", c->cfg.endpoint.host) ||
+        add_header(&s->headers, "Content-Type: " CONTENT_TYPE) ||
+        add_header(&s->headers, "X-Amz-Date: %s", date) ||
+        add_header(&s->headers, "X-Amz-Target: %s", target) ||
+        add_header(&s->headers, "Authorization: %s", res.authorization.ptr) ||
+        (c->creds.session_token &&
+         add_header(&s->headers, "X-Amz-Security-Token: %s",
+                    c->creds.session_token)) ||
+        add_header(&s->headers, "Expect:"))
+        rc = PT_ENOMEM;
+    pt_sigv4_result_free(&res);
+    return rc;
+}
+
+static int
+start_request(pt_ddb_client *c, slot *s, pt_ddb_request *req)
+{
+    int rc;
+    if (!s->easy) {
+        s->easy = curl_easy_init();
+        if (!s->easy)
+            return PT_ENOMEM;
+    } else {
+        curl_easy_reset(s->easy); /* keeps the connection cache */
+    }
+    rc = sign_headers(c, s, req);
+    if (rc != PT_OK)
+        return rc;
+    s->crc[0] = '\0';
+    s->errbuf[0] = '\0';
+    s->req = req;
+    pt_buf_clear(&req->response);
+    CURL *e = s->easy;
+    curl_easy_setopt(e, CURLOPT_URL, c->cfg.endpoint.url);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body.ptr ? req->body.ptr : "");
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body.len);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->headers);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, s);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->errbuf);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long)c->cfg.connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->cfg.request_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, s);
+    if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
+        s->req = NULL;
+        return PT_ENOMEM;
+    }
+    req->running = 1;
+    return PT_OK;
+}
+
+/* Decide what an attempt's outcome means.  Returns 1 when worth retrying. */
+static int
+classify(slot *s, CURLcode result, pt_ddb_request *req)
+{
+    req->error_type[0] = '\0';
+    req->message[0] = '\0';
+    req->status = 0;
+    if (result != CURLE_OK) {
+        req->rc =
+            result == CURLE_OPERATION_TIMEDOUT ? PT_ETIMEDOUT : PT_ENETWORK;
+        copy_sanitized(req->message, sizeof(req->message),
+                       s->errbuf[0] ? s->errbuf : curl_easy_strerror(result));
+        return req->response.oom ? 0 : 1;
+    }
+    curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &req->status);
+    if (req->status == 200) {
+        if (s->crc[0]) {
+            unsigned long want = strtoul(s->crc, NULL, 10);
+            uint32_t got = pt_aws_crc32(req->response.ptr, req->response.len);
+            if ((uint32_t)want != got) {
+                req->rc = PT_ECORRUPT;
+                pt__snprintf(req->message, sizeof(req->message),
+                             "x-amz-crc32 mismatch (header %lu, body %u)", want,
+                             got);
+                return 1;
+            }
+        }
+        req->rc = PT_OK;
+        return 0;
+    }
+    parse_error_body(req);
+    if (req->status >= 500) {
+        req->rc = PT_EBACKEND;
+        return 1;
+    }
+    if (is_throttling(req->error_type)) {
+        req->rc = PT_ETHROTTLED;
+        return 1;
+    }
+    req->rc = error_code_for(req->error_type);
+    return 0;
+}
+
+static void
+log_retry(const pt_ddb_request *req, unsigned int max, unsigned int delay)
+{
+    if (!pt__log_enabled(PT_LOG_INFO))
+        return;
+    if (req->status)
+        pt__log(PT_LOG_INFO,
+                "DynamoDB %s: HTTP %ld %s%s%s; retry %u/%u in %u ms", req->op,
+                req->status, req->error_type[0] ? req->error_type : "error",
+                req->message[0] ? ": " : "", req->message, req->attempt,
+                max - 1, delay);
+    else
+        pt__log(PT_LOG_INFO, "DynamoDB %s: %s; retry %u/%u in %u ms", req->op,
+                req->message, req->attempt, max - 1, delay);
+}
+
+/* Handle a finished transfer.  Returns 1 when the request is done. */
+static int
+finish_transfer(pt_ddb_client *c, slot *s, CURLcode result)
+{
+    pt_ddb_request *req = s->req;
+    int retry;
+
+    curl_multi_remove_handle(c->multi, s->easy);
+    s->req = NULL;
+    req->running = 0;
+    retry = classify(s, result, req);
+    if (retry && req->attempt + 1 < c->cfg.retry.max_attempts) {
+        unsigned int delay = backoff_ms(c, ++req->attempt);
+        c->retries++;
+        log_retry(req, c->cfg.retry.max_attempts, delay);
+        req->ready_at_us = pt__monotonic_us() + (int64_t)delay * 1000;
+        return 0;
+    }
+    req->done = 1;
+    return 1;
+}
+
+static slot *
+free_slot(pt_ddb_client *c)
+{
+    for (unsigned int i = 0; i < c->nslots; i++)
+        if (!c->slots[i].req)
+            return &c->slots[i];
+    return NULL;
+}
+
+/* Start whatever is ready; fills *pending (waiting, not held) and the
+ * earliest ready time among them. */
+static int
+start_ready(pt_ddb_client *c, pt_ddb_request *const *reqs, size_t n,
+            size_t *running, size_t *pending, int64_t *next_ready)
+{
+    int64_t now = pt__monotonic_us();
+    *running = *pending = 0;
+    *next_ready = INT64_MAX;
+    for (size_t i = 0; i < n; i++) {
+        pt_ddb_request *r = reqs[i];
+        if (r->done || r->held)
+            continue;
+        if (!r->running && r->ready_at_us <= now) {
+            slot *s = free_slot(c);
+            if (s) {
+                int rc = start_request(c, s, r);
+                if (rc != PT_OK) {
+                    r->rc = rc;
+                    r->done = 1;
+                    pt__snprintf(r->message, sizeof(r->message),
+                                 "could not prepare the request");
+                    return rc;
+                }
+            }
+        }
+        if (r->running) {
+            (*running)++;
+        } else {
+            (*pending)++;
+            if (r->ready_at_us < *next_ready)
+                *next_ready = r->ready_at_us;
+        }
+    }
+    return PT_OK;
+}
+
+static int
+drain_messages(pt_ddb_client *c, pt_ddb_done_fn on_done, void *userdata)
+{
+    CURLMsg *msg;
+    int left, finished = 0;
+    while ((msg = curl_multi_info_read(c->multi, &left)) != NULL) {
+        slot *s = NULL;
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
+        if (!s || !s->req)
+            continue;
+        pt_ddb_request *req = s->req;
+        finished = 1;
+        if (finish_transfer(c, s, msg->data.result) && on_done &&
+            on_done(req, userdata)) {
+            pt_ddb_request_reset(req);
+        }
+    }
+    return finished;
+}
+
+static int
+report(pt_ddb_request *const *reqs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const pt_ddb_request *r = reqs[i];
+        if (r->rc == PT_OK)
+            continue;
+        if (r->status)
+            return pt__fail(r->rc, "DynamoDB %s: HTTP %ld %s%s%s%s", r->op,
+                            r->status,
+                            r->error_type[0] ? r->error_type : "error",
+                            r->message[0] ? ": " : "", r->message,
+                            r->attempt ? " (after retries)" : "");
+        return pt__fail(r->rc, "DynamoDB %s: %s%s", r->op, r->message,
+                        r->attempt ? " (after retries)" : "");
+    }
+    return PT_OK;
+}
+
+int
+pt_ddb_run(pt_ddb_client *c, pt_ddb_request *const *reqs, size_t n,
+           pt_ddb_done_fn on_done, void *userdata)
+{
+    size_t running, pending;
+    int64_t next_ready;
+    int rc = PT_OK, still;
+
+    for (;;) {
+        rc = start_ready(c, reqs, n, &running, &pending, &next_ready);
+        if (rc != PT_OK || (running == 0 && pending == 0))
+            break;
+        if (running)
+            curl_multi_perform(c->multi, &still);
+        if (drain_messages(c, on_done, userdata))
+            continue;
+        int64_t wait_us = 100000;
+        if (pending && next_ready != INT64_MAX) {
+            int64_t until = next_ready - pt__monotonic_us();
+            if (until < wait_us)
+                wait_us = until < 0 ? 0 : until;
+        }
+        curl_multi_poll(c->multi, NULL, 0, (int)((wait_us + 999) / 1000), NULL);
+    }
+    for (unsigned int i = 0; i < c->nslots; i++) {
+        if (c->slots[i].req) { /* only after an internal failure */
+            curl_multi_remove_handle(c->multi, c->slots[i].easy);
+            c->slots[i].req->running = 0;
+            c->slots[i].req = NULL;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!reqs[i]->done) {
+            reqs[i]->done = 1;
+            reqs[i]->rc = PT_EBACKEND;
+            pt__snprintf(reqs[i]->message, sizeof(reqs[i]->message),
+                         "not attempted");
+        }
+    }
+    return report(reqs, n);
+}
+
+int
+pt_ddb_call(pt_ddb_client *c, const char *op, const char *body, size_t len,
+            pt_buf *resp, char *error_type)
+{
+    pt_ddb_request req;
+    pt_ddb_request *list[1] = {&req};
+    int rc;
+
+    pt_ddb_request_init(&req, op);
+    pt_buf_put(&req.body, body, len);
+    if (req.body.oom) {
+        pt_ddb_request_free(&req);
+        return pt__fail(PT_ENOMEM, "out of memory");
+    }
+    rc = pt_ddb_run(c, list, 1, NULL, NULL);
+    if (error_type)
+        pt__snprintf(error_type, sizeof(req.error_type), "%s", req.error_type);
+    if (resp) {
+        pt_buf_free(resp);
+        *resp = req.response;
+        memset(&req.response, 0, sizeof(req.response));
+    }
+    pt_ddb_request_free(&req);
+    return rc;
+}
