@@ -5,3 +5,6 @@ pt_add_unit_test(test_sigv4 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sigv4.c
 pt_add_unit_test(test_aws_client
                  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_aws_client.c
                  LIBS pt_aws pt_common LABELS unit TIMEOUT 120)
+pt_add_unit_test(test_aws_config
+                 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_aws_config.c
+                 LIBS pt_aws pt_common LABELS unit)
