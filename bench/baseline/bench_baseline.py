@@ -250,54 +250,57 @@ def cmd_dynamodb(args):
     logging.getLogger("botocore").setLevel(logging.ERROR)
     res = seed.get_dynamodb_resource(endpoint_url=args.endpoint)
     apply = make_policy("default")
+    table = seed.create_dynamodb_table_if_not_exists(res, args.table)
+    name = args.mode
 
-    # 1. The seed: create_visit_record + put_item, a new thread per write.
-    #    In-flight threads are capped (as a web server's worker count would
-    #    cap them) so that thousands of threads do not measure the kernel.
-    table = seed.create_dynamodb_table_if_not_exists(res, args.table + "-put")
-    slots = threading.BoundedSemaphore(args.threads)
+    if args.mode == "put_item":
+        # The seed: create_visit_record + put_item, a new thread per write.
+        # In-flight threads are capped (as a web server's worker count would
+        # cap them) so that thousands of threads do not measure the kernel.
+        slots = threading.BoundedSemaphore(args.threads)
 
-    def write(rec):
-        try:
-            seed.save_visit_record(table, rec)
-        finally:
-            slots.release()
+        def write(rec):
+            try:
+                seed.save_visit_record(table, rec)
+            finally:
+                slots.release()
 
-    threads = []
-    t0 = time.perf_counter()
-    c0 = time.process_time()
-    for i in range(args.n_put):
-        rec = apply(i)
-        slots.acquire()
-        th = threading.Thread(target=write, args=(rec,), daemon=True)
-        th.start()
-        threads.append(th)
-    for th in threads:
-        th.join()
-    cpu = time.process_time() - c0
-    wall = time.perf_counter() - t0
-    emit("dynamodb.put_item.records_per_s", args.n_put / wall, "records/s")
-    emit("dynamodb.put_item.cpu_us_per_record", cpu / args.n_put * 1e6,
-         "us/record")
-
-    # 2. boto3's own batch_writer (BatchWriteItem of 25, unprocessed items
-    #    re-sent).  overwrite_by_pkeys drops same-key duplicates inside one
-    #    batch, which DynamoDB would reject.
-    table = seed.create_dynamodb_table_if_not_exists(res, args.table + "-bw")
-    t0 = time.perf_counter()
-    c0 = time.process_time()
-    with table.batch_writer(overwrite_by_pkeys=["date", "timestamp"]) as bw:
+        threads = []
+        t0 = time.perf_counter()
+        c0 = time.process_time()
         for i in range(args.n):
-            bw.put_item(Item=apply(i))
+            rec = apply(i)
+            slots.acquire()
+            th = threading.Thread(target=write, args=(rec,), daemon=True)
+            th.start()
+            threads.append(th)
+        for th in threads:
+            th.join()
+    else:
+        # boto3's own batch_writer (BatchWriteItem of 25, unprocessed items
+        # re-sent).  overwrite_by_pkeys drops same-key duplicates inside one
+        # batch, which DynamoDB would reject.
+        t0 = time.perf_counter()
+        c0 = time.process_time()
+        with table.batch_writer(overwrite_by_pkeys=["date", "timestamp"]) as bw:
+            for i in range(args.n):
+                bw.put_item(Item=apply(i))
     cpu = time.process_time() - c0
     wall = time.perf_counter() - t0
-    emit("dynamodb.batch_writer.records_per_s", args.n / wall, "records/s")
-    emit("dynamodb.batch_writer.cpu_us_per_record", cpu / args.n * 1e6,
+    if args.mode == "warmup":
+        return
+    emit("dynamodb.%s.records_per_s" % name, args.n / wall, "records/s")
+    emit("dynamodb.%s.cpu_us_per_record" % name, cpu / args.n * 1e6,
          "us/record")
-    if args.verify:
-        count = res.meta.client.scan(TableName=args.table + "-bw",
-                                     Select="COUNT")["Count"]
-        emit("dynamodb.batch_writer.items_stored", count, "items")
+    count = 0
+    kwargs = {"TableName": args.table, "Select": "COUNT"}
+    while True:  # follow the pages: a count cut at 1 MB would flatter
+        page = res.meta.client.scan(**kwargs)
+        count += page["Count"]
+        if "LastEvaluatedKey" not in page:
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    emit("dynamodb.%s.items_stored" % name, count, "items")
 
 
 def main():
@@ -320,11 +323,11 @@ def main():
     p.add_argument("--dir")
     p = sub.add_parser("dynamodb")
     p.add_argument("--endpoint", required=True)
-    p.add_argument("--table", default="bench-baseline")
+    p.add_argument("--mode", required=True,
+                   choices=["put_item", "batch_writer", "warmup"])
+    p.add_argument("--table", required=True)
     p.add_argument("-n", type=int, default=5000)
-    p.add_argument("--n-put", type=int, default=2000)
     p.add_argument("--threads", type=int, default=32)
-    p.add_argument("--verify", action="store_true")
     args = ap.parse_args()
     {"policy": cmd_policy, "latency": cmd_latency, "file": cmd_file,
      "memory": cmd_memory, "dynamodb": cmd_dynamodb}[args.cmd](args)

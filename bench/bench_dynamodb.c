@@ -1,0 +1,99 @@
+/*
+ * DynamoDB backend: records/s and client CPU per record against a
+ * DynamoDB-compatible server (dynalite, started by bench/run.sh), through
+ * policy/default.ini with [storage] backend = dynamodb.
+ *
+ * The clock and getrusage(RUSAGE_SELF) run from the first pt_track() until
+ * pt_tracker_flush() returns: policy, queue, item JSON, SigV4, HTTP and
+ * response parsing of every thread of this process — and nothing of the
+ * server, which is another process.  The table is then queried to check
+ * that every visit was stored.
+ *
+ * Env: BENCH_DDB_ENDPOINT (required, http://127.0.0.1:PORT),
+ * BENCH_DDB_TABLE (default bench-privtrack), BENCH_DDB_N (default 20,000).
+ */
+#include "bench_common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+int
+main(void)
+{
+    const char *endpoint = getenv("BENCH_DDB_ENDPOINT");
+    const char *table = getenv("BENCH_DDB_TABLE");
+    size_t n = pt_bench_env_size("BENCH_DDB_N", 20000);
+    char *spool = pt_bench_mkdtemp("pt-bench-ddb-spool");
+    pt_tracker_options opts = PT_TRACKER_OPTIONS_INIT;
+    pt_tracker *tracker;
+    pt_policy *policy;
+    pt_visit visit;
+    pt_counters c;
+    pt_record_list *list = NULL;
+    uint64_t t0, elapsed;
+    double cpu0, cpu;
+    char date[16];
+    time_t now = time(NULL);
+    int rc;
+
+    if (!endpoint)
+        pt_bench_die("BENCH_DDB_ENDPOINT is not set");
+    if (!table)
+        table = "bench-privtrack";
+    {
+        pt_bench_setting s[] = {
+            {"storage", "backend", "dynamodb"},
+            {"storage", "endpoint", endpoint},
+            {"storage", "table", table},
+            {"storage", "region", "us-east-1"},
+            {"storage", "path", spool},
+        };
+        policy = pt_bench_policy(s, sizeof s / sizeof s[0]);
+    }
+    opts.spool_dir = spool;
+    opts.block_us = 1000000; /* sustained: wait for the writer, never drop */
+    tracker = pt_bench_tracker(policy, &opts);
+    pt_policy_free(policy);
+    rc = pt_tracker_init_storage(tracker);
+    if (rc != PT_OK)
+        pt_bench_die("init storage: %s: %s", pt_strerror(rc),
+                     pt_tracker_errmsg(tracker));
+
+    t0 = pt_bench_now_ns();
+    cpu0 = pt_bench_cpu_us();
+    for (size_t i = 0; i < n; i++) {
+        pt_bench_visit(&visit, i);
+        pt_track(tracker, &visit, NULL);
+    }
+    if (pt_tracker_flush(tracker, 600000) != PT_OK)
+        pt_bench_die("flush: %s", pt_tracker_errmsg(tracker));
+    elapsed = pt_bench_now_ns() - t0;
+    cpu = pt_bench_cpu_us() - cpu0;
+    pt_tracker_counters(tracker, &c);
+
+    pt_bench_emit("dynamodb.privtrack.records_per_s",
+                  (double)c.stored / ((double)elapsed / 1e9), "records/s");
+    pt_bench_emit("dynamodb.privtrack.cpu_us_per_record", cpu / (double)n,
+                  "us/record");
+
+    /* Every visit must be in the table (today's date, UTC). */
+    strftime(date, sizeof date, "%Y-%m-%d", gmtime(&now));
+    rc = pt_tracker_query(tracker, &list, date, 0);
+    if (rc == PT_OK)
+        pt_bench_emit("dynamodb.privtrack.items_stored", (double)list->count,
+                      "items");
+    else
+        fprintf(stderr, "query: %s\n", pt_tracker_errmsg(tracker));
+    fprintf(stderr,
+            "dynamodb: %zu tracked, stored %llu, spooled %llu, retries %llu, "
+            "failures %llu, %.2f s, %.0f us CPU\n",
+            n, (unsigned long long)c.stored, (unsigned long long)c.spooled,
+            (unsigned long long)c.retries, (unsigned long long)c.failures,
+            (double)elapsed / 1e9, cpu);
+    pt_record_list_free(list);
+    pt_tracker_close(tracker, 60000);
+    pt_bench_rmtree(spool);
+    free(spool);
+    return 0;
+}

@@ -1,0 +1,88 @@
+/*
+ * Policy cost per visit, on one core: pt__policy_apply() (opt-out, address,
+ * user agent, links, titles, ttl, session id) and freeing the record it
+ * returns, for each [ip] mode and for policy/default.ini as shipped.
+ *
+ * Internal API on purpose: this isolates the policy from the queue and the
+ * store, which the other benchmarks measure through the public API.
+ *
+ * Env: BENCH_POLICY_N visits per mode (default 1,000,000).
+ */
+#include "bench_common.h"
+#include "policy/policy.h"
+#include "record/record.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+static double
+visits_per_second(const pt_policy *policy, const char *store_dir, size_t n)
+{
+    pt__ip_key key;
+    pt_visit visit;
+    int64_t now_us;
+    uint64_t t0;
+    double c0, cpu_s, wall_s;
+    int rc;
+
+    rc = pt__ip_key_load(&key, policy, store_dir, 1);
+    if (rc != PT_OK)
+        pt_bench_die("ip key: %s: %s", pt_strerror(rc), pt_last_error());
+    now_us = (int64_t)time(NULL) * 1000000;
+
+    /* Warm caches and the allocator before the clock starts. */
+    for (size_t i = 0; i < 1000; i++) {
+        pt__apply_result r = {0};
+        pt_bench_visit(&visit, i);
+        pt__policy_apply(policy, &key, &visit, now_us, &r, NULL);
+        pt__record_free(r.record);
+    }
+
+    t0 = pt_bench_now_ns();
+    c0 = pt_bench_cpu_us();
+    for (size_t i = 0; i < n; i++) {
+        pt__apply_result r = {0};
+        pt_bench_visit(&visit, i);
+        rc = pt__policy_apply(policy, &key, &visit, now_us, &r, NULL);
+        if (rc != PT_OK || r.dropped != PT_DROP_NONE || !r.record)
+            pt_bench_die("visit %zu not recorded: %s (%s)", i, pt_strerror(rc),
+                         pt_drop_reason_name(r.dropped));
+        pt__record_free(r.record);
+    }
+    cpu_s = (pt_bench_cpu_us() - c0) / 1e6;
+    wall_s = (double)(pt_bench_now_ns() - t0) / 1e9;
+    pt__ip_key_wipe(&key);
+    /* One thread: CPU time is the cost; wall time only adds preemption by
+     * the rest of the machine.  Take the larger, to never flatter. */
+    return (double)n / (cpu_s > wall_s ? cpu_s : wall_s);
+}
+
+int
+main(void)
+{
+    static const char *const modes[] = {"keep", "truncate", "hash", "drop"};
+    size_t n = pt_bench_env_size("BENCH_POLICY_N", 1000000);
+    char *dir = pt_bench_mkdtemp("pt-bench-policy");
+    char key[64];
+
+    for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+        pt_bench_setting s[] = {{"ip", "mode", modes[m]}};
+        pt_policy *policy = pt_bench_policy(s, 1);
+        snprintf(key, sizeof key, "policy.%s.visits_per_s", modes[m]);
+        pt_bench_emit(key, visits_per_second(policy, dir, n), "visits/s");
+        pt_policy_free(policy);
+    }
+    {
+        pt_policy *policy = NULL;
+        int rc = pt_policy_load_default(&policy);
+        if (rc != PT_OK)
+            pt_bench_die("default policy: %s", pt_last_error());
+        pt_bench_emit("policy.default.visits_per_s",
+                      visits_per_second(policy, dir, n), "visits/s");
+        pt_policy_free(policy);
+    }
+    pt_bench_rmtree(dir);
+    free(dir);
+    return 0;
+}

@@ -1,0 +1,256 @@
+#!/usr/bin/python3
+"""Turn the benchmarks' JSON lines into the one table bench/run.sh prints.
+
+    report.py RESULTS.jsonl [--command CMD] [--markdown-out FILE]
+
+Every C benchmark and every baseline prints lines like
+{"side": "privtrack"|"baseline", "key": "...", "value": N, "unit": "..."}.
+The table puts each privtrack figure next to the baseline figure measured in
+the same run, with their ratio expressed as privtrack's advantage: how many
+times better privtrack is (privtrack / baseline for rates, baseline /
+privtrack for latencies, CPU and memory).  A ratio below 1 means the
+baseline did better.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+
+HIGHER, LOWER = "higher", "lower"
+
+
+def load(path):
+    results = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            try:
+                r = json.loads(line)
+            except ValueError:
+                continue
+            results[(r["side"], r["key"])] = r["value"]
+    return results
+
+
+def fmt(v, unit):
+    if v is None:
+        return "n/a"
+    if unit in ("visits/s", "records/s"):
+        return "{:,.0f}".format(v)
+    if abs(v) >= 100:
+        return "{:,.0f}".format(v)
+    if abs(v) >= 10:
+        return "{:.1f}".format(v)
+    return "{:.2f}".format(v)
+
+
+def advantage(pt, base, better):
+    if pt is None or base is None or pt <= 0 or base <= 0:
+        return None
+    return pt / base if better == HIGHER else base / pt
+
+
+def rows(r):
+    """(metric, unit, privtrack, baseline, better, target text, met)."""
+    def pt(key):
+        return r.get(("privtrack", key))
+
+    def bl(key):
+        return r.get(("baseline", key))
+
+    def diff(a, b):
+        return None if a is None or b is None else a - b
+
+    out = []
+
+    def add(metric, unit, p, b, better, target="", check=None):
+        ratio = advantage(p, b, better)
+        met = ""
+        if check is not None:
+            ok = check(p, ratio)
+            met = "n/a" if ok is None else ("yes" if ok else "**NO**")
+        out.append((metric, unit, p, b, ratio, target, met))
+
+    def at_least(limit, on="value"):
+        def check(p, ratio):
+            v = p if on == "value" else ratio
+            return None if v is None else v >= limit
+        return check
+
+    def at_most(limit):
+        def check(p, ratio):
+            return None if p is None else p <= limit
+        return check
+
+    # 1. policy cost
+    add("policy cost, policy/default.ini (1 core)", "visits/s",
+        pt("policy.default.visits_per_s"), bl("policy.default.visits_per_s"),
+        HIGHER, "≥ 1,000,000", at_least(1e6))
+    for mode in ("keep", "truncate", "hash", "drop"):
+        add("policy cost, ip mode = %s (1 core)" % mode, "visits/s",
+            pt("policy.%s.visits_per_s" % mode),
+            bl("policy.%s.visits_per_s" % mode), HIGHER)
+    # 2. request-path latency
+    for t in (1, 2, 4):
+        for q, name in (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9")):
+            key = "latency.t%d.%s_us" % (t, q)
+            if q == "p99":
+                add("request path (pt_track) %s, %d thread%s" %
+                    (name, t, "s" if t > 1 else ""), "µs", pt(key), bl(key),
+                    LOWER, "≤ 5", at_most(5.0))
+            else:
+                add("request path (pt_track) %s, %d thread%s" %
+                    (name, t, "s" if t > 1 else ""), "µs", pt(key), bl(key),
+                    LOWER)
+    # 3. file store
+    add("file store, fsync = batch", "records/s",
+        pt("file.batch.records_per_s"), bl("file.batch.records_per_s"),
+        HIGHER, "≥ 200,000", at_least(2e5))
+    add("file store, fsync = always", "records/s",
+        pt("file.always.records_per_s"), bl("file.always.records_per_s"),
+        HIGHER)
+    # 4. DynamoDB (dynalite), vs both baselines
+    for base, label in (("batch_writer", "boto3 batch_writer"),
+                        ("put_item", "seed put_item/thread")):
+        add("DynamoDB records/s vs %s" % label, "records/s",
+            pt("dynamodb.privtrack.records_per_s"),
+            bl("dynamodb.%s.records_per_s" % base), HIGHER,
+            "ratio ≥ 1" if base == "batch_writer" else "",
+            at_least(1.0, on="ratio") if base == "batch_writer" else None)
+        add("DynamoDB client CPU/record vs %s" % label, "µs",
+            pt("dynamodb.privtrack.cpu_us_per_record"),
+            bl("dynamodb.%s.cpu_us_per_record" % base), LOWER,
+            "ratio ≥ 20" if base == "batch_writer" else "",
+            at_least(20.0, on="ratio") if base == "batch_writer" else None)
+    # 5. memory
+    empty_c = pt("memory.empty_c.hwm_mb")
+    empty_py = bl("memory.python_empty.hwm_mb")
+    add("peak RSS above empty program, tracking 1M visits (file)", "MiB",
+        diff(pt("memory.track.hwm_mb"), empty_c),
+        diff(bl("memory.track.hwm_mb"), empty_py), LOWER, "≤ 16",
+        at_most(16.0))
+    add("RSS growth from 10 % to 100 % of the visits", "MiB",
+        pt("memory.track.growth_mb"), bl("memory.track.growth_mb"), LOWER,
+        "flat (≤ 1)", at_most(1.0))
+    add("peak RSS above empty program, idle tracker", "MiB",
+        diff(pt("memory.idle.hwm_mb"), empty_c),
+        diff(bl("memory.idle.hwm_mb"), empty_py), LOWER)
+    return out
+
+
+BASELINES = [
+    "baselines: policy = the seed's create_visit_record plus its ip step "
+    "(keep; /24 via ipaddress; the guide's sha256(ip)[:16]; none), default = "
+    "sha256(ip)[:16] + the guide's 90-day ttl",
+    "latency and file store = a plain Python JSON-lines writer: per call "
+    "open-append-write (latency), buffered with flush + os.fsync per 25 "
+    "records (batch), open-append-write + os.fsync per record (always)",
+    "DynamoDB = dynalite on loopback, same server for all; the seed's "
+    "put_item from a new thread per write (at most 32 in flight) and boto3's "
+    "batch_writer; CPU = the client process's user+system time only",
+    "memory = the same Python writer tracking the same visits, above the "
+    "same script doing nothing; idle = the seed's module with a boto3 "
+    "resource and table loaded",
+]
+
+
+def notes(r):
+    """Checks that make the figures trustworthy, and their context."""
+    lines = list(BASELINES)
+    clock = r.get(("privtrack", "latency.clock_overhead_ns"))
+    if clock is not None:
+        lines.append("clock_gettime pair overhead (included in each latency "
+                     "sample): %.0f ns" % clock)
+    for t in (1, 2, 4):
+        d = r.get(("privtrack", "latency.t%d.dropped" % t))
+        if d:
+            lines.append("latency, %d thread(s): %d visits dropped "
+                         "(queue full) — those calls were cheaper" % (t, d))
+    for mode in ("batch", "always"):
+        lost = r.get(("privtrack", "file.%s.lost" % mode))
+        if lost:
+            lines.append("**file store fsync=%s: %d records missing on "
+                         "disk**" % (mode, lost))
+    for side, key in (("privtrack", "dynamodb.privtrack.items_stored"),
+                      ("baseline", "dynamodb.batch_writer.items_stored"),
+                      ("baseline", "dynamodb.put_item.items_stored")):
+        v = r.get((side, key))
+        if v is not None:
+            lines.append("%s: %d items in the table afterwards" %
+                         (key.replace(".items_stored", ""), v))
+    stored = r.get(("privtrack", "memory.track.stored"))
+    if stored is not None:
+        lines.append("memory run stored %d records" % stored)
+    if empty := r.get(("privtrack", "memory.empty_c.hwm_mb")):
+        lines.append("empty C program peak RSS %.1f MiB; empty Python "
+                     "(the baseline script's imports) %.1f MiB" %
+                     (empty, r.get(("baseline", "memory.python_empty.hwm_mb"),
+                                   0.0)))
+    return lines
+
+
+def machine():
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True,
+                             cwd=os.path.dirname(os.path.abspath(__file__))
+                             ).stdout.strip()
+    except OSError:
+        rev = "?"
+    return ("%s UTC, %d × %s (nproc %d), Linux %s, commit %s" %
+            (datetime.datetime.now(datetime.timezone.utc)
+             .strftime("%Y-%m-%d %H:%M"), os.cpu_count() or 0, model,
+             len(os.sched_getaffinity(0)), platform.release(), rev))
+
+
+def render(r, command):
+    out = []
+    out.append("Machine: " + machine())
+    if command:
+        out.append("Command: `%s`" % command)
+    out.append("")
+    out.append("| metric | unit | privtrack | baseline | ratio | target | met? |")
+    out.append("|---|---|---:|---:|---:|---|---|")
+    for metric, unit, p, b, ratio, target, met in rows(r):
+        out.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+            metric, unit, fmt(p, unit), fmt(b, unit),
+            "n/a" if ratio is None else "%.2f×" % ratio, target, met))
+    out.append("")
+    out.append("ratio = how many times better privtrack is (privtrack ÷ "
+               "baseline for rates, baseline ÷ privtrack for latency, CPU "
+               "and memory); below 1× the baseline did better.")
+    for n in notes(r):
+        out.append("- " + n)
+    return "\n".join(out) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("results")
+    ap.add_argument("--command", default="")
+    ap.add_argument("--markdown-out")
+    args = ap.parse_args()
+    text = render(load(args.results), args.command)
+    sys.stdout.write(text)
+    if args.markdown_out:
+        with open(args.markdown_out, "w") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()

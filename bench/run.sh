@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# Build privtrack in Release with the benchmarks, run every C benchmark and
+# its Python baseline in the same run (DynamoDB ones against one dynalite
+# started here on a free loopback port), and print one table:
+#   metric | unit | privtrack | baseline | ratio | target | met?
+#
+#   bench/run.sh                  full run (about 5-15 minutes on 2 cores)
+#   BENCH_QUICK=1 bench/run.sh    smaller sizes (a few minutes)
+#   BENCH_ONLY="policy file" bench/run.sh    a subset of:
+#                                 policy latency file dynamodb memory
+#
+# Sizes (defaults: full / quick): BENCH_POLICY_N, BENCH_LAT_RATE,
+# BENCH_LAT_SECONDS, BENCH_FILE_N, BENCH_FILE_ALWAYS_N, BENCH_DDB_N,
+# BENCH_MEM_N for privtrack; BENCH_PY_POLICY_N, BENCH_PY_LAT_N,
+# BENCH_PY_FILE_N, BENCH_PY_FILE_ALWAYS_N, BENCH_PY_DDB_N, BENCH_PY_PUT_N,
+# BENCH_PY_MEM_N for the baselines.  BENCH_BUILD_DIR (default build-bench).
+# The table also lands in $BENCH_BUILD_DIR/bench-table.md, the raw results
+# in $BENCH_BUILD_DIR/bench-results.jsonl.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BENCH_BUILD_DIR:-$ROOT/build-bench}
+PY=/usr/bin/python3 # Debian's, with python3-boto3
+QUICK=${BENCH_QUICK:-0}
+ONLY=${BENCH_ONLY:-policy latency file dynamodb memory}
+COMMAND="$(for v in BENCH_QUICK BENCH_ONLY; do
+    [ -n "${!v:-}" ] && printf '%s=%q ' "$v" "${!v}"
+done)bench/run.sh"
+
+size() { # size NAME FULL QUICK
+    local v=${!1:-}
+    if [ -n "$v" ]; then echo "$v"; elif [ "$QUICK" = 1 ]; then echo "$3"; else echo "$2"; fi
+}
+BENCH_POLICY_N=$(size BENCH_POLICY_N 2000000 300000)
+BENCH_LAT_RATE=$(size BENCH_LAT_RATE 100000 100000)
+BENCH_LAT_SECONDS=$(size BENCH_LAT_SECONDS 3 1)
+BENCH_FILE_N=$(size BENCH_FILE_N 2000000 300000)
+BENCH_FILE_ALWAYS_N=$(size BENCH_FILE_ALWAYS_N 50000 10000)
+BENCH_DDB_N=$(size BENCH_DDB_N 20000 4000)
+BENCH_MEM_N=$(size BENCH_MEM_N 1000000 1000000)
+export BENCH_POLICY_N BENCH_LAT_RATE BENCH_LAT_SECONDS BENCH_FILE_N BENCH_FILE_ALWAYS_N BENCH_DDB_N BENCH_MEM_N
+PY_POLICY_N=$(size BENCH_PY_POLICY_N 200000 50000)
+PY_LAT_N=$(size BENCH_PY_LAT_N 40000 10000)
+PY_FILE_N=$(size BENCH_PY_FILE_N 200000 50000)
+PY_FILE_ALWAYS_N=$(size BENCH_PY_FILE_ALWAYS_N 10000 2000)
+PY_DDB_N=$(size BENCH_PY_DDB_N 20000 4000)
+PY_PUT_N=$(size BENCH_PY_PUT_N 4000 1000)
+PY_MEM_N=$(size BENCH_PY_MEM_N 1000000 200000)
+
+log() { printf '\n== %s\n' "$*" >&2; }
+want() { [[ " $ONLY " == *" $1 "* ]]; }
+
+for tool in cmake "$PY"; do
+    command -v "$tool" >/dev/null || { echo "bench: $tool is missing" >&2; exit 1; }
+done
+"$PY" -c 'import boto3' 2>/dev/null ||
+    { echo "bench: Debian's python3-boto3 is missing (apt-get install python3-boto3)" >&2; exit 1; }
+
+mkdir -p "$BUILD"
+log "building Release into $BUILD"
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DPT_BUILD_BENCH=ON \
+    -DPT_BUILD_TESTS=OFF >"$BUILD/bench-cmake.log" 2>&1 ||
+    { cat "$BUILD/bench-cmake.log" >&2; exit 1; }
+cmake --build "$BUILD" -j2 --target bench_policy bench_latency bench_file \
+    bench_dynamodb bench_memory bench_empty >"$BUILD/bench-build.log" 2>&1 ||
+    { tail -40 "$BUILD/bench-build.log" >&2; exit 1; }
+B=$BUILD/bench
+BASE=$ROOT/bench/baseline/bench_baseline.py
+
+RESULTS=$BUILD/bench-results.jsonl
+: >"$RESULTS"
+export PT_BENCH_TMP=$BUILD/bench-tmp
+rm -rf "$PT_BENCH_TMP"
+mkdir -p "$PT_BENCH_TMP"
+# Fake credentials for dynalite (it checks that they are present, not what).
+export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret \
+    AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+unset AWS_SESSION_TOKEN AWS_PROFILE AWS_ENDPOINT_URL AWS_ENDPOINT_URL_DYNAMODB
+
+FAILED=""
+step() { # step NAME CMD...: run, collect JSON lines, keep going on failure
+    local name=$1
+    shift
+    log "$name"
+    if ! "$@" >>"$RESULTS"; then
+        echo "bench: $name failed" >&2
+        FAILED="$FAILED $name"
+    fi
+}
+
+# ---- dynalite -------------------------------------------------------------
+DYNALITE_PORT=""
+DYNALITE_PID=""
+dynalite_start() {
+    if [ -x "$ROOT/scripts/dynalite-start.sh" ]; then
+        # The project's own start script: prints the port it listens on.
+        DYNALITE_PORT=$("$ROOT/scripts/dynalite-start.sh" "$BUILD/dynalite")
+        return
+    fi
+    local js=${BENCH_DYNALITE_JS:-$ROOT/tests/node_modules/dynalite/cli.js}
+    if [ ! -f "$js" ] && [ -f "$ROOT/tests/package-lock.json" ]; then
+        (cd "$ROOT/tests" && npm ci --no-audit --no-fund >&2)
+    fi
+    [ -f "$js" ] || { echo "bench: dynalite not found ($js)" >&2; return 1; }
+    DYNALITE_PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    node "$js" --host 127.0.0.1 --port "$DYNALITE_PORT" >"$BUILD/dynalite.log" 2>&1 &
+    DYNALITE_PID=$!
+    for _ in $(seq 100); do
+        if "$PY" -c 'import socket,sys; socket.create_connection(("127.0.0.1",int(sys.argv[1])),0.2)' "$DYNALITE_PORT" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "bench: dynalite did not start" >&2
+    return 1
+}
+dynalite_stop() {
+    if [ -x "$ROOT/scripts/dynalite-stop.sh" ] && [ -z "$DYNALITE_PID" ] && [ -n "$DYNALITE_PORT" ]; then
+        "$ROOT/scripts/dynalite-stop.sh" "$BUILD/dynalite" || true
+    elif [ -n "$DYNALITE_PID" ]; then
+        kill "$DYNALITE_PID" 2>/dev/null || true
+        wait "$DYNALITE_PID" 2>/dev/null || true
+    fi
+    DYNALITE_PID=""
+    DYNALITE_PORT=""
+}
+trap 'dynalite_stop; rm -rf "$PT_BENCH_TMP"' EXIT
+
+# ---- the benchmarks --------------------------------------------------------
+if want policy; then
+    step "policy cost (privtrack)" "$B/bench_policy"
+    step "policy cost (baseline)" "$PY" "$BASE" policy -n "$PY_POLICY_N"
+fi
+if want latency; then
+    step "pt_track latency (privtrack)" "$B/bench_latency"
+    step "latency (baseline)" "$PY" "$BASE" latency -n "$PY_LAT_N" \
+        --dir "$PT_BENCH_TMP/py-latency"
+fi
+if want file; then
+    step "file store throughput (privtrack)" "$B/bench_file"
+    step "file store throughput (baseline)" "$PY" "$BASE" file -n "$PY_FILE_N" \
+        --n-always "$PY_FILE_ALWAYS_N" --dir "$PT_BENCH_TMP/py-file"
+fi
+if want dynamodb; then
+    log "starting dynalite"
+    if dynalite_start; then
+        EP=http://127.0.0.1:$DYNALITE_PORT
+        # Warm the server (node's JIT, the table code paths) before anything
+        # is measured, so that neither side pays for it.
+        step "dynalite warm-up" "$PY" "$BASE" dynamodb --endpoint "$EP" \
+            --mode warmup --table bench-warmup -n 2000
+        step "DynamoDB (privtrack)" env BENCH_DDB_ENDPOINT="$EP" \
+            BENCH_DDB_TABLE=bench-privtrack "$B/bench_dynamodb"
+        step "DynamoDB (boto3 batch_writer)" "$PY" "$BASE" dynamodb \
+            --endpoint "$EP" --mode batch_writer --table bench-batch-writer \
+            -n "$PY_DDB_N"
+        step "DynamoDB (seed put_item, thread per write)" "$PY" "$BASE" \
+            dynamodb --endpoint "$EP" --mode put_item --table bench-put-item \
+            -n "$PY_PUT_N"
+        dynalite_stop
+    else
+        FAILED="$FAILED dynalite"
+    fi
+fi
+if want memory; then
+    step "memory: empty C program" "$B/bench_empty"
+    step "memory: idle tracker" "$B/bench_memory" idle
+    step "memory: tracking (privtrack)" "$B/bench_memory" track
+    step "memory: empty (baseline)" "$PY" "$BASE" memory empty
+    step "memory: idle (baseline)" "$PY" "$BASE" memory idle
+    step "memory: tracking (baseline)" "$PY" "$BASE" memory track \
+        -n "$PY_MEM_N" --dir "$PT_BENCH_TMP/py-memory"
+fi
+
+log "results"
+"$PY" "$ROOT/bench/report.py" "$RESULTS" --command "$COMMAND" \
+    --markdown-out "$BUILD/bench-table.md"
+if [ -n "$FAILED" ]; then
+    echo "bench: failed steps:$FAILED" >&2
+    exit 1
+fi
