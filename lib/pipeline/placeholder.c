@@ -1,2 +1,0 @@
-/* Placeholder until the pipeline layer lands; delete when adding real sources. */
-typedef int pt__pipeline_placeholder;

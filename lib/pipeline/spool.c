@@ -1,0 +1,391 @@
+/* The durable spool: append, scan, replay; see spool.h for the format. */
+#include "pipeline/spool.h"
+
+#include "pipeline/spool_file.h"
+#include "record/record.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* A segment the spool replays: an orphan (locked when opened), a retired
+ * segment of ours, or our current one (the last in the list). */
+typedef struct segment {
+    char *path;
+    int fd;          /* -1 until opened and locked */
+    uint64_t offset; /* first byte not yet replayed */
+    uint64_t size;   /* bytes written by us (own segments only) */
+    int own;
+} segment;
+
+struct pt__spool {
+    pthread_mutex_t lock;
+    char *dir;
+    segment *segs; /* replay order: orphans by name, then ours */
+    size_t count;
+    size_t cap;
+    segment *current; /* our segment being appended to, or NULL */
+};
+
+static atomic_uint segment_counter;
+
+int
+pt__spool_open(pt__spool **out, const char *dir)
+{
+    pt__spool *s = calloc(1, sizeof(*s));
+
+    *out = NULL;
+    if (!s || !(s->dir = pt__strdup(dir))) {
+        free(s);
+        return pt__fail(PT_ENOMEM, "cannot allocate the spool");
+    }
+    pthread_mutex_init(&s->lock, NULL);
+    *out = s;
+    return PT_OK;
+}
+
+static void
+segment_release(segment *seg)
+{
+    if (seg->fd >= 0)
+        close(seg->fd); /* also drops the flock */
+    free(seg->path);
+    seg->fd = -1;
+    seg->path = NULL;
+}
+
+/* A segment that was fully replayed: remove it (and its progress file)
+ * while still holding its lock, so nobody replays it again. */
+static void
+segment_finish(segment *seg)
+{
+    pt__spool_file_unlink(seg->path);
+    segment_release(seg);
+}
+
+static void
+remove_segment_at(pt__spool *s, size_t i)
+{
+    if (s->current == &s->segs[i])
+        s->current = NULL;
+    memmove(&s->segs[i], &s->segs[i + 1], (s->count - i - 1) * sizeof(segment));
+    s->count--;
+    if (s->current) /* the current segment is always last */
+        s->current = &s->segs[s->count - 1];
+}
+
+void
+pt__spool_close(pt__spool *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->count; i++) {
+        segment *seg = &s->segs[i];
+        if (seg->own && seg->fd >= 0 && seg->offset >= seg->size)
+            segment_finish(seg);
+        else
+            segment_release(seg);
+    }
+    free(s->segs);
+    pthread_mutex_destroy(&s->lock);
+    free(s->dir);
+    free(s);
+}
+
+const char *
+pt__spool_dir(const pt__spool *s)
+{
+    return s->dir;
+}
+
+static int
+push_segment(pt__spool *s, const segment *seg)
+{
+    if (s->count == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 8;
+        int had_current = s->current != NULL;
+        segment *grown = realloc(s->segs, cap * sizeof(*grown));
+        if (!grown)
+            return pt__fail(PT_ENOMEM, "cannot grow the spool segment list");
+        s->segs = grown;
+        s->cap = cap;
+        if (had_current)
+            s->current = &s->segs[s->count - 1];
+    }
+    if (s->current) {
+        /* Keep our current segment last: new entries go before it. */
+        size_t at = s->count - 1;
+        s->segs[s->count] = s->segs[at];
+        s->segs[at] = *seg;
+        s->count++;
+        s->current = &s->segs[s->count - 1];
+    } else {
+        s->segs[s->count++] = *seg;
+    }
+    return PT_OK;
+}
+
+/* ---- appending ----------------------------------------------------------- */
+
+static int
+start_segment(pt__spool *s)
+{
+    char name[96], tmp[112];
+    segment seg = {NULL, -1, 0, 0, 1};
+    unsigned int n = atomic_fetch_add(&segment_counter, 1);
+    int rc;
+
+    pt__snprintf(name, sizeof(name), "spool-%016lld-%ld-%u.log",
+                 (long long)pt__now_us(), (long)getpid(), n);
+    pt__snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
+    rc = pt__spool_file_create(s->dir, tmp, name, &seg.fd, &seg.path);
+    if (rc != PT_OK)
+        return rc;
+    rc = push_segment(s, &seg);
+    if (rc != PT_OK) {
+        segment_finish(&seg);
+        return rc;
+    }
+    s->current = &s->segs[s->count - 1];
+    return PT_OK;
+}
+
+static int
+format_lines(pt_buf *out, const pt_record *const *records, size_t count)
+{
+    pt_buf json = PT_BUF_INIT;
+
+    for (size_t i = 0; i < count; i++) {
+        pt_buf_clear(&json);
+        pt__record_json(&json, records[i]);
+        if (json.oom)
+            break;
+        pt_buf_printf(out, "%08x ", (unsigned)pt__crc32(0, json.ptr, json.len));
+        pt_buf_put(out, json.ptr, json.len);
+        pt_buf_putc(out, '\n');
+    }
+    pt_buf_free(&json);
+    return out->oom || json.oom
+               ? pt__fail(PT_ENOMEM, "cannot format records for the spool")
+               : PT_OK;
+}
+
+int
+pt__spool_append(pt__spool *s, const pt_record *const *records, size_t count)
+{
+    pt_buf lines = PT_BUF_INIT;
+    int rc;
+
+    if (count == 0)
+        return PT_OK;
+    rc = format_lines(&lines, records, count);
+    pthread_mutex_lock(&s->lock);
+    if (rc == PT_OK && !s->current)
+        rc = start_segment(s);
+    if (rc == PT_OK) {
+        int cut_failed = 0;
+        rc = pt__spool_file_append(s->current->fd, s->current->path,
+                                   s->current->size, lines.ptr, lines.len,
+                                   &cut_failed);
+        if (rc == PT_OK)
+            s->current->size += lines.len;
+        else if (cut_failed)
+            /* A torn tail we could not cut stays in a retired segment (its
+             * CRC makes replay skip it); never append after it. */
+            s->current = NULL;
+    }
+    pthread_mutex_unlock(&s->lock);
+    pt_buf_free(&lines);
+    return rc;
+}
+
+/* ---- scanning ------------------------------------------------------------ */
+
+static int
+known_segment(const pt__spool *s, const char *path)
+{
+    for (size_t i = 0; i < s->count; i++)
+        if (strcmp(s->segs[i].path, path) == 0)
+            return 1;
+    return 0;
+}
+
+static int
+by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+size_t
+pt__spool_scan(pt__spool *s)
+{
+    char **names = NULL;
+    size_t count = 0, found = 0;
+
+    if (pt__spool_file_list(s->dir, &names, &count) != PT_OK)
+        return 0;
+    qsort(names, count, sizeof(*names), by_name);
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < count; i++) {
+        pt_buf path = PT_BUF_INIT;
+        segment seg = {NULL, -1, 0, 0, 0};
+        pt_buf_printf(&path, "%s/%s", s->dir, names[i]);
+        if (!path.oom && !known_segment(s, path.ptr) &&
+            !pt__spool_file_locked_by_other(path.ptr)) {
+            seg.path = pt_buf_detach(&path);
+            if (push_segment(s, &seg) == PT_OK)
+                found++;
+            else
+                free(seg.path);
+        }
+        pt_buf_free(&path);
+        free(names[i]);
+    }
+    pthread_mutex_unlock(&s->lock);
+    free(names);
+    return found;
+}
+
+int
+pt__spool_pending(const pt__spool *s)
+{
+    int pending = 0;
+    pthread_mutex_t *lock = (pthread_mutex_t *)&s->lock;
+
+    pthread_mutex_lock(lock);
+    for (size_t i = 0; i < s->count && !pending; i++) {
+        const segment *seg = &s->segs[i];
+        pending = !seg->own || seg->offset < seg->size;
+    }
+    pthread_mutex_unlock(lock);
+    return pending;
+}
+
+/* ---- replay -------------------------------------------------------------- */
+
+/* Make segs[0] ready to read: orphans are opened and locked now; one that
+ * another live tracker took first, or that is already gone, is dropped. */
+static segment *
+first_replayable(pt__spool *s)
+{
+    while (s->count > 0) {
+        segment *seg = &s->segs[0];
+        if (seg->own) {
+            if (seg->offset < seg->size || seg != s->current)
+                return seg;
+            return NULL; /* our current segment, fully replayed */
+        }
+        if (seg->fd >= 0)
+            return seg;
+        if (pt__spool_file_claim(seg->path, &seg->fd, &seg->offset) == PT_OK)
+            return seg;
+        segment_release(seg);
+        remove_segment_at(s, 0);
+    }
+    return NULL;
+}
+
+static void
+free_records(pt_record **records, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        pt__record_free(records[i]);
+}
+
+/* Persist progress after `written` records; drop the segment when it is
+ * wholly replayed. */
+static void
+commit_progress(pt__spool *s, segment *seg, const pt__spool_batch *batch,
+                size_t written, int complete)
+{
+    uint64_t offset = complete  ? batch->scan_end
+                      : written ? batch->ends[written - 1]
+                                : seg->offset;
+
+    if (offset == seg->offset && !complete)
+        return;
+    seg->offset = offset;
+    if (complete && batch->eof &&
+        (!seg->own || (seg != s->current && seg->offset >= seg->size))) {
+        /* An orphan or a retired segment of ours, read to its end. */
+        segment_finish(seg);
+        remove_segment_at(s, 0);
+        return;
+    }
+    if (complete && seg == s->current && seg->offset >= seg->size) {
+        /* Our current segment caught up: start afresh next time rather
+         * than keep a file of replayed records. */
+        segment_finish(seg);
+        remove_segment_at(s, s->count - 1);
+        return;
+    }
+    pt__spool_file_save_offset(seg->path, seg->offset);
+}
+
+int
+pt__spool_replay_step(pt__spool *s, size_t max_records, pt__spool_put_fn put,
+                      void *ctx, size_t *replayed)
+{
+    pt__spool_batch batch;
+    segment *seg;
+    size_t written = 0;
+    int rc;
+
+    *replayed = 0;
+    memset(&batch, 0, sizeof(batch));
+    pthread_mutex_lock(&s->lock);
+    seg = first_replayable(s);
+    if (!seg) {
+        pthread_mutex_unlock(&s->lock);
+        return PT_OK;
+    }
+    rc = pt__spool_file_read(seg->fd, seg->path, seg->offset,
+                             seg->own ? seg->size : UINT64_MAX,
+                             max_records ? max_records : 1, &batch);
+    pthread_mutex_unlock(&s->lock);
+    if (rc != PT_OK)
+        return rc;
+
+    /* The backend call runs without the spool lock: close() may append. */
+    if (batch.count > 0)
+        rc = put(ctx, (const pt_record *const *)batch.records, batch.count,
+                 &written);
+    if (rc == PT_OK)
+        written = batch.count;
+
+    pthread_mutex_lock(&s->lock);
+    /* segs[0] is still this segment: only replay steps remove entries and
+     * they are serialised by the caller; appends never add before it. */
+    commit_progress(s, &s->segs[0], &batch, written, rc == PT_OK);
+    pthread_mutex_unlock(&s->lock);
+    *replayed = written;
+    free_records(batch.records, batch.count);
+    pt__spool_batch_free(&batch);
+    return rc;
+}
+
+int
+pt__spool_status(const char *dir, pt_spool_status *out)
+{
+    char **names = NULL;
+    size_t count = 0;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = pt__spool_file_list(dir, &names, &count);
+    for (size_t i = 0; i < count; i++) {
+        if (rc == PT_OK)
+            rc = pt__spool_file_pending(dir, names[i], out);
+        free(names[i]);
+    }
+    free(names);
+    return rc;
+}

@@ -1,0 +1,82 @@
+/*
+ * The durable spool: where records go while the backend is down, and where
+ * they are replayed from, in order, once it is back.
+ *
+ * Layout: a directory (mode 0700) of segment files (mode 0600)
+ *   spool-<16-digit µs time>-<pid>-<n>.log
+ * one per tracker that had to spool, so segments sort by creation time and
+ * no two writers ever share a file.  Each record is one line
+ *   <crc32 of the JSON, 8 lowercase hex> <record JSON>\n
+ * A line without its newline or with a wrong CRC is a torn write (crash or
+ * full disk): it is skipped with a warning, never replayed and never fatal.
+ * Replay progress lives beside the segment in `<segment>.off` (the byte
+ * offset of the first record not yet replayed), replaced atomically after
+ * each replayed batch, so a crash mid-replay replays at most one batch
+ * again, which backends absorb (put with replay = 1 is idempotent).
+ *
+ * The owner of a segment holds flock(LOCK_EX) on it for its lifetime; a
+ * segment whose lock can be taken belongs to a process that is gone, and
+ * the tracker that takes the lock replays it.  Nothing is created on disk
+ * until the first record has to be spooled.
+ *
+ * Threading: a pt__spool has its own mutex, held only around file work and
+ * never while a backend is called, so pt_tracker_close() can spool what is
+ * left while the writer is stuck inside a backend call.  Replay steps must
+ * not run concurrently with each other (the tracker's backend lock
+ * serialises them); append and status may run alongside a replay.
+ */
+#ifndef PT_PIPELINE_SPOOL_H
+#define PT_PIPELINE_SPOOL_H
+
+#include "common/common.h"
+
+typedef struct pt__spool pt__spool;
+
+/** Prepare a spool in `dir` (copied).  Touches nothing on disk.  Caller
+ *  frees with pt__spool_close(). */
+int pt__spool_open(pt__spool **out, const char *dir);
+
+/** Release the segment lock; delete the own segment when fully replayed.
+ *  NULL is a no-op. */
+void pt__spool_close(pt__spool *spool);
+
+/** The spool directory (owned by the spool). */
+const char *pt__spool_dir(const pt__spool *spool);
+
+/** Append `count` records durably (one write, then fdatasync).  Creates the
+ *  directory and this spool's segment on first use.  On failure (disk full,
+ *  I/O error) the segment is cut back to its previous length so no partial
+ *  record stays behind, and PT_ENOSPACE or PT_EIO is returned with the
+ *  detail (path and errno text) in pt_last_error(). */
+int pt__spool_append(pt__spool *spool, const pt_record *const *records,
+                     size_t count);
+
+/** Look for segments left by processes that are gone (cheap when the
+ *  directory does not exist).  Returns how many were found; they are
+ *  replayed by pt__spool_replay_step(). */
+size_t pt__spool_scan(pt__spool *spool);
+
+/** Non-zero when this spool knows of records still to replay (its own
+ *  segment or orphans found by the last scan). */
+int pt__spool_pending(const pt__spool *spool);
+
+/** Stores a batch read back from the spool; returns PT_OK or an error with
+ *  *written = how many of the first records were stored for certain. */
+typedef int (*pt__spool_put_fn)(void *ctx, const pt_record *const *records,
+                                size_t count, size_t *written);
+
+/** Replay at most `max_records` of the oldest pending records through
+ *  `put`, then persist the progress.  *replayed receives how many were
+ *  written.  PT_OK when the step succeeded (call again while
+ *  pt__spool_pending()), or put's error.  The caller holds whatever lock
+ *  serialises `put` with other users of the backend. */
+int pt__spool_replay_step(pt__spool *spool, size_t max_records,
+                          pt__spool_put_fn put, void *ctx, size_t *replayed);
+
+/** Records and bytes waiting in every segment of `dir` (any owner). */
+int pt__spool_status(const char *dir, pt_spool_status *out);
+
+/** CRC-32 (IEEE 802.3, as zlib's crc32()). */
+uint32_t pt__crc32(uint32_t crc, const void *data, size_t len);
+
+#endif

@@ -1,0 +1,484 @@
+/* Spool segments on disk: see spool_file.h. */
+#include "pipeline/spool_file.h"
+
+#include "pipeline/spool.h"
+#include "record/record.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define READ_CHUNK     65536
+#define MAX_LINE       (16u * 1024u * 1024u) /* longer: corrupt, skipped */
+#define SEGMENT_PREFIX "spool-"
+#define SEGMENT_SUFFIX ".log"
+
+/* ---- CRC-32 -------------------------------------------------------------- */
+
+static uint32_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void
+crc_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        crc_table[i] = c;
+    }
+}
+
+uint32_t
+pt__crc32(uint32_t crc, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+
+    pthread_once(&crc_once, crc_init);
+    crc = ~crc;
+    while (len--)
+        crc = crc_table[(crc ^ *p++) & 0xFFu] ^ (crc >> 8);
+    return ~crc;
+}
+
+/* ---- creation and appends ------------------------------------------------ */
+
+static int
+io_error(int err, const char *what, const char *path)
+{
+    int code =
+        (err == ENOSPC || err == EFBIG || err == EDQUOT) ? PT_ENOSPACE : PT_EIO;
+    return pt__fail(code, "spool: cannot %s %s: %s", what, path, strerror(err));
+}
+
+/* mkdir -p with mode 0700 for the directories we create. */
+static int
+make_dirs(const char *dir)
+{
+    char *copy = pt__strdup(dir);
+    int rc = PT_OK;
+
+    if (!copy)
+        return pt__fail(PT_ENOMEM, "out of memory");
+    for (char *p = copy + 1; rc == PT_OK; p++) {
+        char c = *p;
+        if (c != '/' && c != '\0')
+            continue;
+        *p = '\0';
+        if (mkdir(copy, 0700) != 0 && errno != EEXIST)
+            rc = io_error(errno, "create directory", copy);
+        *p = c;
+        if (c == '\0')
+            break;
+    }
+    free(copy);
+    return rc;
+}
+
+static void
+sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+}
+
+int
+pt__spool_file_create(const char *dir, const char *tmp_name, const char *name,
+                      int *fd_out, char **path_out)
+{
+    pt_buf tmp = PT_BUF_INIT, path = PT_BUF_INIT;
+    int rc = make_dirs(dir), fd = -1;
+
+    *fd_out = -1;
+    *path_out = NULL;
+    pt_buf_printf(&tmp, "%s/%s", dir, tmp_name);
+    pt_buf_printf(&path, "%s/%s", dir, name);
+    if (rc == PT_OK && (tmp.oom || path.oom))
+        rc = pt__fail(PT_ENOMEM, "out of memory");
+    if (rc == PT_OK) {
+        fd = open(tmp.ptr, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
+                  0600);
+        if (fd < 0)
+            rc = io_error(errno, "create", tmp.ptr);
+    }
+    if (rc == PT_OK && flock(fd, LOCK_EX | LOCK_NB) != 0)
+        rc = io_error(errno, "lock", tmp.ptr);
+    if (rc == PT_OK && rename(tmp.ptr, path.ptr) != 0)
+        rc = io_error(errno, "rename", tmp.ptr);
+    if (rc != PT_OK) {
+        if (fd >= 0) {
+            unlink(tmp.ptr);
+            close(fd);
+        }
+        pt_buf_free(&tmp);
+        pt_buf_free(&path);
+        return rc;
+    }
+    sync_dir(dir); /* the new name must survive a crash too */
+    pt_buf_free(&tmp);
+    *fd_out = fd;
+    *path_out = pt_buf_detach(&path);
+    return PT_OK;
+}
+
+int
+pt__spool_file_append(int fd, const char *path, uint64_t size, const char *data,
+                      size_t len, int *cut_failed)
+{
+    size_t done = 0;
+    int err = 0;
+
+    *cut_failed = 0;
+    while (done < len) {
+        ssize_t n = write(fd, data + done, len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            err = n < 0 ? errno : EIO;
+            break;
+        }
+        done += (size_t)n;
+    }
+    if (!err && fdatasync(fd) != 0)
+        err = errno;
+    if (!err)
+        return PT_OK;
+    /* Never leave part of a batch behind: cut back to what was there. */
+    if (ftruncate(fd, (off_t)size) != 0 || fdatasync(fd) != 0)
+        *cut_failed = 1;
+    return io_error(err, "append to", path);
+}
+
+/* ---- reading back -------------------------------------------------------- */
+
+static int
+batch_push(pt__spool_batch *b, pt_record *record, uint64_t end, size_t max)
+{
+    if (!b->records) {
+        b->records = calloc(max, sizeof(*b->records));
+        b->ends = calloc(max, sizeof(*b->ends));
+        if (!b->records || !b->ends)
+            return pt__fail(PT_ENOMEM, "out of memory");
+    }
+    b->records[b->count] = record;
+    b->ends[b->count] = end;
+    b->count++;
+    return PT_OK;
+}
+
+static int
+hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* One line without its newline: "<crc hex8> <json>".  NULL when corrupt. */
+static pt_record *
+parse_line(const char *line, size_t len)
+{
+    uint32_t want = 0;
+    pt_record *record = NULL;
+
+    if (len < 10 || line[8] != ' ')
+        return NULL;
+    for (int i = 0; i < 8; i++) {
+        int v = hex_value(line[i]);
+        if (v < 0)
+            return NULL;
+        want = (want << 4) | (uint32_t)v;
+    }
+    if (pt__crc32(0, line + 9, len - 9) != want)
+        return NULL;
+    if (pt__record_parse_json(&record, line + 9, len - 9) != PT_OK)
+        return NULL;
+    return record;
+}
+
+static int
+take_line(pt__spool_batch *out, const char *path, const char *line, size_t len,
+          uint64_t start, size_t max)
+{
+    pt_record *record = parse_line(line, len);
+    if (!record) {
+        pt__log(PT_LOG_WARN,
+                "spool %s: corrupt record at byte %" PRIu64 " skipped", path,
+                start);
+        return PT_OK;
+    }
+    if (batch_push(out, record, start + len + 1, max) != PT_OK) {
+        pt__record_free(record);
+        return PT_ENOMEM;
+    }
+    return PT_OK;
+}
+
+int
+pt__spool_file_read(int fd, const char *path, uint64_t offset, uint64_t limit,
+                    size_t max, pt__spool_batch *out)
+{
+    char *chunk = malloc(READ_CHUNK);
+    pt_buf line = PT_BUF_INIT; /* a line split across chunks */
+    uint64_t pos = offset, line_start = offset;
+    int rc = chunk ? PT_OK : pt__fail(PT_ENOMEM, "out of memory");
+
+    memset(out, 0, sizeof(*out));
+    while (rc == PT_OK && out->count < max) {
+        size_t want = READ_CHUNK;
+        ssize_t n;
+        if (limit != UINT64_MAX && limit - pos < want)
+            want = (size_t)(limit - pos);
+        n = want ? pread(fd, chunk, want, (off_t)pos) : 0;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = io_error(errno, "read", path);
+            break;
+        }
+        if (n == 0) {
+            out->eof = 1;
+            break;
+        }
+        size_t used = 0;
+        while (used < (size_t)n && out->count < max && rc == PT_OK) {
+            const char *nl = memchr(chunk + used, '\n', (size_t)n - used);
+            size_t piece = nl ? (size_t)(nl - chunk) - used : (size_t)n - used;
+            if (line.len + piece <= MAX_LINE)
+                pt_buf_put(&line, chunk + used, piece);
+            used += piece;
+            if (!nl)
+                break;
+            used++; /* the newline */
+            rc = take_line(out, path, line.ptr ? line.ptr : "", line.len,
+                           line_start, max);
+            line_start = pos + used;
+            pt_buf_clear(&line);
+        }
+        pos += used;
+        if (line.oom)
+            rc = pt__fail(PT_ENOMEM, "out of memory");
+    }
+    if (out->eof && pos > line_start)
+        pt__log(PT_LOG_WARN,
+                "spool %s: torn record at byte %" PRIu64 " ignored", path,
+                line_start);
+    out->scan_end = line_start;
+    pt_buf_free(&line);
+    free(chunk);
+    if (rc != PT_OK) {
+        for (size_t i = 0; i < out->count; i++)
+            pt__record_free(out->records[i]);
+        pt__spool_batch_free(out);
+    }
+    return rc;
+}
+
+void
+pt__spool_batch_free(pt__spool_batch *b)
+{
+    free(b->records);
+    free(b->ends);
+    memset(b, 0, sizeof(*b));
+}
+
+/* ---- progress files ------------------------------------------------------ */
+
+int
+pt__spool_file_save_offset(const char *path, uint64_t offset)
+{
+    pt_buf off = PT_BUF_INIT, tmp = PT_BUF_INIT, text = PT_BUF_INIT;
+    int fd, rc = PT_OK;
+
+    pt_buf_printf(&off, "%s.off", path);
+    pt_buf_printf(&tmp, "%s.off.tmp", path);
+    pt_buf_printf(&text, "%" PRIu64 "\n", offset);
+    if (off.oom || tmp.oom || text.oom) {
+        rc = pt__fail(PT_ENOMEM, "out of memory");
+        goto out;
+    }
+    fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        rc = io_error(errno, "create", tmp.ptr);
+        goto out;
+    }
+    if (write(fd, text.ptr, text.len) != (ssize_t)text.len || fsync(fd) != 0)
+        rc = io_error(errno ? errno : EIO, "write", tmp.ptr);
+    close(fd);
+    if (rc == PT_OK && rename(tmp.ptr, off.ptr) != 0)
+        rc = io_error(errno, "rename", tmp.ptr);
+    if (rc != PT_OK) {
+        unlink(tmp.ptr);
+        pt__log(PT_LOG_WARN, "%s", pt_last_error());
+    }
+out:
+    pt_buf_free(&off);
+    pt_buf_free(&tmp);
+    pt_buf_free(&text);
+    return rc;
+}
+
+static uint64_t
+load_offset(const char *path)
+{
+    char text[32] = "";
+    pt_buf off = PT_BUF_INIT;
+    uint64_t value = 0;
+    int fd;
+
+    pt_buf_printf(&off, "%s.off", path);
+    fd = off.oom ? -1 : open(off.ptr, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = read(fd, text, sizeof(text) - 1);
+        if (n > 0) {
+            text[n] = '\0';
+            value = strtoull(text, NULL, 10);
+        }
+        close(fd);
+    }
+    pt_buf_free(&off);
+    return value;
+}
+
+void
+pt__spool_file_unlink(const char *path)
+{
+    pt_buf off = PT_BUF_INIT;
+
+    unlink(path);
+    pt_buf_printf(&off, "%s.off", path);
+    if (!off.oom)
+        unlink(off.ptr);
+    pt_buf_free(&off);
+}
+
+/* ---- directory ----------------------------------------------------------- */
+
+static int
+is_segment_name(const char *name)
+{
+    size_t len = strlen(name), plen = strlen(SEGMENT_PREFIX),
+           slen = strlen(SEGMENT_SUFFIX);
+    return len > plen + slen && strncmp(name, SEGMENT_PREFIX, plen) == 0 &&
+           strcmp(name + len - slen, SEGMENT_SUFFIX) == 0;
+}
+
+int
+pt__spool_file_list(const char *dir, char ***names_out, size_t *count_out)
+{
+    DIR *d = opendir(dir);
+    char **names = NULL;
+    size_t count = 0, cap = 0;
+    struct dirent *e;
+
+    *names_out = NULL;
+    *count_out = 0;
+    if (!d)
+        return errno == ENOENT ? PT_OK : io_error(errno, "open", dir);
+    while ((e = readdir(d)) != NULL) {
+        if (!is_segment_name(e->d_name))
+            continue;
+        if (count == cap) {
+            char **grown =
+                realloc(names, (cap ? cap * 2 : 16) * sizeof(*names));
+            if (!grown)
+                break;
+            names = grown;
+            cap = cap ? cap * 2 : 16;
+        }
+        if ((names[count] = pt__strdup(e->d_name)) != NULL)
+            count++;
+    }
+    closedir(d);
+    *names_out = names;
+    *count_out = count;
+    return PT_OK;
+}
+
+int
+pt__spool_file_locked_by_other(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC), locked;
+
+    if (fd < 0)
+        return 1; /* gone: nothing to replay */
+    locked = flock(fd, LOCK_SH | LOCK_NB) != 0;
+    close(fd);
+    return locked;
+}
+
+int
+pt__spool_file_claim(const char *path, int *fd_out, uint64_t *offset)
+{
+    struct stat st;
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+
+    *fd_out = -1;
+    *offset = 0;
+    if (fd < 0)
+        return PT_ENOTFOUND;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        close(fd);
+        return PT_EEXIST;
+    }
+    /* Replayed and removed by someone else while we waited for the lock. */
+    if (fstat(fd, &st) != 0 || st.st_nlink == 0) {
+        close(fd);
+        return PT_ENOTFOUND;
+    }
+    *offset = load_offset(path);
+    *fd_out = fd;
+    return PT_OK;
+}
+
+int
+pt__spool_file_pending(const char *dir, const char *name, pt_spool_status *out)
+{
+    pt_buf path = PT_BUF_INIT;
+    char *chunk = malloc(READ_CHUNK);
+    uint64_t offset;
+    struct stat st;
+    int fd = -1;
+
+    pt_buf_printf(&path, "%s/%s", dir, name);
+    if (path.oom || !chunk) {
+        pt_buf_free(&path);
+        free(chunk);
+        return pt__fail(PT_ENOMEM, "out of memory");
+    }
+    offset = load_offset(path.ptr);
+    fd = open(path.ptr, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_size > offset) {
+        /* Complete lines only: a torn tail is not a pending record. */
+        uint64_t pos = offset, last_nl = offset;
+        ssize_t n;
+        while ((n = pread(fd, chunk, READ_CHUNK, (off_t)pos)) > 0) {
+            for (ssize_t i = 0; i < n; i++) {
+                if (chunk[i] == '\n') {
+                    out->pending_records++;
+                    last_nl = pos + (uint64_t)i + 1;
+                }
+            }
+            pos += (uint64_t)n;
+        }
+        out->pending_bytes += last_nl - offset;
+    }
+    if (fd >= 0)
+        close(fd);
+    pt_buf_free(&path);
+    free(chunk);
+    return PT_OK;
+}

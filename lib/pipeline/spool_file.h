@@ -1,0 +1,61 @@
+/*
+ * File-level helpers of the spool (spool.c keeps the bookkeeping): segment
+ * creation under a lock, durable appends that never leave a partial record,
+ * reading records back with their CRC checked, progress files.
+ */
+#ifndef PT_PIPELINE_SPOOL_FILE_H
+#define PT_PIPELINE_SPOOL_FILE_H
+
+#include "common/common.h"
+
+/** Records read back from a segment. */
+typedef struct pt__spool_batch {
+    pt_record **records; /* each freed with pt__record_free() */
+    uint64_t *ends;      /* byte offset just after each record's line */
+    size_t count;
+    uint64_t scan_end; /* offset after the last complete line examined */
+    int eof;           /* the read reached the end of the valid data */
+} pt__spool_batch;
+
+/** Create `dir` (0700, parents too), then `tmp_name` (0600) locked with
+ *  flock(LOCK_EX), renamed to `name` so that no scanner ever sees an
+ *  unlocked empty segment.  *path is malloc'd "dir/name". */
+int pt__spool_file_create(const char *dir, const char *tmp_name,
+                          const char *name, int *fd, char **path);
+
+/** Append `len` bytes at the end (the file is `size` bytes long) and
+ *  fdatasync.  On failure the file is cut back to `size`; *cut_failed is set
+ *  when even that failed.  PT_ENOSPACE (ENOSPC, EFBIG, EDQUOT) or PT_EIO. */
+int pt__spool_file_append(int fd, const char *path, uint64_t size,
+                          const char *data, size_t len, int *cut_failed);
+
+/** Read up to `max` records from `offset`, not past `limit` bytes.  Corrupt
+ *  lines are skipped with a warning; a torn last line ends the data. */
+int pt__spool_file_read(int fd, const char *path, uint64_t offset,
+                        uint64_t limit, size_t max, pt__spool_batch *out);
+
+/** Free the arrays of a batch (not the records). */
+void pt__spool_batch_free(pt__spool_batch *batch);
+
+/** Persist replay progress: write `<path>.off` atomically. */
+int pt__spool_file_save_offset(const char *path, uint64_t offset);
+
+/** Remove a segment and its progress file. */
+void pt__spool_file_unlink(const char *path);
+
+/** Names of the segments in `dir` ("spool-*.log"); no directory: none. */
+int pt__spool_file_list(const char *dir, char ***names, size_t *count);
+
+/** Non-zero when a live process holds the segment's lock. */
+int pt__spool_file_locked_by_other(const char *path);
+
+/** Open and lock an orphan segment for replay; *offset from its progress
+ *  file.  PT_EEXIST when another tracker holds it, PT_ENOTFOUND when it is
+ *  gone. */
+int pt__spool_file_claim(const char *path, int *fd, uint64_t *offset);
+
+/** Add the pending records and bytes of segment `name` in `dir` to *out. */
+int pt__spool_file_pending(const char *dir, const char *name,
+                           pt_spool_status *out);
+
+#endif

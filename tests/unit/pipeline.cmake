@@ -1,0 +1,9 @@
+# lib/pipeline: the queue and the spool alone (their sources compiled in,
+# so these tests do not need the policy or storage layers), then the
+# tracker end to end.
+set(_pt_pipe ${PROJECT_SOURCE_DIR}/lib/pipeline)
+pt_add_unit_test(test_queue SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_queue.c
+                 ${_pt_pipe}/queue.c LIBS pt_common Threads::Threads)
+pt_add_unit_test(test_spool SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_spool.c
+                 ${_pt_pipe}/spool.c ${_pt_pipe}/spool_file.c
+                 LIBS pt_record pt_common Threads::Threads)

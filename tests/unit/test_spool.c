@@ -1,0 +1,473 @@
+/* Unit tests for lib/pipeline/spool*.c: durable appends, torn tails,
+ * orphans, replay order and progress, full disk. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "pipeline/spool.h"
+#include "record/record.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* ---- fixtures ------------------------------------------------------------ */
+
+typedef struct fixture {
+    char root[256];
+    char dir[300];
+} fixture;
+
+static int
+setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    const char *tmp = getenv("TMPDIR");
+    snprintf(f->root, sizeof(f->root), "%s/pt-spool-XXXXXX",
+             tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(f->root))
+        return -1;
+    /* Two levels the spool must create itself. */
+    snprintf(f->dir, sizeof(f->dir), "%s/var/spool", f->root);
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    fixture *f = *state;
+    char cmd[400];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->root);
+    if (system(cmd) != 0)
+        return -1;
+    free(f);
+    return 0;
+}
+
+/* Records with a distinguishable session id; strings live in `storage`. */
+typedef struct rec_set {
+    pt_record records[64];
+    const pt_record *ptrs[64];
+    char ids[64][24];
+} rec_set;
+
+static void
+make_records(rec_set *s, size_t count, unsigned first)
+{
+    static const char *const links[] = {"https://example.org/a"};
+    memset(s, 0, sizeof(*s));
+    for (size_t i = 0; i < count; i++) {
+        pt_record *r = &s->records[i];
+        snprintf(s->ids[i], sizeof(s->ids[i]), "1705327800-%08x",
+                 first + (unsigned)i);
+        r->date = "2025-01-15";
+        r->timestamp = "2025-01-15T14:30:00.123456+00:00";
+        r->session_id = s->ids[i];
+        r->client_ip = "203.0.113.0";
+        r->links = links;
+        r->link_count = 1;
+        r->num_links_submitted = 1;
+        r->policy = "test-00000000";
+        s->ptrs[i] = r;
+    }
+}
+
+/* A put callback that records session ids, optionally failing. */
+typedef struct sink {
+    unsigned ids[4096];
+    size_t count;
+    int fail_rc;       /* returned when set */
+    size_t fail_after; /* records accepted before failing */
+    int calls;
+} sink;
+
+static unsigned
+id_number(const char *session_id)
+{
+    return (unsigned)strtoul(strchr(session_id, '-') + 1, NULL, 16);
+}
+
+static int
+sink_put(void *ctx, const pt_record *const *records, size_t count,
+         size_t *written)
+{
+    sink *s = ctx;
+    size_t n = count;
+    s->calls++;
+    if (s->fail_rc && s->fail_after < n)
+        n = s->fail_after;
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(records[i]->date, "2025-01-15");
+        assert_string_equal(records[i]->links[0], "https://example.org/a");
+        s->ids[s->count++] = id_number(records[i]->session_id);
+    }
+    *written = n;
+    if (s->fail_rc && n < count) {
+        s->fail_after -= n;
+        return s->fail_rc;
+    }
+    return PT_OK;
+}
+
+static size_t
+drain(pt__spool *spool, sink *s, size_t step)
+{
+    size_t total = 0, n = 0;
+    int guard = 0;
+    while (pt__spool_pending(spool) && guard++ < 10000) {
+        assert_int_equal(pt__spool_replay_step(spool, step, sink_put, s, &n),
+                         PT_OK);
+        total += n;
+    }
+    assert_false(pt__spool_pending(spool));
+    return total;
+}
+
+static size_t
+count_files(const char *dir, const char *suffix)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    size_t n = 0;
+    if (!d)
+        return 0;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name), sl = strlen(suffix);
+        if (len > sl && strcmp(e->d_name + len - sl, suffix) == 0)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static void
+segment_path(const char *dir, char *out, size_t size)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    out[0] = '\0';
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL)
+        if (strncmp(e->d_name, "spool-", 6) == 0 && strstr(e->d_name, ".log") &&
+            !strstr(e->d_name, ".off"))
+            snprintf(out, size, "%s/%s", dir, e->d_name);
+    closedir(d);
+    assert_true(out[0] != '\0');
+}
+
+/* ---- tests --------------------------------------------------------------- */
+
+static void
+test_crc32_known_value(void **state)
+{
+    (void)state;
+    assert_int_equal(pt__crc32(0, "123456789", 9), 0xCBF43926u);
+    assert_int_equal(pt__crc32(0, "", 0), 0);
+}
+
+static void
+test_nothing_on_disk_until_needed(void **state)
+{
+    fixture *f = *state;
+    pt__spool *spool;
+    pt_spool_status st;
+    struct stat sb;
+
+    assert_int_equal(pt__spool_open(&spool, f->dir), PT_OK);
+    assert_int_equal(pt__spool_scan(spool), 0);
+    assert_false(pt__spool_pending(spool));
+    assert_int_equal(pt__spool_status(f->dir, &st), PT_OK);
+    assert_int_equal(st.pending_records, 0);
+    pt__spool_close(spool);
+    assert_int_not_equal(stat(f->dir, &sb), 0); /* never created */
+}
+
+static void
+test_append_replay_in_order(void **state)
+{
+    fixture *f = *state;
+    pt__spool *spool;
+    rec_set recs;
+    sink *s = calloc(1, sizeof(*s));
+    pt_spool_status st;
+    struct stat sb;
+    char seg[512];
+
+    assert_int_equal(pt__spool_open(&spool, f->dir), PT_OK);
+    for (unsigned b = 0; b < 3; b++) {
+        make_records(&recs, 10, b * 10);
+        assert_int_equal(pt__spool_append(spool, recs.ptrs, 10), PT_OK);
+    }
+    assert_true(pt__spool_pending(spool));
+    assert_int_equal(pt__spool_status(f->dir, &st), PT_OK);
+    assert_int_equal(st.pending_records, 30);
+    assert_true(st.pending_bytes > 30 * 50);
+    /* Modes: the directory 0700, the segment 0600. */
+    assert_int_equal(stat(f->dir, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0700);
+    segment_path(f->dir, seg, sizeof(seg));
+    assert_int_equal(stat(seg, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+
+    assert_int_equal(drain(spool, s, 7), 30);
+    for (unsigned i = 0; i < 30; i++)
+        assert_int_equal(s->ids[i], i);
+    /* Fully replayed: the segment and its progress file are gone. */
+    assert_int_equal(count_files(f->dir, ".log"), 0);
+    assert_int_equal(count_files(f->dir, ".off"), 0);
+    assert_int_equal(pt__spool_status(f->dir, &st), PT_OK);
+    assert_int_equal(st.pending_records, 0);
+
+    /* Appending again starts a fresh segment. */
+    make_records(&recs, 2, 100);
+    assert_int_equal(pt__spool_append(spool, recs.ptrs, 2), PT_OK);
+    assert_int_equal(count_files(f->dir, ".log"), 1);
+    s->count = 0;
+    assert_int_equal(drain(spool, s, 25), 2);
+    assert_int_equal(s->ids[0], 100);
+    pt__spool_close(spool);
+    free(s);
+}
+
+/* A spool closed with records left (a process that exited, or crashed:
+ * the kernel drops its flock either way) is replayed by the next one. */
+static void
+test_orphan_replayed_by_next(void **state)
+{
+    fixture *f = *state;
+    pt__spool *a, *b, *c;
+    rec_set recs;
+    sink *s = calloc(1, sizeof(*s));
+
+    assert_int_equal(pt__spool_open(&a, f->dir), PT_OK);
+    make_records(&recs, 20, 0);
+    assert_int_equal(pt__spool_append(a, recs.ptrs, 20), PT_OK);
+
+    /* While `a` lives, nobody else takes its segment. */
+    assert_int_equal(pt__spool_open(&b, f->dir), PT_OK);
+    assert_int_equal(pt__spool_scan(b), 0);
+    assert_false(pt__spool_pending(b));
+    pt__spool_close(b);
+
+    pt__spool_close(a);
+    assert_int_equal(count_files(f->dir, ".log"), 1);
+
+    assert_int_equal(pt__spool_open(&c, f->dir), PT_OK);
+    assert_int_equal(pt__spool_scan(c), 1);
+    assert_int_equal(pt__spool_scan(c), 0); /* known already */
+    assert_true(pt__spool_pending(c));
+    assert_int_equal(drain(c, s, 8), 20);
+    for (unsigned i = 0; i < 20; i++)
+        assert_int_equal(s->ids[i], i);
+    assert_int_equal(count_files(f->dir, ".log"), 0);
+    pt__spool_close(c);
+    free(s);
+}
+
+/* A put that fails part-way: progress is persisted after the records that
+ * were written, so the next process replays only the rest. */
+static void
+test_progress_survives_failure(void **state)
+{
+    fixture *f = *state;
+    pt__spool *a, *b;
+    rec_set recs;
+    sink *s = calloc(1, sizeof(*s));
+    size_t n = 0;
+
+    assert_int_equal(pt__spool_open(&a, f->dir), PT_OK);
+    make_records(&recs, 12, 0);
+    assert_int_equal(pt__spool_append(a, recs.ptrs, 12), PT_OK);
+    s->fail_rc = PT_ENETWORK;
+    s->fail_after = 5;
+    assert_int_equal(pt__spool_replay_step(a, 10, sink_put, s, &n),
+                     PT_ENETWORK);
+    assert_int_equal(n, 5);
+    assert_true(pt__spool_pending(a));
+    assert_int_equal(count_files(f->dir, ".off"), 1);
+    pt__spool_close(a); /* "crash" with 7 records left */
+
+    pt_spool_status st;
+    assert_int_equal(pt__spool_status(f->dir, &st), PT_OK);
+    assert_int_equal(st.pending_records, 7);
+
+    s->fail_rc = 0;
+    assert_int_equal(pt__spool_open(&b, f->dir), PT_OK);
+    assert_int_equal(pt__spool_scan(b), 1);
+    assert_int_equal(drain(b, s, 100), 7);
+    assert_int_equal(s->count, 12);
+    for (unsigned i = 0; i < 12; i++)
+        assert_int_equal(s->ids[i], i); /* nothing twice, nothing skipped */
+    pt__spool_close(b);
+    free(s);
+}
+
+static void
+append_raw(const char *path, const char *bytes)
+{
+    int fd = open(path, O_WRONLY | O_APPEND);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, bytes, strlen(bytes)), (ssize_t)strlen(bytes));
+    close(fd);
+}
+
+/* A torn tail (crash mid-write) and a line whose CRC does not match are
+ * skipped; everything else is replayed. */
+static void
+test_torn_and_corrupt_lines_skipped(void **state)
+{
+    fixture *f = *state;
+    pt__spool *a, *b;
+    rec_set recs;
+    sink *s = calloc(1, sizeof(*s));
+    char seg[512];
+    pt_spool_status st;
+
+    assert_int_equal(pt__spool_open(&a, f->dir), PT_OK);
+    make_records(&recs, 3, 0);
+    assert_int_equal(pt__spool_append(a, recs.ptrs, 3), PT_OK);
+    segment_path(f->dir, seg, sizeof(seg));
+    /* A well-formed line with a wrong CRC, then a good batch after it. */
+    append_raw(seg, "00000000 {\"date\":\"2025-01-15\",\"timestamp\":\"x\"}\n");
+    pt__spool_close(a);
+    append_raw(seg, "garbage line\n");
+    {
+        /* Build a valid line by hand: crc + JSON. */
+        char line[512], json[256];
+        snprintf(json, sizeof(json),
+                 "{\"date\":\"2025-01-15\",\"timestamp\":\"2025-01-15T14:30:00."
+                 "123456+00:00\",\"session_id\":\"1705327800-%08x\","
+                 "\"links\":[\"https://example.org/a\"]}",
+                 3u);
+        snprintf(line, sizeof(line), "%08x %s\n",
+                 (unsigned)pt__crc32(0, json, strlen(json)), json);
+        append_raw(seg, line);
+    }
+    append_raw(seg, "1234abcd {\"date\":\"2025-01-1"); /* torn: no newline */
+
+    assert_int_equal(pt__spool_status(f->dir, &st), PT_OK);
+    assert_int_equal(st.pending_records, 6); /* complete lines only */
+
+    assert_int_equal(pt__spool_open(&b, f->dir), PT_OK);
+    assert_int_equal(pt__spool_scan(b), 1);
+    assert_int_equal(drain(b, s, 2), 4);
+    for (unsigned i = 0; i < 4; i++)
+        assert_int_equal(s->ids[i], i);
+    assert_int_equal(count_files(f->dir, ".log"), 0);
+    pt__spool_close(b);
+    free(s);
+}
+
+/* Full disk: RLIMIT_FSIZE in a child.  The append fails with PT_ENOSPACE,
+ * the segment keeps exactly its earlier bytes (no partial record), and a
+ * later small append still works. */
+static void
+test_full_disk_leaves_no_partial_record(void **state)
+{
+    fixture *f = *state;
+    pid_t pid = fork();
+    int status;
+
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        pt__spool *spool;
+        rec_set recs;
+        char seg[512];
+        struct stat before, after;
+        struct rlimit lim;
+        int ok = 1;
+
+        signal(SIGXFSZ, SIG_IGN);
+        make_records(&recs, 2, 0);
+        ok &= pt__spool_open(&spool, f->dir) == PT_OK;
+        ok &= pt__spool_append(spool, recs.ptrs, 2) == PT_OK;
+        segment_path(f->dir, seg, sizeof(seg));
+        ok &= stat(seg, &before) == 0;
+        lim.rlim_cur = lim.rlim_max = (rlim_t)before.st_size + 1000;
+        ok &= setrlimit(RLIMIT_FSIZE, &lim) == 0;
+        make_records(&recs, 20, 100);
+        ok &= pt__spool_append(spool, recs.ptrs, 20) == PT_ENOSPACE;
+        ok &= strstr(pt_last_error(), "spool") != NULL;
+        ok &= stat(seg, &after) == 0 && after.st_size == before.st_size;
+        make_records(&recs, 1, 200);
+        ok &= pt__spool_append(spool, recs.ptrs, 1) == PT_OK;
+        pt__spool_close(spool);
+        if (!ok)
+            fprintf(stderr, "child: %s\n", pt_last_error());
+        _exit(ok ? 0 : 1);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+
+    /* Everything acknowledged is there, nothing else. */
+    pt__spool *b;
+    sink *s = calloc(1, sizeof(*s));
+    assert_int_equal(pt__spool_open(&b, f->dir), PT_OK);
+    assert_int_equal(pt__spool_scan(b), 1);
+    assert_int_equal(drain(b, s, 10), 3);
+    assert_int_equal(s->ids[0], 0);
+    assert_int_equal(s->ids[1], 1);
+    assert_int_equal(s->ids[2], 200);
+    pt__spool_close(b);
+    free(s);
+}
+
+/* Orphans are replayed oldest first, before our own newer records. */
+static void
+test_orphans_before_own_records(void **state)
+{
+    fixture *f = *state;
+    pt__spool *a, *b;
+    rec_set recs;
+    sink *s = calloc(1, sizeof(*s));
+
+    assert_int_equal(pt__spool_open(&a, f->dir), PT_OK);
+    make_records(&recs, 5, 0);
+    assert_int_equal(pt__spool_append(a, recs.ptrs, 5), PT_OK);
+    pt__spool_close(a);
+
+    assert_int_equal(pt__spool_open(&b, f->dir), PT_OK);
+    make_records(&recs, 5, 5);
+    assert_int_equal(pt__spool_append(b, recs.ptrs, 5), PT_OK);
+    assert_int_equal(pt__spool_scan(b), 1);
+    assert_int_equal(drain(b, s, 3), 10);
+    for (unsigned i = 0; i < 10; i++)
+        assert_int_equal(s->ids[i], i);
+    pt__spool_close(b);
+    assert_int_equal(count_files(f->dir, ".log"), 0);
+    free(s);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_crc32_known_value),
+        cmocka_unit_test_setup_teardown(test_nothing_on_disk_until_needed,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_replay_in_order, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_orphan_replayed_by_next, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_progress_survives_failure, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_torn_and_corrupt_lines_skipped,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_disk_leaves_no_partial_record,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_orphans_before_own_records, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
