@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Install the Debian 12 packages privtrack needs to build, test and run its
+# demo — only those that are missing, so a warm machine never touches the
+# network.  Run as root (or with sudo available).
+#
+#   scripts/install-deps.sh            install what is missing
+#   scripts/install-deps.sh --check    only list what is missing (exit 1 if any)
+set -euo pipefail
+
+packages=(
+    build-essential cmake pkg-config
+    libsodium-dev libcurl4-openssl-dev libssl-dev libcjson-dev libinih-dev
+    libcmocka-dev libmicrohttpd-dev
+    nodejs npm awscli python3-boto3
+)
+
+installed() {
+    # "install ok installed" only: a removed package whose configuration
+    # files remain is reported by `dpkg -s` too, but is not usable.
+    [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
+}
+
+missing=()
+for p in "${packages[@]}"; do
+    installed "$p" || missing+=("$p")
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+    echo "install-deps: all ${#packages[@]} packages present"
+    exit 0
+fi
+if [ "${1:-}" = "--check" ]; then
+    echo "install-deps: missing: ${missing[*]}"
+    exit 1
+fi
+
+echo "install-deps: installing: ${missing[*]}"
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || {
+        echo "install-deps: not root and no sudo; install: ${missing[*]}" >&2
+        exit 1
+    }
+    sudo=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+for p in "${missing[@]}"; do
+    installed "$p" || { echo "install-deps: $p failed to install" >&2; exit 1; }
+done
+echo "install-deps: done"
