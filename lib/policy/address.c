@@ -1,0 +1,283 @@
+/*
+ * Client addresses: parsing what peers and proxies send, truncation,
+ * canonical text, CIDR lists, the trusted-proxy walk over
+ * X-Forwarded-For, and keyed hashing.
+ */
+#include "policy/policy_internal.h"
+
+#include <arpa/inet.h>
+#include <sodium.h>
+#include <string.h>
+
+static const unsigned char mapped_prefix[12] = {0, 0, 0, 0, 0,    0,
+                                                0, 0, 0, 0, 0xff, 0xff};
+
+static int
+is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static int
+all_digits(const char *s, size_t n)
+{
+    if (n == 0 || n > 5)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!is_digit(s[i]))
+            return 0;
+    }
+    return 1;
+}
+
+static int
+parse_plain(pt__addr *out, const char *s, size_t n)
+{
+    char buf[PT_ADDR_TEXT_MAX + 1];
+    unsigned char bytes[16];
+
+    if (n == 0 || n > PT_ADDR_TEXT_MAX)
+        return -1;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    if (memchr(buf, ':', n) == NULL) {
+        if (inet_pton(AF_INET, buf, bytes) != 1)
+            return -1;
+        out->family = 4;
+        memset(out->bytes, 0, sizeof(out->bytes));
+        memcpy(out->bytes, bytes, 4);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, buf, bytes) != 1)
+        return -1;
+    if (memcmp(bytes, mapped_prefix, sizeof(mapped_prefix)) == 0) {
+        out->family = 4;
+        memset(out->bytes, 0, sizeof(out->bytes));
+        memcpy(out->bytes, bytes + 12, 4);
+        return 0;
+    }
+    out->family = 6;
+    memcpy(out->bytes, bytes, 16);
+    return 0;
+}
+
+int
+pt__addr_parse(pt__addr *out, const char *s, size_t len)
+{
+    const char *end = s + len, *colon, *zone;
+
+    while (s < end && (*s == ' ' || *s == '\t'))
+        s++;
+    while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    if (s < end && *s == '[') {
+        /* "[v6]" or "[v6]:port" */
+        const char *close = memchr(s, ']', (size_t)(end - s));
+        if (!close)
+            return -1;
+        if (close + 1 != end &&
+            !(close[1] == ':' &&
+              all_digits(close + 2, (size_t)(end - close - 2))))
+            return -1;
+        s++;
+        end = close;
+    } else {
+        /* "v4:port": exactly one colon after a dotted quad. */
+        colon = memchr(s, ':', (size_t)(end - s));
+        if (colon && !memchr(colon + 1, ':', (size_t)(end - colon - 1)) &&
+            memchr(s, '.', (size_t)(colon - s))) {
+            if (!all_digits(colon + 1, (size_t)(end - colon - 1)))
+                return -1;
+            end = colon;
+        }
+    }
+    zone = memchr(s, '%', (size_t)(end - s));
+    if (zone) {
+        if (zone + 1 == end || !memchr(s, ':', (size_t)(zone - s)))
+            return -1; /* a zone needs a name and an IPv6 address */
+        end = zone;
+    }
+    return parse_plain(out, s, (size_t)(end - s));
+}
+
+void
+pt__addr_truncate(pt__addr *addr, unsigned int prefix)
+{
+    unsigned int width = addr->family == 4 ? 32 : 128;
+    unsigned int nbytes = width / 8;
+    unsigned int first = prefix / 8;
+    if (prefix >= width)
+        return;
+    if (prefix % 8) {
+        addr->bytes[first] =
+            (unsigned char)(addr->bytes[first] & (0xffu << (8 - prefix % 8)));
+        first++;
+    }
+    for (unsigned int i = first; i < nbytes; i++)
+        addr->bytes[i] = 0;
+}
+
+size_t
+pt__addr_format(const pt__addr *addr, char *out)
+{
+    if (!inet_ntop(addr->family == 4 ? AF_INET : AF_INET6, addr->bytes, out,
+                   PT_ADDR_TEXT_MAX)) {
+        out[0] = '\0';
+        return 0;
+    }
+    return strlen(out);
+}
+
+int
+pt__cidr_parse(pt__cidr *out, const char *s, size_t len, char *err,
+               size_t errlen)
+{
+    const char *slash = memchr(s, '/', len);
+    size_t alen = slash ? (size_t)(slash - s) : len;
+    unsigned int prefix = 0, width;
+    pt__addr masked;
+    char text[PT_ADDR_TEXT_MAX];
+    int mapped;
+
+    if (alen > PT_ADDR_TEXT_MAX || parse_plain(&out->addr, s, alen)) {
+        pt__snprintf(err, errlen, "'%.*s' is not an IPv4 or IPv6 address",
+                     (int)(alen > 46 ? 46 : alen), s);
+        return -1;
+    }
+    /* An IPv4-mapped network is the IPv4 network it maps. */
+    mapped = out->addr.family == 4 && memchr(s, ':', alen) != NULL;
+    width = out->addr.family == 4 ? 32 : 128;
+    if (!slash) {
+        prefix = width;
+    } else {
+        const char *p = slash + 1, *end = s + len;
+        if (p == end || end - p > 3)
+            prefix = 999;
+        for (; p < end && prefix != 999; p++)
+            prefix = is_digit(*p) ? prefix * 10 + (unsigned)(*p - '0') : 999;
+        if (mapped)
+            prefix = prefix >= 96 && prefix <= 128 ? prefix - 96 : 999;
+        if (prefix > width) {
+            pt__snprintf(err, errlen, "bad prefix length in '%.*s' (0-%u)",
+                         (int)(len > 60 ? 60 : len), s, width);
+            return -1;
+        }
+    }
+    masked = out->addr;
+    pt__addr_truncate(&masked, prefix);
+    if (memcmp(masked.bytes, out->addr.bytes, sizeof(masked.bytes)) != 0) {
+        pt__addr_format(&masked, text);
+        pt__snprintf(err, errlen,
+                     "'%.*s' has bits set after the prefix (did you mean "
+                     "%s/%u?)",
+                     (int)(len > 60 ? 60 : len), s, text, prefix);
+        return -1;
+    }
+    out->prefix = prefix;
+    return 0;
+}
+
+int
+pt__cidr_contains(const pt__cidr *cidr, const pt__addr *addr)
+{
+    pt__addr masked;
+    if (cidr->addr.family != addr->family)
+        return 0;
+    masked = *addr;
+    pt__addr_truncate(&masked, cidr->prefix);
+    return memcmp(masked.bytes, cidr->addr.bytes, 16) == 0;
+}
+
+static int
+trusted(const pt_policy *policy, const pt__addr *addr)
+{
+    for (size_t i = 0; i < policy->proxy_count; i++) {
+        if (pt__cidr_contains(&policy->proxies[i], addr))
+            return 1;
+    }
+    return 0;
+}
+
+/* Walk X-Forwarded-For headers from the right (the last header's last
+ * entry is the one our trusted peer added).  Returns 1 with the client,
+ * 0 when an entry does not parse, 2 when every entry was trusted. */
+static int
+walk_xff(const pt_policy *policy, const pt_visit *visit, pt__addr *out,
+         const char **raw, size_t *raw_len, unsigned int *invalid)
+{
+    for (size_t h = visit->header_count; h-- > 0;) {
+        const pt_header *hd = &visit->headers[h];
+        const char *v, *end;
+        if (!hd->name || !hd->value ||
+            pt__strcasecmp(hd->name, "X-Forwarded-For") != 0)
+            continue;
+        v = hd->value;
+        end = v + strlen(v);
+        while (end > v) {
+            const char *comma = end;
+            pt__addr addr;
+            while (comma > v && comma[-1] != ',')
+                comma--;
+            if (pt__addr_parse(&addr, comma, (size_t)(end - comma)) != 0) {
+                (*invalid)++;
+                return 0; /* nothing to the left can be believed */
+            }
+            *out = addr;
+            *raw = comma;
+            *raw_len = (size_t)(end - comma);
+            if (!trusted(policy, &addr))
+                return 1;
+            end = comma > v ? comma - 1 : v;
+        }
+    }
+    return 2;
+}
+
+int
+pt__client_addr(const pt_policy *policy, const pt_visit *visit, pt__addr *out,
+                const char **raw, size_t *raw_len, unsigned int *invalid)
+{
+    const char *peer = visit->remote_addr;
+    size_t peer_len = peer ? strlen(peer) : 0;
+
+    *raw = peer;
+    *raw_len = peer_len;
+    if (!peer || peer_len == 0)
+        return 0;
+    if (pt__addr_parse(out, peer, peer_len) != 0) {
+        (*invalid)++;
+        return 0;
+    }
+    if (policy->proxy_count == 0 || !trusted(policy, out))
+        return 1;
+    /* The peer is a trusted proxy: the client is the rightmost forwarded
+     * address that is not one (or the leftmost, when all are trusted). */
+    return walk_xff(policy, visit, out, raw, raw_len, invalid) != 0;
+}
+
+int
+pt__addr_hash(const pt__addr *addr, unsigned int prefix, const pt__ip_key *key,
+              unsigned int hash_bytes, char *out)
+{
+    unsigned char input[18], digest[crypto_generichash_BYTES_MAX];
+    size_t in_len = addr->family == 4 ? 4 : 16;
+    size_t out_len = hash_bytes < crypto_generichash_BYTES_MIN
+                         ? crypto_generichash_BYTES_MIN
+                         : hash_bytes;
+
+    if (!key || key->len < crypto_generichash_KEYBYTES_MIN ||
+        hash_bytes > crypto_generichash_BYTES_MAX)
+        return PT_ECRYPTO;
+    /* Domain separation: the family and the prefix the address was cut to
+     * are part of the input, so an IPv4 address never collides with an
+     * IPv6 one of the same bytes, nor a /24 hash with a /32 one. */
+    input[0] = (unsigned char)addr->family;
+    input[1] = (unsigned char)prefix;
+    memcpy(input + 2, addr->bytes, in_len);
+    if (crypto_generichash(digest, out_len, input, in_len + 2, key->bytes,
+                           key->len) != 0)
+        return PT_ECRYPTO;
+    sodium_bin2hex(out, 2 * hash_bytes + 1, digest, hash_bytes);
+    sodium_memzero(digest, sizeof(digest));
+    return PT_OK;
+}

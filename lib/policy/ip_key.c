@@ -1,0 +1,258 @@
+/*
+ * The secret key for keyed address hashing: from [ip] key_file, from
+ * PRIVTRACK_IP_KEY, or from <store>/ip.key (created on first use).  The
+ * key never appears in a message; files readable by others are refused.
+ */
+#include "policy/policy_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define KEY_FILE_NAME "ip.key"
+#define NEW_KEY_BYTES 32
+#define MAX_KEY_FILE  512
+
+void
+pt__ip_key_wipe(pt__ip_key *key)
+{
+    if (key)
+        sodium_memzero(key, sizeof(*key));
+}
+
+/* Hex (32-128 digits, surrounding blanks allowed) → key bytes. */
+static int
+key_from_hex(pt__ip_key *key, const char *s, size_t len)
+{
+    size_t bin_len = 0;
+    while (len && (s[len - 1] == '\n' || s[len - 1] == '\r' ||
+                   s[len - 1] == ' ' || s[len - 1] == '\t'))
+        len--;
+    while (len && (*s == ' ' || *s == '\t')) {
+        s++;
+        len--;
+    }
+    if (len < 32 || len > 128 || len % 2)
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+              (c >= 'A' && c <= 'F')))
+            return -1;
+    }
+    if (sodium_hex2bin(key->bytes, sizeof(key->bytes), s, len, NULL, &bin_len,
+                       NULL) != 0)
+        return -1;
+    key->len = bin_len;
+    return 0;
+}
+
+/* Read a key file through an open descriptor, after checking who may
+ * read it.  Contents: hex (as privtrack writes it) or 16-64 raw bytes. */
+static int
+read_key_fd(pt__ip_key *key, int fd, const char *path)
+{
+    struct stat st;
+    unsigned char buf[MAX_KEY_FILE];
+    size_t n = 0;
+    int rc = PT_OK;
+
+    if (fstat(fd, &st) != 0)
+        return pt__fail(PT_EIO, "key file %s: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return pt__fail(PT_EPOLICY, "key file %s is not a regular file", path);
+    if (st.st_mode & 077)
+        return pt__fail(PT_EPOLICY,
+                        "key file %s is accessible by group or others "
+                        "(mode %04o); run chmod 600 on it",
+                        path, (unsigned)(st.st_mode & 07777));
+    while (n < sizeof(buf)) {
+        ssize_t got = read(fd, buf + n, sizeof(buf) - n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            rc = pt__fail(PT_EIO, "key file %s: %s", path, strerror(errno));
+            break;
+        }
+        if (got == 0)
+            break;
+        n += (size_t)got;
+    }
+    if (rc == PT_OK) {
+        if (key_from_hex(key, (const char *)buf, n) == 0) {
+            /* hex form */
+        } else if (n >= crypto_generichash_KEYBYTES_MIN &&
+                   n <= crypto_generichash_KEYBYTES_MAX) {
+            memcpy(key->bytes, buf, n);
+            key->len = n;
+        } else {
+            rc = pt__fail(PT_EPOLICY,
+                          "key file %s holds no usable key (expected 32-128 "
+                          "hex digits or 16-64 bytes)",
+                          path);
+        }
+    }
+    sodium_memzero(buf, sizeof(buf));
+    return rc;
+}
+
+static int
+read_key_file(pt__ip_key *key, const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int rc;
+    if (fd < 0)
+        return pt__fail(errno == ENOENT ? PT_ENOTFOUND : PT_EIO,
+                        "key file %s: %s", path, strerror(errno));
+    rc = read_key_fd(key, fd, path);
+    close(fd);
+    return rc;
+}
+
+/* mkdir -p with mode 0700 for the directories we create. */
+static int
+make_dirs(const char *dir)
+{
+    char *copy = pt__strdup(dir);
+    int rc = PT_OK;
+    if (!copy)
+        return pt__fail(PT_ENOMEM, "out of memory");
+    for (char *p = copy + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char saved = *p;
+            *p = '\0';
+            if (mkdir(copy, 0700) != 0 && errno != EEXIST) {
+                rc = pt__fail(PT_EIO, "cannot create %s: %s", copy,
+                              strerror(errno));
+                break;
+            }
+            *p = saved;
+            if (!saved)
+                break;
+        }
+    }
+    free(copy);
+    return rc;
+}
+
+static int
+write_all(int fd, const char *data, size_t len)
+{
+    while (len) {
+        ssize_t n = write(fd, data, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        data += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Create <dir>/ip.key with a fresh key.  The key is written to a private
+ * temporary file and then link()ed into place: link fails with EEXIST when
+ * another process won the race, and the winner's file is never seen half
+ * written.  Either way the key on disk is then read back. */
+static int
+create_key_file(pt__ip_key *key, const char *dir, const char *path)
+{
+    unsigned char fresh[NEW_KEY_BYTES];
+    char hex[2 * NEW_KEY_BYTES + 2], tmp[4096];
+    int fd, rc = PT_OK;
+
+    rc = make_dirs(dir);
+    if (rc != PT_OK)
+        return rc;
+    randombytes_buf(fresh, sizeof(fresh));
+    sodium_bin2hex(hex, sizeof(hex), fresh, sizeof(fresh));
+    sodium_memzero(fresh, sizeof(fresh));
+    hex[2 * NEW_KEY_BYTES] = '\n';
+    pt__snprintf(tmp, sizeof(tmp), "%s/.ip.key.%ld.%08x", dir, (long)getpid(),
+                 randombytes_random());
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        sodium_memzero(hex, sizeof(hex));
+        return pt__fail(PT_EIO, "cannot create %s: %s", tmp, strerror(errno));
+    }
+    if (write_all(fd, hex, 2 * NEW_KEY_BYTES + 1) != 0 || fsync(fd) != 0)
+        rc = pt__fail(PT_EIO, "cannot write %s: %s", tmp, strerror(errno));
+    sodium_memzero(hex, sizeof(hex));
+    close(fd);
+    if (rc == PT_OK && link(tmp, path) != 0 && errno != EEXIST)
+        rc = pt__fail(PT_EIO, "cannot create %s: %s", path, strerror(errno));
+    unlink(tmp);
+    if (rc == PT_OK) {
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            (void)fsync(dfd);
+            close(dfd);
+        }
+        rc = read_key_file(key, path);
+        if (rc == PT_OK)
+            pt__log(PT_LOG_INFO, "created address hash key %s", path);
+    }
+    return rc;
+}
+
+int
+pt__ip_key_load(pt__ip_key *key, const pt_policy *policy, const char *store_dir,
+                int create)
+{
+    const char *key_file, *env;
+    char path[4096];
+    int rc;
+
+    if (!key || !policy)
+        return pt__fail(PT_EINVAL, "pt__ip_key_load: NULL argument");
+    memset(key, 0, sizeof(*key));
+    if (policy->num[PT_K_IP_MODE] != PT_IP_HASH)
+        return PT_OK;
+    if (sodium_init() < 0)
+        return pt__fail(PT_ECRYPTO, "libsodium failed to initialise");
+
+    key_file = policy->text[PT_K_IP_KEY_FILE];
+    if (key_file && *key_file) {
+        rc = read_key_file(key, key_file);
+        if (rc == PT_ENOTFOUND)
+            rc = PT_EPOLICY; /* a configured key must exist */
+        if (rc != PT_OK)
+            pt__ip_key_wipe(key);
+        return rc;
+    }
+    env = getenv("PRIVTRACK_IP_KEY");
+    if (env && *env) {
+        if (key_from_hex(key, env, strlen(env)) != 0) {
+            pt__ip_key_wipe(key);
+            return pt__fail(PT_EPOLICY, "PRIVTRACK_IP_KEY is not 32-128 hex "
+                                        "digits");
+        }
+        return PT_OK;
+    }
+    if (!store_dir)
+        store_dir = pt__policy_storage_path(policy);
+    pt__snprintf(path, sizeof(path), "%s/%s", store_dir, KEY_FILE_NAME);
+    rc = read_key_file(key, path);
+    if (rc == PT_ENOTFOUND && create)
+        rc = create_key_file(key, store_dir, path);
+    else if (rc == PT_ENOTFOUND) {
+        /* Dry-run must not touch the disk: hash with a key that dies with
+         * the process (the audit line says so). */
+        randombytes_buf(key->bytes, NEW_KEY_BYTES);
+        key->len = NEW_KEY_BYTES;
+        key->ephemeral = 1;
+        pt__log(PT_LOG_INFO,
+                "no address hash key in %s: using an ephemeral "
+                "key (hashes will not match stored ones)",
+                store_dir);
+        rc = PT_OK;
+    }
+    if (rc != PT_OK)
+        pt__ip_key_wipe(key);
+    return rc;
+}

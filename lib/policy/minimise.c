@@ -1,0 +1,122 @@
+/*
+ * Minimisation of submitted URLs and downloaded file names.
+ *
+ * URLs: credentials (user:pass@) are always removed; then the URL is kept,
+ * cut before its query and fragment, or reduced to its origin.  File
+ * names: only base names are kept (no directories, which name people:
+ * /home/alice/...), and a title is the base name without its extension.
+ */
+#include "policy/policy_internal.h"
+
+#include <string.h>
+
+static int
+is_alpha(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static int
+is_scheme_char(char c)
+{
+    return is_alpha(c) || (c >= '0' && c <= '9') || c == '+' || c == '-' ||
+           c == '.';
+}
+
+static char
+lower(char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+}
+
+typedef struct url_parts {
+    size_t scheme_len; /* 0: no scheme */
+    size_t auth_start; /* 0: no authority */
+    size_t host_start; /* after any userinfo */
+    size_t auth_end;
+} url_parts;
+
+static void
+split_url(const char *u, size_t len, url_parts *p)
+{
+    size_t i = 0;
+    memset(p, 0, sizeof(*p));
+    if (len && is_alpha(u[0])) {
+        while (i < len && is_scheme_char(u[i]))
+            i++;
+        if (i < len && u[i] == ':')
+            p->scheme_len = i;
+        else
+            i = 0;
+    }
+    i = p->scheme_len ? p->scheme_len + 1 : 0;
+    if (len - i >= 2 && u[i] == '/' && u[i + 1] == '/') {
+        size_t j = i + 2;
+        p->auth_start = p->host_start = j;
+        /* Browsers treat '\' like '/' here, so it ends the authority. */
+        while (j < len && !strchr("/?#\\", u[j]))
+            j++;
+        p->auth_end = j;
+        for (size_t k = p->auth_start; k < j; k++) {
+            if (u[k] == '@')
+                p->host_start = k + 1;
+        }
+    }
+}
+
+int
+pt__url_minimise(pt_buf *b, const char *url, size_t len, int mode)
+{
+    url_parts p;
+    size_t end = len, start;
+
+    split_url(url, len, &p);
+    if (mode == PT_LINKS_ORIGIN) {
+        if (!p.auth_start || p.host_start == p.auth_end)
+            return -1;
+        for (size_t i = 0; i < p.scheme_len; i++)
+            pt_buf_putc(b, lower(url[i]));
+        pt_buf_puts(b, p.scheme_len ? "://" : "//");
+        for (size_t i = p.host_start; i < p.auth_end; i++)
+            pt_buf_putc(b, lower(url[i]));
+        return 0;
+    }
+    if (mode == PT_LINKS_STRIP_QUERY) {
+        for (end = p.auth_end; end < len; end++) {
+            if (url[end] == '?' || url[end] == '#')
+                break;
+        }
+    }
+    /* Everything before the authority, then from the host on: the
+     * userinfo is skipped whatever the mode. */
+    start = p.auth_start ? p.auth_start : 0;
+    pt_buf_put(b, url, start);
+    pt_buf_put(b, url + p.host_start, end - p.host_start);
+    return 0;
+}
+
+const char *
+pt__base_name(const char *path, size_t len, size_t *out_len)
+{
+    size_t i = len;
+    while (i > 0 && path[i - 1] != '/' && path[i - 1] != '\\')
+        i--;
+    *out_len = len - i;
+    return path + i;
+}
+
+size_t
+pt__title_len(const char *base, size_t len)
+{
+    const char *dot = NULL;
+    for (size_t i = len; i > 0; i--) {
+        if (base[i - 1] == '.') {
+            dot = base + i - 1;
+            break;
+        }
+    }
+    /* ".bashrc" is a name, not an extension. */
+    if (!dot || dot == base)
+        return len;
+    return (size_t)(dot - base);
+}

@@ -1,0 +1,87 @@
+/*
+ * Session ids: "<unix seconds>-<8 lowercase hex>", as the seed wrote them.
+ *
+ * The random part comes from a per-thread pool filled by randombytes_buf
+ * (getrandom) 1 KiB at a time, which keeps a syscall off nearly every
+ * visit.  A forked child must not reuse its parent's pool, or parent and
+ * child would hand out the same ids: pthread_atfork bumps a generation
+ * counter and a pool from an older generation is refilled.
+ */
+#include "policy/policy_internal.h"
+
+#include <pthread.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#define POOL_BYTES 1024
+
+typedef struct random_pool {
+    unsigned char bytes[POOL_BYTES];
+    size_t used;
+    unsigned int generation;
+} random_pool;
+
+static _Thread_local random_pool pool = {{0}, POOL_BYTES, 0};
+static atomic_uint fork_generation = 1;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void
+after_fork_in_child(void)
+{
+    atomic_fetch_add(&fork_generation, 1);
+}
+
+static void
+register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, after_fork_in_child);
+}
+
+static void
+take_random(unsigned char *out, size_t n)
+{
+    unsigned int gen =
+        atomic_load_explicit(&fork_generation, memory_order_relaxed);
+    if (pool.generation != gen || pool.used + n > POOL_BYTES) {
+        if (pool.generation == 0)
+            pthread_once(&atfork_once, register_atfork);
+        randombytes_buf(pool.bytes, POOL_BYTES);
+        pool.used = 0;
+        pool.generation = atomic_load(&fork_generation);
+    }
+    memcpy(out, pool.bytes + pool.used, n);
+    /* Used bytes are erased so a later memory dump cannot replay them. */
+    memset(pool.bytes + pool.used, 0, n);
+    pool.used += n;
+}
+
+void
+pt__session_id(char *out, int64_t seconds)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char r[4];
+    char digits[24];
+    size_t n = 0, o = 0;
+    uint64_t s;
+
+    take_random(r, sizeof(r));
+    if (seconds < 0) {
+        out[o++] = '-';
+        s = (uint64_t)(-(seconds + 1)) + 1;
+    } else {
+        s = (uint64_t)seconds;
+    }
+    do {
+        digits[n++] = (char)('0' + s % 10);
+        s /= 10;
+    } while (s);
+    while (n)
+        out[o++] = digits[--n];
+    out[o++] = '-';
+    for (size_t i = 0; i < sizeof(r); i++) {
+        out[o++] = hex[r[i] >> 4];
+        out[o++] = hex[r[i] & 15];
+    }
+    out[o] = '\0';
+}

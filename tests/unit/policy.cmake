@@ -1,0 +1,6 @@
+# lib/policy: loading and checking policy.ini, addresses and keys, field
+# minimisation, and pt__policy_apply end to end.
+set(PT_POLICY_TEST_LIBS pt_policy pt_record pt_common)
+pt_add_unit_test(test_policy_ini
+                 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_policy_ini.c
+                 LIBS ${PT_POLICY_TEST_LIBS} LABELS unit)
