@@ -1,0 +1,397 @@
+/*
+ * Appending records to day files (the backend's put()).  See file_store.h
+ * for the locking protocol that keeps lines whole across processes.
+ */
+#include "storage/file_store.h"
+
+#include "record/record.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* The reusable batch buffer is released when a huge batch grew it. */
+#define KEEP_BUFFER_BYTES (8u << 20)
+/* A day file replaced by purge this many times in a row is an error. */
+#define MAX_REOPEN 16
+
+static int
+day_file_name(pt__file_store *fs, char *path, size_t size, const char *date)
+{
+    char name[PT_DATE_LEN + 8];
+    memcpy(name, date, PT_DATE_LEN);
+    memcpy(name + PT_DATE_LEN, ".jsonl", 7);
+    return pt__file_path(fs, path, size, name);
+}
+
+/* The directory is created here, lazily, and not only by init(): most
+ * applications open a tracker without calling pt_tracker_init_storage(),
+ * and an operator may remove an empty store directory.  open() must still
+ * create nothing, because dry-run opens the backend too; the first real
+ * write is the earliest moment we know the directory is wanted. */
+static int
+open_day_fd(pt__file_store *fs, const char *path, int *out)
+{
+    int fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0 && errno == ENOENT) {
+            int rc = pt__file_mkdirs(fs, fs->dir);
+            if (rc != PT_OK)
+                return rc;
+            fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+        }
+        if (fd >= 0)
+            fs->dir_dirty = 1;
+    }
+    if (fd < 0)
+        return pt__file_fail_errno(fs, errno, "cannot open", path);
+    *out = fd;
+    return PT_OK;
+}
+
+/* The cached descriptor for `date`, opening it (and evicting the least
+ * recently used one) when needed. */
+static int
+get_day(pt__file_store *fs, const char *date, const char *path,
+        pt__file_day **out)
+{
+    pt__file_day *slot = NULL;
+    int rc;
+
+    for (size_t i = 0; i < PT__FILE_OPEN_DAYS; i++) {
+        pt__file_day *d = &fs->days[i];
+        if (d->fd >= 0 && memcmp(d->date, date, PT_DATE_LEN) == 0) {
+            d->last_use = ++fs->clock;
+            *out = d;
+            return PT_OK;
+        }
+        /* Prefer a free slot, else the least recently used one. */
+        if (!slot ||
+            (slot->fd >= 0 && (d->fd < 0 || d->last_use < slot->last_use)))
+            slot = d;
+    }
+    if (slot->fd >= 0) {
+        /* Keep sync()'s promise for the file we stop tracking. */
+        if (slot->dirty && fs->fsync_mode != PT__FILE_FSYNC_NEVER &&
+            fdatasync(slot->fd) != 0)
+            return pt__file_fail_errno(fs, errno, "cannot fsync day",
+                                       slot->date);
+        close(slot->fd);
+        slot->fd = -1;
+    }
+    rc = open_day_fd(fs, path, &slot->fd);
+    if (rc != PT_OK)
+        return rc;
+    memcpy(slot->date, date, PT_DATE_LEN);
+    slot->date[PT_DATE_LEN] = '\0';
+    slot->dirty = 0;
+    slot->last_use = ++fs->clock;
+    *out = slot;
+    return PT_OK;
+}
+
+/* Lock the day file; if purge replaced or removed it while we waited,
+ * reopen the path so that nothing is written to an unlinked inode. */
+static int
+lock_day(pt__file_store *fs, pt__file_day *day, const char *path, int op,
+         struct stat *st)
+{
+    for (int attempt = 0; attempt < MAX_REOPEN; attempt++) {
+        int rc;
+        if (pt__file_flock(day->fd, op) != 0)
+            return pt__file_fail_errno(fs, errno, "cannot lock", path);
+        if (fstat(day->fd, st) != 0) {
+            int err = errno;
+            pt__file_flock(day->fd, LOCK_UN);
+            return pt__file_fail_errno(fs, err, "cannot stat", path);
+        }
+        if (st->st_nlink > 0)
+            return PT_OK;
+        pt__file_flock(day->fd, LOCK_UN);
+        close(day->fd);
+        day->fd = -1;
+        rc = open_day_fd(fs, path, &day->fd);
+        if (rc != PT_OK) {
+            /* Leave the slot unused, not half-initialised. */
+            day->date[0] = '\0';
+            return rc;
+        }
+    }
+    return pt__file_fail(fs, PT_EIO, "file store: %s keeps being replaced",
+                         path);
+}
+
+/* Non-zero when the file does not end with '\n': a crash cut a line, and
+ * our first record must not be glued to it. */
+static int
+needs_lead_newline(int fd, const struct stat *st)
+{
+    char c;
+    if (st->st_size <= 0)
+        return 0;
+    return pread(fd, &c, 1, st->st_size - 1) == 1 && c != '\n';
+}
+
+/* Length of a chunk of `data` to give to one write(): everything when it
+ * fits, else whole lines up to PT__FILE_MAX_WRITE (or one long line). */
+static size_t
+chunk_len(const char *data, size_t len)
+{
+    const char *nl;
+    if (len <= PT__FILE_MAX_WRITE)
+        return len;
+    for (size_t i = PT__FILE_MAX_WRITE; i > 0; i--)
+        if (data[i - 1] == '\n')
+            return i;
+    nl = memchr(data + PT__FILE_MAX_WRITE, '\n', len - PT__FILE_MAX_WRITE);
+    return nl ? (size_t)(nl - data) + 1 : len;
+}
+
+/* Bytes of `data` up to and including its last '\n' (0: none). */
+static size_t
+whole_lines(const char *data, size_t len)
+{
+    while (len > 0 && data[len - 1] != '\n')
+        len--;
+    return len;
+}
+
+/* A short write left `torn` bytes of a partial line at the end of the
+ * file.  Cut them off when nobody appended after us, else end them with a
+ * '\n' so that the next line starts clean.  Returns PT_OK when we may go
+ * on writing to this descriptor. */
+static int
+isolate_torn(pt__file_store *fs, int fd, int lock_op, size_t torn,
+             const char *path)
+{
+    off_t end = lseek(fd, 0, SEEK_CUR); /* O_APPEND: the end of our data */
+    struct stat st;
+    ssize_t w;
+    int rc = PT_OK;
+
+    /* Converting the lock may let a purge in: checked below. */
+    pt__file_flock(fd, LOCK_EX);
+    if (fstat(fd, &st) != 0 || st.st_nlink == 0) {
+        rc = pt__file_fail(fs, PT_EIO,
+                           "file store: %s was replaced during a short write",
+                           path);
+    } else if (end >= (off_t)torn && st.st_size == end &&
+               ftruncate(fd, end - (off_t)torn) == 0) {
+        pt__log(PT_LOG_WARN,
+                "file store: short write to %s; partial line "
+                "removed",
+                path);
+    } else {
+        do
+            w = write(fd, "\n", 1);
+        while (w < 0 && errno == EINTR);
+        pt__log(PT_LOG_WARN,
+                "file store: short write to %s; partial line "
+                "left as a corrupt line",
+                path);
+    }
+    if (lock_op != LOCK_EX)
+        pt__file_flock(fd, lock_op);
+    return rc;
+}
+
+/* Write `len` bytes of whole lines.  *done receives how many leading bytes
+ * are stored as whole lines, even on failure. */
+static int
+write_lines(pt__file_store *fs, int fd, int lock_op, const char *data,
+            size_t len, const char *path, size_t *done)
+{
+    size_t off = 0;
+    int stalls = 0;
+
+    *done = 0;
+    while (off < len) {
+        size_t chunk = chunk_len(data + off, len - off), keep;
+        ssize_t n = write(fd, data + off, chunk);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return pt__file_fail_errno(fs, errno, "cannot append to", path);
+        }
+        if ((size_t)n == chunk) {
+            off += chunk;
+            *done = off;
+            continue;
+        }
+        /* Short write: disk full or file size limit, most likely. */
+        keep = whole_lines(data + off, (size_t)n);
+        if ((size_t)n > keep) {
+            int rc = isolate_torn(fs, fd, lock_op, (size_t)n - keep, path);
+            if (rc != PT_OK) {
+                *done = off + keep;
+                return rc;
+            }
+        }
+        off += keep;
+        *done = off;
+        stalls = keep ? 0 : stalls + 1;
+        if (stalls >= 2)
+            return pt__file_fail(fs, PT_ENOSPACE,
+                                 "file store: cannot append to %s: only %zd "
+                                 "of %zu bytes accepted (no space left or "
+                                 "file size limit)",
+                                 path, n, chunk);
+    }
+    return PT_OK;
+}
+
+static size_t
+count_newlines(const char *data, size_t len)
+{
+    size_t n = 0;
+    const char *p = data, *end = data + len;
+    while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        n++;
+        p++;
+    }
+    return n;
+}
+
+/* Serialise the run into fs->batch after one reserved byte (for a leading
+ * '\n').  With `keys`, records already stored are skipped and line_rec[k]
+ * receives the index of the record on line k. */
+static int
+build_lines(pt__file_store *fs, const pt_record *const *recs, size_t n,
+            pt__file_keys *keys, size_t *line_rec, size_t *nlines)
+{
+    pt_buf *b = &fs->batch;
+    size_t k = 0;
+
+    pt_buf_clear(b);
+    pt_buf_reserve(b, n * 320 + 1);
+    pt_buf_putc(b, '\n');
+    for (size_t i = 0; i < n; i++) {
+        if (keys) {
+            int seen = pt__file_keys_check_add(keys, recs[i]->timestamp,
+                                               recs[i]->session_id);
+            if (seen < 0)
+                return pt__file_fail(fs, PT_ENOMEM, "out of memory");
+            if (seen)
+                continue;
+            line_rec[k] = i;
+        }
+        pt__record_json(b, recs[i]);
+        pt_buf_putc(b, '\n');
+        k++;
+    }
+    *nlines = k;
+    if (b->oom)
+        return pt__file_fail(fs, PT_ENOMEM, "out of memory serialising");
+    return PT_OK;
+}
+
+/* Append records that all share one date. */
+static int
+append_run(pt__file_store *fs, const char *date, const pt_record *const *recs,
+           size_t n, int replay, size_t *done)
+{
+    char path[PT__FILE_PATH_MAX];
+    pt__file_day *day;
+    pt__file_keys *keys = NULL;
+    size_t *line_rec = NULL, nlines = 0, bytes = 0, lines, lead;
+    int lock_op = replay ? LOCK_EX : LOCK_SH, rc;
+    struct stat st;
+    const char *data;
+
+    *done = 0;
+    if ((rc = day_file_name(fs, path, sizeof(path), date)) != PT_OK ||
+        (rc = get_day(fs, date, path, &day)) != PT_OK)
+        return rc;
+    /* Serialise before locking, so the lock is held only for the write. */
+    if (!replay && (rc = build_lines(fs, recs, n, NULL, NULL, &nlines)))
+        return rc;
+    if ((rc = lock_day(fs, day, path, lock_op, &st)) != PT_OK)
+        return rc;
+    if (replay) {
+        line_rec = malloc(n * sizeof(*line_rec));
+        if (!line_rec)
+            rc = pt__file_fail(fs, PT_ENOMEM, "out of memory");
+        if (rc == PT_OK)
+            rc = pt__file_keys_load(fs, day->fd, path, &keys);
+        if (rc == PT_OK)
+            rc = build_lines(fs, recs, n, keys, line_rec, &nlines);
+    }
+    if (rc == PT_OK && nlines > 0) {
+        lead = needs_lead_newline(day->fd, &st) ? 1 : 0;
+        /* Under a shared lock the "torn" tail may be another appender's
+         * write in progress.  Only the exclusive lock (no appender
+         * writing) tells a crash's torn line from that; it is rare, so
+         * the conversion costs nothing in the common case. */
+        if (lead && lock_op == LOCK_SH) {
+            lock_op = LOCK_EX;
+            rc = lock_day(fs, day, path, lock_op, &st);
+            lead = needs_lead_newline(day->fd, &st) ? 1 : 0;
+        }
+    }
+    if (rc == PT_OK && nlines > 0) {
+        data = fs->batch.ptr + 1 - lead;
+        rc = write_lines(fs, day->fd, lock_op, data, fs->batch.len - 1 + lead,
+                         path, &bytes);
+        if (bytes > 0)
+            day->dirty = 1;
+        lines = count_newlines(data, bytes) - (lead && bytes ? 1 : 0);
+        if (replay)
+            *done = lines == nlines ? n : line_rec[lines];
+        else
+            *done = lines;
+    } else if (rc == PT_OK) {
+        *done = n; /* all of them were already stored */
+    }
+    pt__file_flock(day->fd, LOCK_UN);
+    pt__file_keys_free(keys);
+    free(line_rec);
+    if (fs->batch.cap > KEEP_BUFFER_BYTES)
+        pt_buf_free(&fs->batch);
+    return rc;
+}
+
+int
+pt__file_put(pt_storage *s, const pt_record *const *records, size_t count,
+             int replay, size_t *written)
+{
+    pt__file_store *fs = (pt__file_store *)(void *)s;
+    size_t i = 0, ignored;
+    int rc;
+
+    if (!written)
+        written = &ignored;
+    *written = 0;
+    if (count > 0 && !records)
+        return pt__file_fail(fs, PT_EINVAL, "file store: no records");
+    while (i < count) {
+        const pt_record *r = records[i];
+        size_t j = i + 1, done = 0;
+        /* The date names the file: it must be a real date, never a path. */
+        if (!r || !r->date || !pt__valid_date(r->date))
+            return pt__file_fail(fs, PT_EINVAL,
+                                 "file store: record %zu has no valid date", i);
+        while (j < count && records[j] && records[j]->date &&
+               strcmp(records[j]->date, r->date) == 0)
+            j++;
+        rc = append_run(fs, r->date, records + i, j - i, replay, &done);
+        *written += done;
+        if (rc != PT_OK)
+            return rc;
+        i = j;
+    }
+    if (fs->fsync_mode == PT__FILE_FSYNC_ALWAYS) {
+        rc = pt__file_sync_dirty(fs);
+        if (rc != PT_OK) {
+            /* Nothing is certain after a failed fsync; the caller replays
+             * (idempotently) what it does not see acknowledged. */
+            *written = 0;
+            return rc;
+        }
+    }
+    return PT_OK;
+}

@@ -1,0 +1,134 @@
+/*
+ * The `file` storage backend: one JSON-lines file per UTC date,
+ * <dir>/<YYYY-MM-DD>.jsonl, one record per line.
+ *
+ * Concurrency protocol (threads and processes, on a local file system):
+ *  - Appenders open the day file with O_APPEND and write each batch of
+ *    lines with a single write() (split only above PT__FILE_MAX_WRITE, at a
+ *    line boundary).  Linux serialises O_APPEND writes to a regular file
+ *    on the inode lock, so lines of different writers never interleave.
+ *  - Appenders hold a shared flock() on the day file around each write;
+ *    purge holds an exclusive one while it reads the file, writes the
+ *    replacement and renames it into place.  After taking its lock an
+ *    appender checks that its descriptor still names a linked file
+ *    (st_nlink > 0): if purge replaced or removed it meanwhile, the
+ *    appender reopens the path and retries, so no line goes to a dead inode.
+ *  - A replaying appender (put with replay != 0) takes the lock
+ *    exclusively, so that its "already stored?" check and its write are one
+ *    step even against other replaying processes.
+ *  - Readers (query) take no lock: they read a consistent inode (rename is
+ *    atomic) and treat a final line without its newline as torn.
+ *  - A torn line is never glued to the next record: a short write is cut
+ *    back to the last complete line when nobody appended after it, else
+ *    closed with a '\n'; and a writer that finds the file not ending in
+ *    '\n' (a crash mid-write) starts its batch with a '\n'.  Blank lines
+ *    are ignored by readers.
+ * NFS and other network file systems do not give these guarantees.
+ */
+#ifndef PT_FILE_STORE_H
+#define PT_FILE_STORE_H
+
+#include "common/common.h"
+
+#include <sys/types.h>
+
+/** fsync policy ([storage] fsync). */
+enum {
+    PT__FILE_FSYNC_NEVER = 0,  /* leave it to the kernel */
+    PT__FILE_FSYNC_BATCH = 1,  /* in sync(), once per batch (default) */
+    PT__FILE_FSYNC_ALWAYS = 2, /* at the end of every put() */
+};
+
+/** Open a file store on `dir` without a policy (tests and tools).
+ *  Creates nothing.  Free with the methods' close(). */
+int pt__file_storage_open_path(pt_storage **out, const char *dir,
+                               int fsync_mode);
+
+/** Parse "always" | "batch" | "never"; -1 when unknown. */
+int pt__file_fsync_mode(const char *text);
+
+/* ---- shared between the file*.c sources ---------------------------------- */
+
+#define PT__FILE_OPEN_DAYS   4           /* day files kept open */
+#define PT__FILE_MAX_WRITE   (4u << 20)  /* bytes per write() */
+#define PT__FILE_MAX_LINE    (64u << 20) /* longer lines are corrupt */
+#define PT__FILE_LOG_CORRUPT 10          /* lines logged one by one */
+
+typedef struct pt__file_day {
+    char date[PT_DATE_LEN + 1];
+    int fd; /* -1: slot unused */
+    int dirty;
+    uint64_t last_use;
+} pt__file_day;
+
+typedef struct pt__file_store {
+    pt_storage base;
+    char *dir;
+    int fsync_mode;
+    int dir_dirty; /* a day file was created since the last dir fsync */
+    uint64_t clock;
+    pt__file_day days[PT__FILE_OPEN_DAYS];
+    pt_buf batch; /* reused for the lines of one write */
+} pt__file_store;
+
+/** Record the failure on the instance and the thread; returns `code`. */
+int pt__file_fail(pt__file_store *fs, int code, const char *fmt, ...)
+    PT__PRINTF(3, 4);
+
+/** Map an errno from a write path to PT_ENOSPACE or PT_EIO, with the
+ *  path and errno text in the message. */
+int pt__file_fail_errno(pt__file_store *fs, int err, const char *what,
+                        const char *path);
+
+/** "<dir>/<name>" into `out` (`size` bytes); PT_EINVAL when too long. */
+int pt__file_path(pt__file_store *fs, char *out, size_t size, const char *name);
+#define PT__FILE_PATH_MAX 4096
+
+/** mkdir -p with mode 0700. */
+int pt__file_mkdirs(pt__file_store *fs, const char *dir);
+
+/** fsync the store directory (after creating, renaming or unlinking). */
+int pt__file_sync_dir(pt__file_store *fs);
+
+/** fsync every day file written since the last sync, and the directory
+ *  when a file was created. */
+int pt__file_sync_dirty(pt__file_store *fs);
+
+/** Close every cached day file (fsync first unless fsync = never). */
+void pt__file_close_days(pt__file_store *fs);
+
+/** flock() that retries on EINTR. */
+int pt__file_flock(int fd, int op);
+
+/* Line scanner: calls `fn` for every non-blank line of the file, in order.
+ * `line` is not NUL-terminated.  `flags` has PT__LINE_TERMINATED when the
+ * line ended with '\n' (a final line without it is torn or still being
+ * written) and PT__LINE_OVERLONG when it exceeded PT__FILE_MAX_LINE (then
+ * `line` is NULL and `len` is 0).  A non-zero return from `fn` stops the
+ * scan and is returned. */
+#define PT__LINE_TERMINATED 0x1
+#define PT__LINE_OVERLONG   0x2
+typedef int (*pt__file_line_fn)(void *ctx, const char *line, size_t len,
+                                uint64_t line_no, uint64_t offset, int flags);
+
+int pt__file_scan(pt__file_store *fs, int fd, const char *path,
+                  pt__file_line_fn fn, void *ctx);
+
+/** The methods (see file*.c). */
+int pt__file_put(pt_storage *s, const pt_record *const *records, size_t count,
+                 int replay, size_t *written);
+int pt__file_query(pt_storage *s, pt_record_list **out, const char *date,
+                   size_t limit, int64_t now);
+int pt__file_purge(pt_storage *s, int64_t now, uint64_t *removed);
+
+/* Keys (timestamp, session_id) of the records already in a day file, for
+ * idempotent replay. */
+typedef struct pt__file_keys pt__file_keys;
+int pt__file_keys_load(pt__file_store *fs, int fd, const char *path,
+                       pt__file_keys **out);
+/** Non-zero when the key is present; otherwise adds it and returns 0. */
+int pt__file_keys_check_add(pt__file_keys *keys, const char *timestamp,
+                            const char *session_id);
+void pt__file_keys_free(pt__file_keys *keys);
+
+#endif

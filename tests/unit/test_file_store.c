@@ -1,0 +1,1099 @@
+/* Unit tests for the `file` storage backend (lib/storage/file*.c). */
+/* nftw() for cleaning up the temporary directories. */
+#define _XOPEN_SOURCE 700
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "record/record.h"
+#include "storage/file_store.h"
+#include "storage/storage.h"
+
+#include <cjson/cJSON.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define DAY "2025-01-15"
+
+/* ---- a test double for the policy engine --------------------------------
+ * The backend reads its settings through the public pt_policy_get(); this
+ * unit test links the backend without the policy engine and answers from a
+ * table, so the settings handling is tested on its own. */
+struct pt_policy {
+    const char *path;
+    const char *fsync;
+};
+
+const char *
+pt_policy_get(const pt_policy *policy, const char *section, const char *key)
+{
+    if (!policy || strcmp(section, "storage") != 0)
+        return NULL;
+    if (!strcmp(key, "path"))
+        return policy->path;
+    if (!strcmp(key, "fsync"))
+        return policy->fsync;
+    return NULL;
+}
+
+/* ---- log capture ------------------------------------------------------- */
+
+static char logged[8192];
+
+static void
+capture_log(pt_log_level level, const char *message, void *userdata)
+{
+    (void)userdata;
+    size_t used = strlen(logged);
+    snprintf(logged + used, sizeof(logged) - used, "[%s] %s\n",
+             pt_log_level_name(level), message);
+}
+
+static size_t
+count_substr(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
+/* ---- fixture: a fresh directory per test ------------------------------- */
+
+typedef struct fixture {
+    char dir[256];   /* temp root, removed afterwards */
+    char store[300]; /* <dir>/store, not created */
+} fixture;
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int
+setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    const char *tmp = getenv("TMPDIR");
+    snprintf(f->dir, sizeof(f->dir), "%s/pt_file_store_XXXXXX",
+             tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(f->dir))
+        return -1;
+    snprintf(f->store, sizeof(f->store), "%s/store", f->dir);
+    logged[0] = '\0';
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    fixture *f = *state;
+    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+/* ---- records ------------------------------------------------------------ */
+
+typedef struct rec_buf {
+    char date[16];
+    char ts[40];
+    char sid[32];
+    pt_record r;
+} rec_buf;
+
+static const char *const test_links[] = {"https://example.org/a?b=1"};
+static const char *const test_titles[] = {"Song \xC3\xA9"};
+static const char *const test_files[] = {"Song \xC3\xA9.m4a"};
+
+/* A record on `date` whose time is second `sec` and microsecond `us`. */
+static void
+make_rec(rec_buf *b, const char *date, int sec, int us, const char *sid,
+         int64_t ttl)
+{
+    memset(b, 0, sizeof(*b));
+    snprintf(b->date, sizeof(b->date), "%s", date);
+    snprintf(b->ts, sizeof(b->ts), "%sT%02d:%02d:%02d.%06d+00:00", date,
+             sec / 3600 % 24, sec / 60 % 60, sec % 60, us);
+    snprintf(b->sid, sizeof(b->sid), "%s", sid);
+    b->r.date = b->date;
+    b->r.timestamp = b->ts;
+    b->r.session_id = b->sid;
+    b->r.client_ip = "203.0.113.0";
+    b->r.user_agent = "Firefox/Linux";
+    b->r.num_links_submitted = 1;
+    b->r.num_files_downloaded = 1;
+    b->r.links = test_links;
+    b->r.link_count = 1;
+    b->r.titles = test_titles;
+    b->r.title_count = 1;
+    b->r.filenames = test_files;
+    b->r.filename_count = 1;
+    b->r.ttl = ttl;
+    b->r.policy = "test-00000000";
+}
+
+static pt_storage *
+open_store(const char *dir, int mode)
+{
+    pt_storage *s = NULL;
+    assert_int_equal(pt__file_storage_open_path(&s, dir, mode), PT_OK);
+    assert_non_null(s);
+    assert_ptr_equal(s->methods, &pt__file_storage_methods);
+    return s;
+}
+
+static int
+put(pt_storage *s, rec_buf *recs, size_t n, int replay, size_t *written)
+{
+    const pt_record *ptrs[64];
+    assert_true(n <= 64);
+    for (size_t i = 0; i < n; i++)
+        ptrs[i] = &recs[i].r;
+    return s->methods->put(s, ptrs, n, replay, written);
+}
+
+static pt_record_list *
+query(pt_storage *s, const char *date, size_t limit, int64_t now)
+{
+    pt_record_list *list = NULL;
+    int rc = s->methods->query(s, &list, date, limit, now);
+    if (rc != PT_OK)
+        fail_msg("query failed: %s", pt_last_error());
+    assert_non_null(list);
+    return list;
+}
+
+static void
+day_path(const fixture *f, const char *date, char *out, size_t size)
+{
+    snprintf(out, size, "%s/%s.jsonl", f->store, date);
+}
+
+static void
+append_raw(const fixture *f, const char *date, const char *bytes, size_t len)
+{
+    char path[512];
+    int fd;
+    day_path(f, date, path, sizeof(path));
+    fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, bytes, len), (ssize_t)len);
+    close(fd);
+}
+
+/* Read a whole file into memory (NUL-terminated); NULL when missing. */
+static char *
+slurp(const char *path, size_t *len)
+{
+    FILE *fp = fopen(path, "rb");
+    char *buf;
+    long n;
+    if (!fp)
+        return NULL;
+    fseek(fp, 0, SEEK_END);
+    n = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    buf = malloc((size_t)n + 1);
+    assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
+    buf[n] = '\0';
+    fclose(fp);
+    if (len)
+        *len = (size_t)n;
+    return buf;
+}
+
+/* ---- open / init -------------------------------------------------------- */
+
+static void
+test_open_creates_nothing(void **state)
+{
+    fixture *f = *state;
+    struct stat st;
+    pt_storage *s = open_store(f->store, PT__FILE_FSYNC_BATCH);
+    pt_record_list *list;
+    uint64_t removed = 99;
+
+    list = query(s, DAY, 10, 0);
+    assert_int_equal(list->count, 0);
+    pt_record_list_free(list);
+    assert_int_equal(s->methods->purge(s, 0, &removed), PT_OK);
+    assert_int_equal(removed, 0);
+    assert_int_equal(s->methods->sync(s), PT_OK);
+    s->methods->close(s);
+    assert_int_equal(stat(f->store, &st), -1);
+    assert_int_equal(errno, ENOENT);
+}
+
+static void
+test_open_from_policy(void **state)
+{
+    fixture *f = *state;
+    pt_policy pol = {f->store, "always"};
+    pt_storage *s = NULL;
+    const pt_storage_methods *m = &pt__file_storage_methods;
+    struct stat st;
+
+    assert_string_equal(m->name, "file");
+    assert_int_equal(m->capabilities, PT_STORAGE_CAP_QUERY |
+                                          PT_STORAGE_CAP_PURGE |
+                                          PT_STORAGE_CAP_IDEMPOTENT);
+    assert_int_equal(m->open(&s, &pol, NULL), PT_OK);
+    assert_int_equal(((pt__file_store *)(void *)s)->fsync_mode,
+                     PT__FILE_FSYNC_ALWAYS);
+    assert_string_equal(((pt__file_store *)(void *)s)->dir, f->store);
+    m->close(s);
+    /* The override wins over [storage] path. */
+    pol.fsync = "never";
+    assert_int_equal(m->open(&s, &pol, f->dir), PT_OK);
+    assert_string_equal(((pt__file_store *)(void *)s)->dir, f->dir);
+    assert_int_equal(((pt__file_store *)(void *)s)->fsync_mode,
+                     PT__FILE_FSYNC_NEVER);
+    m->close(s);
+    /* Defaults: ./var, batch. */
+    pol.path = NULL;
+    pol.fsync = NULL;
+    assert_int_equal(m->open(&s, &pol, NULL), PT_OK);
+    assert_string_equal(((pt__file_store *)(void *)s)->dir, "./var");
+    assert_int_equal(((pt__file_store *)(void *)s)->fsync_mode,
+                     PT__FILE_FSYNC_BATCH);
+    m->close(s);
+    pol.fsync = "sometimes";
+    assert_int_equal(m->open(&s, &pol, NULL), PT_EPOLICY);
+    assert_null(s);
+    assert_non_null(strstr(pt_last_error(), "fsync"));
+    assert_int_equal(stat(f->store, &st), -1);
+    assert_int_equal(pt__file_storage_open_path(&s, "", 1), PT_EINVAL);
+    assert_int_equal(pt__file_storage_open_path(&s, f->store, 7), PT_EINVAL);
+}
+
+static void
+test_init_creates_private_dir(void **state)
+{
+    fixture *f = *state;
+    char nested[400];
+    struct stat st;
+    pt_storage *s;
+
+    snprintf(nested, sizeof(nested), "%s/a/b/c", f->store);
+    s = open_store(nested, PT__FILE_FSYNC_BATCH);
+    assert_int_equal(s->methods->init(s), PT_OK);
+    assert_int_equal(s->methods->init(s), PT_OK); /* idempotent */
+    assert_int_equal(stat(nested, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    assert_int_equal(st.st_mode & 0077, 0);
+    s->methods->close(s);
+    /* A file in the way is a clear error. */
+    append_raw(f, DAY, "x", 1);
+    char blocked[600];
+    snprintf(blocked, sizeof(blocked), "%s/%s.jsonl/sub", f->store, DAY);
+    s = open_store(blocked, PT__FILE_FSYNC_BATCH);
+    assert_int_not_equal(s->methods->init(s), PT_OK);
+    assert_non_null(strstr(s->errmsg, "file store"));
+    s->methods->close(s);
+}
+
+/* ---- put and query ------------------------------------------------------ */
+
+static void
+test_put_creates_dir_lazily_and_query_orders(void **state)
+{
+    fixture *f = *state;
+    pt_storage *s = open_store(f->store, PT__FILE_FSYNC_BATCH);
+    rec_buf recs[50];
+    char sid[32];
+    size_t written = 0;
+    struct stat st;
+    pt_record_list *all, *top;
+
+    /* Out of order on purpose: 37 is coprime with 50. */
+    for (int i = 0; i < 50; i++) {
+        int k = (i * 37) % 50;
+        snprintf(sid, sizeof(sid), "%d-%08x", 1736899200 + k, (unsigned)k);
+        make_rec(&recs[i], DAY, 3600 + k, k * 3, sid, 0);
+    }
+    assert_int_equal(put(s, recs, 20, 0, &written), PT_OK);
+    assert_int_equal(written, 20);
+    assert_int_equal(put(s, recs + 20, 30, 0, &written), PT_OK);
+    assert_int_equal(written, 30);
+    assert_int_equal(s->methods->sync(s), PT_OK);
+    assert_int_equal(stat(f->store, &st), 0);
+    assert_int_equal(st.st_mode & 0077, 0);
+
+    all = query(s, DAY, 0, 0);
+    assert_int_equal(all->count, 50);
+    for (size_t i = 1; i < all->count; i++)
+        assert_true(strcmp(all->records[i - 1].timestamp,
+                           all->records[i].timestamp) > 0);
+    assert_string_equal(all->records[0].session_id, "1736899249-00000031");
+    assert_string_equal(all->records[49].session_id, "1736899200-00000000");
+    assert_string_equal(all->records[3].titles[0], "Song \xC3\xA9");
+    assert_string_equal(all->records[3].policy, "test-00000000");
+
+    for (size_t limit = 1; limit <= 60; limit += 7) {
+        top = query(s, DAY, limit, 0);
+        assert_int_equal(top->count, limit < 50 ? limit : 50);
+        for (size_t i = 0; i < top->count; i++)
+            assert_string_equal(top->records[i].timestamp,
+                                all->records[i].timestamp);
+        pt_record_list_free(top);
+    }
+    pt_record_list_free(all);
+    /* Another day is empty, not an error. */
+    top = query(s, "2025-01-16", 10, 0);
+    assert_int_equal(top->count, 0);
+    pt_record_list_free(top);
+    s->methods->close(s);
+}
+
+static void
+test_put_batch_spanning_dates(void **state)
+{
+    fixture *f = *state;
+    pt_storage *s = open_store(f->store, PT__FILE_FSYNC_ALWAYS);
+    rec_buf recs[5];
+    size_t written = 0;
+    pt_record_list *a, *b;
+
+    make_rec(&recs[0], "2025-01-14", 86399, 1, "1-a", 0);
+    make_rec(&recs[1], "2025-01-14", 86399, 2, "1-b", 0);
+    make_rec(&recs[2], "2025-01-15", 0, 1, "1-c", 0);
+    make_rec(&recs[3], "2025-01-14", 86399, 3, "1-d", 0);
+    make_rec(&recs[4], "2025-01-15", 0, 2, "1-e", 0);
+    assert_int_equal(put(s, recs, 5, 0, &written), PT_OK);
+    assert_int_equal(written, 5);
+    a = query(s, "2025-01-14", 0, 0);
+    b = query(s, "2025-01-15", 0, 0);
+    assert_int_equal(a->count, 3);
+    assert_int_equal(b->count, 2);
+    assert_string_equal(a->records[0].session_id, "1-d");
+    assert_string_equal(b->records[0].session_id, "1-e");
+    pt_record_list_free(a);
+    pt_record_list_free(b);
+    s->methods->close(s);
+}
+
+static void
+test_invalid_dates_rejected(void **state)
+{
+    fixture *f = *state;
+    pt_storage *s = open_store(f->store, PT__FILE_FSYNC_BATCH);
+    pt_record_list *list = NULL;
+    rec_buf recs[2];
+    size_t written = 99;
+    struct stat st;
+
+    assert_int_equal(s->methods->query(s, &list, "../../etc/passwd", 1, 0),
+                     PT_EINVAL);
+    assert_null(list);
+    assert_int_equal(s->methods->query(s, &list, "2025-02-30", 1, 0),
+                     PT_EINVAL);
+    assert_int_equal(s->methods->query(s, &list, NULL, 1, 0), PT_EINVAL);
+    make_rec(&recs[0], DAY, 1, 1, "1-a", 0);
+    make_rec(&recs[1], DAY, 1, 2, "1-b", 0);
+    snprintf(recs[1].date, sizeof(recs[1].date), "../x");
+    assert_int_equal(put(s, recs, 2, 0, &written), PT_EINVAL);
+    assert_int_equal(written, 1);
+    assert_non_null(strstr(s->errmsg, "record 1"));
+    s->methods->close(s);
+    snprintf(recs[0].date, sizeof(recs[0].date), "../x");
+    s = open_store(f->store, PT__FILE_FSYNC_BATCH);
+    assert_int_equal(put(s, recs, 1, 0, &written), PT_EINVAL);
+    s->methods->close(s);
+    assert_int_equal(stat(f->dir, &st), 0);
+    char escaped[400];
+    snprintf(escaped, sizeof(escaped), "%s/x.jsonl", f->dir);
+    assert_int_equal(stat(escaped, &st), -1);
+}
+
+static void
+test_ttl_filtering(void **state)
+{
+    fixture *f = *state;
+    pt_storage *s = open_store(f->store, PT__FILE_FSYNC_NEVER);
+    rec_buf recs[4];
+    pt_record_list *list;
+    size_t written;
+
+    make_rec(&recs[0], DAY, 10, 0, "1-expired", 1000);
+    make_rec(&recs[1], DAY, 11, 0, "1-boundary", 2000);
+    make_rec(&recs[2], DAY, 12, 0, "1-later", 3000);
+    make_rec(&recs[3], DAY, 13, 0, "1-forever", 0);
+    assert_int_equal(put(s, recs, 4, 0, &written), PT_OK);
+    /* ttl < now is expired; ttl == now is not yet. */
+    list = query(s, DAY, 0, 2000);
+    assert_int_equal(list->count, 3);
+    assert_string_equal(list->records[0].session_id, "1-forever");
+    assert_string_equal(list->records[2].session_id, "1-boundary");
+    assert_int_equal(list->records[1].ttl, 3000);
+    pt_record_list_free(list);
+    list = query(s, DAY, 1, 5000);
+    assert_int_equal(list->count, 1);
+    assert_string_equal(list->records[0].session_id, "1-forever");
+    pt_record_list_free(list);
+    s->methods->close(s);
+}
+
+/* ---- damage ------------------------------------------------------------- */
+
+static void
+test_torn_last_line_skipped_and_isolated(void **state)
+{
+    fixture *f = *state;
+    pt_storage *s = open_store(f->store, PT__FILE_FSYNC_BATCH);
+    rec_buf recs[3];
+    pt_record_list *list;
+    size_t written;
+    char path[512], *json, *data;
+
+    make_rec(&recs[0], DAY, 1, 0, "1-a", 0);
+    make_rec(&recs[1], DAY, 2, 0, "1-b", 0);
+    make_rec(&recs[2], DAY, 3, 0, "1-c", 0);
+    assert_int_equal(put(s, recs, 2, 0, &written), PT_OK);
+    /* A crash mid-write: half of a record, no newline. */
+    assert_int_equal(pt_record_to_json(&json, &recs[2].r), PT_OK);
+    append_raw(f, DAY, json, strlen(json) / 2);
+    list = query(s, DAY, 0, 0);
+    assert_int_equal(list->count, 2);
+    pt_record_list_free(list);
+    assert_non_null(strstr(logged, DAY ".jsonl:3: torn last line"));
+    /* The warning names file and line, never the content. */
+    assert_null(strstr(logged, "203.0.113.0"));
+    assert_null(strstr(logged, "1-c"));
+
+    /* The next append starts on a fresh line. */
+    assert_int_equal(put(s, recs + 2, 1, 0, &written), PT_OK);
+    assert_int_equal(written, 1);
+    logged[0] = '\0';
+    list = query(s, DAY, 0, 0);
+    assert_int_equal(list->count, 3);
+    assert_string_equal(list->records[0].session_id, "1-c");
+    pt_record_list_free(list);
+    assert_non_null(strstr(logged, DAY ".jsonl:3: corrupt record"));
+    day_path(f, DAY, path, sizeof(path));
+    data = slurp(path, NULL);
+    assert_int_equal(count_substr(data, "\n"), 4);
+    free(data);
+    pt_free(json);
+    s->methods->close(s);
+}
+
+static void
+test_complete_last_line_without_newline_is_kept(void **state)
+{
+    fixture *f = *state;
+    pt_storage *s = open_store(f->store, PT__FILE_FSYNC_BATCH);
+    rec_buf recs[2];
+    pt_record_list *list;
+    size_t written;
+    char *json;
+
+    make_rec(&recs[0], DAY, 1, 0, "1-a", 0);
+    make_rec(&recs[1], DAY, 2, 0, "1-b", 0);
+    assert_int_equal(s->methods->init(s), PT_OK);
+    assert_int_equal(pt_record_to_json(&json, &recs[0].r), PT_OK);
+    append_raw(f, DAY, json, strlen(json)); /* cut right before '\n' */
+    pt_free(json);
+    assert_int_equal(put(s, recs + 1, 1, 0, &written), PT_OK);
+    list = query(s, DAY, 0, 0);
+    assert_int_equal(list->count, 2);
+    pt_record_list_free(list);
+    assert_string_equal(logged, "");
+    s->methods->close(s);
+}
+
+static void
+test_corrupt_lines_skipped(void **state)
+{
+    fixture *f = *state;
+    pt_storage *s = open_store(f->store, PT__FILE_FSYNC_BATCH);
+    rec_buf recs[2];
+    pt_record_list *list;
+    size_t written;
+    static const char junk[] =
+        "{\"date\":\"2025-01-15\",\"timest\n" /* 2: torn mid-file */
+        "\n\n"                                /* blank: ignored */
+        "\x00\x00\x00\x00\n"                  /* 5: NULs (ext4 crash) */
+        "{\"date\":\"2025-01-15\"}\n"         /* 6: no timestamp */
+        "[1,2,3]\n"                           /* 7 */
+        "{\"date\":\"2025-01-15\",\"timestamp\":\"x\",\"links\":5}\n" /* 8 */
+        "\xff\xfe garbage \x01\n";                                    /* 9 */
+
+    make_rec(&recs[0], DAY, 1, 0, "1-a", 0);
+    make_rec(&recs[1], DAY, 2, 0, "1-b", 0);
+    assert_int_equal(put(s, recs, 1, 0, &written), PT_OK);
+    append_raw(f, DAY, junk, sizeof(junk) - 1);
+    assert_int_equal(put(s, recs + 1, 1, 0, &written), PT_OK);
+    list = query(s, DAY, 0, 0);
+    assert_int_equal(list->count, 2);
+    assert_string_equal(list->records[0].session_id, "1-b");
+    pt_record_list_free(list);
+    assert_int_equal(count_substr(logged, "corrupt record"), 6);
+    assert_non_null(strstr(logged, ":2: corrupt"));
+    assert_non_null(strstr(logged, ":9: corrupt"));
+    assert_null(strstr(logged, ":3:"));
+    assert_null(strstr(logged, "garbage"));
+    s->methods->close(s);
+}
+
+static void
+test_many_corrupt_lines_logged_bounded(void **state)
+{
+    fixture *f = *state;
+    pt_storage *s = open_store(f->store, PT__FILE_FSYNC_BATCH);
+    pt_record_list *list;
+    assert_int_equal(s->methods->init(s), PT_OK);
+    for (int i = 0; i < 100; i++)
+        append_raw(f, DAY, "oops\n", 5);
+    list = query(s, DAY, 5, 0);
+    assert_int_equal(list->count, 0);
+    pt_record_list_free(list);
+    assert_int_equal(count_substr(logged, "line skipped"), 10);
+    assert_non_null(strstr(logged, "100 corrupt or torn lines"));
+    s->methods->close(s);
+}
+
+static void
+test_long_line_and_huge_file_bounded(void **state)
+{
+    fixture *f = *state;
+    pt_storage *s = open_store(f->store, PT__FILE_FSYNC_NEVER);
+    pt_record_list *list;
+    rec_buf recs[1];
+    size_t written, n = 3u << 20;
+    char *big = malloc(n + 1);
+    const char *long_links[1];
+
+    /* A 3 MiB user agent: longer than the first read buffer. */
+    make_rec(&recs[0], DAY, 5, 0, "1-long", 0);
+    memset(big, 'a', n);
+    big[n] = '\0';
+    long_links[0] = big;
+    recs[0].r.links = long_links;
+    assert_int_equal(put(s, recs, 1, 0, &written), PT_OK);
+    list = query(s, DAY, 0, 0);
+    assert_int_equal(list->count, 1);
+    assert_int_equal(strlen(list->records[0].links[0]), n);
+    pt_record_list_free(list);
+    free(big);
+    s->methods->close(s);
+}
+
+/* ---- replay ------------------------------------------------------------- */
+
+static void
+test_replay_is_idempotent(void **state)
+{
+    fixture *f = *state;
+    pt_storage *s = open_store(f->store, PT__FILE_FSYNC_BATCH);
+    rec_buf recs[20];
+    pt_record_list *list;
+    size_t written;
+    char sid[32], path[512], *data;
+
+    for (int i = 0; i < 20; i++) {
+        snprintf(sid, sizeof(sid), "1-%08x", (unsigned)i);
+        /* Pairs share a timestamp: only the session id tells them apart,
+         * the seed's silent-overwrite flaw. */
+        make_rec(&recs[i], DAY, 100 + i / 2, 0, sid, 0);
+    }
+    assert_int_equal(put(s, recs, 10, 0, &written), PT_OK);
+    /* Replay the first 10 again plus 10 new, with duplicates inside the
+     * batch too. */
+    assert_int_equal(put(s, recs, 20, 1, &written), PT_OK);
+    assert_int_equal(written, 20);
+    assert_int_equal(put(s, recs + 15, 5, 1, &written), PT_OK);
+    assert_int_equal(written, 5);
+    rec_buf twice[2] = {recs[3], recs[3]};
+    twice[0].r.date = twice[0].date;
+    twice[0].r.timestamp = twice[0].ts;
+    twice[0].r.session_id = twice[0].sid;
+    twice[1].r = twice[0].r;
+    snprintf(twice[0].sid, sizeof(twice[0].sid), "2-new");
+    assert_int_equal(put(s, twice, 2, 1, &written), PT_OK);
+    assert_int_equal(written, 2);
+
+    list = query(s, DAY, 0, 0);
+    assert_int_equal(list->count, 21);
+    pt_record_list_free(list);
+    day_path(f, DAY, path, sizeof(path));
+    data = slurp(path, NULL);
+    assert_int_equal(count_substr(data, "\n"), 21);
+    assert_int_equal(count_substr(data, "\"2-new\""), 1);
+    free(data);
+    /* Without the replay flag nothing is checked: a plain put appends. */
+    assert_int_equal(put(s, recs, 1, 0, &written), PT_OK);
+    list = query(s, DAY, 0, 0);
+    assert_int_equal(list->count, 22);
+    pt_record_list_free(list);
+    s->methods->close(s);
+}
+
+/* ---- purge -------------------------------------------------------------- */
+
+static void
+test_purge_partial_and_whole(void **state)
+{
+    fixture *f = *state;
+    pt_storage *s = open_store(f->store, PT__FILE_FSYNC_BATCH);
+    rec_buf recs[6];
+    pt_record_list *list;
+    size_t written;
+    uint64_t removed = 0;
+    char path[512], *data;
+    struct stat before, after;
+    DIR *d;
+
+    /* 2025-01-13: nothing expired; 2025-01-14: all expired; 2025-01-15:
+     * mixed, with a corrupt line that must survive. */
+    make_rec(&recs[0], "2025-01-13", 1, 0, "1-keep13", 0);
+    make_rec(&recs[1], "2025-01-14", 1, 0, "1-gone14a", 1000);
+    make_rec(&recs[2], "2025-01-14", 2, 0, "1-gone14b", 1500);
+    make_rec(&recs[3], DAY, 1, 0, "1-gone15", 1000);
+    make_rec(&recs[4], DAY, 2, 0, "1-keep15", 9000);
+    make_rec(&recs[5], DAY, 3, 0, "1-keep15b", 0);
+    assert_int_equal(put(s, recs, 4, 0, &written), PT_OK);
+    append_raw(f, DAY, "corrupt\n", 8);
+    assert_int_equal(put(s, recs + 4, 2, 0, &written), PT_OK);
+    day_path(f, "2025-01-13", path, sizeof(path));
+    assert_int_equal(stat(path, &before), 0);
+
+    assert_int_equal(s->methods->purge(s, 2000, &removed), PT_OK);
+    assert_int_equal(removed, 3);
+    assert_int_equal(stat(path, &after), 0);
+    assert_int_equal(before.st_ino, after.st_ino); /* untouched */
+    day_path(f, "2025-01-14", path, sizeof(path));
+    assert_int_equal(stat(path, &after), -1);
+    day_path(f, DAY, path, sizeof(path));
+    data = slurp(path, NULL);
+    assert_null(strstr(data, "1-gone15"));
+    assert_non_null(strstr(data, "1-keep15\""));
+    assert_memory_equal(data, "corrupt\n", 8); /* first line now */
+    assert_int_equal(count_substr(data, "\n"), 3);
+    free(data);
+    assert_int_equal(stat(path, &after), 0);
+    assert_int_equal(after.st_mode & 0077, 0);
+    /* No temporary file is left behind. */
+    d = opendir(f->store);
+    size_t entries = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        if (e->d_name[0] != '.' || strstr(e->d_name, "purge"))
+            entries++;
+    closedir(d);
+    assert_int_equal(entries, 2);
+
+    /* The instance's cached descriptors follow the rewritten file. */
+    make_rec(&recs[0], DAY, 4, 0, "1-after", 0);
+    assert_int_equal(put(s, recs, 1, 0, &written), PT_OK);
+    make_rec(&recs[1], "2025-01-14", 3, 0, "1-new14", 0);
+    assert_int_equal(put(s, recs + 1, 1, 0, &written), PT_OK);
+    list = query(s, DAY, 0, 2000);
+    assert_int_equal(list->count, 3);
+    assert_string_equal(list->records[0].session_id, "1-after");
+    pt_record_list_free(list);
+    list = query(s, "2025-01-14", 0, 0);
+    assert_int_equal(list->count, 1);
+    pt_record_list_free(list);
+    /* Purging again removes nothing more. */
+    assert_int_equal(s->methods->purge(s, 2000, &removed), PT_OK);
+    assert_int_equal(removed, 0);
+    assert_int_equal(s->methods->purge(s, 10000, &removed), PT_OK);
+    assert_int_equal(removed, 1);
+    s->methods->close(s);
+}
+
+static void
+test_purge_keeps_torn_line_isolated(void **state)
+{
+    fixture *f = *state;
+    pt_storage *s = open_store(f->store, PT__FILE_FSYNC_BATCH);
+    rec_buf recs[2];
+    size_t written;
+    uint64_t removed;
+    char path[512], *data;
+
+    make_rec(&recs[0], DAY, 1, 0, "1-old", 10);
+    make_rec(&recs[1], DAY, 2, 0, "1-live", 0);
+    assert_int_equal(put(s, recs, 1, 0, &written), PT_OK);
+    append_raw(f, DAY, "{\"date\":\"20", 11);
+    assert_int_equal(s->methods->purge(s, 100, &removed), PT_OK);
+    assert_int_equal(removed, 1);
+    day_path(f, DAY, path, sizeof(path));
+    data = slurp(path, NULL);
+    assert_string_equal(data, "{\"date\":\"20\n");
+    free(data);
+    assert_int_equal(put(s, recs + 1, 1, 0, &written), PT_OK);
+    pt_record_list *list = query(s, DAY, 0, 0);
+    assert_int_equal(list->count, 1);
+    pt_record_list_free(list);
+    s->methods->close(s);
+}
+
+/* ---- fsync modes -------------------------------------------------------- */
+
+static void
+test_fsync_modes(void **state)
+{
+    fixture *f = *state;
+    static const char *const names[] = {"never", "batch", "always"};
+    size_t written;
+
+    for (int mode = 0; mode < 3; mode++) {
+        pt_policy pol = {f->store, names[mode]};
+        pt_storage *s = NULL;
+        rec_buf recs[3];
+        pt__file_store *fs;
+        char sid[32];
+
+        assert_int_equal(pt__file_fsync_mode(names[mode]), mode);
+        assert_int_equal(pt__file_storage_methods.open(&s, &pol, NULL), PT_OK);
+        fs = (pt__file_store *)(void *)s;
+        for (int i = 0; i < 3; i++) {
+            snprintf(sid, sizeof(sid), "%d-%d", mode, i);
+            make_rec(&recs[i], DAY, mode * 10 + i, 0, sid, 0);
+        }
+        assert_int_equal(put(s, recs, 3, 0, &written), PT_OK);
+        assert_int_equal(written, 3);
+        /* always: synced by put; batch: pending until sync(); never:
+         * never tracked. */
+        assert_int_equal(fs->days[0].dirty, mode == PT__FILE_FSYNC_NEVER ||
+                                                mode == PT__FILE_FSYNC_BATCH);
+        assert_int_equal(s->methods->sync(s), PT_OK);
+        assert_int_equal(fs->days[0].dirty, mode == PT__FILE_FSYNC_NEVER);
+        s->methods->close(s);
+    }
+    pt_storage *s = open_store(f->store, PT__FILE_FSYNC_NEVER);
+    pt_record_list *list = query(s, DAY, 0, 0);
+    assert_int_equal(list->count, 9);
+    pt_record_list_free(list);
+    s->methods->close(s);
+    assert_int_equal(pt__file_fsync_mode("Always"), -1);
+    assert_int_equal(pt__file_fsync_mode(NULL), -1);
+}
+
+/* ---- disk full ---------------------------------------------------------- */
+
+/* In a child: fill the day file up to RLIMIT_FSIZE in batches.  Reports the
+ * records acknowledged and the final code through `fd`. */
+static void
+fill_until_full(const char *store, int fd, size_t batch)
+{
+    struct rlimit lim = {20000, 20000};
+    pt_storage *s = NULL;
+    rec_buf recs[25];
+    size_t total = 0, written = 0;
+    int rc = PT_OK;
+    char sid[32];
+    long result[2];
+
+    signal(SIGXFSZ, SIG_IGN);
+    if (setrlimit(RLIMIT_FSIZE, &lim) != 0)
+        _exit(3);
+    if (pt__file_storage_open_path(&s, store, PT__FILE_FSYNC_BATCH) != PT_OK)
+        _exit(4);
+    for (int round = 0; round < 1000 && rc == PT_OK; round++) {
+        const pt_record *ptrs[25];
+        for (size_t i = 0; i < batch; i++) {
+            snprintf(sid, sizeof(sid), "%d-%zu", round, i);
+            make_rec(&recs[i], DAY, round, (int)i, sid, 0);
+            ptrs[i] = &recs[i].r;
+        }
+        rc = s->methods->put(s, ptrs, batch, 0, &written);
+        total += written;
+    }
+    result[0] = (long)total;
+    result[1] = rc;
+    if (rc == PT_ENOSPACE && !strstr(s->errmsg, DAY ".jsonl"))
+        _exit(5);
+    s->methods->close(s);
+    if (write(fd, result, sizeof(result)) != (ssize_t)sizeof(result))
+        _exit(6);
+    _exit(0);
+}
+
+static void
+check_full_disk(fixture *f, size_t batch)
+{
+    int fds[2], status;
+    long result[2] = {0, 0};
+    pid_t pid;
+    char path[512], *data, *line, *next;
+    size_t len, lines = 0;
+    struct stat st;
+
+    assert_int_equal(pipe(fds), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        fill_until_full(f->store, fds[1], batch);
+    }
+    close(fds[1]);
+    assert_int_equal(read(fds[0], result, sizeof(result)),
+                     (ssize_t)sizeof(result));
+    close(fds[0]);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(result[1], PT_ENOSPACE);
+    assert_true(result[0] > 10);
+
+    /* Every acknowledged record is there, and nothing else: no torn or
+     * corrupt line. */
+    day_path(f, DAY, path, sizeof(path));
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(st.st_size <= 20000);
+    data = slurp(path, &len);
+    assert_true(len > 0);
+    assert_int_equal(data[len - 1], '\n');
+    for (line = data; *line; line = next) {
+        next = strchr(line, '\n');
+        assert_non_null(next);
+        *next++ = '\0';
+        cJSON *j = cJSON_Parse(line);
+        if (!j)
+            fail_msg("corrupt line %zu after disk full", lines + 1);
+        cJSON_Delete(j);
+        lines++;
+    }
+    assert_int_equal(lines, (size_t)result[0]);
+    free(data);
+}
+
+static void
+test_disk_full_single_records(void **state)
+{
+    check_full_disk(*state, 1);
+}
+
+static void
+test_disk_full_batches(void **state)
+{
+    fixture *f = *state;
+    check_full_disk(f, 25);
+    /* The store still works once there is room again. */
+    pt_storage *s = open_store(f->store, PT__FILE_FSYNC_BATCH);
+    rec_buf recs[1];
+    size_t written;
+    make_rec(&recs[0], DAY, 86000, 0, "1-after", 0);
+    assert_int_equal(put(s, recs, 1, 0, &written), PT_OK);
+    pt_record_list *list = query(s, DAY, 1, 0);
+    assert_string_equal(list->records[0].session_id, "1-after");
+    pt_record_list_free(list);
+    s->methods->close(s);
+    assert_null(strstr(logged, "corrupt"));
+}
+
+/* ---- concurrency -------------------------------------------------------- */
+
+#define PROCS    4
+#define PER_PROC 5000
+
+/* One writer process: its own storage instance, batches of 1..25. */
+static void
+writer_proc(const char *store, int proc, int replay_every)
+{
+    pt_storage *s = NULL;
+    rec_buf *recs = malloc(25 * sizeof(*recs));
+    const pt_record *ptrs[25];
+    char sid[32];
+    int seq = 0, round = 0;
+
+    if (!recs ||
+        pt__file_storage_open_path(&s, store, PT__FILE_FSYNC_BATCH) != PT_OK)
+        _exit(2);
+    while (seq < PER_PROC) {
+        int n = 1 + (seq * 7 + proc * 3) % 25;
+        size_t written = 0;
+        if (n > PER_PROC - seq)
+            n = PER_PROC - seq;
+        for (int i = 0; i < n; i++) {
+            snprintf(sid, sizeof(sid), "p%d-%d", proc, seq + i);
+            make_rec(&recs[i], DAY, (seq + i) % 86400, proc, sid, 0);
+            ptrs[i] = &recs[i].r;
+        }
+        int replay = replay_every && ++round % replay_every == 0;
+        if (s->methods->put(s, ptrs, (size_t)n, replay, &written) != PT_OK ||
+            written != (size_t)n)
+            _exit(3);
+        if (s->methods->sync(s) != PT_OK)
+            _exit(4);
+        seq += n;
+    }
+    s->methods->close(s);
+    free(recs);
+    _exit(0);
+}
+
+static void
+test_concurrent_processes_never_interleave(void **state)
+{
+    fixture *f = *state;
+    pid_t pids[PROCS];
+    char path[512], *data, *line, *next;
+    unsigned char *seen = calloc(PROCS * PER_PROC, 1);
+    size_t lines = 0;
+    pt_storage *s;
+    pt_record_list *list;
+
+    for (int p = 0; p < PROCS; p++) {
+        pids[p] = fork();
+        assert_true(pids[p] >= 0);
+        if (pids[p] == 0)
+            writer_proc(f->store, p, p == 0 ? 20 : 0);
+    }
+    for (int p = 0; p < PROCS; p++) {
+        int status;
+        assert_int_equal(waitpid(pids[p], &status, 0), pids[p]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+
+    day_path(f, DAY, path, sizeof(path));
+    data = slurp(path, NULL);
+    assert_non_null(data);
+    for (line = data; *line; line = next) {
+        int proc, seq;
+        next = strchr(line, '\n');
+        assert_non_null(next); /* the file ends with a whole line */
+        *next++ = '\0';
+        cJSON *j = cJSON_Parse(line);
+        if (!j)
+            fail_msg("line %zu is not valid JSON: %.300s", lines + 1, line);
+        const cJSON *sid = cJSON_GetObjectItemCaseSensitive(j, "session_id");
+        assert_true(cJSON_IsString(sid));
+        assert_int_equal(sscanf(sid->valuestring, "p%d-%d", &proc, &seq), 2);
+        assert_true(proc >= 0 && proc < PROCS && seq >= 0 && seq < PER_PROC);
+        if (seen[proc * PER_PROC + seq]++)
+            fail_msg("p%d-%d stored twice", proc, seq);
+        cJSON_Delete(j);
+        lines++;
+    }
+    assert_int_equal(lines, PROCS * PER_PROC);
+    free(data);
+    free(seen);
+
+    s = open_store(f->store, PT__FILE_FSYNC_BATCH);
+    list = query(s, DAY, 0, 0);
+    assert_int_equal(list->count, PROCS * PER_PROC);
+    pt_record_list_free(list);
+    s->methods->close(s);
+    assert_string_equal(logged, "");
+}
+
+/* Appenders racing a purger: the purge's rewrite must not lose a single
+ * live record appended meanwhile. */
+static void
+test_purge_races_appenders(void **state)
+{
+    fixture *f = *state;
+    pid_t pids[3];
+    int status;
+    pt_storage *s;
+    pt_record_list *list;
+
+    for (int p = 0; p < 2; p++) {
+        pids[p] = fork();
+        assert_true(pids[p] >= 0);
+        if (pids[p] == 0) {
+            pt_storage *w = NULL;
+            rec_buf recs[10];
+            const pt_record *ptrs[10];
+            char sid[32];
+            size_t written;
+            if (pt__file_storage_open_path(&w, f->store,
+                                           PT__FILE_FSYNC_NEVER) != PT_OK)
+                _exit(2);
+            for (int round = 0; round < 300; round++) {
+                for (int i = 0; i < 10; i++) {
+                    /* Half of them expired already: purge has work. */
+                    snprintf(sid, sizeof(sid), "p%d-%d", p, round * 10 + i);
+                    make_rec(&recs[i], DAY, round, i, sid, i % 2 ? 0 : 5);
+                    ptrs[i] = &recs[i].r;
+                }
+                if (w->methods->put(w, ptrs, 10, 0, &written) != PT_OK ||
+                    written != 10)
+                    _exit(3);
+            }
+            w->methods->close(w);
+            _exit(0);
+        }
+    }
+    pids[2] = fork();
+    assert_true(pids[2] >= 0);
+    if (pids[2] == 0) {
+        pt_storage *pu = NULL;
+        uint64_t removed;
+        if (pt__file_storage_open_path(&pu, f->store, PT__FILE_FSYNC_NEVER) !=
+            PT_OK)
+            _exit(2);
+        for (int i = 0; i < 60; i++) {
+            if (pu->methods->purge(pu, 100, &removed) != PT_OK)
+                _exit(3);
+            usleep(1000);
+        }
+        pu->methods->close(pu);
+        _exit(0);
+    }
+    for (int p = 0; p < 3; p++) {
+        assert_int_equal(waitpid(pids[p], &status, 0), pids[p]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    s = open_store(f->store, PT__FILE_FSYNC_NEVER);
+    list = query(s, DAY, 0, 100); /* expired ones are hidden anyway */
+    assert_int_equal(list->count, 2 * 300 * 5);
+    pt_record_list_free(list);
+    s->methods->close(s);
+    assert_string_equal(logged, "");
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+        T(test_open_creates_nothing),
+        T(test_open_from_policy),
+        T(test_init_creates_private_dir),
+        T(test_put_creates_dir_lazily_and_query_orders),
+        T(test_put_batch_spanning_dates),
+        T(test_invalid_dates_rejected),
+        T(test_ttl_filtering),
+        T(test_torn_last_line_skipped_and_isolated),
+        T(test_complete_last_line_without_newline_is_kept),
+        T(test_corrupt_lines_skipped),
+        T(test_many_corrupt_lines_logged_bounded),
+        T(test_long_line_and_huge_file_bounded),
+        T(test_replay_is_idempotent),
+        T(test_purge_partial_and_whole),
+        T(test_purge_keeps_torn_line_isolated),
+        T(test_fsync_modes),
+        T(test_disk_full_single_records),
+        T(test_disk_full_batches),
+        T(test_concurrent_processes_never_interleave),
+        T(test_purge_races_appenders),
+#undef T
+    };
+    /* Once: pt_set_log() keeps every sink it was given (by design). */
+    pt_set_log(capture_log, NULL, PT_LOG_WARN);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
