@@ -7,3 +7,9 @@ pt_add_unit_test(test_queue SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_queue.c
 pt_add_unit_test(test_spool SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_spool.c
                  ${_pt_pipe}/spool.c ${_pt_pipe}/spool_file.c
                  LIBS pt_record pt_common Threads::Threads)
+# The tracker through the public API, with the file store and a test
+# backend registered at run time (test_tracker_backend.c).
+pt_add_unit_test(test_tracker
+                 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_tracker.c
+                         ${CMAKE_CURRENT_LIST_DIR}/test_tracker_backend.c
+                 LIBS privtrack_static TIMEOUT 300)

@@ -1,0 +1,146 @@
+/*
+ * The tracker's internals, shared by tracker.c (public API, request path),
+ * writer.c (the writer thread: batching, backend, spool, replay) and
+ * close.c (flush and close with deadlines).
+ *
+ * Threads and locks:
+ *  - pt_track() callers: lock-free; they touch only the queue, the
+ *    producer counters and, when the writer sleeps, wake_lock.
+ *  - the writer thread: owns `held` (records taken from the queue, not yet
+ *    durable) and the backend state.
+ *  - backend_lock serialises every call into the backend instance (the
+ *    writer's puts and replays, pt_tracker_query/purge/init_storage/
+ *    spool_replay): a backend instance is single-threaded by contract.
+ *  - held_lock guards changes to `held` and `abandoned`, so that close()
+ *    can spool the writer's in-flight batch when the writer is stuck inside
+ *    a backend call past the deadline.
+ *  - the spool has its own mutex (spool.h) and is never held across a
+ *    backend call.
+ */
+#ifndef PT_PIPELINE_H
+#define PT_PIPELINE_H
+
+#include "common/common.h"
+#include "pipeline/queue.h"
+#include "pipeline/spool.h"
+#include "policy/policy.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+/** control() op a backend may implement to expose its own retry count
+ *  (cumulative, since open): `arg` is a uint64_t *.  Added to the tracker's
+ *  `retries` counter. */
+#define PT__STORAGE_CONTROL_RETRIES 0x50540001
+
+/* Writer states seen by producers (who wake the writer only when asleep). */
+enum {
+    PT__WRITER_BUSY = 0,
+    PT__WRITER_IDLE = 1, /* wake on any push */
+    PT__WRITER_FILL = 2  /* wake when a whole batch is queued */
+};
+
+typedef struct pt__producer_counters {
+    _Atomic uint64_t accepted;
+    _Atomic uint64_t dropped[PT_DROP__COUNT];
+    _Atomic uint64_t failures; /* pt_track in a forked child, sync losses */
+} pt__producer_counters;
+
+typedef struct pt__writer_counters {
+    _Atomic uint64_t stored;
+    _Atomic uint64_t spooled;
+    _Atomic uint64_t replayed;
+    _Atomic uint64_t retries;
+    _Atomic uint64_t backend_retries; /* last value from the backend */
+    _Atomic uint64_t failures;
+} pt__writer_counters;
+
+struct pt_tracker {
+    pt__queue queue; /* padded internally */
+
+    /* Written by every producer: on lines of their own. */
+    _Alignas(PT__CACHE_LINE) pt__producer_counters produced;
+    _Alignas(PT__CACHE_LINE) atomic_int writer_state;
+    atomic_int closing;
+
+    /* Written by the writer. */
+    _Alignas(PT__CACHE_LINE) pt__writer_counters written;
+    _Atomic uint64_t done;       /* records stored or spooled, queue order */
+    atomic_int stuck_error;      /* neither backend nor spool took them */
+    _Atomic int64_t retry_at_us; /* backend retry time (monotonic) */
+
+    /* Read-only after open. */
+    _Alignas(PT__CACHE_LINE) pt_policy *policy;
+    pt__ip_key key;
+    int dry_run;
+    int synchronous;
+    size_t batch_size;
+    unsigned int batch_delay_ms;
+    unsigned int block_us;
+    unsigned int fork_generation;
+    char *storage_path;
+    char *spool_dir;
+    const char *backend_label; /* "DynamoDB", "file store", or the name */
+    pt_audit_fn audit;
+    void *audit_userdata;
+
+    /* Dry-run audit file ([audit] output = path), opened on first use. */
+    pthread_mutex_t audit_lock;
+    int audit_fd;
+    int audit_failed;
+
+    /* Backend and its outage state (writer, or holders of backend_lock). */
+    pthread_mutex_t backend_lock;
+    pt_storage *backend;
+    pt__spool *spool;
+    int backend_down;
+    unsigned int attempts; /* consecutive failures, for the backoff */
+    uint64_t rng;
+    size_t unsynced;  /* synchronous mode: puts since the last sync */
+    int sticky_error; /* synchronous mode: a record was lost */
+
+    /* The writer thread and its wake-ups. */
+    pthread_t thread;
+    int has_thread;
+    pthread_mutex_t wake_lock;
+    pthread_cond_t wake_cond; /* the writer sleeps here */
+    pthread_cond_t done_cond; /* flush() and close() wait here */
+    atomic_int stop;
+    atomic_int flush_waiters;
+    int writer_exited; /* under wake_lock */
+
+    pthread_mutex_t held_lock;
+    pt_record **held;
+    size_t held_count;
+    int abandoned; /* close() gave up on the writer; it frees itself */
+
+    /* Two buffers so a reader never sees one being rewritten. */
+    char errmsg[2][512];
+    atomic_int errmsg_index;
+
+    atomic_int refs; /* the owner and the writer thread */
+};
+
+/* tracker.c */
+void pt__tracker_set_error(pt_tracker *t, int code, const char *fmt, ...)
+    PT__PRINTF(3, 4);
+void pt__tracker_release(pt_tracker *t);
+int pt__tracker_forked(const pt_tracker *t);
+
+/* writer.c */
+void *pt__writer_main(void *arg);
+void pt__writer_wake(pt_tracker *t);
+/** Synchronous mode: store or spool one record in the caller's thread;
+ *  takes ownership of `record`. */
+void pt__write_through(pt_tracker *t, pt_record *record);
+/** Replay the spool until it is empty, an error, or `deadline_us`
+ *  (monotonic).  Caller holds backend_lock. */
+int pt__replay_until(pt_tracker *t, int64_t deadline_us, uint64_t *replayed);
+/** Spool records in the caller's thread (close() rescuing the queue);
+ *  counts them, or counts failures and logs the loss. */
+int pt__rescue(pt_tracker *t, pt_record **records, size_t count);
+
+/* close.c */
+int pt__tracker_flush_async(pt_tracker *t, unsigned int timeout_ms);
+
+#endif

@@ -1,0 +1,564 @@
+/* The tracker: opening, the request path (pt_track), counters, and the
+ * calls that share the backend with the writer. */
+#include "pipeline/pipeline.h"
+
+#include "record/record.h"
+#include "storage/storage.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_QUEUE_CAPACITY 65536
+#define DEFAULT_BATCH_SIZE     25
+#define DEFAULT_BATCH_DELAY_MS 50
+
+/* ---- small public helpers ------------------------------------------------ */
+
+const char *
+pt_drop_reason_name(pt_drop_reason reason)
+{
+    static const char *const names[PT_DROP__COUNT] = {
+        "none", "dnt", "gpc", "cookie", "queue_full", "invalid"};
+    if ((int)reason < 0 || reason >= PT_DROP__COUNT)
+        return "unknown";
+    return names[reason];
+}
+
+void
+pt_tracker_options_init(pt_tracker_options *opts)
+{
+    const pt_tracker_options init = PT_TRACKER_OPTIONS_INIT;
+    if (opts)
+        *opts = init;
+}
+
+/* ---- fork detection ------------------------------------------------------ */
+
+/* Bumped in every child after fork(): a tracker remembers the generation it
+ * was opened in, and one from an earlier generation belongs to the parent
+ * (its writer thread does not exist here, its locks may be held). */
+static atomic_uint fork_generation;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void
+on_fork_child(void)
+{
+    atomic_fetch_add_explicit(&fork_generation, 1, memory_order_relaxed);
+}
+
+static void
+install_atfork(void)
+{
+    pthread_atfork(NULL, NULL, on_fork_child);
+}
+
+int
+pt__tracker_forked(const pt_tracker *t)
+{
+    return t->fork_generation !=
+           atomic_load_explicit(&fork_generation, memory_order_relaxed);
+}
+
+/* ---- errors -------------------------------------------------------------- */
+
+void
+pt__tracker_set_error(pt_tracker *t, int code, const char *fmt, ...)
+{
+    int next = 1 - atomic_load(&t->errmsg_index);
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(t->errmsg[next], sizeof(t->errmsg[next]), fmt, ap);
+    va_end(ap);
+    atomic_store(&t->errmsg_index, next);
+    pt__fail(code, "%s", t->errmsg[next]);
+}
+
+const char *
+pt_tracker_errmsg(const pt_tracker *t)
+{
+    if (!t)
+        return "";
+    return t->errmsg[atomic_load(&((pt_tracker *)t)->errmsg_index)];
+}
+
+/* ---- open ---------------------------------------------------------------- */
+
+static const char *
+label_for(const char *backend)
+{
+    if (strcmp(backend, "dynamodb") == 0)
+        return "DynamoDB";
+    if (strcmp(backend, "file") == 0)
+        return "file store";
+    return backend;
+}
+
+static int
+copy_settings(pt_tracker *t, const pt_policy *policy,
+              const pt_tracker_options *o)
+{
+    const char *path =
+        o->storage_path ? o->storage_path : pt__policy_storage_path(policy);
+    pt_buf spool = PT_BUF_INIT;
+
+    t->dry_run = o->dry_run < 0 ? pt__policy_dry_run(policy) : o->dry_run;
+    t->synchronous = o->synchronous != 0;
+    t->batch_size = o->batch_size ? o->batch_size : DEFAULT_BATCH_SIZE;
+    t->batch_delay_ms =
+        o->batch_delay_ms ? o->batch_delay_ms : DEFAULT_BATCH_DELAY_MS;
+    t->block_us = o->block_us;
+    t->audit = o->audit;
+    t->audit_userdata = o->audit_userdata;
+    t->backend_label = label_for(pt__policy_backend(policy));
+    if (o->spool_dir)
+        pt_buf_puts(&spool, o->spool_dir);
+    else
+        pt_buf_printf(&spool, "%s/spool", path);
+    t->storage_path = pt__strdup(path);
+    t->spool_dir = pt_buf_detach(&spool);
+    if (!t->storage_path || !t->spool_dir)
+        return pt__fail(PT_ENOMEM, "out of memory opening a tracker");
+    return PT_OK;
+}
+
+static pt_tracker *
+tracker_alloc(void)
+{
+    pt_tracker *t;
+    /* aligned_alloc: the struct's cache-line alignment is real. */
+    size_t size =
+        (sizeof(*t) + PT__CACHE_LINE - 1) & ~(size_t)(PT__CACHE_LINE - 1);
+
+    t = aligned_alloc(PT__CACHE_LINE, size);
+    if (!t)
+        return NULL;
+    memset(t, 0, sizeof(*t));
+    t->audit_fd = -1;
+    pthread_mutex_init(&t->audit_lock, NULL);
+    pthread_mutex_init(&t->backend_lock, NULL);
+    pthread_mutex_init(&t->wake_lock, NULL);
+    pthread_mutex_init(&t->held_lock, NULL);
+    /* Deadlines are monotonic: a clock change must not stretch them. */
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&t->wake_cond, &attr);
+    pthread_cond_init(&t->done_cond, &attr);
+    pthread_condattr_destroy(&attr);
+    atomic_init(&t->refs, 1);
+    return t;
+}
+
+/* The backend, the spool, and the queue with its writer thread; none of
+ * them exists in dry-run mode, so nothing touches the disk. */
+static int
+open_pipeline(pt_tracker *t, const pt_tracker_options *o)
+{
+    int rc = pt__storage_open(&t->backend, t->policy, t->storage_path);
+    size_t orphans;
+
+    if (rc != PT_OK)
+        return rc;
+    if ((rc = pt__spool_open(&t->spool, t->spool_dir)) != PT_OK)
+        return rc;
+    orphans = pt__spool_scan(t->spool);
+    if (orphans)
+        pt__log(PT_LOG_INFO,
+                "spool %s: %zu segment(s) left by an earlier process will be "
+                "replayed",
+                t->spool_dir, orphans);
+    t->rng = (uint64_t)pt__now_us() ^ ((uint64_t)getpid() << 32) ^
+             (uint64_t)(uintptr_t)t;
+    if (t->synchronous)
+        return PT_OK;
+    t->held = calloc(t->batch_size, sizeof(*t->held));
+    if (!t->held)
+        return pt__fail(PT_ENOMEM, "cannot allocate a batch of %zu",
+                        t->batch_size);
+    rc = pt__queue_init(&t->queue, o->queue_capacity ? o->queue_capacity
+                                                     : DEFAULT_QUEUE_CAPACITY);
+    if (rc != PT_OK)
+        return rc;
+    atomic_store(&t->refs, 2); /* the writer holds one */
+    rc = pthread_create(&t->thread, NULL, pt__writer_main, t);
+    if (rc != 0) {
+        atomic_store(&t->refs, 1);
+        return pt__fail(PT_ENOMEM, "cannot start the writer thread: %s",
+                        strerror(rc));
+    }
+    t->has_thread = 1;
+    return PT_OK;
+}
+
+int
+pt_tracker_open(pt_tracker **out, const pt_policy *policy,
+                const pt_tracker_options *opts)
+{
+    pt_tracker_options defaults = PT_TRACKER_OPTIONS_INIT;
+    pt_tracker *t;
+    int rc;
+
+    if (!out)
+        return pt__fail(PT_EINVAL, "pt_tracker_open: out is NULL");
+    *out = NULL;
+    if (!policy)
+        return pt__fail(PT_EINVAL, "pt_tracker_open: policy is NULL");
+    if (!opts)
+        opts = &defaults;
+    if (opts->version < 1)
+        return pt__fail(PT_EINVAL, "pt_tracker_open: options version %u",
+                        opts->version);
+    pthread_once(&atfork_once, install_atfork);
+    if (!(t = tracker_alloc()))
+        return pt__fail(PT_ENOMEM, "out of memory opening a tracker");
+    t->fork_generation = atomic_load(&fork_generation);
+    t->policy = pt__policy_ref(policy);
+    rc = copy_settings(t, policy, opts);
+    /* In dry-run the key is never created on disk: an ephemeral one is. */
+    if (rc == PT_OK)
+        rc = pt__ip_key_load(&t->key, policy, t->storage_path, !t->dry_run);
+    if (rc == PT_OK && !t->dry_run)
+        rc = open_pipeline(t, opts);
+    if (rc != PT_OK) {
+        char detail[512];
+        pt__snprintf(detail, sizeof(detail), "%s", pt_last_error());
+        pt__tracker_release(t);
+        return pt__fail(rc, "%s", detail);
+    }
+    *out = t;
+    return PT_OK;
+}
+
+void
+pt__tracker_release(pt_tracker *t)
+{
+    if (atomic_fetch_sub(&t->refs, 1) != 1)
+        return;
+    for (size_t i = 0; i < t->held_count; i++)
+        pt__record_free(t->held[i]);
+    free(t->held);
+    if (t->queue.cells) {
+        void *item;
+        while ((item = pt__queue_pop(&t->queue)) != NULL)
+            pt__record_free(item);
+        pt__queue_destroy(&t->queue);
+    }
+    pt__storage_close(t->backend);
+    pt__spool_close(t->spool);
+    if (t->audit_fd >= 0)
+        close(t->audit_fd);
+    pt__ip_key_wipe(&t->key);
+    pt_policy_free(t->policy);
+    free(t->storage_path);
+    free(t->spool_dir);
+    pthread_mutex_destroy(&t->audit_lock);
+    pthread_mutex_destroy(&t->backend_lock);
+    pthread_mutex_destroy(&t->wake_lock);
+    pthread_mutex_destroy(&t->held_lock);
+    pthread_cond_destroy(&t->wake_cond);
+    pthread_cond_destroy(&t->done_cond);
+    free(t);
+}
+
+/* ---- the request path ---------------------------------------------------- */
+
+static void
+count_drop(pt_tracker *t, pt_drop_reason reason)
+{
+    atomic_fetch_add_explicit(&t->produced.dropped[reason], 1,
+                              memory_order_relaxed);
+}
+
+/* Dry-run: hand the audit line to the callback, else to [audit] output:
+ * "-" is stdout and "stderr" stderr — the only writes to those streams the
+ * library ever makes, because the policy explicitly asked for them. */
+static void
+emit_audit(pt_tracker *t, pt_buf *line)
+{
+    const char *output;
+    int fd;
+
+    if (line->oom || !line->ptr)
+        return;
+    if (t->audit) {
+        t->audit(line->ptr, t->audit_userdata);
+        return;
+    }
+    output = pt__policy_audit_output(t->policy);
+    pt_buf_putc(line, '\n');
+    pthread_mutex_lock(&t->audit_lock);
+    if (strcmp(output, "-") == 0 || strcmp(output, "stdout") == 0)
+        fd = STDOUT_FILENO;
+    else if (strcmp(output, "stderr") == 0)
+        fd = STDERR_FILENO;
+    else {
+        if (t->audit_fd < 0 && !t->audit_failed) {
+            t->audit_fd =
+                open(output, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+            if (t->audit_fd < 0) {
+                t->audit_failed = 1;
+                pt__log(PT_LOG_ERROR, "audit output %s: %s", output,
+                        strerror(errno));
+            }
+        }
+        fd = t->audit_fd;
+    }
+    /* One write per line so lines from several trackers never interleave. */
+    if (fd >= 0 && !line->oom && write(fd, line->ptr, line->len) < 0)
+        pt__log(PT_LOG_ERROR, "audit output %s: %s", output, strerror(errno));
+    pthread_mutex_unlock(&t->audit_lock);
+}
+
+/* Queue full: wait up to block_us (if asked), polling with short sleeps. */
+static int
+push_blocking(pt_tracker *t, pt_record *record)
+{
+    int64_t deadline = pt__monotonic_us() + t->block_us;
+    struct timespec pause = {0, 20000};
+
+    do {
+        pt__writer_wake(t);
+        nanosleep(&pause, NULL);
+        if (pt__queue_push(&t->queue, record))
+            return 1;
+    } while (pt__monotonic_us() < deadline);
+    return 0;
+}
+
+static void
+enqueue(pt_tracker *t, pt_record *record, pt_track_result *result)
+{
+    if (pt__queue_push(&t->queue, record) ||
+        (t->block_us && push_blocking(t, record))) {
+        atomic_fetch_add_explicit(&t->produced.accepted, 1,
+                                  memory_order_relaxed);
+        /* Producers and the writer pair a seq_cst fence with a seq_cst
+         * state: either we see the writer asleep, or it sees our item. */
+        atomic_thread_fence(memory_order_seq_cst);
+        int state =
+            atomic_load_explicit(&t->writer_state, memory_order_relaxed);
+        if (state == PT__WRITER_IDLE ||
+            (state == PT__WRITER_FILL &&
+             pt__queue_size(&t->queue) >= t->batch_size))
+            pt__writer_wake(t);
+        return;
+    }
+    pt__record_free(record);
+    count_drop(t, PT_DROP_QUEUE_FULL);
+    if (result) {
+        result->dropped = PT_DROP_QUEUE_FULL;
+        result->session_id[0] = '\0';
+    }
+}
+
+int
+pt_track(pt_tracker *t, const pt_visit *visit, pt_track_result *result)
+{
+    pt__apply_result applied = {PT_DROP_NONE, NULL, 0};
+    pt_buf audit = PT_BUF_INIT;
+    int rc;
+
+    if (!t || !visit)
+        return pt__fail(PT_EINVAL, "pt_track: NULL argument");
+    if (pt__tracker_forked(t)) {
+        atomic_fetch_add(&t->produced.failures, 1);
+        return pt__fail(PT_ECLOSED, "this tracker was opened before fork(); "
+                                    "open a new one in the child");
+    }
+    if (atomic_load_explicit(&t->closing, memory_order_relaxed))
+        return pt__fail(PT_ECLOSED, "the tracker is closing");
+    rc = pt__policy_apply(t->policy, &t->key, visit, pt__now_us(), &applied,
+                          t->dry_run ? &audit : NULL);
+    if (rc != PT_OK && applied.record) {
+        pt__record_free(applied.record);
+        applied.record = NULL;
+    }
+    if (rc != PT_OK || (!applied.record && applied.dropped == PT_DROP_NONE))
+        applied.dropped = PT_DROP_INVALID;
+    if (result) {
+        result->dropped = applied.dropped;
+        result->session_id[0] = '\0';
+        if (applied.record && applied.record->session_id)
+            pt__snprintf(result->session_id, sizeof(result->session_id), "%s",
+                         applied.record->session_id);
+    }
+    if (t->dry_run) {
+        emit_audit(t, &audit);
+        pt_buf_free(&audit);
+    }
+    if (applied.dropped != PT_DROP_NONE) {
+        pt__record_free(applied.record);
+        count_drop(t, applied.dropped);
+        return PT_OK;
+    }
+    if (t->dry_run) {
+        pt__record_free(applied.record);
+        atomic_fetch_add_explicit(&t->produced.accepted, 1,
+                                  memory_order_relaxed);
+    } else if (t->synchronous) {
+        atomic_fetch_add_explicit(&t->produced.accepted, 1,
+                                  memory_order_relaxed);
+        pt__write_through(t, applied.record);
+    } else {
+        enqueue(t, applied.record, result);
+    }
+    return PT_OK;
+}
+
+/* ---- counters ------------------------------------------------------------ */
+
+int
+pt_tracker_counters(const pt_tracker *tracker, pt_counters *out)
+{
+    pt_tracker *t = (pt_tracker *)tracker; /* atomics are read, not changed */
+
+    if (!t || !out)
+        return pt__fail(PT_EINVAL, "pt_tracker_counters: NULL argument");
+    memset(out, 0, sizeof(*out));
+    out->accepted = atomic_load(&t->produced.accepted);
+    for (int i = 0; i < PT_DROP__COUNT; i++)
+        out->dropped[i] = atomic_load(&t->produced.dropped[i]);
+    out->stored = atomic_load(&t->written.stored);
+    out->spooled = atomic_load(&t->written.spooled);
+    out->replayed = atomic_load(&t->written.replayed);
+    out->retries = atomic_load(&t->written.retries) +
+                   atomic_load(&t->written.backend_retries);
+    out->failures =
+        atomic_load(&t->written.failures) + atomic_load(&t->produced.failures);
+    return PT_OK;
+}
+
+/* ---- calls sharing the backend with the writer ---------------------------
+ * They take backend_lock, so each waits for at most the writer's current
+ * batch; a second backend instance would double connections and, for the
+ * file store, race with our own appends for no gain. */
+
+static int
+backend_usable(pt_tracker *t, const char *what)
+{
+    if (!t)
+        return pt__fail(PT_EINVAL, "%s: tracker is NULL", what);
+    if (pt__tracker_forked(t))
+        return pt__fail(PT_ECLOSED, "%s: tracker opened before fork()", what);
+    if (!t->backend) {
+        pt__tracker_set_error(t, PT_EUNSUPPORTED,
+                              "%s: a dry-run tracker has no storage backend",
+                              what);
+        return PT_EUNSUPPORTED;
+    }
+    return PT_OK;
+}
+
+static int
+backend_result(pt_tracker *t, int rc)
+{
+    if (rc != PT_OK)
+        pt__tracker_set_error(t, rc, "%s",
+                              t->backend->errmsg[0] ? t->backend->errmsg
+                                                    : pt_last_error());
+    return rc;
+}
+
+int
+pt_tracker_query(pt_tracker *t, pt_record_list **out, const char *date,
+                 size_t limit)
+{
+    int rc = backend_usable(t, "query");
+
+    if (out)
+        *out = NULL;
+    if (rc != PT_OK)
+        return rc;
+    if (!out || !date || !pt__valid_date(date)) {
+        pt__tracker_set_error(t, PT_EINVAL, "query: invalid date '%s'",
+                              date ? date : "(null)");
+        return PT_EINVAL;
+    }
+    pthread_mutex_lock(&t->backend_lock);
+    t->backend->errmsg[0] = '\0';
+    rc =
+        pt__storage_query(t->backend, out, date, limit, pt__now_us() / 1000000);
+    pthread_mutex_unlock(&t->backend_lock);
+    return backend_result(t, rc);
+}
+
+int
+pt_tracker_purge(pt_tracker *t, int64_t now, uint64_t *removed)
+{
+    int rc = backend_usable(t, "purge");
+
+    if (removed)
+        *removed = 0;
+    if (rc != PT_OK)
+        return rc;
+    pthread_mutex_lock(&t->backend_lock);
+    t->backend->errmsg[0] = '\0';
+    rc = pt__storage_purge(t->backend, now ? now : pt__now_us() / 1000000,
+                           removed);
+    pthread_mutex_unlock(&t->backend_lock);
+    return backend_result(t, rc);
+}
+
+int
+pt_tracker_init_storage(pt_tracker *t)
+{
+    int rc = backend_usable(t, "init_storage");
+
+    if (rc != PT_OK)
+        return rc;
+    pthread_mutex_lock(&t->backend_lock);
+    t->backend->errmsg[0] = '\0';
+    rc = pt__storage_init(t->backend);
+    pthread_mutex_unlock(&t->backend_lock);
+    return backend_result(t, rc);
+}
+
+int
+pt_tracker_spool_status(pt_tracker *t, pt_spool_status *out)
+{
+    int rc;
+
+    if (!t || !out)
+        return pt__fail(PT_EINVAL, "spool_status: NULL argument");
+    rc = pt__spool_status(t->spool_dir, out);
+    if (rc != PT_OK)
+        pt__tracker_set_error(t, rc, "%s", pt_last_error());
+    return rc;
+}
+
+int
+pt_tracker_spool_replay(pt_tracker *t, unsigned int timeout_ms,
+                        uint64_t *replayed)
+{
+    int64_t deadline;
+    struct timespec abs;
+    int64_t wall;
+    int rc = backend_usable(t, "spool_replay");
+
+    if (replayed)
+        *replayed = 0;
+    if (rc != PT_OK)
+        return rc;
+    deadline = pt__monotonic_us() + (int64_t)timeout_ms * 1000;
+    pt__spool_scan(t->spool); /* segments of processes gone since open */
+    wall = pt__now_us() + (int64_t)timeout_ms * 1000;
+    abs.tv_sec = wall / 1000000;
+    abs.tv_nsec = (long)(wall % 1000000) * 1000;
+    if (pthread_mutex_timedlock(&t->backend_lock, &abs) != 0) {
+        pt__tracker_set_error(t, PT_ETIMEDOUT,
+                              "spool_replay: the backend stayed busy for %u ms",
+                              timeout_ms);
+        return PT_ETIMEDOUT;
+    }
+    rc = pt__replay_until(t, deadline, replayed);
+    pthread_mutex_unlock(&t->backend_lock);
+    if (rc != PT_OK)
+        pt__tracker_set_error(t, rc, "spool_replay: %s", pt_last_error());
+    return rc;
+}

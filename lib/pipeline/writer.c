@@ -1,0 +1,471 @@
+/* The writer: drains the queue in batches into the backend; on failure
+ * spools, backs off, and replays the spool in order once the backend is
+ * back.  Also the synchronous write-through used without a thread. */
+#include "pipeline/pipeline.h"
+
+#include "record/record.h"
+#include "storage/storage.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BACKOFF_BASE_US 50000   /* first retry after ~50 ms */
+#define BACKOFF_CAP_US  5000000 /* never wait more than ~5 s */
+#define IDLE_WAIT_US    1000000 /* safety net for a missed wake-up */
+#define REPLAY_BATCHES  4       /* replay steps are this many batches */
+
+/* ---- wake-ups ------------------------------------------------------------ */
+
+void
+pt__writer_wake(pt_tracker *t)
+{
+    pthread_mutex_lock(&t->wake_lock);
+    pthread_cond_signal(&t->wake_cond);
+    pthread_mutex_unlock(&t->wake_lock);
+}
+
+static void
+timed_wait(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t wait_us)
+{
+    struct timespec ts;
+    int64_t at = pt__monotonic_us() + (wait_us > 0 ? wait_us : 0);
+
+    ts.tv_sec = at / 1000000;
+    ts.tv_nsec = (long)(at % 1000000) * 1000;
+    pthread_cond_timedwait(cond, lock, &ts);
+}
+
+/* Sleep as IDLE (any push wakes us) or FILL (a full batch wakes us). */
+static void
+writer_sleep(pt_tracker *t, int state, int64_t wait_us)
+{
+    size_t queued;
+    int ready;
+
+    pthread_mutex_lock(&t->wake_lock);
+    atomic_store(&t->writer_state, state);
+    atomic_thread_fence(memory_order_seq_cst);
+    queued = pt__queue_size(&t->queue);
+    ready = state == PT__WRITER_IDLE ? queued > 0
+                                     : queued + t->held_count >= t->batch_size;
+    if (!ready && !atomic_load(&t->stop) &&
+        !(state == PT__WRITER_FILL && atomic_load(&t->flush_waiters)))
+        timed_wait(&t->wake_cond, &t->wake_lock, wait_us);
+    atomic_store(&t->writer_state, PT__WRITER_BUSY);
+    pthread_mutex_unlock(&t->wake_lock);
+}
+
+static void
+notify_waiters(pt_tracker *t)
+{
+    if (atomic_load(&t->flush_waiters) == 0 && !atomic_load(&t->stop))
+        return;
+    pthread_mutex_lock(&t->wake_lock);
+    pthread_cond_broadcast(&t->done_cond);
+    pthread_mutex_unlock(&t->wake_lock);
+}
+
+/* ---- backend outage state (backend_lock held) ---------------------------- */
+
+static int64_t
+next_backoff_us(pt_tracker *t)
+{
+    int64_t delay = BACKOFF_BASE_US;
+    uint64_t x = t->rng;
+
+    for (unsigned int i = 0; i < t->attempts && delay < BACKOFF_CAP_US; i++)
+        delay *= 2;
+    if (delay > BACKOFF_CAP_US)
+        delay = BACKOFF_CAP_US;
+    /* xorshift64: jitter so that many trackers do not retry in step. */
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    t->rng = x;
+    return delay / 2 + (int64_t)(x % (uint64_t)(delay / 2 + 1));
+}
+
+static void
+schedule_retry(pt_tracker *t)
+{
+    int64_t at = pt__monotonic_us() + next_backoff_us(t);
+    if (t->attempts < 64)
+        t->attempts++;
+    atomic_store(&t->retry_at_us, at);
+}
+
+static void
+note_failure(pt_tracker *t, int rc)
+{
+    const char *detail =
+        t->backend->errmsg[0] ? t->backend->errmsg : pt_last_error();
+
+    pt__tracker_set_error(t, rc, "%s: %s", t->backend_label, detail);
+    if (!t->backend_down) {
+        t->backend_down = 1;
+        /* Once per outage, not per record; the seed's words first. */
+        pt__log(PT_LOG_WARN, "%s not available: %s (%s); spooling to %s",
+                t->backend_label, detail, pt_err_name(rc), t->spool_dir);
+    }
+    schedule_retry(t);
+}
+
+static void
+note_success(pt_tracker *t)
+{
+    if (t->backend_down) {
+        t->backend_down = 0;
+        pt__log(PT_LOG_INFO, "%s available again", t->backend_label);
+    }
+    t->attempts = 0;
+    atomic_store(&t->retry_at_us, 0);
+}
+
+static void
+poll_backend_retries(pt_tracker *t)
+{
+    uint64_t retries = 0;
+    if (t->backend->methods->control &&
+        t->backend->methods->control(t->backend, PT__STORAGE_CONTROL_RETRIES,
+                                     &retries) == PT_OK)
+        atomic_store(&t->written.backend_retries, retries);
+}
+
+static void
+log_saved(pt_tracker *t, pt_record *const *records, size_t count)
+{
+    if (!pt__log_enabled(PT_LOG_DEBUG))
+        return;
+    for (size_t i = 0; i < count; i++)
+        pt__log(PT_LOG_DEBUG, "Saved visit record to %s: %s", t->backend_label,
+                records[i]->session_id ? records[i]->session_id : "");
+}
+
+/* put (+ sync): *written is how many of the first records are stored, and
+ * durable when `sync`. */
+static int
+store_batch(pt_tracker *t, pt_record *const *records, size_t count, int replay,
+            int sync, size_t *written)
+{
+    int rc;
+
+    if (t->backend_down)
+        atomic_fetch_add(&t->written.retries, 1);
+    t->backend->errmsg[0] = '\0';
+    rc = pt__storage_put(t->backend, (const pt_record *const *)records, count,
+                         replay, written);
+    if (rc == PT_OK || *written > count)
+        *written = count;
+    if (sync && *written > 0) {
+        int sync_rc = pt__storage_sync(t->backend);
+        if (sync_rc != PT_OK) {
+            *written = 0; /* not durable: replay takes care of it */
+            rc = sync_rc;
+        }
+    }
+    poll_backend_retries(t);
+    log_saved(t, records, *written);
+    if (rc == PT_OK)
+        note_success(t);
+    else
+        note_failure(t, rc);
+    return rc;
+}
+
+static int
+backend_due(pt_tracker *t)
+{
+    return pt__monotonic_us() >= atomic_load(&t->retry_at_us);
+}
+
+/* ---- store or spool (backend_lock held) ---------------------------------- */
+
+/* Every record ends up stored, or spooled, or (both failing) left to the
+ * caller with the error: *persisted counts the first records that made
+ * it. */
+static int
+persist(pt_tracker *t, pt_record *const *records, size_t count, int sync,
+        size_t *persisted)
+{
+    size_t written = 0;
+    int rc;
+
+    /* While the spool holds records, newer ones queue up behind them. */
+    if (!pt__spool_pending(t->spool) && backend_due(t)) {
+        rc = store_batch(t, records, count, 0, sync, &written);
+        atomic_fetch_add(&t->written.stored, written);
+        if (rc == PT_OK) {
+            *persisted = count;
+            return PT_OK;
+        }
+    }
+    rc = pt__spool_append(t->spool, (const pt_record *const *)records + written,
+                          count - written);
+    if (rc == PT_OK) {
+        atomic_fetch_add(&t->written.spooled, count - written);
+        *persisted = count;
+        return PT_OK;
+    }
+    *persisted = written;
+    pt__tracker_set_error(t, rc, "%s", pt_last_error());
+    return rc;
+}
+
+static int
+replay_put(void *ctx, const pt_record *const *records, size_t count,
+           size_t *written)
+{
+    pt_tracker *t = ctx;
+    return store_batch(t, (pt_record *const *)records, count, 1, 1, written);
+}
+
+static int
+replay_step(pt_tracker *t)
+{
+    size_t n = 0;
+    int rc = pt__spool_replay_step(t->spool, t->batch_size * REPLAY_BATCHES,
+                                   replay_put, t, &n);
+    atomic_fetch_add(&t->written.replayed, n);
+    if (rc != PT_OK && !t->backend_down)
+        /* A spool read error, not the backend's: back off all the same. */
+        schedule_retry(t);
+    return rc;
+}
+
+/* Replay while due, yielding when a batch of new records waits (they are
+ * spooled behind, so order holds) so the queue never backs up. */
+static void
+replay_some(pt_tracker *t)
+{
+    while (pt__spool_pending(t->spool) && backend_due(t) &&
+           !atomic_load(&t->stop)) {
+        if (replay_step(t) != PT_OK)
+            return;
+        if (pt__queue_size(&t->queue) >= t->batch_size)
+            return;
+    }
+}
+
+int
+pt__replay_until(pt_tracker *t, int64_t deadline_us, uint64_t *replayed)
+{
+    uint64_t before = atomic_load(&t->written.replayed);
+    int rc = PT_OK;
+
+    while (pt__spool_pending(t->spool)) {
+        if (pt__monotonic_us() >= deadline_us) {
+            rc = pt__fail(PT_ETIMEDOUT, "the spool was not drained in time");
+            break;
+        }
+        if ((rc = replay_step(t)) != PT_OK)
+            break;
+    }
+    if (replayed)
+        *replayed = atomic_load(&t->written.replayed) - before;
+    return rc;
+}
+
+/* ---- the writer thread ----------------------------------------------------
+ */
+
+/* Take a popped record into `held`; if close() has abandoned us meanwhile,
+ * spool it here instead (close() will not see it). */
+static int
+held_add(pt_tracker *t, pt_record *record)
+{
+    pthread_mutex_lock(&t->held_lock);
+    if (!t->abandoned) {
+        t->held[t->held_count++] = record;
+        pthread_mutex_unlock(&t->held_lock);
+        return 1;
+    }
+    pthread_mutex_unlock(&t->held_lock);
+    pt__rescue(t, &record, 1);
+    pt__record_free(record);
+    return 0;
+}
+
+static void
+fill(pt_tracker *t)
+{
+    int64_t fill_deadline = 0;
+
+    while (t->held_count < t->batch_size) {
+        pt_record *record = pt__queue_pop(&t->queue);
+        int64_t now;
+
+        if (record) {
+            if (!held_add(t, record))
+                return;
+            continue;
+        }
+        if (atomic_load(&t->stop))
+            return;
+        now = pt__monotonic_us();
+        if (t->held_count > 0) {
+            if (atomic_load(&t->flush_waiters))
+                return;
+            if (!fill_deadline)
+                fill_deadline = now + (int64_t)t->batch_delay_ms * 1000;
+            if (now >= fill_deadline)
+                return;
+            writer_sleep(t, PT__WRITER_FILL, fill_deadline - now);
+        } else {
+            int64_t wait = IDLE_WAIT_US;
+            if (pt__spool_pending(t->spool)) {
+                wait = atomic_load(&t->retry_at_us) - now;
+                if (wait <= 0)
+                    return; /* time to replay */
+            }
+            writer_sleep(t, PT__WRITER_IDLE, wait);
+        }
+    }
+}
+
+static void
+set_stuck(pt_tracker *t, int rc)
+{
+    if (rc == PT_OK) {
+        if (atomic_exchange(&t->stuck_error, 0) != 0)
+            pt__log(PT_LOG_INFO, "records are being stored again");
+        return;
+    }
+    atomic_fetch_add(&t->written.failures, 1);
+    if (atomic_exchange(&t->stuck_error, rc) == 0)
+        pt__log(PT_LOG_ERROR,
+                "%zu records can be neither stored nor spooled (%s); they are "
+                "kept in memory and retried, new ones are dropped when the "
+                "queue fills",
+                t->held_count, pt_tracker_errmsg(t));
+}
+
+/* Store or spool the held batch; backend_lock held. */
+static int
+dispose_held(pt_tracker *t)
+{
+    size_t persisted = 0;
+    int rc = persist(t, t->held, t->held_count, 1, &persisted);
+
+    pthread_mutex_lock(&t->held_lock);
+    if (t->abandoned) {
+        /* close() spooled copies; the owner's release frees them. */
+        pthread_mutex_unlock(&t->held_lock);
+        return rc;
+    }
+    for (size_t i = 0; i < persisted; i++)
+        pt__record_free(t->held[i]);
+    memmove(t->held, t->held + persisted,
+            (t->held_count - persisted) * sizeof(*t->held));
+    t->held_count -= persisted;
+    pthread_mutex_unlock(&t->held_lock);
+    atomic_fetch_add(&t->done, persisted);
+    set_stuck(t, rc);
+    notify_waiters(t);
+    return rc;
+}
+
+static int
+abandoned(pt_tracker *t)
+{
+    int gone;
+    pthread_mutex_lock(&t->held_lock);
+    gone = t->abandoned;
+    pthread_mutex_unlock(&t->held_lock);
+    return gone;
+}
+
+void *
+pt__writer_main(void *arg)
+{
+    pt_tracker *t = arg;
+
+    for (;;) {
+        int rc = PT_OK, stop;
+
+        fill(t);
+        if (abandoned(t))
+            break;
+        stop = atomic_load(&t->stop);
+        pthread_mutex_lock(&t->backend_lock);
+        if (!stop && pt__spool_pending(t->spool) && backend_due(t))
+            replay_some(t);
+        if (t->held_count > 0 && !abandoned(t))
+            rc = dispose_held(t);
+        pthread_mutex_unlock(&t->backend_lock);
+        if (abandoned(t))
+            break;
+        if (rc != PT_OK) {
+            if (stop)
+                break; /* close() deals with what is left */
+            if (backend_due(t))
+                schedule_retry(t); /* spool failure alone: back off too */
+            pthread_mutex_lock(&t->wake_lock);
+            if (!atomic_load(&t->stop))
+                timed_wait(&t->wake_cond, &t->wake_lock,
+                           atomic_load(&t->retry_at_us) - pt__monotonic_us());
+            pthread_mutex_unlock(&t->wake_lock);
+            continue;
+        }
+        if (stop && t->held_count == 0 && pt__queue_size(&t->queue) == 0)
+            break;
+    }
+    pthread_mutex_lock(&t->wake_lock);
+    t->writer_exited = 1;
+    pthread_cond_broadcast(&t->done_cond);
+    pthread_mutex_unlock(&t->wake_lock);
+    pt__tracker_release(t);
+    return NULL;
+}
+
+/* ---- without a thread -----------------------------------------------------
+ */
+
+void
+pt__write_through(pt_tracker *t, pt_record *record)
+{
+    size_t persisted = 0;
+    int rc;
+
+    pthread_mutex_lock(&t->backend_lock);
+    if (pt__spool_pending(t->spool) && backend_due(t))
+        replay_some(t);
+    /* No sync per record: the CLI would fsync every line.  flush() and
+     * every batch_size records sync instead. */
+    rc = persist(t, &record, 1, 0, &persisted);
+    if (rc == PT_OK && ++t->unsynced >= t->batch_size) {
+        t->unsynced = 0;
+        if (pt__storage_sync(t->backend) != PT_OK && !t->sticky_error)
+            t->sticky_error = PT_EIO;
+    }
+    if (rc != PT_OK) {
+        atomic_fetch_add(&t->written.failures, 1);
+        if (!t->sticky_error)
+            t->sticky_error = rc;
+        pt__log(PT_LOG_ERROR,
+                "a record could be neither stored nor spooled: %s",
+                pt_tracker_errmsg(t));
+    }
+    pthread_mutex_unlock(&t->backend_lock);
+    pt__record_free(record);
+}
+
+int
+pt__rescue(pt_tracker *t, pt_record **records, size_t count)
+{
+    int rc;
+
+    if (count == 0)
+        return PT_OK;
+    rc = pt__spool_append(t->spool, (const pt_record *const *)records, count);
+    if (rc == PT_OK) {
+        atomic_fetch_add(&t->written.spooled, count);
+        atomic_fetch_add(&t->done, count);
+        return PT_OK;
+    }
+    atomic_fetch_add(&t->written.failures, count);
+    pt__tracker_set_error(t, rc, "%zu accepted records lost at close: %s",
+                          count, pt_last_error());
+    pt__log(PT_LOG_ERROR, "%s", pt_tracker_errmsg(t));
+    return rc;
+}

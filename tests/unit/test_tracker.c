@@ -1,0 +1,672 @@
+/* Tests of the tracker (lib/pipeline): counters, dry-run, queue full,
+ * deadlines with a hanging backend, spool and replay, synchronous mode,
+ * fork.  Backends: the file store, and "mem" (test_tracker_backend.c), a
+ * third-party backend registered with pt_storage_register(). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "test_tracker_backend.h"
+
+#include "privtrack.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- helpers --------------------------------------------------------------
+ */
+
+typedef struct fixture {
+    char root[256];
+    char store[300];
+    char spool[300];
+} fixture;
+
+static int
+setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    const char *tmp = getenv("TMPDIR");
+    snprintf(f->root, sizeof(f->root), "%s/pt-tracker-XXXXXX",
+             tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(f->root))
+        return -1;
+    snprintf(f->store, sizeof(f->store), "%s/store", f->root);
+    snprintf(f->spool, sizeof(f->spool), "%s/store/spool", f->root);
+    mem_reset();
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    fixture *f = *state;
+    char cmd[400];
+    pt_set_log(NULL, NULL, PT_LOG_NONE);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->root);
+    if (system(cmd) != 0)
+        return -1;
+    free(f);
+    return 0;
+}
+
+static pt_policy *
+make_policy(const char *backend, const char *path, int dry_run,
+            const char *audit_output)
+{
+    char text[1024];
+    pt_policy *p = NULL;
+    snprintf(text, sizeof(text),
+             "[policy]\nname = test\ndry_run = %s\n"
+             "[storage]\nbackend = %s\npath = %s\n"
+             "[ip]\nmode = truncate\n"
+             "[optout]\nhonor_dnt = true\nhonor_gpc = true\n"
+             "[audit]\noutput = %s\n",
+             dry_run ? "true" : "false", backend, path,
+             audit_output ? audit_output : "-");
+    if (pt_policy_load_buffer(&p, text, strlen(text), "test.ini") != PT_OK)
+        fail_msg("policy: %s", pt_last_error());
+    return p;
+}
+
+static const pt_header dnt_header[] = {{"DNT", "1"}};
+static const pt_header ua_header[] = {
+    {"User-Agent", "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 "
+                   "Firefox/120.0"}};
+static const char *const some_links[] = {"https://example.org/watch?v=abc"};
+static const char *const some_files[] = {"Song Title 1.m4a"};
+
+static pt_visit
+visit(int dnt)
+{
+    pt_visit v = PT_VISIT_INIT;
+    v.remote_addr = "198.51.100.23";
+    v.headers = dnt ? dnt_header : ua_header;
+    v.header_count = 1;
+    v.links = some_links;
+    v.link_count = 1;
+    v.filenames = some_files;
+    v.filename_count = 1;
+    return v;
+}
+
+static int64_t
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+/* Lines in every *.jsonl file of a file store. */
+static size_t
+count_store_lines(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    size_t lines = 0;
+    if (!d)
+        return 0;
+    while ((e = readdir(d)) != NULL) {
+        char path[600];
+        FILE *fp;
+        int c;
+        size_t len = strlen(e->d_name);
+        if (len < 6 || strcmp(e->d_name + len - 6, ".jsonl") != 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        fp = fopen(path, "r");
+        assert_non_null(fp);
+        while ((c = getc(fp)) != EOF)
+            lines += c == '\n';
+        fclose(fp);
+    }
+    closedir(d);
+    return lines;
+}
+
+static void
+today(char out[11])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 11, "%Y-%m-%d", &tm);
+}
+
+/* ---- log capture ----------------------------------------------------------
+ */
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static char log_text[1 << 16];
+
+static void
+capture_log(pt_log_level level, const char *message, void *userdata)
+{
+    (void)userdata;
+    pthread_mutex_lock(&log_lock);
+    size_t len = strlen(log_text);
+    if (len + strlen(message) + 16 < sizeof(log_text))
+        snprintf(log_text + len, sizeof(log_text) - len, "%s: %s\n",
+                 pt_log_level_name(level), message);
+    pthread_mutex_unlock(&log_lock);
+}
+
+static size_t
+log_count(const char *needle)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&log_lock);
+    for (const char *p = log_text; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    pthread_mutex_unlock(&log_lock);
+    return n;
+}
+
+static void
+start_log_capture(pt_log_level level)
+{
+    pthread_mutex_lock(&log_lock);
+    log_text[0] = '\0';
+    pthread_mutex_unlock(&log_lock);
+    pt_set_log(capture_log, NULL, level);
+}
+
+/* ---- tests ----------------------------------------------------------------
+ */
+
+static void
+test_names_and_arguments(void **state)
+{
+    pt_tracker_options a = PT_TRACKER_OPTIONS_INIT, b;
+    pt_counters c;
+    pt_visit v = visit(0);
+    (void)state;
+
+    memset(&b, 0xff, sizeof(b));
+    pt_tracker_options_init(&b);
+    assert_int_equal(b.version, a.version);
+    assert_int_equal(b.version, PT_TRACKER_OPTIONS_VERSION);
+    assert_int_equal(b.dry_run, -1);
+    assert_null(b.storage_path);
+    assert_null(b.audit);
+    assert_null(b.spool_dir);
+    assert_int_equal(b.queue_capacity + b.batch_size + b.batch_delay_ms +
+                         b.block_us + (unsigned)b.synchronous,
+                     0);
+    assert_string_equal(pt_drop_reason_name(PT_DROP_NONE), "none");
+    assert_string_equal(pt_drop_reason_name(PT_DROP_DNT), "dnt");
+    assert_string_equal(pt_drop_reason_name(PT_DROP_GPC), "gpc");
+    assert_string_equal(pt_drop_reason_name(PT_DROP_COOKIE), "cookie");
+    assert_string_equal(pt_drop_reason_name(PT_DROP_QUEUE_FULL), "queue_full");
+    assert_string_equal(pt_drop_reason_name(PT_DROP_INVALID), "invalid");
+    assert_string_equal(pt_drop_reason_name((pt_drop_reason)42), "unknown");
+    assert_int_equal(pt_track(NULL, &v, NULL), PT_EINVAL);
+    assert_int_equal(pt_tracker_close(NULL, 0), PT_OK);
+    assert_int_equal(pt_tracker_counters(NULL, &c), PT_EINVAL);
+    assert_string_equal(pt_tracker_errmsg(NULL), "");
+    assert_int_equal(pt_tracker_open(NULL, NULL, NULL), PT_EINVAL);
+}
+
+/* The file store, asynchronous: counters, query, the seed's log line. */
+static void
+test_file_backend_counts_and_stores(void **state)
+{
+    fixture *f = *state;
+    pt_policy *p = make_policy("file", f->store, 0, NULL);
+    pt_tracker *t;
+    pt_counters c;
+    pt_record_list *list = NULL;
+    pt_track_result r;
+    char date[11], first_id[24] = "";
+
+    start_log_capture(PT_LOG_DEBUG);
+    assert_int_equal(pt_tracker_open(&t, p, NULL), PT_OK);
+    pt_policy_free(p); /* the tracker keeps its own reference */
+    for (int i = 0; i < 120; i++) {
+        pt_visit v = visit(i % 12 == 11); /* 10 of them with DNT: 1 */
+        assert_int_equal(pt_track(t, &v, &r), PT_OK);
+        if (i % 12 == 11) {
+            assert_int_equal(r.dropped, PT_DROP_DNT);
+        } else {
+            assert_int_equal(r.dropped, PT_DROP_NONE);
+            assert_true(strlen(r.session_id) > 10);
+            if (!first_id[0])
+                strcpy(first_id, r.session_id);
+        }
+    }
+    assert_int_equal(pt_tracker_flush(t, 10000), PT_OK);
+    assert_int_equal(pt_tracker_counters(t, &c), PT_OK);
+    assert_int_equal(c.accepted, 110);
+    assert_int_equal(c.dropped[PT_DROP_DNT], 10);
+    assert_int_equal(c.dropped[PT_DROP_QUEUE_FULL], 0);
+    assert_int_equal(c.stored, 110);
+    assert_int_equal(c.spooled, 0);
+    assert_int_equal(c.failures, 0);
+    assert_int_equal(count_store_lines(f->store), 110);
+
+    today(date);
+    assert_int_equal(pt_tracker_query(t, &list, date, 0), PT_OK);
+    assert_int_equal(list->count, 110);
+    assert_string_equal(list->records[0].client_ip, "198.51.100.0");
+    pt_record_list_free(list);
+    assert_int_equal(pt_tracker_query(t, &list, "2025-13-45", 0), PT_EINVAL);
+    assert_null(list);
+    assert_true(strstr(pt_tracker_errmsg(t), "date") != NULL);
+    assert_int_equal(pt_tracker_init_storage(t), PT_OK);
+
+    char line[80];
+    snprintf(line, sizeof(line), "Saved visit record to file store: %s",
+             first_id);
+    assert_int_equal(log_count(line), 1);
+    assert_int_equal(log_count("Saved visit record to file store: "), 110);
+    assert_int_equal(pt_tracker_close(t, 5000), PT_OK);
+}
+
+/* Dry-run: the audit callback gets one line per visit and nothing at all
+ * is created on disk: no store, no key, no spool. */
+typedef struct audit_sink {
+    pthread_mutex_t lock;
+    int lines;
+    int dropped_lines;
+} audit_sink;
+
+static void
+on_audit(const char *line, void *userdata)
+{
+    audit_sink *a = userdata;
+    pthread_mutex_lock(&a->lock);
+    assert_true(line[0] == '{' && strchr(line, '\n') == NULL);
+    assert_non_null(strstr(line, "\"decision\""));
+    assert_null(strstr(line, "198.51.100.23")); /* no raw address */
+    a->lines++;
+    a->dropped_lines += strstr(line, "\"dropped\"") != NULL;
+    pthread_mutex_unlock(&a->lock);
+}
+
+static void
+test_dry_run_creates_nothing(void **state)
+{
+    fixture *f = *state;
+    pt_policy *p = make_policy("file", f->store, 1, NULL);
+    pt_tracker_options o = PT_TRACKER_OPTIONS_INIT;
+    audit_sink a = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
+    pt_tracker *t;
+    pt_counters c;
+    struct stat st;
+
+    o.audit = on_audit;
+    o.audit_userdata = &a;
+    assert_int_equal(pt_tracker_open(&t, p, &o), PT_OK);
+    for (int i = 0; i < 5; i++) {
+        pt_visit v = visit(i == 4);
+        assert_int_equal(pt_track(t, &v, NULL), PT_OK);
+    }
+    assert_int_equal(pt_tracker_flush(t, 1000), PT_OK);
+    assert_int_equal(pt_tracker_counters(t, &c), PT_OK);
+    assert_int_equal(c.accepted, 4);
+    assert_int_equal(c.dropped[PT_DROP_DNT], 1);
+    assert_int_equal(c.stored, 0);
+    assert_int_equal(a.lines, 5);
+    assert_int_equal(a.dropped_lines, 1);
+    pt_record_list *list;
+    assert_int_equal(pt_tracker_query(t, &list, "2025-01-15", 0),
+                     PT_EUNSUPPORTED);
+    assert_int_equal(pt_tracker_close(t, 1000), PT_OK);
+    assert_int_not_equal(stat(f->store, &st), 0);
+    assert_int_equal(errno, ENOENT);
+
+    /* dry_run = 1 in the options overrides a policy that stores, and the
+     * audit goes to [audit] output = <file>: that file, and only that. */
+    char audit_path[400];
+    snprintf(audit_path, sizeof(audit_path), "%s/audit.jsonl", f->root);
+    pt_policy_free(p);
+    p = make_policy("file", f->store, 0, audit_path);
+    o = (pt_tracker_options)PT_TRACKER_OPTIONS_INIT;
+    o.dry_run = 1;
+    assert_int_equal(pt_tracker_open(&t, p, &o), PT_OK);
+    for (int i = 0; i < 3; i++) {
+        pt_visit v = visit(0);
+        assert_int_equal(pt_track(t, &v, NULL), PT_OK);
+    }
+    assert_int_equal(pt_tracker_close(t, 1000), PT_OK);
+    assert_int_not_equal(stat(f->store, &st), 0);
+    assert_int_equal(stat(audit_path, &st), 0);
+    assert_int_equal(st.st_mode & 0077, 0);
+    FILE *fp = fopen(audit_path, "r");
+    int lines = 0, ch;
+    while ((ch = getc(fp)) != EOF)
+        lines += ch == '\n';
+    fclose(fp);
+    assert_int_equal(lines, 3);
+    pt_policy_free(p);
+}
+
+/* A full queue drops (reason queue_full) without blocking the caller; with
+ * block_us the caller waits for room instead. */
+static void
+test_queue_full_drops_never_blocks(void **state)
+{
+    fixture *f = *state;
+    pt_policy *p = make_policy("mem", f->store, 0, NULL);
+    pt_tracker_options o = PT_TRACKER_OPTIONS_INIT;
+    pt_tracker *t;
+    pt_counters c;
+    int64_t start, longest = 0;
+
+    o.queue_capacity = 8;
+    o.batch_size = 2;
+    mem_set_hang(1); /* the writer takes one batch and hangs */
+    assert_int_equal(pt_tracker_open(&t, p, &o), PT_OK);
+    for (int i = 0; i < 100; i++) {
+        pt_visit v = visit(0);
+        pt_track_result r;
+        start = now_ms();
+        assert_int_equal(pt_track(t, &v, &r), PT_OK);
+        if (now_ms() - start > longest)
+            longest = now_ms() - start;
+    }
+    assert_true(longest < 50); /* never waited on the hanging backend */
+    assert_int_equal(pt_tracker_counters(t, &c), PT_OK);
+    assert_true(c.dropped[PT_DROP_QUEUE_FULL] >= 100 - 8 - 2);
+    assert_int_equal(c.accepted + c.dropped[PT_DROP_QUEUE_FULL], 100);
+    mem_set_hang(0);
+    assert_int_equal(pt_tracker_flush(t, 10000), PT_OK);
+    assert_int_equal(pt_tracker_counters(t, &c), PT_OK);
+    assert_int_equal(c.stored, c.accepted);
+    assert_int_equal(mem_count(), c.accepted);
+    assert_int_equal(pt_tracker_close(t, 5000), PT_OK);
+
+    /* block_us: a caller waits for room rather than drop. */
+    mem_reset();
+    o.block_us = 2000000;
+    assert_int_equal(pt_tracker_open(&t, p, &o), PT_OK);
+    for (int i = 0; i < 200; i++) {
+        pt_visit v = visit(0);
+        assert_int_equal(pt_track(t, &v, NULL), PT_OK);
+    }
+    assert_int_equal(pt_tracker_close(t, 5000), PT_OK);
+    assert_int_equal(mem_count(), 200);
+    pt_policy_free(p);
+}
+
+/* flush() and close() honour their deadlines when the backend hangs; what
+ * is left is spooled and replayed (once) by the next tracker. */
+static void
+test_deadlines_with_hanging_backend(void **state)
+{
+    fixture *f = *state;
+    pt_policy *p = make_policy("mem", f->store, 0, NULL);
+    pt_tracker_options o = PT_TRACKER_OPTIONS_INIT;
+    pt_tracker *t;
+    pt_spool_status st;
+    char ids[30][24];
+    int64_t start, took;
+
+    o.batch_size = 5;
+    o.batch_delay_ms = 5;
+    mem_set_hang(1);
+    assert_int_equal(pt_tracker_open(&t, p, &o), PT_OK);
+    for (int i = 0; i < 30; i++) {
+        pt_visit v = visit(0);
+        pt_track_result r;
+        assert_int_equal(pt_track(t, &v, &r), PT_OK);
+        strcpy(ids[i], r.session_id);
+    }
+    start = now_ms();
+    assert_int_equal(pt_tracker_flush(t, 200), PT_ETIMEDOUT);
+    took = now_ms() - start;
+    assert_true(took >= 190 && took < 1000);
+    assert_non_null(strstr(pt_tracker_errmsg(t), "in flight"));
+
+    start = now_ms();
+    assert_int_equal(pt_tracker_close(t, 300), PT_ETIMEDOUT);
+    took = now_ms() - start;
+    assert_true(took < 1500);
+
+    /* All 30 are in the spool (the hung batch included). */
+    assert_true(mem_in_put());
+    /* Let the abandoned writer return and free the tracker. */
+    mem_set_hang(0);
+    for (int i = 0; i < 500 && mem_closes() < 1; i++)
+        sleep_ms(10);
+    assert_int_equal(mem_closes(), 1);
+    pt_tracker *t2;
+    assert_int_equal(pt_tracker_open(&t2, p, &o), PT_OK);
+    assert_int_equal(pt_tracker_spool_status(t2, &st), PT_OK);
+    assert_true(st.pending_records >= 30 - 5);
+    uint64_t replayed = 0;
+    assert_int_equal(pt_tracker_spool_replay(t2, 10000, &replayed), PT_OK);
+    assert_int_equal(pt_tracker_spool_status(t2, &st), PT_OK);
+    assert_int_equal(st.pending_records, 0);
+    for (int i = 0; i < 30; i++)
+        assert_int_equal(mem_occurrences(ids[i]), 1);
+    assert_int_equal(mem_count(), 30);
+    assert_int_equal(pt_tracker_close(t2, 5000), PT_OK);
+    pt_policy_free(p);
+}
+
+/* The backend fails a few times: records are spooled, then replayed in
+ * order; every record stored exactly once; one warning per outage. */
+static void
+test_spool_on_failure_exactly_once_in_order(void **state)
+{
+    fixture *f = *state;
+    pt_policy *p = make_policy("mem", f->store, 0, NULL);
+    pt_tracker_options o = PT_TRACKER_OPTIONS_INIT;
+    pt_tracker *t;
+    pt_counters c;
+    pt_spool_status st;
+    enum { N = 300 };
+    char(*ids)[24] = calloc(N, 24);
+
+    start_log_capture(PT_LOG_INFO);
+    o.batch_size = 10;
+    o.batch_delay_ms = 2;
+    pthread_mutex_lock(&mem.lock);
+    mem.fail_puts = 4;
+    mem.fail_written = 3; /* partial writes: replay must not duplicate */
+    pthread_mutex_unlock(&mem.lock);
+    assert_int_equal(pt_tracker_open(&t, p, &o), PT_OK);
+    for (int i = 0; i < N; i++) {
+        pt_visit v = visit(0);
+        pt_track_result r;
+        assert_int_equal(pt_track(t, &v, &r), PT_OK);
+        strcpy(ids[i], r.session_id);
+        if (i % 50 == 0)
+            sleep_ms(3); /* several batches, several failures */
+    }
+    assert_int_equal(pt_tracker_flush(t, 10000), PT_OK);
+    /* Wait for replay to drain the spool. */
+    for (int i = 0; i < 1000; i++) {
+        assert_int_equal(pt_tracker_spool_status(t, &st), PT_OK);
+        if (st.pending_records == 0 && mem_count() >= N)
+            break;
+        sleep_ms(10);
+    }
+    assert_int_equal(st.pending_records, 0);
+    assert_int_equal(pt_tracker_counters(t, &c), PT_OK);
+    assert_int_equal(c.accepted, N);
+    assert_true(c.spooled > 0);
+    assert_true(c.retries > 0);
+    assert_int_equal(c.stored + c.spooled, N);
+    assert_int_equal(c.replayed, c.spooled);
+    assert_int_equal(pt_tracker_close(t, 5000), PT_OK);
+
+    assert_int_equal(mem_count(), N);
+    pthread_mutex_lock(&mem.lock);
+    for (int i = 0; i < N; i++)
+        assert_string_equal(mem.ids[i], ids[i]); /* order kept, no dup */
+    pthread_mutex_unlock(&mem.lock);
+    assert_int_equal(log_count("warning: mem not available"), 1);
+    assert_int_equal(log_count("info: mem available again"), 1);
+    free(ids);
+    pt_policy_free(p);
+}
+
+/* A backend that stays down: flush succeeds (spooled), status shows the
+ * spool, an explicit replay drains it once the backend is back. */
+static void
+test_status_and_explicit_replay(void **state)
+{
+    fixture *f = *state;
+    pt_policy *p = make_policy("mem", f->store, 0, NULL);
+    pt_tracker_options o = PT_TRACKER_OPTIONS_INIT;
+    pt_tracker *t;
+    pt_spool_status st;
+    pt_counters c;
+    uint64_t replayed = 0;
+    struct stat sb;
+
+    mem_set_fail(0, 1);
+    assert_int_equal(pt_tracker_open(&t, p, &o), PT_OK);
+    for (int i = 0; i < 50; i++) {
+        pt_visit v = visit(0);
+        assert_int_equal(pt_track(t, &v, NULL), PT_OK);
+    }
+    assert_int_equal(pt_tracker_flush(t, 10000), PT_OK);
+    assert_int_equal(pt_tracker_spool_status(t, &st), PT_OK);
+    assert_int_equal(st.pending_records, 50);
+    assert_true(st.pending_bytes > 0);
+    assert_int_equal(stat(f->spool, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0700);
+    assert_int_equal(pt_tracker_spool_replay(t, 200, &replayed), PT_ENETWORK);
+    assert_non_null(strstr(pt_tracker_errmsg(t), "injected"));
+    mem_set_fail(0, 0);
+    assert_int_equal(pt_tracker_spool_replay(t, 10000, &replayed), PT_OK);
+    assert_int_equal(pt_tracker_spool_status(t, &st), PT_OK);
+    assert_int_equal(st.pending_records, 0);
+    assert_int_equal(mem_count(), 50);
+    assert_int_equal(pt_tracker_counters(t, &c), PT_OK);
+    assert_int_equal(c.replayed, 50);
+    assert_int_equal(pt_tracker_close(t, 5000), PT_OK);
+    pt_policy_free(p);
+}
+
+/* Synchronous mode: no thread; records are stored by the time pt_track()
+ * returns. */
+static void
+test_synchronous_mode(void **state)
+{
+    fixture *f = *state;
+    pt_policy *p = make_policy("file", f->store, 0, NULL);
+    pt_tracker_options o = PT_TRACKER_OPTIONS_INIT;
+    pt_tracker *t;
+    pt_counters c;
+
+    o.synchronous = 1;
+    assert_int_equal(pt_tracker_open(&t, p, &o), PT_OK);
+    for (int i = 0; i < 30; i++) {
+        pt_visit v = visit(0);
+        assert_int_equal(pt_track(t, &v, NULL), PT_OK);
+        assert_int_equal(pt_tracker_counters(t, &c), PT_OK);
+        assert_int_equal(c.stored, (uint64_t)i + 1);
+    }
+    assert_int_equal(count_store_lines(f->store), 30);
+    assert_int_equal(pt_tracker_flush(t, 1000), PT_OK);
+    assert_int_equal(pt_tracker_close(t, 1000), PT_OK);
+    pt_policy_free(p);
+
+    /* Synchronous with a failing backend: spooled, replayed by the next
+     * synchronous tracker once the backend works. */
+    p = make_policy("mem", f->store, 0, NULL);
+    mem_set_fail(0, 1);
+    assert_int_equal(pt_tracker_open(&t, p, &o), PT_OK);
+    for (int i = 0; i < 5; i++) {
+        pt_visit v = visit(0);
+        assert_int_equal(pt_track(t, &v, NULL), PT_OK);
+    }
+    assert_int_equal(pt_tracker_counters(t, &c), PT_OK);
+    assert_int_equal(c.spooled, 5);
+    assert_int_equal(pt_tracker_flush(t, 1000), PT_OK);
+    assert_int_equal(pt_tracker_close(t, 1000), PT_OK);
+    mem_set_fail(0, 0);
+    assert_int_equal(pt_tracker_open(&t, p, &o), PT_OK);
+    pt_visit v = visit(0);
+    assert_int_equal(pt_track(t, &v, NULL), PT_OK);
+    assert_int_equal(mem_count(), 6); /* the 5 replayed first, then ours */
+    assert_int_equal(pt_tracker_counters(t, &c), PT_OK);
+    assert_int_equal(c.replayed, 5);
+    assert_int_equal(pt_tracker_close(t, 1000), PT_OK);
+    pt_policy_free(p);
+}
+
+/* A tracker opened before fork() refuses to work in the child (no
+ * deadlock); a tracker opened in the child works. */
+static void
+test_fork_rule(void **state)
+{
+    fixture *f = *state;
+    pt_policy *p = make_policy("file", f->store, 0, NULL);
+    pt_tracker *t;
+    pt_counters c;
+    int status;
+
+    assert_int_equal(pt_tracker_open(&t, p, NULL), PT_OK);
+    for (int i = 0; i < 10; i++) {
+        pt_visit v = visit(0);
+        assert_int_equal(pt_track(t, &v, NULL), PT_OK);
+    }
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int ok = 1;
+        pt_visit v = visit(0);
+        pt_tracker *mine;
+        alarm(20); /* a deadlock would fail the test, not hang it */
+        ok &= pt_track(t, &v, NULL) == PT_ECLOSED;
+        ok &= pt_tracker_flush(t, 100) == PT_ECLOSED;
+        ok &= pt_tracker_counters(t, &c) == PT_OK && c.failures == 1;
+        ok &= pt_tracker_close(t, 100) == PT_ECLOSED;
+        ok &= pt_tracker_open(&mine, p, NULL) == PT_OK;
+        for (int i = 0; i < 5; i++)
+            ok &= pt_track(mine, &v, NULL) == PT_OK;
+        ok &= pt_tracker_close(mine, 5000) == PT_OK;
+        _exit(ok ? 0 : 1);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    /* The parent's tracker is unaffected. */
+    pt_visit v = visit(0);
+    assert_int_equal(pt_track(t, &v, NULL), PT_OK);
+    assert_int_equal(pt_tracker_close(t, 5000), PT_OK);
+    assert_int_equal(count_store_lines(f->store), 16);
+    pt_policy_free(p);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_names_and_arguments),
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+        T(test_file_backend_counts_and_stores),
+        T(test_dry_run_creates_nothing),
+        T(test_queue_full_drops_never_blocks),
+        T(test_deadlines_with_hanging_backend),
+        T(test_spool_on_failure_exactly_once_in_order),
+        T(test_status_and_explicit_replay),
+        T(test_synchronous_mode),
+        T(test_fork_rule),
+#undef T
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
