@@ -296,7 +296,7 @@ append_run(pt__file_store *fs, const char *date, const pt_record *const *recs,
            size_t n, int replay, size_t *done)
 {
     char path[PT__FILE_PATH_MAX];
-    pt__file_day *day;
+    pt__file_day *day = NULL;
     pt__file_keys *keys = NULL;
     size_t *line_rec = NULL, nlines = 0, bytes = 0, lines, lead;
     int lock_op = replay ? LOCK_EX : LOCK_SH, rc;

@@ -8,3 +8,10 @@ pt_add_unit_test(test_file_store
                  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_file_store.c
                          ${PT_FILE_STORE_SOURCES}
                  LIBS pt_record pt_common LABELS unit TIMEOUT 300)
+
+# A throughput probe (not a test: timings depend on the machine).
+add_executable(file_store_bench ${CMAKE_CURRENT_LIST_DIR}/file_store_bench.c
+                                ${PT_FILE_STORE_SOURCES})
+target_include_directories(file_store_bench PRIVATE
+                           ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/lib)
+target_link_libraries(file_store_bench PRIVATE pt_record pt_common)
