@@ -594,7 +594,9 @@ pt_ddb_run(pt_ddb_client *c, pt_ddb_request *const *reqs, size_t n,
         if (drain_messages(c, on_done, userdata))
             continue;
         int64_t wait_us = 100000;
-        if (pending && next_ready != INT64_MAX) {
+        /* Waiting requests matter only when a slot is free for them;
+         * otherwise a finishing transfer wakes the poll. */
+        if (pending && next_ready != INT64_MAX && free_slot(c)) {
             int64_t until = next_ready - pt__monotonic_us();
             if (until < wait_us)
                 wait_us = until < 0 ? 0 : until;

@@ -1,0 +1,243 @@
+/*
+ * Writes: one conditional PutItem per record, several in flight at once.
+ *
+ * Why not BatchWriteItem: it takes no condition, so a record sharing
+ * (date, timestamp) with another would silently replace it — the seed's
+ * flaw.  Each PutItem carries
+ *     attribute_not_exists(#ts) OR session_id = :sid
+ * which succeeds when the slot is free or already holds this very record
+ * (a replay, or a retry whose first answer was lost: idempotent), and
+ * fails with ConditionalCheckFailed when another record holds it.  Then the
+ * timestamp moves one microsecond (later, or earlier at the end of a day)
+ * and the write is tried again.  DynamoDB evaluates the condition
+ * atomically, so this holds between processes too.
+ *
+ * Invariant that makes replay idempotent: a record stored k µs after its
+ * own time found every slot before it taken by other records when it was
+ * written.  Records of one batch with the same timestamp are therefore
+ * chained: the second starts after the slot the first obtained, and only
+ * once the first is stored.  A replay walks the same slots and finds itself.
+ *
+ * Shortcut: when a put() stored everything, the instance remembers where
+ * its last same-time chain ended; a later put() (not a replay, and only
+ * after a fully successful one) whose records share that time starts there,
+ * because every slot before it is known to be taken.  Records that follow a
+ * failure may have been stored: send them again with replay = 1, which
+ * always walks from the record's own time.
+ */
+#include "storage/dynamodb.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_BUMPS 1000000u
+
+typedef struct put_job {
+    const pt_record *record;
+    pt__dynamodb *d;
+    int64_t base_us; /* the record's own time; -1 when unparsable */
+    int64_t day_end; /* first µs of the next day */
+    uint64_t k;      /* candidate index: 0 is the record's own timestamp */
+    long next;       /* next record of this batch with the same key */
+    int stored;
+    pt_ddb_request req;
+} put_job;
+
+/* The k-th candidate slot: T, T+1, ... up to the end of the day, then
+ * T-1, T-2, ... so that the date (the partition) never changes. */
+static int64_t
+candidate_us(const put_job *j, uint64_t k)
+{
+    int64_t room = j->day_end - 1 - j->base_us;
+    if ((int64_t)k <= room)
+        return j->base_us + (int64_t)k;
+    return j->base_us - ((int64_t)k - room);
+}
+
+static int
+build_body(put_job *j)
+{
+    const pt_record *r = j->record;
+    char ts[PT_TIMESTAMP_LEN + 1];
+    const char *timestamp = r->timestamp;
+    pt_buf *b = &j->req.body;
+
+    if (j->k > 0) {
+        pt__format_timestamp(ts, candidate_us(j, j->k));
+        timestamp = ts;
+    }
+    pt_buf_clear(b);
+    pt_buf_puts(b, "{\"TableName\":");
+    pt_buf_json_string(b, j->d->table, strlen(j->d->table));
+    pt_buf_puts(b, ",\"Item\":");
+    pt__dynamodb_item_json(b, r, timestamp);
+    pt_buf_puts(b, ",\"ExpressionAttributeNames\":{\"#ts\":\"timestamp\"}");
+    if (r->session_id && *r->session_id) {
+        pt_buf_puts(b, ",\"ConditionExpression\":\"attribute_not_exists(#ts) "
+                       "OR session_id = :sid\","
+                       "\"ExpressionAttributeValues\":{\":sid\":{\"S\":");
+        pt_buf_json_string(b, r->session_id, strlen(r->session_id));
+        pt_buf_puts(b, "}}}");
+    } else {
+        pt_buf_puts(b, ",\"ConditionExpression\":\"attribute_not_exists(#ts)"
+                       "\"}");
+    }
+    return b->oom ? PT_ENOMEM : PT_OK;
+}
+
+static int
+on_put_done(pt_ddb_request *req, void *userdata)
+{
+    put_job *jobs = userdata;
+    put_job *j = req->userdata;
+
+    if (req->rc == PT_OK) {
+        j->stored = 1;
+        if (j->next >= 0) {
+            put_job *n = &jobs[j->next];
+            n->k = j->k + 1;
+            if (build_body(n) == PT_OK)
+                n->req.held = 0;
+        }
+        return 0;
+    }
+    if (req->rc == PT_EEXIST && j->base_us >= 0 && j->k < MAX_BUMPS) {
+        j->k++;
+        j->d->bumps++;
+        return build_body(j) == PT_OK;
+    }
+    return 0;
+}
+
+/* Prepare jobs: parse times, chain records sharing (date, timestamp). */
+static int
+same_key(const pt_record *r, const char *date, const char *ts)
+{
+    return strcmp(r->date, date) == 0 && strcmp(r->timestamp, ts) == 0;
+}
+
+static int
+prepare(put_job *jobs, pt__dynamodb *d, const pt_record *const *records,
+        size_t count, int use_chain)
+{
+    for (size_t i = 0; i < count; i++) {
+        put_job *j = &jobs[i];
+        const pt_record *r = records[i];
+        if (!r || !r->date || !r->timestamp)
+            return pt__storage_fail(&d->base, PT_EINVAL,
+                                    "record %zu has no date or timestamp", i);
+        j->record = r;
+        j->d = d;
+        j->next = -1;
+        pt_ddb_request_init(&j->req, "PutItem");
+        j->req.userdata = j;
+        if (pt__parse_iso8601(r->timestamp, &j->base_us) != PT_OK) {
+            j->base_us = -1;
+        } else {
+            int64_t day = j->base_us / 86400000000LL;
+            j->day_end = (day + 1) * 86400000000LL;
+        }
+        for (size_t p = i; p-- > 0;) {
+            if (strcmp(records[p]->timestamp, r->timestamp) == 0 &&
+                strcmp(records[p]->date, r->date) == 0) {
+                jobs[p].next = (long)i;
+                j->req.held = 1;
+                break;
+            }
+        }
+        if (!j->req.held && use_chain && j->base_us >= 0 &&
+            same_key(r, d->chain_date, d->chain_ts))
+            j->k = d->chain_next_k;
+        if (!j->req.held && build_body(j) != PT_OK)
+            return pt__storage_fail(&d->base, PT_ENOMEM, "out of memory");
+    }
+    return PT_OK;
+}
+
+/* A missing table with [storage] create_table = true: create it once. */
+static int
+maybe_create_table(pt__dynamodb *d, int rc)
+{
+    if (rc != PT_ENOTFOUND || !d->create_table || d->table_ready)
+        return 0;
+    pt__log(PT_LOG_INFO,
+            "dynamodb: table %s missing, creating it "
+            "(create_table = true)",
+            d->table);
+    return pt__dynamodb_init(&d->base) == PT_OK;
+}
+
+static int
+run_puts(pt__dynamodb *d, put_job *jobs, size_t count)
+{
+    pt_ddb_request **list = calloc(count, sizeof(*list));
+    int rc;
+    if (!list)
+        return pt__storage_fail(&d->base, PT_ENOMEM, "out of memory");
+    for (size_t i = 0; i < count; i++)
+        list[i] = &jobs[i].req;
+    rc = pt_ddb_run(d->client, list, count, on_put_done, jobs);
+    free(list);
+    return rc;
+}
+
+static void
+remember_chain(pt__dynamodb *d, const put_job *jobs, size_t count, int ok)
+{
+    const pt_record *last = jobs[count - 1].record;
+    uint64_t next = 0;
+    d->chain_valid = 0;
+    if (!ok || !last || jobs[count - 1].base_us < 0 ||
+        strlen(last->date) >= sizeof(d->chain_date) ||
+        strlen(last->timestamp) >= sizeof(d->chain_ts))
+        return;
+    for (size_t i = 0; i < count; i++)
+        if (same_key(jobs[i].record, last->date, last->timestamp) &&
+            jobs[i].k + 1 > next)
+            next = jobs[i].k + 1;
+    pt__snprintf(d->chain_date, sizeof(d->chain_date), "%s", last->date);
+    pt__snprintf(d->chain_ts, sizeof(d->chain_ts), "%s", last->timestamp);
+    d->chain_next_k = next;
+    d->chain_valid = 1;
+}
+
+int
+pt__dynamodb_put(pt_storage *s, const pt_record *const *records, size_t count,
+                 int replay, size_t *written)
+{
+    pt__dynamodb *d = (pt__dynamodb *)(void *)s;
+    pt_ddb_client *c;
+    put_job *jobs;
+    int rc;
+
+    *written = 0;
+    if (count == 0)
+        return PT_OK;
+    rc = pt__dynamodb_client(d, &c);
+    if (rc != PT_OK)
+        return rc;
+    jobs = calloc(count, sizeof(*jobs));
+    if (!jobs)
+        return pt__storage_fail(s, PT_ENOMEM, "out of memory");
+    for (int pass = 0; pass < 2; pass++) {
+        rc = prepare(jobs, d, records, count,
+                     !replay && d->chain_valid && pass == 0);
+        if (rc == PT_OK)
+            rc = run_puts(d, jobs, count);
+        /* The table was missing: nothing was stored; create and redo. */
+        if (rc == PT_OK || pass > 0 || !maybe_create_table(d, rc))
+            break;
+        for (size_t i = 0; i < count; i++)
+            pt_ddb_request_free(&jobs[i].req);
+        memset(jobs, 0, count * sizeof(*jobs));
+    }
+    if (rc != PT_OK)
+        pt__dynamodb_fail(d, rc);
+    remember_chain(d, jobs, count, rc == PT_OK);
+    while (*written < count && jobs[*written].stored)
+        (*written)++;
+    for (size_t i = 0; i < count; i++)
+        pt_ddb_request_free(&jobs[i].req);
+    free(jobs);
+    return rc;
+}

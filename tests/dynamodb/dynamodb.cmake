@@ -1,0 +1,14 @@
+# DynamoDB backend tests against a real dynalite (label "dynamodb").  Each
+# test starts and stops its own dynalite on a free loopback port through
+# with-dynalite.sh; a missing node/npm/dynalite fails the test (no skip).
+add_executable(test_dynamodb ${CMAKE_CURRENT_LIST_DIR}/test_dynamodb.c)
+target_link_libraries(test_dynamodb PRIVATE pt_pipeline pt_storage pt_policy pt_record
+                      pt_aws pt_common PkgConfig::CMOCKA)
+target_include_directories(test_dynamodb PRIVATE
+  ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/lib)
+add_test(NAME dynamodb_backend
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/with-dynalite.sh
+                 ${CMAKE_CURRENT_BINARY_DIR}/dynalite-backend
+                 $<TARGET_FILE:test_dynamodb>)
+set_tests_properties(dynamodb_backend PROPERTIES LABELS dynamodb TIMEOUT 600
+                     ENVIRONMENT "CMOCKA_MESSAGE_OUTPUT=stdout")

@@ -1,0 +1,504 @@
+/*
+ * The DynamoDB backend against a real dynalite, started by
+ * tests/dynamodb/with-dynalite.sh, which exports PT_TEST_DYNAMODB_ENDPOINT.
+ * Without it the test fails: it never skips.
+ */
+#include "storage/dynamodb.h"
+
+#include <cjson/cJSON.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+static const char *endpoint;
+static int table_seq;
+static char warn_log[4096];
+
+static void
+capture_log(pt_log_level level, const char *msg, void *ud)
+{
+    (void)ud;
+    if (level >= PT_LOG_WARN &&
+        strlen(warn_log) + strlen(msg) + 2 < sizeof(warn_log)) {
+        strcat(warn_log, msg);
+        strcat(warn_log, "\n");
+    }
+}
+
+/* A backend on a fresh table (unique name per test). */
+static pt_storage *
+open_backend(const char *table, unsigned int ttl_days)
+{
+    char text[1024];
+    pt_policy *policy = NULL;
+    pt_storage *s = NULL;
+    int rc;
+
+    snprintf(text, sizeof(text),
+             "[storage]\nbackend = dynamodb\ntable = %s\nregion = "
+             "eu-west-3\nendpoint = %s\n[retention]\nttl_days = %u\n",
+             table, endpoint, ttl_days);
+    rc = pt_policy_load_buffer(&policy, text, strlen(text), "test.ini");
+    if (rc != PT_OK)
+        fail_msg("policy: %s", pt_last_error());
+    rc = pt__dynamodb_storage_methods.open(&s, policy, NULL);
+    pt_policy_free(policy);
+    if (rc != PT_OK)
+        fail_msg("open: %s", pt_last_error());
+    s->methods = &pt__dynamodb_storage_methods;
+    pt_ddb_retry fast = {6, 5, 100};
+    assert_int_equal(s->methods->control(s, PT__DYNAMODB_CTL_SET_RETRY, &fast),
+                     PT_OK);
+    return s;
+}
+
+static pt_storage *
+fresh_backend(unsigned int ttl_days)
+{
+    char table[64];
+    snprintf(table, sizeof(table), "pt-test-%d-%d", (int)getpid(), ++table_seq);
+    pt_storage *s = open_backend(table, ttl_days);
+    assert_int_equal(s->methods->init(s), PT_OK);
+    return s;
+}
+
+/* Records that all share one time; each has its own session id. */
+typedef struct batch {
+    pt_record *records;
+    const pt_record **ptrs;
+    char (*sids)[40];
+    char ts[PT_TIMESTAMP_LEN + 1];
+    char date[PT_DATE_LEN + 1];
+    size_t n;
+} batch;
+
+static const char *links[] = {"https://example.com/watch?v=abc",
+                              "https://example.org/track/xyz"};
+static const char *titles[] = {"Song Title 1", "Song Title 2"};
+static const char *files[] = {"Song Title 1.m4a", "Song Title 2.m4a"};
+static char long_ua[1200];
+
+static void
+make_batch(batch *b, size_t n, int64_t time_us, const char *tag, int64_t ttl)
+{
+    b->records = calloc(n, sizeof(*b->records));
+    b->ptrs = calloc(n, sizeof(*b->ptrs));
+    b->sids = calloc(n, sizeof(*b->sids));
+    assert_non_null(b->records);
+    pt__format_timestamp(b->ts, time_us);
+    pt__format_date(b->date, time_us);
+    if (!long_ua[0]) {
+        memset(long_ua, 'a', sizeof(long_ua) - 1);
+        memcpy(long_ua, "Mozilla/5.0 ", 12);
+    }
+    b->n = n;
+    for (size_t i = 0; i < n; i++) {
+        pt_record *r = &b->records[i];
+        snprintf(b->sids[i], sizeof(b->sids[i]), "%lld-%08x",
+                 (long long)(time_us / 1000000),
+                 ((unsigned)(unsigned char)tag[0] << 16) |
+                     (unsigned)(i & 0xffff));
+        r->date = b->date;
+        r->timestamp = b->ts;
+        r->session_id = b->sids[i];
+        r->client_ip = "203.0.113.0";
+        r->user_agent = long_ua; /* ~1.3 KB items: 1,000 exceed 1 MB */
+        r->num_links_submitted = 2;
+        r->num_files_downloaded = 2;
+        r->links = links;
+        r->link_count = 2;
+        r->titles = titles;
+        r->title_count = 2;
+        r->filenames = files;
+        r->filename_count = 2;
+        r->has_errors = (int)(i % 2);
+        r->error_count = (int64_t)(i % 2);
+        r->ttl = ttl;
+        r->policy = "test-0123abcd";
+        b->ptrs[i] = r;
+    }
+}
+
+static void
+free_batch(batch *b)
+{
+    free(b->records);
+    free(b->ptrs);
+    free(b->sids);
+}
+
+static pt_record_list *
+query(pt_storage *s, const char *date, size_t limit, int64_t now)
+{
+    pt_record_list *l = NULL;
+    int rc = s->methods->query(s, &l, date, limit, now);
+    if (rc != PT_OK)
+        fail_msg("query: %s", s->errmsg);
+    return l;
+}
+
+static void
+assert_newest_first_unique(const pt_record_list *l)
+{
+    for (size_t i = 1; i < l->count; i++)
+        if (strcmp(l->records[i - 1].timestamp, l->records[i].timestamp) <= 0)
+            fail_msg("not newest-first/unique at %zu: %s then %s", i,
+                     l->records[i - 1].timestamp, l->records[i].timestamp);
+}
+
+static int
+count_session(const pt_record_list *l, const char *sid)
+{
+    int n = 0;
+    for (size_t i = 0; i < l->count; i++)
+        n += l->records[i].session_id &&
+             strcmp(l->records[i].session_id, sid) == 0;
+    return n;
+}
+
+static const int64_t T0 = 1736951400123456LL; /* 2025-01-15T14:30:00.123456 */
+
+static void
+test_init_idempotent_and_missing_table(void **state)
+{
+    pt_storage *s = open_backend("pt-never-created", 0);
+    pt_record_list *l = NULL;
+    (void)state;
+    /* no table: a clear ResourceNotFound naming the table */
+    assert_int_equal(s->methods->query(s, &l, "2025-01-15", 10, 0),
+                     PT_ENOTFOUND);
+    assert_non_null(strstr(s->errmsg, "ResourceNotFoundException"));
+    assert_non_null(strstr(s->errmsg, "pt-never-created"));
+    assert_non_null(strstr(s->errmsg, "init-storage"));
+    s->methods->close(s);
+
+    warn_log[0] = '\0';
+    s = fresh_backend(30); /* CREATING -> ACTIVE, then TTL (unsupported) */
+    assert_non_null(strstr(warn_log, "no TTL API"));
+    assert_int_equal(s->methods->init(s), PT_OK); /* idempotent */
+    l = query(s, "2025-01-15", 0, 0);
+    assert_int_equal(l->count, 0);
+    pt_record_list_free(l);
+    s->methods->close(s);
+}
+
+static void
+test_same_time_no_loss_and_replay(void **state)
+{
+    pt_storage *s = fresh_backend(0);
+    batch b;
+    size_t written = 0, total = 0;
+    struct rusage r0, r1;
+    (void)state;
+    make_batch(&b, 1000, T0, "a", 0);
+    getrusage(RUSAGE_SELF, &r0);
+    int64_t t0 = pt__monotonic_us();
+    for (size_t off = 0; off < b.n; off += 100) {
+        assert_int_equal(s->methods->put(s, b.ptrs + off, 100, 0, &written),
+                         PT_OK);
+        assert_int_equal(written, 100);
+        total += written;
+    }
+    int64_t t1 = pt__monotonic_us();
+    getrusage(RUSAGE_SELF, &r1);
+    double cpu = (double)(r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) * 1e6 +
+                 (double)(r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) +
+                 (double)(r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) * 1e6 +
+                 (double)(r1.ru_stime.tv_usec - r0.ru_stime.tv_usec);
+    print_message("1000 same-time records: %.1f ms wall, %.1f us CPU/record "
+                  "(dynalite on the same cores)\n",
+                  (double)(t1 - t0) / 1000.0, cpu / 1000.0);
+
+    pt_record_list *l = query(s, b.date, 0, 0);
+    assert_int_equal(l->count, 1000); /* > 1 MB: several server pages */
+    assert_newest_first_unique(l);
+    for (size_t i = 0; i < b.n; i += 97)
+        assert_int_equal(count_session(l, b.sids[i]), 1);
+    /* the first record kept its own time; records have their fields */
+    assert_int_equal(count_session(l, b.sids[0]), 1);
+    const pt_record *last = &l->records[l->count - 1];
+    assert_string_equal(last->timestamp, b.ts);
+    assert_string_equal(last->session_id, b.sids[0]);
+    assert_int_equal(last->link_count, 2);
+    assert_string_equal(last->titles[1], "Song Title 2");
+    assert_string_equal(last->policy, "test-0123abcd");
+    pt_record_list_free(l);
+
+    uint64_t bumps = 0;
+    s->methods->control(s, PT__DYNAMODB_CTL_GET_BUMPS, &bumps);
+    /* replay (also in another batch shape): nothing is stored twice */
+    assert_int_equal(s->methods->put(s, b.ptrs, 1000, 1, &written), PT_OK);
+    assert_int_equal(written, 1000);
+    assert_int_equal(s->methods->put(s, b.ptrs + 500, 1, 1, &written), PT_OK);
+    assert_int_equal(s->methods->put(s, b.ptrs + 999, 1, 1, &written), PT_OK);
+    l = query(s, b.date, 0, 0);
+    assert_int_equal(l->count, 1000);
+    for (size_t i = 0; i < b.n; i += 111)
+        assert_int_equal(count_session(l, b.sids[i]), 1);
+    pt_record_list_free(l);
+    free_batch(&b);
+    s->methods->close(s);
+}
+
+/* Distinct times, batches of 25 (the pipeline's default): the common path.
+ * Prints the client's CPU per record for the record. */
+static void
+test_distinct_times_cpu(void **state)
+{
+    pt_storage *s = fresh_backend(0);
+    batch b;
+    size_t w;
+    struct rusage r0, r1;
+    (void)state;
+    make_batch(&b, 2000, T0, "d", 0);
+    char(*ts)[PT_TIMESTAMP_LEN + 1] = calloc(b.n, sizeof(*ts));
+    for (size_t i = 0; i < b.n; i++) {
+        pt__format_timestamp(ts[i], T0 + (int64_t)i * 7);
+        b.records[i].timestamp = ts[i];
+    }
+    getrusage(RUSAGE_SELF, &r0);
+    int64_t t0 = pt__monotonic_us();
+    for (size_t off = 0; off < b.n; off += 25) {
+        assert_int_equal(s->methods->put(s, b.ptrs + off, 25, 0, &w), PT_OK);
+        assert_int_equal(w, 25);
+    }
+    int64_t t1 = pt__monotonic_us();
+    getrusage(RUSAGE_SELF, &r1);
+    double cpu = (double)(r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) * 1e6 +
+                 (double)(r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) +
+                 (double)(r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) * 1e6 +
+                 (double)(r1.ru_stime.tv_usec - r0.ru_stime.tv_usec);
+    print_message("2000 records, batches of 25: %.1f ms wall (%.0f/s), %.1f "
+                  "us client CPU/record\n",
+                  (double)(t1 - t0) / 1000.0, 2000.0 * 1e6 / (double)(t1 - t0),
+                  cpu / 2000.0);
+    uint64_t bumps = 1;
+    s->methods->control(s, PT__DYNAMODB_CTL_GET_BUMPS, &bumps);
+    assert_int_equal(bumps, 0);
+    pt_record_list *l = query(s, b.date, 0, 0);
+    assert_int_equal(l->count, 2000);
+    pt_record_list_free(l);
+    free(ts);
+    free_batch(&b);
+    s->methods->close(s);
+}
+
+static void
+test_two_processes(void **state)
+{
+    pt_storage *s = fresh_backend(0);
+    const char *table = NULL;
+    pid_t pids[2];
+    (void)state;
+    s->methods->control(s, PT__DYNAMODB_CTL_TABLE_NAME, &table);
+    for (int p = 0; p < 2; p++) {
+        pids[p] = fork();
+        assert_true(pids[p] >= 0);
+        if (pids[p] == 0) {
+            pt_storage *c = open_backend(table, 0);
+            batch b;
+            size_t w = 0;
+            int ok = 1;
+            make_batch(&b, 300, T0, p ? "q" : "p", 0);
+            for (size_t off = 0; off < b.n && ok; off += 25)
+                ok = c->methods->put(c, b.ptrs + off, 25, 0, &w) == PT_OK &&
+                     w == 25;
+            c->methods->close(c);
+            free_batch(&b);
+            _exit(ok ? 0 : 1);
+        }
+    }
+    for (int p = 0; p < 2; p++) {
+        int st = 0;
+        waitpid(pids[p], &st, 0);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    char date[PT_DATE_LEN + 1];
+    pt__format_date(date, T0);
+    pt_record_list *l = query(s, date, 0, 0);
+    assert_int_equal(l->count, 600);
+    assert_newest_first_unique(l);
+    pt_record_list_free(l);
+    s->methods->close(s);
+}
+
+static void
+test_limit_pagination_ttl_purge(void **state)
+{
+    pt_storage *s = fresh_backend(0);
+    batch live, old;
+    size_t w;
+    unsigned int page = 7;
+    int64_t now = T0 / 1000000 + 100;
+    uint64_t removed = 0;
+    (void)state;
+    make_batch(&live, 40, T0, "l", now + 86400);
+    make_batch(&old, 30, T0 + 5000, "o", now - 10); /* newer, but expired */
+    assert_int_equal(s->methods->put(s, live.ptrs, 40, 0, &w), PT_OK);
+    assert_int_equal(s->methods->put(s, old.ptrs, 30, 0, &w), PT_OK);
+    assert_int_equal(s->methods->control(s, PT__DYNAMODB_CTL_PAGE_LIMIT, &page),
+                     PT_OK);
+    /* small pages force LastEvaluatedKey; expired records are skipped even
+     * though they sort first */
+    pt_record_list *l = query(s, live.date, 15, now);
+    assert_int_equal(l->count, 15);
+    assert_newest_first_unique(l);
+    for (size_t i = 0; i < l->count; i++)
+        assert_true(l->records[i].ttl == now + 86400);
+    pt_record_list_free(l);
+    l = query(s, live.date, 0, now);
+    assert_int_equal(l->count, 40);
+    pt_record_list_free(l);
+    l = query(s, live.date, 0, now - 100); /* before expiry: all */
+    assert_int_equal(l->count, 70);
+    pt_record_list_free(l);
+
+    assert_int_equal(s->methods->purge(s, now, &removed), PT_OK);
+    assert_int_equal(removed, 30);
+    l = query(s, live.date, 0, now - 100);
+    assert_int_equal(l->count, 40);
+    pt_record_list_free(l);
+    assert_int_equal(s->methods->purge(s, now, &removed), PT_OK);
+    assert_int_equal(removed, 0);
+    free_batch(&live);
+    free_batch(&old);
+    s->methods->close(s);
+}
+
+/* A record DynamoDB refuses (over 400 KB) in the middle of a batch:
+ * *written counts exactly the records before it. */
+static void
+test_partial_failure_written(void **state)
+{
+    pt_storage *s = fresh_backend(0);
+    batch b;
+    size_t w = 99;
+    char *huge = malloc(500 * 1024);
+    (void)state;
+    memset(huge, 'x', 500 * 1024 - 1);
+    huge[500 * 1024 - 1] = '\0';
+    make_batch(&b, 10, T0, "f", 0);
+    for (size_t i = 0; i < b.n; i++)
+        b.records[i].timestamp = NULL; /* distinct times below */
+    char ts[10][PT_TIMESTAMP_LEN + 1];
+    for (size_t i = 0; i < b.n; i++) {
+        pt__format_timestamp(ts[i], T0 + (int64_t)i);
+        b.records[i].timestamp = ts[i];
+    }
+    b.records[3].user_agent = huge;
+    assert_int_equal(s->methods->put(s, b.ptrs, b.n, 0, &w), PT_EBACKEND);
+    assert_int_equal(w, 3);
+    assert_non_null(strstr(s->errmsg, "ValidationException"));
+    uint64_t retries = 99;
+    s->methods->control(s, PT__STORAGE_CTL_GET_RETRIES, &retries);
+    assert_int_equal(retries, 0); /* validation errors are never retried */
+    pt_record_list *l = query(s, b.date, 0, 0);
+    assert_int_equal(l->count, 9); /* the others were stored */
+    pt_record_list_free(l);
+    assert_int_equal(s->methods->control(s, 0x7777, NULL), PT_EUNSUPPORTED);
+    free(huge);
+    free_batch(&b);
+    s->methods->close(s);
+}
+
+/* An item in the seed's shape (no session_id, ttl or policy), written
+ * straight through the API, is read back; a privtrack record with the same
+ * key does not overwrite it. */
+static void
+test_seed_item_and_conflict(void **state)
+{
+    pt_storage *s = fresh_backend(0);
+    pt__dynamodb *d = (pt__dynamodb *)(void *)s;
+    pt_ddb_client *c;
+    const char *table = NULL;
+    pt_buf body = PT_BUF_INIT;
+    batch b;
+    size_t w;
+    (void)state;
+    s->methods->control(s, PT__DYNAMODB_CTL_TABLE_NAME, &table);
+    assert_int_equal(pt__dynamodb_client(d, &c), PT_OK);
+    pt_buf_printf(&body,
+                  "{\"TableName\":\"%s\",\"Item\":{\"date\":{\"S\":"
+                  "\"2025-01-15\"},\"timestamp\":{\"S\":"
+                  "\"2025-01-15T14:30:00.123456+00:00\"},\"client_ip\":{\"S\":"
+                  "\"192.0.2.1\"},\"num_files_downloaded\":{\"N\":\"4\"},"
+                  "\"titles\":{\"L\":[{\"S\":\"A\"}]},\"has_errors\":{"
+                  "\"BOOL\":true}}}",
+                  table);
+    assert_int_equal(pt_ddb_call(c, "PutItem", body.ptr, body.len, NULL, NULL),
+                     PT_OK);
+    pt_buf_free(&body);
+    make_batch(&b, 1, T0, "s", 0);
+    assert_int_equal(s->methods->put(s, b.ptrs, 1, 0, &w), PT_OK);
+    pt_record_list *l = query(s, "2025-01-15", 0, 0);
+    assert_int_equal(l->count, 2);
+    const pt_record *seed = &l->records[1];
+    assert_string_equal(seed->timestamp, "2025-01-15T14:30:00.123456+00:00");
+    assert_null(seed->session_id);
+    assert_null(seed->policy);
+    assert_string_equal(seed->client_ip, "192.0.2.1");
+    assert_int_equal(seed->num_files_downloaded, 4);
+    assert_int_equal(seed->title_count, 1);
+    assert_true(seed->has_errors);
+    assert_string_equal(l->records[0].timestamp,
+                        "2025-01-15T14:30:00.123457+00:00");
+    pt_record_list_free(l);
+    free_batch(&b);
+    s->methods->close(s);
+}
+
+static void
+test_credentials_missing(void **state)
+{
+    char *saved_id = strdup(getenv("AWS_ACCESS_KEY_ID"));
+    char *saved_home = strdup(getenv("HOME") ? getenv("HOME") : "/");
+    pt_storage *s;
+    pt_record_list *l = NULL;
+    (void)state;
+    unsetenv("AWS_ACCESS_KEY_ID");
+    setenv("HOME", "/nonexistent-pt", 1);
+    setenv("AWS_PROFILE", "pt-none", 1);
+    s = open_backend("pt-creds", 0); /* open needs no credentials */
+    assert_int_equal(s->methods->query(s, &l, "2025-01-15", 1, 0),
+                     PT_ECREDENTIALS);
+    assert_non_null(strstr(s->errmsg, "AWS_ACCESS_KEY_ID"));
+    assert_null(strstr(s->errmsg, getenv("AWS_SECRET_ACCESS_KEY")));
+    s->methods->close(s);
+    setenv("AWS_ACCESS_KEY_ID", saved_id, 1);
+    setenv("HOME", saved_home, 1);
+    unsetenv("AWS_PROFILE");
+    free(saved_id);
+    free(saved_home);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_init_idempotent_and_missing_table),
+        cmocka_unit_test(test_same_time_no_loss_and_replay),
+        cmocka_unit_test(test_distinct_times_cpu),
+        cmocka_unit_test(test_two_processes),
+        cmocka_unit_test(test_limit_pagination_ttl_purge),
+        cmocka_unit_test(test_partial_failure_written),
+        cmocka_unit_test(test_seed_item_and_conflict),
+        cmocka_unit_test(test_credentials_missing),
+    };
+    endpoint = getenv("PT_TEST_DYNAMODB_ENDPOINT");
+    if (!endpoint || !*endpoint) {
+        fprintf(stderr, "FAIL: PT_TEST_DYNAMODB_ENDPOINT is not set; run "
+                        "through tests/dynamodb/with-dynalite.sh\n");
+        return 1;
+    }
+    pt_set_log(capture_log, NULL, PT_LOG_WARN);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
