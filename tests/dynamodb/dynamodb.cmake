@@ -12,3 +12,16 @@ add_test(NAME dynamodb_backend
                  $<TARGET_FILE:test_dynamodb>)
 set_tests_properties(dynamodb_backend PROPERTIES LABELS dynamodb TIMEOUT 600
                      ENVIRONMENT "CMOCKA_MESSAGE_OUTPUT=stdout")
+
+# Compatibility with the seed's tools (awscli, python3-boto3).
+add_executable(ddb_tool ${CMAKE_CURRENT_LIST_DIR}/ddb_tool.c)
+target_link_libraries(ddb_tool PRIVATE pt_pipeline pt_storage pt_policy
+                      pt_record pt_aws pt_common)
+target_include_directories(ddb_tool PRIVATE
+  ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/lib)
+add_test(NAME dynamodb_compat
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/with-dynalite.sh
+                 ${CMAKE_CURRENT_BINARY_DIR}/dynalite-compat
+                 bash ${CMAKE_CURRENT_LIST_DIR}/compat.sh
+                 $<TARGET_FILE:ddb_tool>)
+set_tests_properties(dynamodb_compat PROPERTIES LABELS dynamodb TIMEOUT 300)

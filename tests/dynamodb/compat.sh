@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Compatibility with the seed's own tools, against dynalite (run through
+# with-dynalite.sh): items privtrack writes are read by `aws dynamodb query`
+# and by boto3's Table.query with the right Python types; items boto3
+# writes in the seed's shape are read by privtrack.
+# Usage: compat.sh DDB_TOOL [PRIVTRACK_CLI]
+# Installs nothing: a missing tool is a failure with a message.
+set -euo pipefail
+tool=${1:?usage: compat.sh DDB_TOOL}
+py=/usr/bin/python3
+aws=/usr/bin/aws
+ep=${PT_TEST_DYNAMODB_ENDPOINT:?run through with-dynalite.sh}
+
+fail() { echo "compat: FAIL: $*" >&2; exit 1; }
+[ -x "$py" ] || fail "$py is missing (Debian: apt-get install python3)"
+"$py" -c 'import boto3' 2>/dev/null ||
+    fail "boto3 is missing for $py (Debian: apt-get install python3-boto3)"
+[ -x "$aws" ] || fail "$aws is missing (Debian: apt-get install awscli)"
+
+export DYNAMODB_TABLE_NAME="compat-$$"
+export AWS_PAGER=""
+work=$(mktemp -d "${TMPDIR:-/tmp}/pt-compat-XXXXXX")
+trap 'rm -rf "$work"' EXIT
+N=12
+
+echo "compat: privtrack creates the table and writes $N records"
+"$tool" init
+"$tool" write 2025-01-15 $N
+
+echo "compat: aws dynamodb query (with --expression-attribute-names)"
+"$aws" dynamodb query --endpoint-url "$ep" --table-name "$DYNAMODB_TABLE_NAME" \
+    --key-condition-expression '#d = :d' \
+    --expression-attribute-names '{"#d":"date"}' \
+    --expression-attribute-values '{":d":{"S":"2025-01-15"}}' \
+    --no-scan-index-forward --output json >"$work/cli.json"
+"$py" - "$work/cli.json" $N <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1])); n = int(sys.argv[2])
+items = doc["Items"]
+assert doc["Count"] == n == len(items), (doc["Count"], n)
+ts = [i["timestamp"]["S"] for i in items]
+assert ts == sorted(ts, reverse=True) and len(set(ts)) == n, ts
+for i in items:
+    assert i["num_links_submitted"] == {"N": "2"}, i
+    assert i["num_files_downloaded"] == {"N": "2"}, i
+    assert i["error_count"]["N"] in ("0", "1"), i
+    assert i["ttl"] == {"N": "4102444800"}, i
+    assert list(i["has_errors"]) == ["BOOL"], i
+    assert i["links"]["L"][0] == {"S": "https://youtube.com/watch?v=abc123"}, i
+    assert i["titles"] == {"L": [{"S": "Song Title 1"}, {"S": "Song Title 2"}]}, i
+    assert i["filenames"]["L"][1] == {"S": "Song Title 2.m4a"}, i
+    for k in ("date", "timestamp", "session_id", "client_ip", "user_agent", "policy"):
+        assert list(i[k]) == ["S"], (k, i[k])
+print("compat: aws CLI read %d items with the seed's types" % n)
+PY
+
+echo "compat: boto3 Table.query as the seed does"
+"$py" - "$ep" $N <<'PY'
+import sys, decimal, boto3
+from boto3.dynamodb.conditions import Key
+import os
+ep, n = sys.argv[1], int(sys.argv[2])
+table = boto3.resource("dynamodb", endpoint_url=ep).Table(os.environ["DYNAMODB_TABLE_NAME"])
+resp = table.query(KeyConditionExpression=Key("date").eq("2025-01-15"), ScanIndexForward=False)
+items = resp["Items"]
+assert len(items) == n, len(items)
+ts = [i["timestamp"] for i in items]
+assert ts == sorted(ts, reverse=True) and len(set(ts)) == n
+for i in items:
+    assert isinstance(i["num_links_submitted"], decimal.Decimal) and i["num_links_submitted"] == 2
+    assert isinstance(i["error_count"], decimal.Decimal)
+    assert isinstance(i["ttl"], decimal.Decimal) and i["ttl"] == 4102444800
+    assert isinstance(i["has_errors"], bool)
+    assert isinstance(i["links"], list) and all(isinstance(x, str) for x in i["links"])
+    assert i["titles"] == ["Song Title 1", "Song Title 2"]
+    assert isinstance(i["session_id"], str) and i["policy"] == "compat-0123abcd"
+# the two records written with the same microsecond are both there
+sids = {i["session_id"] for i in items}
+assert len(sids) == n
+print("compat: boto3 read %d items: Decimal, list of str, bool" % n)
+
+# Items in the seed's shape (its create_visit_record), written by boto3.
+for k in range(3):
+    table.put_item(Item={
+        "date": "2025-02-01",
+        "timestamp": "2025-02-01T10:00:0%d.000001+00:00" % k,
+        "session_id": "1738404000-a1b2c3d%d" % k,
+        "client_ip": "192.0.2.%d" % (k + 1),
+        "user_agent": "Mozilla/5.0 (X11; Linux x86_64)",
+        "num_links_submitted": 5,
+        "num_files_downloaded": 4,
+        "links": ["https://youtube.com/watch?v=abc123", "https://soundcloud.com/track/xyz"],
+        "titles": ["Song Title 1", "Song Title 2"],
+        "filenames": ["Song Title 1.m4a", "Song Title 2.m4a"],
+        "has_errors": k == 1,
+        "error_count": k,
+    })
+print("compat: boto3 wrote 3 seed-shaped items")
+PY
+
+echo "compat: privtrack reads the seed's items"
+"$tool" query 2025-02-01 0 >"$work/seed.jsonl"
+"$py" - "$work/seed.jsonl" <<'PY'
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+assert len(recs) == 3, recs
+assert [r["timestamp"] for r in recs] == ["2025-02-01T10:00:0%d.000001+00:00" % k for k in (2, 1, 0)]
+for r in recs:
+    k = int(r["timestamp"][18])
+    assert r["date"] == "2025-02-01"
+    assert r["session_id"] == "1738404000-a1b2c3d%d" % k
+    assert r["client_ip"] == "192.0.2.%d" % (k + 1)
+    assert r["num_links_submitted"] == 5 and r["num_files_downloaded"] == 4
+    assert r["links"][1] == "https://soundcloud.com/track/xyz"
+    assert r["titles"] == ["Song Title 1", "Song Title 2"]
+    assert r["filenames"] == ["Song Title 1.m4a", "Song Title 2.m4a"]
+    assert r["has_errors"] == (k == 1) and r["error_count"] == k
+    assert "ttl" not in r or r["ttl"] in (0, None)
+print("compat: privtrack read the 3 seed items with every field")
+PY
+echo "compat: OK"
