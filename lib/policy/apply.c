@@ -11,6 +11,8 @@
 #include "record/record.h"
 
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -168,7 +170,61 @@ after_list(audit_ctx *a, const pt_buf *text, const size_t *offsets,
     pt_buf_puts(a->b, "]}");
 }
 
-/* ---- the visit's state while it is being minimised ---------------------- */
+/* ---- rules: what the audit says changed a field ------------------------ */
+
+#define CH_UTF8 1 /* invalid UTF-8 was replaced */
+#define CH_CUT  2 /* cut to its maximum length */
+
+/* A comma-separated list of the rules that fired, e.g.
+ * "fields.links=strip_query,fields.max_links=100". */
+typedef struct rules {
+    char text[256];
+    size_t len;
+} rules;
+
+static void PT__PRINTF(2, 3) rule_add(rules *r, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+    if (r->len && r->len + 1 < sizeof(r->text))
+        r->text[r->len++] = ',';
+    va_start(ap, fmt);
+    n = vsnprintf(r->text + r->len, sizeof(r->text) - r->len, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        r->len += (size_t)n;
+    if (r->len >= sizeof(r->text))
+        r->len = sizeof(r->text) - 1;
+}
+
+/* Append `len` bytes as valid UTF-8 of at most `cap` bytes (0: no cap),
+ * cut at a character boundary.  Valid text (nearly all of it) is copied
+ * in one go.  Returns CH_* flags. */
+static int
+put_text(pt_buf *b, const char *s, size_t len, size_t cap)
+{
+    size_t start = b->len;
+    int flags = 0;
+    if (pt__utf8_valid(s, len)) {
+        pt_buf_put(b, s, cap && len > cap ? cap + 1 : len);
+    } else {
+        pt__utf8_sanitize(b, s, len, 0);
+        flags |= CH_UTF8;
+    }
+    if (b->oom || !b->ptr)
+        return flags;
+    if (cap && b->len - start > cap) {
+        size_t n = cap;
+        while (n > 0 && ((unsigned char)b->ptr[start + n] & 0xC0) == 0x80)
+            n--;
+        b->len = start + n;
+        b->ptr[b->len] = '\0';
+        flags |= CH_CUT;
+    }
+    return flags;
+}
+
+/* ---- the visit's state while it is being minimised ----------------------- */
 
 typedef struct work {
     const pt_policy *policy;
@@ -192,38 +248,47 @@ end_item(work *w, size_t start)
     w->s->offsets[w->nitems++] = start;
 }
 
+/* The audit entry of a field the opt-out or the policy removed whole. */
+static void
+audit_removed_list(work *w, const char *field, const char *rule,
+                   const char *const *raw, size_t count)
+{
+    change_begin(&w->audit, field, rule);
+    before_list(&w->audit, raw, count);
+    after_list(&w->audit, NULL, NULL, 0, 0);
+}
+
 /* ---- client address -------------------------------------------------------
  */
 
-static const char *
-ip_rule(work *w, const pt__addr *addr, char *rule, size_t size, int from_proxy)
+static void
+ip_rule(work *w, const pt__addr *addr, int from_proxy, rules *r)
 {
     const unsigned int *num = w->policy->num;
     unsigned int prefix =
         addr->family == 4 ? num[PT_K_IP_IPV4_PREFIX] : num[PT_K_IP_IPV6_PREFIX];
-    const char *via = from_proxy ? "ip.trusted_proxies(X-Forwarded-For)," : "";
+    const char *eph = w->key && w->key->ephemeral ? ",ephemeral key" : "";
+    if (from_proxy)
+        rule_add(r, "ip.trusted_proxies(X-Forwarded-For)");
     switch (num[PT_K_IP_MODE]) {
     case PT_IP_KEEP:
-        pt__snprintf(rule, size, "%sip.mode=keep", via);
+        rule_add(r, "ip.mode=keep(normalised)");
         break;
     case PT_IP_TRUNCATE:
-        pt__snprintf(rule, size, "%sip.mode=truncate(/%u)", via, prefix);
+        rule_add(r, "ip.mode=truncate(/%u)", prefix);
         break;
     case PT_IP_HASH:
         if (num[PT_K_IP_TRUNCATE_BEFORE_HASH])
-            pt__snprintf(rule, size, "%sip.mode=hash(/%u,%u bytes%s)", via,
-                         prefix, num[PT_K_IP_HASH_BYTES],
-                         w->key && w->key->ephemeral ? ",ephemeral key" : "");
+            rule_add(r, "ip.mode=hash(/%u,%u bytes%s)", prefix,
+                     num[PT_K_IP_HASH_BYTES], eph);
         else
-            pt__snprintf(rule, size, "%sip.mode=hash(%u bytes%s)", via,
-                         num[PT_K_IP_HASH_BYTES],
-                         w->key && w->key->ephemeral ? ",ephemeral key" : "");
+            rule_add(r, "ip.mode=hash(%u bytes%s)", num[PT_K_IP_HASH_BYTES],
+                     eph);
         break;
     default:
-        pt__snprintf(rule, size, "%sip.mode=drop", via);
+        rule_add(r, "ip.mode=drop");
         break;
     }
-    return rule;
 }
 
 static int
@@ -257,13 +322,26 @@ transform_ip(work *w, pt__addr *addr)
     return PT_OK;
 }
 
+static void
+audit_ip(work *w, const char *rule, const pt__addr *addr, const char *raw,
+         size_t raw_len)
+{
+    change_begin(&w->audit, "client_ip", rule);
+    before_hidden(&w->audit,
+                  !addr               ? "invalid"
+                  : addr->family == 4 ? "ipv4"
+                                      : "ipv6",
+                  raw, raw_len);
+    after_string(&w->audit, w->has_client_ip ? w->client_ip : NULL);
+}
+
 static int
 do_client_ip(work *w, unsigned int *invalid)
 {
     pt__addr addr;
     const char *raw = NULL;
     size_t raw_len = 0;
-    char rule[96];
+    rules r = {{0}, 0};
     int found, rc, from_proxy;
     int mode = (int)w->policy->num[PT_K_IP_MODE];
 
@@ -273,34 +351,23 @@ do_client_ip(work *w, unsigned int *invalid)
         pt__client_addr(w->policy, w->visit, &addr, &raw, &raw_len, invalid);
     from_proxy = raw && raw != w->visit->remote_addr;
     if (!found) {
-        if (w->audit.b && raw && raw_len) {
-            change_begin(&w->audit, "client_ip", "ip.invalid(not stored)");
-            before_hidden(&w->audit, "invalid", raw, raw_len);
-            after_string(&w->audit, NULL);
-        }
+        if (w->audit.b && raw && raw_len)
+            audit_ip(w, "ip.invalid(not stored)", NULL, raw, raw_len);
         return PT_OK;
     }
     if (w->optout_rule) {
-        if (w->audit.b) {
-            change_begin(&w->audit, "client_ip", w->optout_rule);
-            before_hidden(&w->audit, addr.family == 4 ? "ipv4" : "ipv6", raw,
-                          raw_len);
-            after_string(&w->audit, NULL);
-        }
+        if (w->audit.b)
+            audit_ip(w, w->optout_rule, &addr, raw, raw_len);
         return PT_OK;
     }
     if (w->audit.b)
-        ip_rule(w, &addr, rule, sizeof(rule), from_proxy);
+        ip_rule(w, &addr, from_proxy, &r);
     rc = transform_ip(w, &addr);
     if (rc != PT_OK)
         return rc;
     if (w->audit.b && !(mode == PT_IP_KEEP && raw_len == strlen(w->client_ip) &&
-                        memcmp(raw, w->client_ip, raw_len) == 0)) {
-        change_begin(&w->audit, "client_ip", rule);
-        before_hidden(&w->audit, addr.family == 4 ? "ipv4" : "ipv6", raw,
-                      raw_len);
-        after_string(&w->audit, w->has_client_ip ? w->client_ip : NULL);
-    }
+                        memcmp(raw, w->client_ip, raw_len) == 0))
+        audit_ip(w, r.text, &addr, raw, raw_len);
     return PT_OK;
 }
 
@@ -312,36 +379,37 @@ do_user_agent(work *w, const char *ua)
 {
     const unsigned int *num = w->policy->num;
     size_t len, start = w->s->text.len;
-    char rule[64];
-    int changed = 1;
+    rules r = {{0}, 0};
 
     if (!ua)
         return;
     len = strlen(ua);
     if (w->optout_rule) {
-        pt__snprintf(rule, sizeof(rule), "%s", w->optout_rule);
+        rule_add(&r, "%s", w->optout_rule);
     } else if (num[PT_K_FIELDS_USER_AGENT] == PT_UA_FAMILY) {
         char family[PT_UA_FAMILY_MAX];
         size_t n = pt__user_agent_family(ua, len, family);
         pt_buf_put(&w->s->text, family, n);
-        pt__snprintf(rule, sizeof(rule), "fields.user_agent=family");
+        rule_add(&r, "fields.user_agent=family");
         w->has_ua = 1;
     } else if (num[PT_K_FIELDS_USER_AGENT] == PT_UA_KEEP) {
-        changed = pt__utf8_sanitize(&w->s->text, ua, len,
-                                    num[PT_K_FIELDS_MAX_USER_AGENT]);
-        pt__snprintf(rule, sizeof(rule),
-                     "fields.user_agent=keep,fields.max_user_agent=%u,utf8",
+        int flags =
+            put_text(&w->s->text, ua, len, num[PT_K_FIELDS_MAX_USER_AGENT]);
+        if (flags & CH_UTF8)
+            rule_add(&r, "utf8(replaced)");
+        if (flags & CH_CUT)
+            rule_add(&r, "fields.max_user_agent=%u",
                      num[PT_K_FIELDS_MAX_USER_AGENT]);
         w->has_ua = 1;
     } else {
-        pt__snprintf(rule, sizeof(rule), "fields.user_agent=drop");
+        rule_add(&r, "fields.user_agent=drop");
     }
     if (w->has_ua) {
         w->ua_offset = start;
         pt_buf_putc(&w->s->text, '\0');
     }
-    if (w->audit.b && changed) {
-        change_begin(&w->audit, "user_agent", rule);
+    if (w->audit.b && r.len) {
+        change_begin(&w->audit, "user_agent", r.text);
         before_hidden(&w->audit, "user_agent", ua, len);
         after_string(&w->audit, w->has_ua && !w->s->text.oom
                                     ? w->s->text.ptr + start
@@ -355,6 +423,23 @@ do_user_agent(work *w, const char *ua)
 static const char *const link_mode_names[] = {"keep", "strip_query", "origin",
                                               "drop"};
 
+/* One link, minimised, into the scratch.  Returns PT_URL_* and CH_* flags
+ * shifted apart, or -1 when nothing is left of it. */
+static int
+put_link(work *w, const char *url, int mode, size_t cap)
+{
+    size_t start = w->s->text.len;
+    int url_flags, text_flags;
+    pt_buf_clear(&w->s->tmp);
+    url_flags = pt__url_minimise(&w->s->tmp, url, strlen(url), mode);
+    if (url_flags < 0)
+        return -1;
+    text_flags = put_text(&w->s->text, w->s->tmp.ptr ? w->s->tmp.ptr : "",
+                          w->s->tmp.len, cap);
+    end_item(w, start);
+    return url_flags | (text_flags << 4);
+}
+
 /* Returns the number of links kept (the first items of the scratch). */
 static size_t
 do_links(work *w)
@@ -363,46 +448,45 @@ do_links(work *w)
     const unsigned int *num = w->policy->num;
     size_t cap = num[PT_K_FIELDS_MAX_LINKS], kept = 0;
     size_t count = v->link_count < cap ? v->link_count : cap;
-    int mode = (int)num[PT_K_FIELDS_LINKS], changed = v->link_count > cap;
+    int mode = (int)num[PT_K_FIELDS_LINKS], flags = 0, lost = 0;
+    rules r = {{0}, 0};
 
     if (w->optout_rule || mode == PT_LINKS_DROP) {
-        if (w->audit.b && v->link_count) {
-            char rule[64];
-            pt__snprintf(rule, sizeof(rule), "%s",
-                         w->optout_rule ? w->optout_rule : "fields.links=drop");
-            change_begin(&w->audit, "links", rule);
-            before_list(&w->audit, v->links, v->link_count);
-            after_list(&w->audit, NULL, NULL, 0, 0);
-        }
+        if (w->audit.b && v->link_count)
+            audit_removed_list(w, "links",
+                               w->optout_rule ? w->optout_rule
+                                              : "fields.links=drop",
+                               v->links, v->link_count);
         return 0;
     }
     for (size_t i = 0; i < count; i++) {
-        const char *url = v->links[i];
-        size_t len, start = w->s->text.len;
-        if (!url)
-            continue;
-        len = strlen(url);
-        pt_buf_clear(&w->s->tmp);
-        if (pt__url_minimise(&w->s->tmp, url, len, mode) != 0) {
-            changed = 1;
+        int f = v->links[i] ? put_link(w, v->links[i], mode,
+                                       num[PT_K_FIELDS_MAX_LINK_LENGTH])
+                            : -1;
+        if (f < 0) {
+            lost = 1;
             continue;
         }
-        pt__utf8_sanitize(&w->s->text, w->s->tmp.ptr ? w->s->tmp.ptr : "",
-                          w->s->tmp.len, num[PT_K_FIELDS_MAX_LINK_LENGTH]);
-        if (!w->s->text.oom && (w->s->text.len - start != len ||
-                                memcmp(w->s->text.ptr + start, url, len) != 0))
-            changed = 1;
-        end_item(w, start);
+        flags |= f;
         kept++;
     }
-    if (w->audit.b && changed) {
-        char rule[128];
-        pt__snprintf(rule, sizeof(rule),
-                     "fields.links=%s(credentials removed),fields.max_links="
-                     "%u,fields.max_link_length=%u,utf8",
-                     link_mode_names[mode], num[PT_K_FIELDS_MAX_LINKS],
-                     num[PT_K_FIELDS_MAX_LINK_LENGTH]);
-        change_begin(&w->audit, "links", rule);
+    if (!w->audit.b)
+        return kept;
+    if ((flags & PT_URL_REDUCED) || (lost && mode == PT_LINKS_ORIGIN))
+        rule_add(&r, "fields.links=%s", link_mode_names[mode]);
+    if (flags & PT_URL_CREDENTIALS)
+        rule_add(&r, "links.credentials(removed)");
+    if (v->link_count > cap)
+        rule_add(&r, "fields.max_links=%zu", cap);
+    if (flags & (CH_CUT << 4))
+        rule_add(&r, "fields.max_link_length=%u",
+                 num[PT_K_FIELDS_MAX_LINK_LENGTH]);
+    if (flags & (CH_UTF8 << 4))
+        rule_add(&r, "utf8(replaced)");
+    if (lost && !r.len)
+        rule_add(&r, "links.empty(skipped)");
+    if (r.len) {
+        change_begin(&w->audit, "links", r.text);
         before_list(&w->audit, v->links, v->link_count);
         after_list(&w->audit, &w->s->text, w->s->offsets, 0, kept);
     }
@@ -412,59 +496,47 @@ do_links(work *w)
 /* ---- file names and titles --------------------------------------------------
  */
 
-/* One base name, sanitised and capped, into the scratch (the title when
- * `title`).  Returns 1 when it differs from the path it came from, -1
- * when nothing is left. */
+#define CH_BASE 4 /* directories were removed */
+
+/* One base name (or title), sanitised and capped, into the scratch.
+ * Returns CH_* flags, or -1 when nothing is left. */
 static int
 put_file(work *w, const char *path, int title, size_t maxlen)
 {
-    size_t len = strlen(path), blen, start = w->s->text.len, n;
+    size_t len = strlen(path), blen, start = w->s->text.len;
     const char *base = pt__base_name(path, len, &blen);
-    int changed;
+    int flags = blen != len ? CH_BASE : 0;
 
     if (blen == 0)
         return -1;
-    pt_buf_clear(&w->s->tmp);
-    pt__utf8_sanitize(&w->s->tmp, base, blen, 0);
-    if (!w->s->tmp.ptr || w->s->tmp.oom)
-        return -1;
-    /* Invalid bytes always change the length (1 byte -> 3). */
-    changed = blen != len || w->s->tmp.len != blen;
-    n = title ? pt__title_len(w->s->tmp.ptr, w->s->tmp.len) : w->s->tmp.len;
-    changed |= pt__utf8_sanitize(&w->s->text, w->s->tmp.ptr, n, maxlen);
+    if (title)
+        blen = pt__title_len(base, blen);
+    flags |= put_text(&w->s->text, base, blen, maxlen);
     end_item(w, start);
-    return changed;
+    return flags;
 }
 
 static void
-audit_files(work *w, int keep_files, int keep_titles, int changed, size_t count,
-            size_t nlinks, size_t nfiles)
+audit_files(work *w, int flags, int lost, size_t nlinks, size_t nfiles)
 {
     const pt_visit *v = w->visit;
     const unsigned int *num = w->policy->num;
-    if (!keep_files || changed) {
-        char rule[128];
-        if (w->optout_rule)
-            pt__snprintf(rule, sizeof(rule), "%s", w->optout_rule);
-        else if (!keep_files)
-            pt__snprintf(rule, sizeof(rule), "fields.filenames=drop");
-        else
-            pt__snprintf(rule, sizeof(rule),
-                         "fields.filenames=keep(base names),"
-                         "fields.max_filenames=%u,fields.max_filename_length="
-                         "%u,utf8",
-                         num[PT_K_FIELDS_MAX_FILENAMES],
-                         num[PT_K_FIELDS_MAX_FILENAME_LENGTH]);
-        change_begin(&w->audit, "filenames", rule);
+    rules r = {{0}, 0};
+    if (flags & CH_BASE)
+        rule_add(&r, "filenames.base_name");
+    if (v->filename_count > num[PT_K_FIELDS_MAX_FILENAMES])
+        rule_add(&r, "fields.max_filenames=%u", num[PT_K_FIELDS_MAX_FILENAMES]);
+    if (flags & CH_CUT)
+        rule_add(&r, "fields.max_filename_length=%u",
+                 num[PT_K_FIELDS_MAX_FILENAME_LENGTH]);
+    if (flags & CH_UTF8)
+        rule_add(&r, "utf8(replaced)");
+    if (lost)
+        rule_add(&r, "filenames.empty(skipped)");
+    if (r.len) {
+        change_begin(&w->audit, "filenames", r.text);
         before_list(&w->audit, v->filenames, v->filename_count);
-        after_list(&w->audit, &w->s->text, keep_files ? w->s->offsets : NULL,
-                   nlinks, nfiles);
-    }
-    if (!keep_titles) {
-        change_begin(&w->audit, "titles",
-                     w->optout_rule ? w->optout_rule : "fields.titles=drop");
-        pt_buf_printf(w->audit.b, ",\"before\":{\"count\":%zu}", count);
-        after_string(&w->audit, NULL);
+        after_list(&w->audit, &w->s->text, w->s->offsets, nlinks, nfiles);
     }
 }
 
@@ -480,23 +552,39 @@ do_files(work *w, size_t nlinks, size_t *nfiles, size_t *ntitles)
     size_t maxlen = num[PT_K_FIELDS_MAX_FILENAME_LENGTH];
     int keep_files = num[PT_K_FIELDS_FILENAMES] == PT_LIST_KEEP;
     int keep_titles = num[PT_K_FIELDS_TITLES] == PT_LIST_KEEP;
-    int changed = v->filename_count > cap;
+    int flags = 0, lost = 0;
 
     *nfiles = *ntitles = 0;
     if (w->optout_rule)
         keep_files = keep_titles = 0;
     for (size_t i = 0; keep_files && i < count; i++) {
-        int c = v->filenames[i] ? put_file(w, v->filenames[i], 0, maxlen) : -1;
-        changed |= c != 0;
-        *nfiles += c >= 0;
+        int f = v->filenames[i] ? put_file(w, v->filenames[i], 0, maxlen) : -1;
+        if (f < 0) {
+            lost = 1;
+            continue;
+        }
+        flags |= f;
+        (*nfiles)++;
     }
     for (size_t i = 0; keep_titles && i < count; i++) {
         if (v->filenames[i] && put_file(w, v->filenames[i], 1, maxlen) >= 0)
             (*ntitles)++;
     }
-    if (w->audit.b && v->filename_count)
-        audit_files(w, keep_files, keep_titles, changed, count, nlinks,
-                    *nfiles);
+    if (!w->audit.b || !v->filename_count)
+        return;
+    if (keep_files)
+        audit_files(w, flags, lost, nlinks, *nfiles);
+    else
+        audit_removed_list(w, "filenames",
+                           w->optout_rule ? w->optout_rule
+                                          : "fields.filenames=drop",
+                           v->filenames, v->filename_count);
+    if (!keep_titles) {
+        change_begin(&w->audit, "titles",
+                     w->optout_rule ? w->optout_rule : "fields.titles=drop");
+        pt_buf_printf(w->audit.b, ",\"before\":{\"count\":%zu}", count);
+        after_string(&w->audit, NULL);
+    }
 }
 
 /* ---- the whole visit

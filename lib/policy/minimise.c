@@ -69,8 +69,10 @@ pt__url_minimise(pt_buf *b, const char *url, size_t len, int mode)
 {
     url_parts p;
     size_t end = len, start;
+    int flags;
 
     split_url(url, len, &p);
+    flags = p.host_start > p.auth_start ? PT_URL_CREDENTIALS : 0;
     if (mode == PT_LINKS_ORIGIN) {
         if (!p.auth_start || p.host_start == p.auth_end)
             return -1;
@@ -79,20 +81,22 @@ pt__url_minimise(pt_buf *b, const char *url, size_t len, int mode)
         pt_buf_puts(b, p.scheme_len ? "://" : "//");
         for (size_t i = p.host_start; i < p.auth_end; i++)
             pt_buf_putc(b, lower(url[i]));
-        return 0;
+        return flags | (p.auth_end < len ? PT_URL_REDUCED : 0);
     }
     if (mode == PT_LINKS_STRIP_QUERY) {
         for (end = p.auth_end; end < len; end++) {
             if (url[end] == '?' || url[end] == '#')
                 break;
         }
+        if (end < len)
+            flags |= PT_URL_REDUCED;
     }
     /* Everything before the authority, then from the host on: the
      * userinfo is skipped whatever the mode. */
     start = p.auth_start ? p.auth_start : 0;
     pt_buf_put(b, url, start);
     pt_buf_put(b, url + p.host_start, end - p.host_start);
-    return 0;
+    return flags;
 }
 
 const char *

@@ -181,9 +181,13 @@ int pt__addr_hash(const pt__addr *addr, unsigned int prefix,
  *  PT_UA_FAMILY_MAX bytes (NUL included) to `out`; returns the length. */
 size_t pt__user_agent_family(const char *ua, size_t len, char *out);
 
+#define PT_URL_CREDENTIALS 1 /* user:pass@ was removed */
+#define PT_URL_REDUCED     2 /* the mode removed query, fragment or path */
+
 /** Minimise one URL into `b` (credentials always removed; then keep,
- *  strip_query or origin).  Returns 0 when the URL was written, -1 when
- *  nothing is left (origin of something that is not a URL). */
+ *  strip_query or origin).  Returns what changed (PT_URL_* flags, 0 for
+ *  nothing), or -1 when nothing is left (the origin of something that is
+ *  not a URL). */
 int pt__url_minimise(pt_buf *b, const char *url, size_t len, int mode);
 
 /** The base name of a path (after the last '/' or '\\'). */

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #define SCAN_LIMIT 1024 /* hostile user agents do not cost more than this */
+#define MAX_TOKEN  40   /* longer than any product token or bot name */
 
 typedef struct product {
     const char *token;
@@ -135,10 +136,13 @@ find_family(const char *ua, size_t len)
         size_t start = i, n;
         if (ua[i] != '/')
             continue;
-        while (start > 0 && !is_token_break(ua[start - 1]))
+        /* Known tokens are short; a longer run is not one of them, and
+         * stopping keeps hostile input linear. */
+        while (start > 0 && i - start <= MAX_TOKEN &&
+               !is_token_break(ua[start - 1]))
             start--;
         n = i - start;
-        if (n == 0)
+        if (n == 0 || n > MAX_TOKEN)
             continue;
         if (is_bot_token(ua + start, n))
             return "Bot";

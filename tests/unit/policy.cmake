@@ -4,3 +4,14 @@ set(PT_POLICY_TEST_LIBS pt_policy pt_record pt_common)
 pt_add_unit_test(test_policy_ini
                  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_policy_ini.c
                  LIBS ${PT_POLICY_TEST_LIBS} LABELS unit)
+pt_add_unit_test(test_policy_ip
+                 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_policy_ip.c
+                 LIBS ${PT_POLICY_TEST_LIBS} PkgConfig::OPENSSL LABELS unit)
+pt_add_unit_test(test_policy_fields
+                 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_policy_fields.c
+                 LIBS ${PT_POLICY_TEST_LIBS} LABELS unit)
+pt_add_unit_test(test_policy_apply
+                 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_policy_apply.c
+                 LIBS ${PT_POLICY_TEST_LIBS} PkgConfig::CJSON
+                      PkgConfig::OPENSSL Threads::Threads
+                 LABELS unit)
