@@ -114,7 +114,11 @@ get_int(const cJSON *item, const char *field, int64_t *out)
             return bad(field, "must be an integer");
         *out = (int64_t)d;
     } else if (cJSON_IsString(item) && item->valuestring) {
-        if (parse_decimal(item->valuestring, out) != 0)
+        /* Same range as numbers, so that what is read can be written
+         * back as a JSON number and read again unchanged. */
+        if (parse_decimal(item->valuestring, out) != 0 ||
+            *out > (int64_t)MAX_EXACT_DOUBLE ||
+            *out < -(int64_t)MAX_EXACT_DOUBLE)
             return bad(field, "must be an integer");
     } else {
         return bad(field, "must be an integer");

@@ -395,6 +395,10 @@ test_parse_rejects_malformed(void **state)
     parse_fails(WITH("\"error_count\":-1"), "negative");
     parse_fails(WITH("\"ttl\":[1]"), "'ttl'");
     parse_fails(WITH("\"ttl\":1e300"), "'ttl'");
+    /* Beyond 2^53 a number cannot round-trip through JSON numbers. */
+    parse_fails(WITH("\"error_count\":\"9223372036854775807\""),
+                "'error_count'");
+    parse_fails(WITH("\"ttl\":\"18446744073709551616\""), "'ttl'");
     parse_fails(WITH("\"has_errors\":\"maybe\""), "'has_errors'");
     parse_fails(WITH("\"has_errors\":2"), "'has_errors'");
     parse_fails(WITH("\"session_id\":true"), "'session_id' must be a string");
