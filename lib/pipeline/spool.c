@@ -230,8 +230,10 @@ pt__spool_scan(pt__spool *s)
     char **names = NULL;
     size_t count = 0, found = 0;
 
-    if (pt__spool_file_list(s->dir, &names, &count) != PT_OK)
+    if (pt__spool_file_list(s->dir, &names, &count) != PT_OK || count == 0) {
+        free(names);
         return 0;
+    }
     qsort(names, count, sizeof(*names), by_name);
     pthread_mutex_lock(&s->lock);
     for (size_t i = 0; i < count; i++) {
