@@ -24,6 +24,9 @@
  *    '\n' (a crash mid-write) starts its batch with a '\n'.  Blank lines
  *    are ignored by readers.
  * NFS and other network file systems do not give these guarantees.
+ * flock() belongs to the open file description, which fork() shares: an
+ * instance must not be used on both sides of a fork (open it after).
+ * The directory is private (0700) and day files are 0600.
  */
 #ifndef PT_FILE_STORE_H
 #define PT_FILE_STORE_H

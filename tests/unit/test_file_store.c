@@ -597,6 +597,30 @@ test_long_line_and_huge_file_bounded(void **state)
     s->methods->close(s);
 }
 
+static void
+test_day_file_that_is_a_directory(void **state)
+{
+    fixture *f = *state;
+    pt_storage *s = open_store(f->store, PT__FILE_FSYNC_BATCH);
+    pt_record_list *list = NULL;
+    rec_buf recs[1];
+    size_t written = 9;
+    uint64_t removed;
+    char path[512];
+
+    day_path(f, DAY, path, sizeof(path));
+    assert_int_equal(s->methods->init(s), PT_OK);
+    assert_int_equal(mkdir(path, 0700), 0);
+    make_rec(&recs[0], DAY, 1, 0, "1-a", 0);
+    assert_int_equal(put(s, recs, 1, 0, &written), PT_EIO);
+    assert_int_equal(written, 0);
+    assert_non_null(strstr(s->errmsg, DAY ".jsonl"));
+    assert_int_equal(s->methods->query(s, &list, DAY, 0, 0), PT_EIO);
+    assert_null(list);
+    assert_int_not_equal(s->methods->purge(s, 0, &removed), PT_OK);
+    s->methods->close(s);
+}
+
 /* ---- replay ------------------------------------------------------------- */
 
 static void
@@ -994,6 +1018,16 @@ test_concurrent_processes_never_interleave(void **state)
     s = open_store(f->store, PT__FILE_FSYNC_BATCH);
     list = query(s, DAY, 0, 0);
     assert_int_equal(list->count, PROCS * PER_PROC);
+    /* The bounded selection agrees with the full sort. */
+    pt_record_list *top = query(s, DAY, 7, 0);
+    assert_int_equal(top->count, 7);
+    for (size_t i = 0; i < 7; i++) {
+        assert_string_equal(top->records[i].timestamp,
+                            list->records[i].timestamp);
+        assert_string_equal(top->records[i].session_id,
+                            list->records[i].session_id);
+    }
+    pt_record_list_free(top);
     pt_record_list_free(list);
     s->methods->close(s);
     assert_string_equal(logged, "");
@@ -1083,6 +1117,7 @@ main(void)
         T(test_corrupt_lines_skipped),
         T(test_many_corrupt_lines_logged_bounded),
         T(test_long_line_and_huge_file_bounded),
+        T(test_day_file_that_is_a_directory),
         T(test_replay_is_idempotent),
         T(test_purge_partial_and_whole),
         T(test_purge_keeps_torn_line_isolated),
