@@ -3,7 +3,8 @@
 # with-dynalite.sh): items privtrack writes are read by `aws dynamodb query`
 # and by boto3's Table.query with the right Python types; items boto3
 # writes in the seed's shape are read by privtrack.
-# Usage: compat.sh DDB_TOOL [PRIVTRACK_CLI]
+# Usage: compat.sh DDB_TOOL [PRIVTRACK_CLI]  (with the CLI, `privtrack query`
+# is checked too)
 # Installs nothing: a missing tool is a failure with a message.
 set -euo pipefail
 tool=${1:?usage: compat.sh DDB_TOOL}
@@ -118,4 +119,27 @@ for r in recs:
     assert "ttl" not in r or r["ttl"] in (0, None)
 print("compat: privtrack read the 3 seed items with every field")
 PY
+cli=${2:-}
+if [ -n "$cli" ]; then
+    echo "compat: the privtrack CLI on the same table"
+    cat >"$work/policy.ini" <<INI
+[storage]
+backend = dynamodb
+table = $DYNAMODB_TABLE_NAME
+region = eu-west-3
+endpoint = $ep
+INI
+    "$cli" --policy "$work/policy.ini" init-storage >/dev/null
+    "$cli" --policy "$work/policy.ini" query --date 2025-02-01 --json >"$work/cli-seed.json"
+    "$cli" --policy "$work/policy.ini" query --date 2025-01-15 --limit 0 --json >"$work/cli-own.json"
+    "$py" - "$work/cli-seed.json" "$work/cli-own.json" $N <<'PY'
+import json, sys
+seed = json.load(open(sys.argv[1])); own = json.load(open(sys.argv[2])); n = int(sys.argv[3])
+assert [r["session_id"] for r in seed] == ["1738404000-a1b2c3d%d" % k for k in (2, 1, 0)], seed
+assert seed[0]["num_links_submitted"] == 5 and seed[1]["has_errors"] is True
+assert seed[2]["titles"] == ["Song Title 1", "Song Title 2"]
+assert len(own) == n and len({r["timestamp"] for r in own}) == n
+print("compat: privtrack query read the seed's items and its own")
+PY
+fi
 echo "compat: OK"

@@ -23,5 +23,5 @@ add_test(NAME dynamodb_compat
          COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/with-dynalite.sh
                  ${CMAKE_CURRENT_BINARY_DIR}/dynalite-compat
                  bash ${CMAKE_CURRENT_LIST_DIR}/compat.sh
-                 $<TARGET_FILE:ddb_tool>)
+                 $<TARGET_FILE:ddb_tool> $<TARGET_FILE:privtrack_cli>)
 set_tests_properties(dynamodb_compat PROPERTIES LABELS dynamodb TIMEOUT 300)
