@@ -1,1 +1,104 @@
-int main(void) { return 0; }
+/*
+ * privtrack — the command.  Dispatches to one file per command (cmd_*.c).
+ *
+ *   privtrack [--policy FILE] [--storage PATH] [-v] COMMAND [ARGS]
+ *
+ * The shared options may come before the command or among its arguments.
+ */
+#include "cli.h"
+
+#include <getopt.h>
+#include <string.h>
+
+static const cli_command commands[] = {
+    {"record", "apply the policy to visits (JSON lines) and store them",
+     cli_cmd_record},
+    {"query", "show one date's records, newest first", cli_cmd_query},
+    {"stats", "visits, unique visitors, top titles... of one date",
+     cli_cmd_stats},
+    {"export", "one date's records as a JSON array", cli_cmd_export},
+    {"purge", "remove expired records (ttl in the past)", cli_cmd_purge},
+    {"init-storage", "create the store directory and key, or the table",
+     cli_cmd_init_storage},
+    {"policy", "check a policy file, or show the effective policy",
+     cli_cmd_policy},
+    {"spool", "show or replay records waiting in the local spool",
+     cli_cmd_spool},
+    {"version", "print the version", cli_cmd_version},
+};
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void
+print_help(FILE *out)
+{
+    fprintf(out,
+            "Usage: privtrack [OPTIONS] COMMAND [ARGS]\n"
+            "\n"
+            "Record web visits under a privacy policy, and read them back.\n"
+            "\n"
+            "Commands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(out, "  %-14s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out,
+            "\n%s\n"
+            "'privtrack COMMAND --help' describes a command.\n"
+            "Exit status: 0 success, 1 usage or configuration error, 2 "
+            "runtime failure.\n",
+            cli_common_help);
+}
+
+/* Shared options before the command; returns the command's index in argv,
+ * or a negative exit code (-1 - code) when the run is over. */
+static int
+parse_global(int argc, char **argv, cli_common *common)
+{
+    static const struct option longopts[] = {
+        CLI_COMMON_LONG_OPTIONS,
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0}};
+    int opt;
+
+    cli_getopt_reset();
+    /* "+": stop at the command, whose own options come after it. */
+    while ((opt = getopt_long(argc, argv, "+:vh", longopts, NULL)) != -1) {
+        if (cli_common_option(opt, optarg, common))
+            continue;
+        if (opt == 'h') {
+            print_help(stdout);
+            return -1 - CLI_OK;
+        }
+        if (opt == 'V') {
+            printf("privtrack %s\n", pt_version());
+            return -1 - CLI_OK;
+        }
+        return -1 - cli_bad_option("", argv, opt);
+    }
+    return optind;
+}
+
+int
+main(int argc, char **argv)
+{
+    cli_common common = {NULL, NULL, 0};
+    const char *name;
+    int first = parse_global(argc, argv, &common);
+
+    if (first < 0)
+        return -1 - first;
+    if (first >= argc) {
+        print_help(stderr);
+        return CLI_USAGE;
+    }
+    name = argv[first];
+    if (strcmp(name, "help") == 0) {
+        print_help(stdout);
+        return CLI_OK;
+    }
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return commands[i].run(argc - first, argv + first, &common);
+    cli_error("unknown command '%s'", name);
+    fprintf(stderr, "Try 'privtrack --help'.\n");
+    return CLI_USAGE;
+}

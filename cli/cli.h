@@ -1,0 +1,166 @@
+/*
+ * The privtrack command: shared declarations between the command files.
+ *
+ * The CLI is a thin user of the public API (privtrack.h) and nothing else:
+ * it must stay a faithful example of what an application linking the
+ * library can do, so it never includes the library's internal headers.
+ *
+ * Exit codes, for every command: CLI_OK (0) success, CLI_USAGE (1) usage or
+ * configuration error, CLI_RUNTIME (2) runtime failure.  Errors are one line
+ * on stderr that says what and where.
+ */
+#ifndef PT_CLI_H
+#define PT_CLI_H
+
+#include <privtrack.h>
+
+#include <stdint.h>
+#include <stdio.h>
+
+enum { CLI_OK = 0, CLI_USAGE = 1, CLI_RUNTIME = 2 };
+
+/** Options shared by the commands that load a policy or open a tracker. */
+typedef struct cli_common {
+    const char *policy_path;  /* --policy; NULL: environment, ./policy.ini,
+                                 built-in */
+    const char *storage_path; /* --storage; NULL: [storage] path */
+    int verbose;              /* --verbose: library debug lines on stderr */
+} cli_common;
+
+/** A command: name, one-line summary, entry point and help text. */
+typedef struct cli_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv, cli_common *common);
+} cli_command;
+
+/* ---- commands (one file each, cmd_*.c) ---------------------------------- */
+int cli_cmd_record(int argc, char **argv, cli_common *common);
+int cli_cmd_query(int argc, char **argv, cli_common *common);
+int cli_cmd_stats(int argc, char **argv, cli_common *common);
+int cli_cmd_export(int argc, char **argv, cli_common *common);
+int cli_cmd_purge(int argc, char **argv, cli_common *common);
+int cli_cmd_init_storage(int argc, char **argv, cli_common *common);
+int cli_cmd_policy(int argc, char **argv, cli_common *common);
+int cli_cmd_spool(int argc, char **argv, cli_common *common);
+int cli_cmd_version(int argc, char **argv, cli_common *common);
+
+/* ---- shared helpers (common.c) ------------------------------------------ */
+
+/** Print "privtrack: <message>" on stderr, one line. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/** Print "privtrack: <message>" on stderr and "Try 'privtrack CMD --help'."
+ *  and return CLI_USAGE. */
+int cli_usage_error(const char *command, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/** Install the stderr log callback: warnings and errors by default, debug
+ *  and info too with --verbose. */
+void cli_setup_logging(const cli_common *common);
+
+/** Handle an option shared by every command (--policy, --storage,
+ *  --verbose) in getopt_long's loop.  Returns 1 when `opt` was one of
+ *  them. */
+int cli_common_option(int opt, const char *arg, cli_common *common);
+
+/* getopt_long codes of the shared options, and their table entries. */
+enum { CLI_OPT_POLICY = 0x100, CLI_OPT_STORAGE };
+/* clang-format off */
+#define CLI_COMMON_LONG_OPTIONS                                                \
+    {"policy", required_argument, NULL, CLI_OPT_POLICY},                       \
+    {"storage", required_argument, NULL, CLI_OPT_STORAGE},                     \
+    {"verbose", no_argument, NULL, 'v'},                                       \
+    {"help", no_argument, NULL, 'h'}
+/* clang-format on */
+
+/** The help text shared by the commands that take the common options. */
+extern const char cli_common_help[];
+
+/** Report an option getopt_long rejected ('?' or ':') and return
+ *  CLI_USAGE. */
+int cli_bad_option(const char *command, char **argv, int opt);
+
+/** Reset getopt so that a command can parse its own argv. */
+void cli_getopt_reset(void);
+
+/** Where the policy comes from, for messages: the path, or "built-in
+ *  default". */
+const char *cli_policy_source(const cli_common *common);
+
+/** Load the policy: --policy, else $PRIVTRACK_POLICY, else ./policy.ini
+ *  when it exists, else the built-in default.  On failure prints the error
+ *  and returns CLI_USAGE (a bad policy is a configuration error). */
+int cli_load_policy(const cli_common *common, pt_policy **out);
+
+/** Open a tracker for reading or administration: synchronous, never
+ *  dry-run (reads must see the store even under an audit policy).  Prints
+ *  the error and returns the exit code on failure. */
+int cli_open_tracker(const cli_common *common, pt_policy **policy_out,
+                     pt_tracker **out);
+
+/** Exit code for a library error: configuration problems (bad policy,
+ *  credentials, unsupported operation) are CLI_USAGE, the rest
+ *  CLI_RUNTIME. */
+int cli_exit_code(int pt_code);
+
+/** Report a failed library call on `tracker` (NULL: the thread's last
+ *  error) and return the matching exit code. */
+int cli_fail(const pt_tracker *tracker, int pt_code, const char *what);
+
+/** A policy setting as a boolean ("true", "yes", "on", "1"). */
+int cli_policy_bool(const pt_policy *policy, const char *section,
+                    const char *key);
+
+/** Validate a UTC calendar date "YYYY-MM-DD". */
+int cli_valid_date(const char *date);
+
+/** Parse a non-negative decimal integer that fits in `max`. */
+int cli_parse_uint(const char *text, uint64_t max, uint64_t *out);
+
+/** Parse an ISO-8601 date-time ("2025-01-15T14:30:00.123456+00:00",
+ *  "...Z", a space instead of "T", no offset = UTC, or a bare date) into
+ *  microseconds since the epoch.  Returns 0 on success, -1 when malformed or
+ *  out of range. */
+int cli_parse_time(const char *text, int64_t *out_us);
+
+/** A visit parsed from one JSON line.  The pt_visit borrows its strings
+ *  from the parsed JSON tree, so both live until cli_visit_free(). */
+typedef struct cli_visit {
+    pt_visit visit;
+    struct cJSON *root;
+    pt_header *headers;
+    const char **links;
+    const char **filenames;
+} cli_visit;
+
+/** Parse one visit line (visit.c).  On failure returns -1 and writes a
+ *  message to `err` that never quotes the input (it may hold an address). */
+int cli_visit_parse(cli_visit *out, const char *line, size_t len, char *err,
+                    size_t errlen);
+
+/** Release a parsed visit.  Safe on a zeroed or already freed struct. */
+void cli_visit_free(cli_visit *v);
+
+/* ---- reading one date (cmd_query.c) ------------------------------------- */
+
+/** All records of `date` (at most `limit`, 0: all), newest first; a date
+ *  with nothing stored gives an empty list.  Prints the error and returns
+ *  the exit code on failure. */
+int cli_read_date(const cli_common *common, const char *date, size_t limit,
+                  pt_record_list **out);
+
+/** Write records as a JSON array, one record per line.  -1 on a write
+ *  error. */
+int cli_write_json_array(FILE *out, const pt_record_list *list);
+
+/** Parse the options of a reading command (--date, --json, common ones).
+ *  Returns CLI_OK, a usage exit code, or -1 when --help was printed. */
+int cli_parse_read_args(int argc, char **argv, cli_common *common,
+                        const char *command, const char *help,
+                        const char **date, int *json);
+
+/** Write `len` bytes to `out`, returning -1 on a write error. */
+int cli_write(FILE *out, const char *data, size_t len);
+
+#endif

@@ -1,0 +1,298 @@
+/* privtrack record: visits as JSON lines in, records (or an audit) out. */
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char record_help[] =
+    "Usage: privtrack record [--dry-run] [OPTIONS] [FILE|-]\n"
+    "\n"
+    "Read visits, one JSON object per line, from FILE (default: standard\n"
+    "input), apply the policy and store the records.  A visit looks like:\n"
+    "  {\"remote_addr\": \"203.0.113.7\", \"headers\": {\"User-Agent\": "
+    "\"...\",\n"
+    "   \"X-Forwarded-For\": \"...\", \"DNT\": \"1\", \"Sec-GPC\": \"1\", "
+    "\"Cookie\": \"...\"},\n"
+    "   \"links\": [\"https://...\"], \"filenames\": [\"Song.m4a\"], "
+    "\"errors\": [],\n"
+    "   \"time\": \"2025-01-15T14:30:00Z\"}\n"
+    "\"client_ip\" and \"user_agent\" are accepted as shorthands; header "
+    "names are\n"
+    "case-insensitive; \"time\" is optional (default: now).  A malformed "
+    "line is\n"
+    "reported as FILE:LINE and skipped; the other lines are still "
+    "recorded.\n"
+    "One summary line ends on stderr: read, stored, dropped by reason,\n"
+    "rejected (and spooled, failures when there are any).\n"
+    "\n"
+    "  --dry-run        apply the policy but store nothing: one audit line "
+    "per\n"
+    "                   visit on [audit] output (default: standard output)\n";
+
+typedef struct record_run {
+    const char *input_name; /* for FILE:LINE messages */
+    FILE *input;
+    FILE *audit;
+    int audit_owned;
+    int dry_run;
+    uint64_t read;
+    uint64_t rejected;
+} record_run;
+
+/* Dry-run sink: one audit line per visit.  The tracker is synchronous, so
+ * this runs on our thread only. */
+static void
+write_audit(const char *json_line, void *userdata)
+{
+    FILE *out = userdata;
+    fputs(json_line, out);
+    fputc('\n', out);
+}
+
+/* [audit] output: "-" or "stdout" (the default), "stderr", or a file that
+ * the operator asked for explicitly (appended to). */
+static int
+open_audit(record_run *run, const pt_policy *policy)
+{
+    const char *out = pt_policy_get(policy, "audit", "output");
+    if (!out || !*out || strcmp(out, "-") == 0 ||
+        strcasecmp(out, "stdout") == 0) {
+        run->audit = stdout;
+    } else if (strcasecmp(out, "stderr") == 0) {
+        run->audit = stderr;
+    } else {
+        run->audit = fopen(out, "a");
+        if (!run->audit) {
+            cli_error("cannot open the audit output %s: %s", out,
+                      strerror(errno));
+            return CLI_RUNTIME;
+        }
+        run->audit_owned = 1;
+    }
+    return CLI_OK;
+}
+
+static int
+open_input(record_run *run, const char *path)
+{
+    if (!path || strcmp(path, "-") == 0) {
+        run->input = stdin;
+        run->input_name = "<stdin>";
+        return CLI_OK;
+    }
+    run->input = fopen(path, "r");
+    run->input_name = path;
+    if (!run->input) {
+        cli_error("cannot read %s: %s", path, strerror(errno));
+        return CLI_RUNTIME;
+    }
+    return CLI_OK;
+}
+
+static int
+blank(const char *line, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (line[i] != ' ' && line[i] != '\t' && line[i] != '\r' &&
+            line[i] != '\n')
+            return 0;
+    return 1;
+}
+
+/* Track every line; malformed ones are reported and skipped. */
+static int
+track_lines(record_run *run, pt_tracker *tracker)
+{
+    char *line = NULL;
+    size_t cap = 0, lineno = 0;
+    ssize_t len;
+    int rc = CLI_OK;
+
+    while ((len = getline(&line, &cap, run->input)) >= 0) {
+        cli_visit visit;
+        pt_track_result result;
+        char err[160];
+        int trc;
+
+        lineno++;
+        if (blank(line, (size_t)len))
+            continue;
+        run->read++;
+        if (cli_visit_parse(&visit, line, (size_t)len, err, sizeof(err))) {
+            fprintf(stderr, "%s:%zu: %s\n", run->input_name, lineno, err);
+            run->rejected++;
+            continue;
+        }
+        trc = pt_track(tracker, &visit.visit, &result);
+        cli_visit_free(&visit);
+        if (trc != PT_OK) {
+            rc = cli_fail(tracker, trc, "record");
+            break;
+        }
+    }
+    if (rc == CLI_OK && ferror(run->input)) {
+        cli_error("cannot read %s: %s", run->input_name, strerror(errno));
+        rc = CLI_RUNTIME;
+    }
+    free(line);
+    return rc;
+}
+
+static void
+print_summary(const record_run *run, const pt_counters *c)
+{
+    uint64_t dropped = 0;
+    const char *sep = " (";
+
+    for (int r = 1; r < PT_DROP__COUNT; r++)
+        dropped += c->dropped[r];
+    fprintf(stderr, "privtrack: record: read %llu, stored %llu",
+            (unsigned long long)run->read, (unsigned long long)c->stored);
+    if (run->dry_run)
+        fprintf(stderr, " (dry run: %llu would be stored)",
+                (unsigned long long)c->accepted);
+    fprintf(stderr, ", dropped %llu", (unsigned long long)dropped);
+    for (int r = 1; r < PT_DROP__COUNT; r++) {
+        if (!c->dropped[r])
+            continue;
+        fprintf(stderr, "%s%s %llu", sep,
+                pt_drop_reason_name((pt_drop_reason)r),
+                (unsigned long long)c->dropped[r]);
+        sep = ", ";
+    }
+    fprintf(stderr, "%s, rejected %llu", dropped ? ")" : "",
+            (unsigned long long)run->rejected);
+    if (c->replayed)
+        fprintf(stderr, ", replayed %llu", (unsigned long long)c->replayed);
+    if (c->spooled)
+        fprintf(stderr, ", spooled %llu", (unsigned long long)c->spooled);
+    if (c->failures)
+        fprintf(stderr, ", failures %llu", (unsigned long long)c->failures);
+    fputc('\n', stderr);
+}
+
+/* Records that reached neither the store nor the spool were lost; spooled
+ * ones are safe but not stored yet.  Both are a runtime failure for a
+ * command whose job is to store them. */
+static int
+outcome(const record_run *run, const pt_counters *c)
+{
+    if (run->dry_run)
+        return CLI_OK;
+    if (c->stored + c->spooled < c->accepted) {
+        cli_error("record: %llu records could not be stored nor spooled",
+                  (unsigned long long)(c->accepted - c->stored - c->spooled));
+        return CLI_RUNTIME;
+    }
+    if (c->spooled) {
+        cli_error("record: the store failed; %llu records wait in the spool "
+                  "(see 'privtrack spool status')",
+                  (unsigned long long)c->spooled);
+        return CLI_RUNTIME;
+    }
+    return CLI_OK;
+}
+
+/* Records a previous run could not store wait in the spool: the first
+ * thing a (real) record run does is try them again, in order, so that a
+ * store that came back is caught up before new records are added. */
+static void
+replay_pending(pt_tracker *tracker)
+{
+    pt_spool_status st;
+    uint64_t replayed = 0;
+    if (pt_tracker_spool_status(tracker, &st) != PT_OK ||
+        st.pending_records == 0)
+        return;
+    if (pt_tracker_spool_replay(tracker, 30000, &replayed) != PT_OK)
+        cli_error("record: %llu spooled records could not be replayed yet: "
+                  "%s",
+                  (unsigned long long)st.pending_records,
+                  pt_tracker_errmsg(tracker));
+}
+
+static int
+run_record(record_run *run, const cli_common *common, const char *path)
+{
+    pt_tracker_options opts = PT_TRACKER_OPTIONS_INIT;
+    pt_policy *policy = NULL;
+    pt_tracker *tracker = NULL;
+    pt_counters counters;
+    int rc, prc;
+
+    if ((rc = cli_load_policy(common, &policy)) != CLI_OK)
+        return rc;
+    run->dry_run = run->dry_run ||
+                   cli_policy_bool(policy, "audit", "dry_run") ||
+                   cli_policy_bool(policy, "policy", "dry_run");
+    if ((rc = open_input(run, path)) != CLI_OK ||
+        (run->dry_run && (rc = open_audit(run, policy)) != CLI_OK)) {
+        pt_policy_free(policy);
+        return rc;
+    }
+    opts.dry_run = run->dry_run ? 1 : -1;
+    opts.storage_path = common->storage_path;
+    opts.synchronous = 1;
+    opts.audit = run->dry_run ? write_audit : NULL;
+    opts.audit_userdata = run->audit;
+    prc = pt_tracker_open(&tracker, policy, &opts);
+    pt_policy_free(policy);
+    if (prc != PT_OK)
+        return cli_fail(NULL, prc, "cannot open the store");
+
+    if (!run->dry_run)
+        replay_pending(tracker);
+    rc = track_lines(run, tracker);
+    prc = pt_tracker_flush(tracker, 30000);
+    if (prc != PT_OK && rc == CLI_OK)
+        rc = cli_fail(tracker, prc, "record: flush");
+    pt_tracker_counters(tracker, &counters);
+    pt_tracker_close(tracker, 30000);
+    print_summary(run, &counters);
+    return rc != CLI_OK ? rc : outcome(run, &counters);
+}
+
+int
+cli_cmd_record(int argc, char **argv, cli_common *common)
+{
+    static const struct option longopts[] = {
+        {"dry-run", no_argument, NULL, 'n'},
+        CLI_COMMON_LONG_OPTIONS,
+        {NULL, 0, NULL, 0}};
+    record_run run;
+    int opt, rc;
+
+    memset(&run, 0, sizeof(run));
+    cli_getopt_reset();
+    while ((opt = getopt_long(argc, argv, ":vh", longopts, NULL)) != -1) {
+        if (cli_common_option(opt, optarg, common))
+            continue;
+        if (opt == 'n') {
+            run.dry_run = 1;
+        } else if (opt == 'h') {
+            printf("%s\n%s", record_help, cli_common_help);
+            return CLI_OK;
+        } else {
+            return cli_bad_option("record", argv, opt);
+        }
+    }
+    if (argc - optind > 1)
+        return cli_usage_error("record", "record: one input file at most");
+    cli_setup_logging(common);
+    rc = run_record(&run, common, optind < argc ? argv[optind] : NULL);
+    if (run.input && run.input != stdin)
+        fclose(run.input);
+    if (run.audit_owned && fclose(run.audit) != 0 && rc == CLI_OK) {
+        cli_error("cannot write the audit output: %s", strerror(errno));
+        rc = CLI_RUNTIME;
+    }
+    if (fflush(stdout) != 0 && rc == CLI_OK) {
+        cli_error("cannot write the audit to standard output: %s",
+                  strerror(errno));
+        rc = CLI_RUNTIME;
+    }
+    return rc;
+}

@@ -1,0 +1,229 @@
+/* Helpers shared by the commands: errors, logging, policy and tracker. */
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+const char cli_common_help[] =
+    "Common options:\n"
+    "  --policy FILE    policy to apply (default: $PRIVTRACK_POLICY, else\n"
+    "                   ./policy.ini when present, else the built-in "
+    "default)\n"
+    "  --storage PATH   store directory, overriding [storage] path\n"
+    "  -v, --verbose    show the library's debug and info lines on stderr\n"
+    "  -h, --help       show this help\n";
+
+void
+cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("privtrack: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int
+cli_usage_error(const char *command, const char *fmt, ...)
+{
+    va_list ap;
+    fputs("privtrack: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    if (command && *command)
+        fprintf(stderr, "Try 'privtrack %s --help'.\n", command);
+    else
+        fputs("Try 'privtrack --help'.\n", stderr);
+    return CLI_USAGE;
+}
+
+/* The library calls this from any thread; one fprintf per line keeps lines
+ * whole because stdio locks the stream for the call. */
+static void
+log_to_stderr(pt_log_level level, const char *message, void *userdata)
+{
+    (void)userdata;
+    fprintf(stderr, "privtrack: %s: %s\n", pt_log_level_name(level), message);
+}
+
+void
+cli_setup_logging(const cli_common *common)
+{
+    pt_set_log(log_to_stderr, NULL,
+               common->verbose ? PT_LOG_DEBUG : PT_LOG_WARN);
+}
+
+int
+cli_common_option(int opt, const char *arg, cli_common *common)
+{
+    switch (opt) {
+    case CLI_OPT_POLICY:
+        common->policy_path = arg;
+        return 1;
+    case CLI_OPT_STORAGE:
+        common->storage_path = arg;
+        return 1;
+    case 'v':
+        common->verbose = 1;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+void
+cli_getopt_reset(void)
+{
+    /* glibc: 0 re-initialises its internal state, not just the index.  We
+     * print our own one-line messages (cli_bad_option). */
+    optind = 0;
+    opterr = 0;
+}
+
+int
+cli_bad_option(const char *command, char **argv, int opt)
+{
+    char shortopt[3] = {'-', (char)optopt, '\0'};
+    const char *name = optopt > 0 && optopt < 128 ? shortopt : argv[optind - 1];
+    const char *sep = *command ? ": " : "";
+    if (opt == ':')
+        return cli_usage_error(command, "%s%soption '%s' needs a value",
+                               command, sep, name);
+    return cli_usage_error(command, "%s%sunknown option '%s'", command, sep,
+                           name);
+}
+
+static const char *
+env_policy(void)
+{
+    const char *env = getenv("PRIVTRACK_POLICY");
+    return env && *env ? env : NULL;
+}
+
+const char *
+cli_policy_source(const cli_common *common)
+{
+    if (common->policy_path)
+        return common->policy_path;
+    if (env_policy())
+        return env_policy();
+    if (access("policy.ini", F_OK) == 0)
+        return "policy.ini";
+    return "built-in default";
+}
+
+int
+cli_load_policy(const cli_common *common, pt_policy **out)
+{
+    const char *path = common->policy_path ? common->policy_path : env_policy();
+    int rc;
+
+    if (!path && access("policy.ini", F_OK) == 0)
+        path = "policy.ini";
+    rc = path ? pt_policy_load_file(out, path) : pt_policy_load_default(out);
+    if (rc != PT_OK) {
+        const char *detail = pt_last_error();
+        if (*detail)
+            cli_error("policy %s", detail);
+        else
+            cli_error("policy %s: %s", path ? path : "(built-in default)",
+                      pt_strerror(rc));
+        return CLI_USAGE;
+    }
+    return CLI_OK;
+}
+
+int
+cli_exit_code(int pt_code)
+{
+    switch (pt_code) {
+    case PT_OK:
+        return CLI_OK;
+    case PT_EINVAL:
+    case PT_EPOLICY:
+    case PT_ECREDENTIALS:
+    case PT_EUNSUPPORTED:
+        return CLI_USAGE;
+    default:
+        return CLI_RUNTIME;
+    }
+}
+
+int
+cli_fail(const pt_tracker *tracker, int pt_code, const char *what)
+{
+    const char *detail = tracker ? pt_tracker_errmsg(tracker) : "";
+    if (!*detail)
+        detail = pt_last_error();
+    if (*detail)
+        cli_error("%s: %s", what, detail);
+    else
+        cli_error("%s: %s", what, pt_strerror(pt_code));
+    return cli_exit_code(pt_code);
+}
+
+int
+cli_open_tracker(const cli_common *common, pt_policy **policy_out,
+                 pt_tracker **out)
+{
+    pt_tracker_options opts = PT_TRACKER_OPTIONS_INIT;
+    pt_policy *policy = NULL;
+    int rc = cli_load_policy(common, &policy);
+
+    *out = NULL;
+    if (rc != CLI_OK)
+        return rc;
+    opts.dry_run = 0;
+    opts.synchronous = 1;
+    opts.storage_path = common->storage_path;
+    rc = pt_tracker_open(out, policy, &opts);
+    if (rc != PT_OK) {
+        pt_policy_free(policy);
+        return cli_fail(NULL, rc, "cannot open the store");
+    }
+    if (policy_out)
+        *policy_out = policy;
+    else
+        pt_policy_free(policy);
+    return CLI_OK;
+}
+
+int
+cli_policy_bool(const pt_policy *policy, const char *section, const char *key)
+{
+    const char *v = pt_policy_get(policy, section, key);
+    if (!v)
+        return 0;
+    return strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0 ||
+           strcasecmp(v, "on") == 0 || strcmp(v, "1") == 0;
+}
+
+int
+cli_parse_uint(const char *text, uint64_t max, uint64_t *out)
+{
+    char *end = NULL;
+    unsigned long long v;
+
+    if (!text || *text < '0' || *text > '9')
+        return -1;
+    errno = 0;
+    v = strtoull(text, &end, 10);
+    if (errno || *end || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int
+cli_write(FILE *out, const char *data, size_t len)
+{
+    return fwrite(data, 1, len, out) == len ? 0 : -1;
+}

@@ -1,0 +1,101 @@
+# policy check / policy show, where the policy comes from, and what a bad
+# policy does to the other commands.
+source "$(dirname "$0")/lib.sh" "$@"
+
+# ---- every shipped policy is valid -----------------------------------------
+for f in "$SRC"/policy/*.ini; do
+    run 0 "$PT" policy check "$f"
+    contains "$OUT" ": ok$"
+done
+
+# ---- every error, with its line, and exit 1 --------------------------------
+cat >bad.ini <<'EOF'
+[policy]
+name = bad
+[ip]
+mode = scramble
+ipv4_prefix = 33
+[nosuchsection]
+x = 1
+[fields]
+colour = blue
+[optout]
+honor_dnt = perhaps
+EOF
+run 1 "$PT" policy check bad.ini
+contains "$ERR" '^bad\.ini:4: .*mode'
+contains "$ERR" '^bad\.ini:5: .*ipv4_prefix'
+contains "$ERR" '^bad\.ini:6: .*nosuchsection'
+contains "$ERR" '^bad\.ini:9: .*colour'
+contains "$ERR" '^bad\.ini:11: .*honor_dnt'
+lacks "$OUT" 'ok$'
+
+# Valid and invalid files together: each judged, exit 1.
+run 1 "$PT" policy check "$SRC/policy/default.ini" bad.ini
+contains "$OUT" 'default\.ini: ok$'
+contains "$ERR" '^bad\.ini:4: '
+
+# A file that does not exist: one line naming it, exit 1 (configuration).
+run 1 "$PT" policy check missing.ini
+contains "$ERR" 'missing\.ini'
+[ "$(wc -l <"$ERR")" -le 2 ] || fail "more than one line for a missing file"
+ok
+run 1 "$PT" policy check
+run 1 "$PT" policy frobnicate
+
+# ---- a bad policy stops every command with exit 1 and file:line ------------
+run 1 "$PT" record --policy bad.ini /dev/null
+contains "$ERR" 'bad\.ini:4'
+run 1 "$PT" query --policy bad.ini --date 2025-01-15
+run 1 "$PT" policy show --policy bad.ini
+[ ! -e var ] || fail "a rejected policy still created the store"
+ok
+
+# ---- policy show and the policy's source ------------------------------------
+run 0 "$PT" policy show
+default_id="$(head -1 "$OUT")"
+[[ "$default_id" =~ ^default-[0-9a-f]{4,}$ ]] || fail "default id '$default_id'"
+ok
+contains "$OUT" 'source: built-in default'
+contains "$OUT" '^\[ip\]$'
+contains "$OUT" '^mode = hash$'
+# The built-in default is policy/default.ini, byte for byte in effect.
+run 0 "$PT" policy show --policy "$SRC/policy/default.ini"
+[ "$(head -1 "$OUT")" = "$default_id" ] || fail "policy/default.ini id differs from the built-in"
+ok
+
+write_policy cwd.ini '[policy]' 'name = from-cwd' '[ip]' 'mode = drop'
+write_policy env.ini '[policy]' 'name = from-env' '[ip]' 'mode = truncate'
+write_policy flag.ini '[policy]' 'name = from-flag' '[ip]' 'mode = drop'
+cp cwd.ini policy.ini
+run 0 "$PT" policy show
+contains "$OUT" '^from-cwd-'
+PRIVTRACK_POLICY=env.ini run 0 "$PT" policy show
+contains "$OUT" '^from-env-'
+PRIVTRACK_POLICY=env.ini run 0 "$PT" policy show --policy flag.ini
+contains "$OUT" '^from-flag-'
+# Global options may also come before the command.
+PRIVTRACK_POLICY=env.ini run 0 "$PT" --policy flag.ini policy show
+contains "$OUT" '^from-flag-'
+# An empty $PRIVTRACK_POLICY is unset, not "the file named ''".
+PRIVTRACK_POLICY= run 0 "$PT" policy show
+contains "$OUT" '^from-cwd-'
+rm policy.ini
+PRIVTRACK_POLICY=missing.ini run 1 "$PT" policy show
+contains "$ERR" 'missing\.ini'
+
+# The policy id is what the records carry.
+D="$(days_ago 2)"
+echo '{"remote_addr": "198.51.100.1", "time": "'"$D"'T08:00:00Z"}' >one.jsonl
+run 0 "$PT" record --policy env.ini one.jsonl
+run 0 "$PT" policy show --policy env.ini
+env_id="$(head -1 "$OUT")"
+run 0 "$PT" query --policy env.ini --date "$D" --json
+py '
+import json, sys
+r = json.load(open(sys.argv[1]))[0]
+assert r["policy"] == sys.argv[2], (r["policy"], sys.argv[2])
+assert r["client_ip"] == "198.51.100.0", r["client_ip"]
+' "$OUT" "$env_id"
+
+finish

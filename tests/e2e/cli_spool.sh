@@ -1,0 +1,62 @@
+# When the store fails, `record` spools the records (exit 2, "spooled N" in
+# the summary); `spool status` shows them; `spool replay` writes them once
+# the store is back, and a second replay stores nothing twice.
+source "$(dirname "$0")/lib.sh" "$@"
+
+D="$(days_ago 1)"
+for i in 1 2 3; do
+    printf '{"remote_addr": "198.51.100.%d", "filenames": ["spooled-%d.mp3"], "time": "%sT08:0%d:00Z"}\n' "$i" "$i" "$D" "$i"
+done >visits.jsonl
+
+run 0 "$PT" init-storage
+contains "$OUT" '^storage ready: file'
+[ -d var ] && [ -f var/ip.key ] || fail "init-storage did not create the store and key"
+ok
+[ "$(stat -c %a var/ip.key)" = 600 ] || fail "key mode $(stat -c %a var/ip.key)"
+ok
+run 0 "$PT" init-storage # idempotent
+run 0 "$PT" spool status
+contains "$OUT" '^spool: 0 records pending'
+
+# Break the store: the day's file cannot be opened (a directory is in its
+# place), so the records go to the spool.
+mkdir "var/$D.jsonl"
+run 2 "$PT" record visits.jsonl
+expect_count read 3
+expect_count stored 0
+expect_count spooled 3
+contains "$ERR" 'spool status'
+run 0 "$PT" spool status
+contains "$OUT" '^spool: 3 records pending \([1-9][0-9]* bytes\)$'
+
+# Repair and replay.
+rmdir "var/$D.jsonl"
+run 0 "$PT" spool replay
+contains "$OUT" '^spool: replayed 3 records$'
+run 0 "$PT" spool status
+contains "$OUT" '^spool: 0 records pending'
+run 0 "$PT" spool replay
+contains "$OUT" '^spool: replayed 0 records$'
+run 0 "$PT" query --date "$D" --json
+py '
+import json, sys
+recs = json.load(open(sys.argv[1]))
+titles = sorted(r["titles"][0] for r in recs)
+assert titles == ["spooled-1", "spooled-2", "spooled-3"], titles
+' "$OUT"
+
+# A spool left behind is replayed by the next record run, too.
+
+mkdir "var/$(days_ago 2).jsonl"
+printf '{"remote_addr": "198.51.100.9", "filenames": ["late.mp3"], "time": "%sT09:00:00Z"}\n' "$(days_ago 2)" >late.jsonl
+run 2 "$PT" record late.jsonl
+expect_count spooled 1
+rmdir "var/$(days_ago 2).jsonl"
+run 0 "$PT" record /dev/null
+expect_count replayed 1
+run 0 "$PT" spool status
+contains "$OUT" '^spool: 0 records pending'
+run 0 "$PT" query --date "$(days_ago 2)" --json
+py 'import json,sys; assert [r["titles"] for r in json.load(open(sys.argv[1]))] == [["late"]]' "$OUT"
+
+finish
