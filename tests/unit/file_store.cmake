@@ -1,11 +1,19 @@
 # lib/storage/file*.c, the `file` backend.  Its sources are compiled into
-# the test directly (with the record and common layers) so that the test
-# does not depend on the policy engine or the DynamoDB backend, which the
-# pt_storage layer's registry pulls in.
+# the tests directly (with the record and common layers) so that the tests
+# do not depend on the policy engine or the DynamoDB backend, which the
+# pt_storage layer's registry pulls in; file_store_fixture.c stands in for
+# pt_policy_get().
 file(GLOB PT_FILE_STORE_SOURCES CONFIGURE_DEPENDS
      ${PROJECT_SOURCE_DIR}/lib/storage/file*.c)
 pt_add_unit_test(test_file_store
                  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_file_store.c
+                         ${CMAKE_CURRENT_LIST_DIR}/file_store_fixture.c
+                         ${PT_FILE_STORE_SOURCES}
+                 LIBS pt_record pt_common LABELS unit)
+# Multi-process appends, a full disk, purge racing appenders.
+pt_add_unit_test(test_file_store_stress
+                 SOURCES ${CMAKE_CURRENT_LIST_DIR}/file_store_stress.c
+                         ${CMAKE_CURRENT_LIST_DIR}/file_store_fixture.c
                          ${PT_FILE_STORE_SOURCES}
                  LIBS pt_record pt_common LABELS unit TIMEOUT 300)
 
