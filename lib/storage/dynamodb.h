@@ -10,18 +10,18 @@
 
 /* control() operations (arg types in brackets).  Unknown ops return
  * PT_EUNSUPPORTED, as the interface requires. */
-#define PT__STORAGE_CTL_GET_RETRIES                                            \
-    0x101                                /* [uint64_t *] HTTP retries since    \
-                                            open (throttling, 5xx, network,    \
-                                            CRC) */
-#define PT__DYNAMODB_CTL_SET_RETRY 0x201 /* [const pt_ddb_retry *] */
-#define PT__DYNAMODB_CTL_PAGE_LIMIT                                            \
-    0x202 /* [const unsigned int *] Query                                      \
-             page Limit (0: server's 1 MB) */
-#define PT__DYNAMODB_CTL_GET_BUMPS                                             \
-    0x203                                 /* [uint64_t *] timestamps moved by  \
-                                             1 µs to avoid an overwrite */
-#define PT__DYNAMODB_CTL_TABLE_NAME 0x204 /* [const char **] */
+/* [uint64_t *] HTTP retries since open (throttling, 5xx, network, CRC).
+ * The value is the pipeline's PT__STORAGE_CONTROL_RETRIES
+ * (lib/pipeline/pipeline.h), which reads it after every put. */
+#define PT__STORAGE_CTL_GET_RETRIES 0x50540001
+/* [const pt_ddb_retry *] the retry policy (tests use short delays) */
+#define PT__DYNAMODB_CTL_SET_RETRY 0x201
+/* [const unsigned int *] Query page Limit (0: the server's 1 MB pages) */
+#define PT__DYNAMODB_CTL_PAGE_LIMIT 0x202
+/* [uint64_t *] timestamps moved by 1 µs to avoid an overwrite */
+#define PT__DYNAMODB_CTL_GET_BUMPS 0x203
+/* [const char **] the table name (owned by the instance) */
+#define PT__DYNAMODB_CTL_TABLE_NAME 0x204
 
 #define PT__DYNAMODB_DEFAULT_TABLE "link-downloader-visits"
 

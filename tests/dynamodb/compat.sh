@@ -21,7 +21,7 @@ fail() { echo "compat: FAIL: $*" >&2; exit 1; }
 export DYNAMODB_TABLE_NAME="compat-$$"
 export AWS_PAGER=""
 work=$(mktemp -d "${TMPDIR:-/tmp}/pt-compat-XXXXXX")
-trap 'rm -rf "$work"' EXIT
+trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 N=12
 
 echo "compat: privtrack creates the table and writes $N records"
@@ -140,6 +140,33 @@ assert seed[0]["num_links_submitted"] == 5 and seed[1]["has_errors"] is True
 assert seed[2]["titles"] == ["Song Title 1", "Song Title 2"]
 assert len(own) == n and len({r["timestamp"] for r in own}) == n
 print("compat: privtrack query read the seed's items and its own")
+PY
+    echo "compat: privtrack record -> dynamodb (50 visits in one microsecond)"
+    cat >>"$work/policy.ini" <<INI
+[ip]
+mode = truncate
+INI
+    today=$(date -u +%Y-%m-%d) # recent, so the default 90-day ttl is ahead
+    for i in $(seq 1 50); do
+        printf '{"remote_addr":"198.51.100.%d","headers":{"User-Agent":"curl/8.0"},"links":["https://example.com/a?x=%d"],"filenames":["Song %d.m4a"],"errors":[],"time":"%sT00:00:00.000001Z"}\n' "$i" "$i" "$i" "$today"
+    done >"$work/visits.jsonl"
+    "$cli" --policy "$work/policy.ini" --storage "$work/store" record "$work/visits.jsonl" 2>"$work/record.err" ||
+        { cat "$work/record.err" >&2; fail "privtrack record"; }
+    "$cli" --policy "$work/policy.ini" --storage "$work/store" query --date $today --limit 0 --json >"$work/rec.json"
+    "$cli" --policy "$work/policy.ini" --storage "$work/store" export --date $today >"$work/export.json"
+    "$cli" --policy "$work/policy.ini" --storage "$work/store" stats --date $today >"$work/stats.txt"
+    "$cli" --policy "$work/policy.ini" --storage "$work/store" purge >/dev/null
+    "$py" - "$work/rec.json" "$work/export.json" "$today" <<'PY'
+import json, sys, time
+rec = json.load(open(sys.argv[1])); exp = json.load(open(sys.argv[2])); today = sys.argv[3]
+assert len(rec) == 50 == len(exp), (len(rec), len(exp))
+ts = [r["timestamp"] for r in rec]
+assert len(set(ts)) == 50 and ts == sorted(ts, reverse=True)
+assert ts[-1] == today + "T00:00:00.000001+00:00", ts[-1]
+assert all(r["ttl"] > time.time() for r in rec)
+assert all(r["client_ip"] == "198.51.100.0" for r in rec), rec[0]
+assert {r["session_id"] for r in rec} == {r["session_id"] for r in exp}
+print("compat: 50 same-time visits recorded through the CLI, 50 items")
 PY
 fi
 echo "compat: OK"
