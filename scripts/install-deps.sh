@@ -15,6 +15,15 @@ packages=(
 )
 
 installed() {
+    # Tools that may come from elsewhere than Debian's package of that name
+    # (e.g. a nodejs build that bundles npm and conflicts with Debian's npm
+    # package) count as present when they work.
+    case "$1" in
+    nodejs) command -v node >/dev/null && return 0 ;;
+    npm) command -v npm >/dev/null && return 0 ;;
+    awscli) command -v aws >/dev/null && return 0 ;;
+    python3-boto3) /usr/bin/python3 -c 'import boto3' 2>/dev/null && return 0 ;;
+    esac
     # "install ok installed" only: a removed package whose configuration
     # files remain is reported by `dpkg -s` too, but is not usable.
     [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
