@@ -30,6 +30,31 @@ all_digits(const char *s, size_t n)
     return 1;
 }
 
+/* Dotted-quad IPv4 exactly as inet_pton(AF_INET) accepts it (four
+ * decimal octets, no leading zeros), without the copy it needs: this is
+ * the common case on the request path. */
+static int
+parse_ipv4(unsigned char *out, const char *s, size_t n)
+{
+    unsigned int octets = 0, value = 0, digits = 0;
+    for (size_t i = 0; i <= n; i++) {
+        char c = i < n ? s[i] : '.';
+        if (c >= '0' && c <= '9') {
+            if (digits && value == 0)
+                return -1; /* leading zero */
+            value = value * 10 + (unsigned)(c - '0');
+            if (value > 255 || ++digits > 3)
+                return -1;
+        } else if (c == '.' && digits && octets < 4) {
+            out[octets++] = (unsigned char)value;
+            value = digits = 0;
+        } else {
+            return -1;
+        }
+    }
+    return octets == 4 ? 0 : -1;
+}
+
 static int
 parse_plain(pt__addr *out, const char *s, size_t n)
 {
@@ -38,16 +63,15 @@ parse_plain(pt__addr *out, const char *s, size_t n)
 
     if (n == 0 || n > PT_ADDR_TEXT_MAX)
         return -1;
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    if (memchr(buf, ':', n) == NULL) {
-        if (inet_pton(AF_INET, buf, bytes) != 1)
+    if (memchr(s, ':', n) == NULL) {
+        memset(out->bytes, 0, sizeof(out->bytes));
+        if (parse_ipv4(out->bytes, s, n) != 0)
             return -1;
         out->family = 4;
-        memset(out->bytes, 0, sizeof(out->bytes));
-        memcpy(out->bytes, bytes, 4);
         return 0;
     }
+    memcpy(buf, s, n);
+    buf[n] = '\0';
     if (inet_pton(AF_INET6, buf, bytes) != 1)
         return -1;
     if (memcmp(bytes, mapped_prefix, sizeof(mapped_prefix)) == 0) {
@@ -120,6 +144,21 @@ pt__addr_truncate(pt__addr *addr, unsigned int prefix)
 size_t
 pt__addr_format(const pt__addr *addr, char *out)
 {
+    if (addr->family == 4) {
+        char *o = out;
+        for (int i = 0; i < 4; i++) {
+            unsigned int v = addr->bytes[i];
+            if (i)
+                *o++ = '.';
+            if (v >= 100)
+                *o++ = (char)('0' + v / 100);
+            if (v >= 10)
+                *o++ = (char)('0' + v / 10 % 10);
+            *o++ = (char)('0' + v % 10);
+        }
+        *o = '\0';
+        return (size_t)(o - out);
+    }
     if (!inet_ntop(addr->family == 4 ? AF_INET : AF_INET6, addr->bytes, out,
                    PT_ADDR_TEXT_MAX)) {
         out[0] = '\0';
@@ -277,7 +316,12 @@ pt__addr_hash(const pt__addr *addr, unsigned int prefix, const pt__ip_key *key,
     if (crypto_generichash(digest, out_len, input, in_len + 2, key->bytes,
                            key->len) != 0)
         return PT_ECRYPTO;
-    sodium_bin2hex(out, 2 * hash_bytes + 1, digest, hash_bytes);
+    /* A pseudonym is not a secret to hide from timing: plain hex. */
+    for (unsigned int i = 0; i < hash_bytes; i++) {
+        out[2 * i] = "0123456789abcdef"[digest[i] >> 4];
+        out[2 * i + 1] = "0123456789abcdef"[digest[i] & 15];
+    }
+    out[2 * hash_bytes] = '\0';
     sodium_memzero(digest, sizeof(digest));
     return PT_OK;
 }

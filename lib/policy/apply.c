@@ -182,6 +182,9 @@ typedef struct rules {
     size_t len;
 } rules;
 
+/* Not "= {0}": clearing 256 bytes per field shows in the profile. */
+#define RULES_INIT(r) ((r).len = 0, (r).text[0] = '\0')
+
 static void PT__PRINTF(2, 3) rule_add(rules *r, const char *fmt, ...)
 {
     va_list ap;
@@ -200,12 +203,28 @@ static void PT__PRINTF(2, 3) rule_add(rules *r, const char *fmt, ...)
 /* Append `len` bytes as valid UTF-8 of at most `cap` bytes (0: no cap),
  * cut at a character boundary.  Valid text (nearly all of it) is copied
  * in one go.  Returns CH_* flags. */
+/* Length of the leading ASCII run, eight bytes at a time. */
+static size_t
+ascii_prefix(const char *s, size_t len)
+{
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t x;
+        memcpy(&x, s + i, 8);
+        if (x & UINT64_C(0x8080808080808080))
+            break;
+    }
+    while (i < len && !((unsigned char)s[i] & 0x80))
+        i++;
+    return i;
+}
+
 static int
 put_text(pt_buf *b, const char *s, size_t len, size_t cap)
 {
-    size_t start = b->len;
+    size_t start = b->len, ascii = ascii_prefix(s, len);
     int flags = 0;
-    if (pt__utf8_valid(s, len)) {
+    if (ascii == len || pt__utf8_valid(s + ascii, len - ascii)) {
         pt_buf_put(b, s, cap && len > cap ? cap + 1 : len);
     } else {
         pt__utf8_sanitize(b, s, len, 0);
@@ -341,7 +360,7 @@ do_client_ip(work *w, unsigned int *invalid)
     pt__addr addr;
     const char *raw = NULL;
     size_t raw_len = 0;
-    rules r = {{0}, 0};
+    rules r;
     int found, rc, from_proxy;
     int mode = (int)w->policy->num[PT_K_IP_MODE];
 
@@ -360,6 +379,7 @@ do_client_ip(work *w, unsigned int *invalid)
             audit_ip(w, w->optout_rule, &addr, raw, raw_len);
         return PT_OK;
     }
+    RULES_INIT(r);
     if (w->audit.b)
         ip_rule(w, &addr, from_proxy, &r);
     rc = transform_ip(w, &addr);
@@ -375,46 +395,57 @@ do_client_ip(work *w, unsigned int *invalid)
  */
 
 static void
-do_user_agent(work *w, const char *ua)
+audit_user_agent(work *w, const char *ua, size_t len, int flags, size_t start)
 {
     const unsigned int *num = w->policy->num;
-    size_t len, start = w->s->text.len;
-    rules r = {{0}, 0};
-
-    if (!ua)
-        return;
-    len = strlen(ua);
+    rules r;
+    RULES_INIT(r);
     if (w->optout_rule) {
         rule_add(&r, "%s", w->optout_rule);
     } else if (num[PT_K_FIELDS_USER_AGENT] == PT_UA_FAMILY) {
-        char family[PT_UA_FAMILY_MAX];
-        size_t n = pt__user_agent_family(ua, len, family);
-        pt_buf_put(&w->s->text, family, n);
         rule_add(&r, "fields.user_agent=family");
-        w->has_ua = 1;
-    } else if (num[PT_K_FIELDS_USER_AGENT] == PT_UA_KEEP) {
-        int flags =
-            put_text(&w->s->text, ua, len, num[PT_K_FIELDS_MAX_USER_AGENT]);
+    } else if (num[PT_K_FIELDS_USER_AGENT] == PT_UA_DROP) {
+        rule_add(&r, "fields.user_agent=drop");
+    } else {
         if (flags & CH_UTF8)
             rule_add(&r, "utf8(replaced)");
         if (flags & CH_CUT)
             rule_add(&r, "fields.max_user_agent=%u",
                      num[PT_K_FIELDS_MAX_USER_AGENT]);
+    }
+    if (!r.len)
+        return;
+    change_begin(&w->audit, "user_agent", r.text);
+    before_hidden(&w->audit, "user_agent", ua, len);
+    after_string(&w->audit,
+                 w->has_ua && !w->s->text.oom ? w->s->text.ptr + start : NULL);
+}
+
+static void
+do_user_agent(work *w, const char *ua)
+{
+    unsigned int mode = w->policy->num[PT_K_FIELDS_USER_AGENT];
+    size_t len, start = w->s->text.len;
+    int flags = 0;
+
+    if (!ua)
+        return;
+    len = strlen(ua);
+    if (!w->optout_rule && mode == PT_UA_FAMILY) {
+        char family[PT_UA_FAMILY_MAX];
+        pt_buf_put(&w->s->text, family, pt__user_agent_family(ua, len, family));
         w->has_ua = 1;
-    } else {
-        rule_add(&r, "fields.user_agent=drop");
+    } else if (!w->optout_rule && mode == PT_UA_KEEP) {
+        flags = put_text(&w->s->text, ua, len,
+                         w->policy->num[PT_K_FIELDS_MAX_USER_AGENT]);
+        w->has_ua = 1;
     }
     if (w->has_ua) {
         w->ua_offset = start;
         pt_buf_putc(&w->s->text, '\0');
     }
-    if (w->audit.b && r.len) {
-        change_begin(&w->audit, "user_agent", r.text);
-        before_hidden(&w->audit, "user_agent", ua, len);
-        after_string(&w->audit, w->has_ua && !w->s->text.oom
-                                    ? w->s->text.ptr + start
-                                    : NULL);
-    }
+    if (w->audit.b)
+        audit_user_agent(w, ua, len, flags, start);
 }
 
 /* ---- links ------------------------------------------------------------------
@@ -449,7 +480,7 @@ do_links(work *w)
     size_t cap = num[PT_K_FIELDS_MAX_LINKS], kept = 0;
     size_t count = v->link_count < cap ? v->link_count : cap;
     int mode = (int)num[PT_K_FIELDS_LINKS], flags = 0, lost = 0;
-    rules r = {{0}, 0};
+    rules r;
 
     if (w->optout_rule || mode == PT_LINKS_DROP) {
         if (w->audit.b && v->link_count)
@@ -472,6 +503,7 @@ do_links(work *w)
     }
     if (!w->audit.b)
         return kept;
+    RULES_INIT(r);
     if ((flags & PT_URL_REDUCED) || (lost && mode == PT_LINKS_ORIGIN))
         rule_add(&r, "fields.links=%s", link_mode_names[mode]);
     if (flags & PT_URL_CREDENTIALS)
@@ -498,30 +530,13 @@ do_links(work *w)
 
 #define CH_BASE 4 /* directories were removed */
 
-/* One base name (or title), sanitised and capped, into the scratch.
- * Returns CH_* flags, or -1 when nothing is left. */
-static int
-put_file(work *w, const char *path, int title, size_t maxlen)
-{
-    size_t len = strlen(path), blen, start = w->s->text.len;
-    const char *base = pt__base_name(path, len, &blen);
-    int flags = blen != len ? CH_BASE : 0;
-
-    if (blen == 0)
-        return -1;
-    if (title)
-        blen = pt__title_len(base, blen);
-    flags |= put_text(&w->s->text, base, blen, maxlen);
-    end_item(w, start);
-    return flags;
-}
-
 static void
 audit_files(work *w, int flags, int lost, size_t nlinks, size_t nfiles)
 {
     const pt_visit *v = w->visit;
     const unsigned int *num = w->policy->num;
-    rules r = {{0}, 0};
+    rules r;
+    RULES_INIT(r);
     if (flags & CH_BASE)
         rule_add(&r, "filenames.base_name");
     if (v->filename_count > num[PT_K_FIELDS_MAX_FILENAMES])
@@ -540,16 +555,29 @@ audit_files(work *w, int flags, int lost, size_t nlinks, size_t nfiles)
     }
 }
 
+/* Append one sanitised, capped string and record its offset at `slot`. */
+static int
+put_item(work *w, size_t slot, const char *s, size_t len, size_t cap)
+{
+    size_t start = w->s->text.len;
+    int flags = put_text(&w->s->text, s, len, cap);
+    pt_buf_putc(&w->s->text, '\0');
+    w->s->offsets[slot] = start;
+    return flags;
+}
+
 /* File names (when kept), then titles (when kept), into the scratch after
- * the `nlinks` links. */
+ * the links.  One pass: each base name is found once; titles are placed
+ * after the file names' slots and moved down at the end. */
 static void
-do_files(work *w, size_t nlinks, size_t *nfiles, size_t *ntitles)
+do_files(work *w, size_t *nfiles, size_t *ntitles)
 {
     const pt_visit *v = w->visit;
     const unsigned int *num = w->policy->num;
     size_t cap = num[PT_K_FIELDS_MAX_FILENAMES];
     size_t count = v->filename_count < cap ? v->filename_count : cap;
     size_t maxlen = num[PT_K_FIELDS_MAX_FILENAME_LENGTH];
+    size_t first = w->nitems, title_slot = first + count;
     int keep_files = num[PT_K_FIELDS_FILENAMES] == PT_LIST_KEEP;
     int keep_titles = num[PT_K_FIELDS_TITLES] == PT_LIST_KEEP;
     int flags = 0, lost = 0;
@@ -557,23 +585,29 @@ do_files(work *w, size_t nlinks, size_t *nfiles, size_t *ntitles)
     *nfiles = *ntitles = 0;
     if (w->optout_rule)
         keep_files = keep_titles = 0;
-    for (size_t i = 0; keep_files && i < count; i++) {
-        int f = v->filenames[i] ? put_file(w, v->filenames[i], 0, maxlen) : -1;
-        if (f < 0) {
+    for (size_t i = 0; (keep_files || keep_titles) && i < count; i++) {
+        const char *path = v->filenames[i], *base;
+        size_t len, blen;
+        if (!path || !(len = strlen(path)) ||
+            !(base = pt__base_name(path, len, &blen), blen)) {
             lost = 1;
             continue;
         }
-        flags |= f;
-        (*nfiles)++;
+        if (keep_files) {
+            flags |= put_item(w, first + (*nfiles)++, base, blen, maxlen);
+            flags |= blen != len ? CH_BASE : 0;
+        }
+        if (keep_titles)
+            put_item(w, title_slot + (*ntitles)++, base,
+                     pt__title_len(base, blen), maxlen);
     }
-    for (size_t i = 0; keep_titles && i < count; i++) {
-        if (v->filenames[i] && put_file(w, v->filenames[i], 1, maxlen) >= 0)
-            (*ntitles)++;
-    }
+    memmove(w->s->offsets + first + *nfiles, w->s->offsets + title_slot,
+            *ntitles * sizeof(*w->s->offsets));
+    w->nitems = first + *nfiles + *ntitles;
     if (!w->audit.b || !v->filename_count)
         return;
     if (keep_files)
-        audit_files(w, flags, lost, nlinks, *nfiles);
+        audit_files(w, flags, lost, first, *nfiles);
     else
         audit_removed_list(w, "filenames",
                            w->optout_rule ? w->optout_rule
@@ -649,6 +683,26 @@ check_visit(const pt_visit *v)
     return PT_OK;
 }
 
+/* Timestamps of the same second share everything but the microseconds,
+ * so each thread keeps the last second's text. */
+static _Thread_local int64_t cached_second = INT64_MIN;
+static _Thread_local char cached_timestamp[PT_TIMESTAMP_LEN + 1];
+
+static void
+format_timestamp(char *out, int64_t time_us, int64_t secs)
+{
+    unsigned int micros = (unsigned int)(time_us - secs * 1000000);
+    if (secs != cached_second) {
+        pt__format_timestamp(cached_timestamp, time_us);
+        cached_second = secs;
+    }
+    memcpy(out, cached_timestamp, sizeof(cached_timestamp));
+    for (int i = 25; i >= 20; i--) {
+        out[i] = (char)('0' + micros % 10);
+        micros /= 10;
+    }
+}
+
 static void
 fill_times(pt_record *r, const pt_policy *policy, int64_t time_us, char *date,
            char *timestamp, char *session)
@@ -656,8 +710,9 @@ fill_times(pt_record *r, const pt_policy *policy, int64_t time_us, char *date,
     int64_t secs =
         time_us >= 0 ? time_us / 1000000 : -((-time_us + 999999) / 1000000);
     unsigned int days = policy->num[PT_K_RETENTION_TTL_DAYS];
-    pt__format_date(date, time_us);
-    pt__format_timestamp(timestamp, time_us);
+    format_timestamp(timestamp, time_us, secs);
+    memcpy(date, timestamp, PT_DATE_LEN);
+    date[PT_DATE_LEN] = '\0';
     pt__session_id(session, secs);
     r->date = date;
     r->timestamp = timestamp;
@@ -688,7 +743,7 @@ build_record(work *w, const pt__visit_headers *h, int64_t time_us,
         return rc;
     do_user_agent(w, h->user_agent);
     nlinks = do_links(w);
-    do_files(w, nlinks, &nfiles, &ntitles);
+    do_files(w, &nfiles, &ntitles);
     if (w->s->text.oom)
         return pt__fail(PT_ENOMEM, "out of memory applying the policy");
 

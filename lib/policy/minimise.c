@@ -54,7 +54,8 @@ split_url(const char *u, size_t len, url_parts *p)
         size_t j = i + 2;
         p->auth_start = p->host_start = j;
         /* Browsers treat '\' like '/' here, so it ends the authority. */
-        while (j < len && !strchr("/?#\\", u[j]))
+        while (j < len && u[j] != '/' && u[j] != '?' && u[j] != '#' &&
+               u[j] != '\\')
             j++;
         p->auth_end = j;
         for (size_t k = p->auth_start; k < j; k++) {

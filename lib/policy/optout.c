@@ -72,21 +72,30 @@ pt__scan_headers(const pt_policy *policy, const pt_visit *visit,
     for (size_t i = 0; i < visit->header_count; i++) {
         const char *name = visit->headers[i].name;
         const char *value = visit->headers[i].value;
-        size_t n;
         if (!name || !value)
             continue;
-        n = strlen(name);
-        if (n == 10 && !out->user_agent &&
-            pt__strcasecmp(name, "User-Agent") == 0)
-            out->user_agent = value;
-        else if (n == 3 && pt__strcasecmp(name, "DNT") == 0)
-            out->dnt |= is_one(value);
-        else if (n == 7 && pt__strcasecmp(name, "Sec-GPC") == 0)
-            out->gpc |= is_one(value);
-        else if (n == 6 && policy->cookie_name &&
-                 pt__strcasecmp(name, "Cookie") == 0)
-            out->cookie |= pt__cookie_has(
-                value, policy->cookie_name, policy->cookie_name_len,
-                policy->cookie_value, policy->cookie_value_len);
+        /* Most headers are none of these: decide on the first letter. */
+        switch (name[0] | 0x20) {
+        case 'u':
+            if (!out->user_agent && pt__strcasecmp(name, "User-Agent") == 0)
+                out->user_agent = value;
+            break;
+        case 'd':
+            if (pt__strcasecmp(name, "DNT") == 0)
+                out->dnt |= is_one(value);
+            break;
+        case 's':
+            if (pt__strcasecmp(name, "Sec-GPC") == 0)
+                out->gpc |= is_one(value);
+            break;
+        case 'c':
+            if (policy->cookie_name && pt__strcasecmp(name, "Cookie") == 0)
+                out->cookie |= pt__cookie_has(
+                    value, policy->cookie_name, policy->cookie_name_len,
+                    policy->cookie_value, policy->cookie_value_len);
+            break;
+        default:
+            break;
+        }
     }
 }

@@ -56,6 +56,13 @@ static const product products[] = {
     P("PostmanRuntime", 13, "Postman"),
     P("node-fetch", 13, "Node.js"),
     P("axios", 13, "Node.js"),
+    /* Tokens every browser sends: known, so no bot check is spent on
+     * them, and never a family. */
+    P("Mozilla", 255, NULL),
+    P("AppleWebKit", 255, NULL),
+    P("Gecko", 255, NULL),
+    P("Version", 255, NULL),
+    P("Mobile", 255, NULL),
 };
 
 typedef struct os_pattern {
@@ -79,19 +86,6 @@ static const os_pattern systems[] = {
     {"Linux", "Linux"},
 };
 
-/* memmem() is a GNU extension; the haystacks here are short. */
-static const char *
-find_bytes(const char *hay, size_t n, const char *needle, size_t k)
-{
-    if (k == 0 || k > n)
-        return NULL;
-    for (size_t i = 0; i + k <= n; i++) {
-        if (hay[i] == needle[0] && memcmp(hay + i, needle, k) == 0)
-            return hay + i;
-    }
-    return NULL;
-}
-
 static int
 lower(char c)
 {
@@ -99,24 +93,40 @@ lower(char c)
 }
 
 static int
-has_lower(const char *t, size_t n, const char *needle, size_t k)
+at_lower(const char *t, size_t n, size_t i, const char *needle, size_t k)
 {
-    for (size_t i = 0; i + k <= n; i++) {
-        size_t j = 0;
-        while (j < k && lower(t[i + j]) == needle[j])
-            j++;
-        if (j == k)
-            return 1;
+    if (i + k > n)
+        return 0;
+    for (size_t j = 0; j < k; j++) {
+        if (lower(t[i + j]) != needle[j])
+            return 0;
     }
-    return 0;
+    return 1;
 }
 
 /* Crawlers name themselves "...bot", "...spider" or "...crawler". */
 static int
 is_bot_token(const char *t, size_t n)
 {
-    return has_lower(t, n, "bot", 3) || has_lower(t, n, "spider", 6) ||
-           has_lower(t, n, "crawl", 5);
+    for (size_t i = 0; i + 3 <= n; i++) {
+        switch (lower(t[i])) {
+        case 'b':
+            if (at_lower(t, n, i, "bot", 3))
+                return 1;
+            break;
+        case 's':
+            if (at_lower(t, n, i, "spider", 6))
+                return 1;
+            break;
+        case 'c':
+            if (at_lower(t, n, i, "crawl", 5))
+                return 1;
+            break;
+        default:
+            break;
+        }
+    }
+    return 0;
 }
 
 static int
@@ -131,11 +141,10 @@ static const char *
 find_family(const char *ua, size_t len)
 {
     int best_rank = 255;
-    const char *best = NULL;
-    for (size_t i = 0; i < len; i++) {
-        size_t start = i, n;
-        if (ua[i] != '/')
-            continue;
+    const char *best = NULL, *slash = ua, *end = ua + len;
+    while ((slash = memchr(slash, '/', (size_t)(end - slash))) != NULL) {
+        size_t i = (size_t)(slash - ua), start = i, n;
+        slash++;
         /* Known tokens are short; a longer run is not one of them, and
          * stopping keeps hostile input linear. */
         while (start > 0 && i - start <= MAX_TOKEN &&
@@ -144,17 +153,64 @@ find_family(const char *ua, size_t len)
         n = i - start;
         if (n == 0 || n > MAX_TOKEN)
             continue;
-        if (is_bot_token(ua + start, n))
-            return "Bot";
-        for (size_t p = 0; p < sizeof(products) / sizeof(products[0]); p++) {
-            if (products[p].len == n && products[p].rank < best_rank &&
-                memcmp(products[p].token, ua + start, n) == 0) {
-                best_rank = products[p].rank;
-                best = products[p].family;
-            }
+        size_t p = 0;
+        for (; p < sizeof(products) / sizeof(products[0]); p++) {
+            if (products[p].len == n && products[p].token[0] == ua[start] &&
+                memcmp(products[p].token, ua + start, n) == 0)
+                break;
+        }
+        if (p == sizeof(products) / sizeof(products[0])) {
+            if (is_bot_token(ua + start, n))
+                return "Bot";
+        } else if (products[p].family && products[p].rank < best_rank) {
+            best_rank = products[p].rank;
+            best = products[p].family;
         }
     }
     return best;
+}
+
+/* The operating system named in the comment `c` (n bytes): one pass,
+ * keeping the match that comes first in `systems`. */
+static const char *
+find_system(const char *c, size_t n)
+{
+    size_t best = sizeof(systems) / sizeof(systems[0]);
+    for (size_t i = 0; i < n; i++) {
+        switch (c[i]) {
+        case 'W':
+        case 'A':
+        case 'i':
+        case 'C':
+        case 'M':
+        case 'F':
+        case 'O':
+        case 'L':
+            break;
+        default:
+            continue;
+        }
+        for (size_t s = 0; s < best; s++) {
+            size_t k = strlen(systems[s].needle);
+            if (systems[s].needle[0] == c[i] && i + k <= n &&
+                memcmp(c + i, systems[s].needle, k) == 0) {
+                best = s;
+                break;
+            }
+        }
+    }
+    return best < sizeof(systems) / sizeof(systems[0]) ? systems[best].os
+                                                       : NULL;
+}
+
+static int
+has_bytes(const char *hay, size_t n, const char *needle, size_t k)
+{
+    for (size_t i = 0; i + k <= n; i++) {
+        if (hay[i] == needle[0] && memcmp(hay + i, needle, k) == 0)
+            return 1;
+    }
+    return 0;
 }
 
 static const char *
@@ -167,15 +223,11 @@ find_os(const char *ua, size_t len, const char **family)
     close = memchr(open, ')', len - (size_t)(open - ua));
     n = close ? (size_t)(close - open) : len - (size_t)(open - ua);
     /* Old Internet Explorer has no "Product/" token, only "MSIE n". */
-    if (!*family && find_bytes(open, n, "MSIE ", 5))
+    if (!*family && has_bytes(open, n, "MSIE ", 5))
         *family = "IE";
-    if (!*family && is_bot_token(open, n) && find_bytes(open, n, "http", 4))
+    if (!*family && is_bot_token(open, n) && has_bytes(open, n, "http", 4))
         *family = "Bot";
-    for (size_t i = 0; i < sizeof(systems) / sizeof(systems[0]); i++) {
-        if (find_bytes(open, n, systems[i].needle, strlen(systems[i].needle)))
-            return systems[i].os;
-    }
-    return NULL;
+    return find_system(open, n);
 }
 
 size_t

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <sodium.h>
@@ -120,6 +121,46 @@ test_parse_garbage(void **state)
         assert_int_equal(pt__addr_parse(&a, "10.0.0.1junk", 8), 0);
         assert_int_equal(a.family, 4);
     }
+}
+
+static unsigned int
+next_random(unsigned int *seed)
+{
+    *seed = *seed * 1103515245u + 12345u;
+    return *seed >> 16;
+}
+
+/* The fast IPv4 path must accept exactly what inet_pton accepts: random
+ * near-addresses (3-5 groups of 0-4 digits, sometimes a stray byte). */
+static void
+test_parse_matches_inet_pton(void **state)
+{
+    unsigned int seed = 12345, valid = 0;
+    (void)state;
+    for (int n = 0; n < 200000; n++) {
+        char s[40];
+        size_t len = 0;
+        unsigned int groups = 3 + next_random(&seed) % 3;
+        unsigned char ref[4];
+        pt__addr a;
+        int ours, theirs;
+        for (unsigned int g = 0; g < groups; g++) {
+            unsigned int digits = next_random(&seed) % 5;
+            if (g)
+                s[len++] = '.';
+            for (unsigned int d = 0; d < digits; d++)
+                s[len++] = (char)('0' + next_random(&seed) % (d ? 10 : 3));
+        }
+        if (next_random(&seed) % 20 == 0)
+            s[next_random(&seed) % len] = "x-+/%"[next_random(&seed) % 5];
+        s[len] = '\0';
+        theirs = inet_pton(AF_INET, s, ref) == 1;
+        ours = pt__addr_parse(&a, s, len) == 0 && a.family == 4;
+        if (ours != theirs || (ours && memcmp(a.bytes, ref, 4) != 0))
+            fail_msg("'%s': ours %d, inet_pton %d", s, ours, theirs);
+        valid += (unsigned int)ours;
+    }
+    assert_true(valid > 1000); /* the generator does reach valid ones */
 }
 
 /* ---- truncation ---------------------------------------------------------- */
@@ -645,6 +686,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_valid),
         cmocka_unit_test(test_parse_garbage),
+        cmocka_unit_test(test_parse_matches_inet_pton),
         cmocka_unit_test(test_truncate),
         cmocka_unit_test(test_cidr),
         cmocka_unit_test(test_hash),
