@@ -174,6 +174,10 @@ def notes(r):
                          "(queue full) — those calls were cheaper" % (t, d))
     for mode in ("batch", "always"):
         lost = r.get(("privtrack", "file.%s.lost" % mode))
+        tracked = r.get(("privtrack", "file.%s.tracked" % mode))
+        if tracked is not None:
+            lines.append("file store fsync=%s: %d visits tracked, %d missing "
+                         "on disk afterwards" % (mode, tracked, lost or 0))
         if lost:
             lines.append("**file store fsync=%s: %d records missing on "
                          "disk**" % (mode, lost))
@@ -186,7 +190,8 @@ def notes(r):
                          (key.replace(".items_stored", ""), v))
     stored = r.get(("privtrack", "memory.track.stored"))
     if stored is not None:
-        lines.append("memory run stored %d records" % stored)
+        lines.append("memory run: %d visits tracked and stored (the target "
+                     "is stated for 1,000,000)" % stored)
     if empty := r.get(("privtrack", "memory.empty_c.hwm_mb")):
         lines.append("empty C program peak RSS %.1f MiB; empty Python "
                      "(the baseline script's imports) %.1f MiB" %

@@ -10,8 +10,8 @@
 #                                 policy latency file dynamodb memory
 #
 # Sizes (defaults: full / quick): BENCH_POLICY_N, BENCH_LAT_RATE,
-# BENCH_LAT_SECONDS, BENCH_FILE_N, BENCH_FILE_ALWAYS_N, BENCH_DDB_N,
-# BENCH_MEM_N for privtrack; BENCH_PY_POLICY_N, BENCH_PY_LAT_N,
+# BENCH_LAT_SECONDS, BENCH_FILE_N, BENCH_FILE_ALWAYS_N, BENCH_FILE_SECONDS,
+# BENCH_DDB_N, BENCH_MEM_N, BENCH_MEM_SECONDS for privtrack; BENCH_PY_POLICY_N, BENCH_PY_LAT_N,
 # BENCH_PY_FILE_N, BENCH_PY_FILE_ALWAYS_N, BENCH_PY_DDB_N, BENCH_PY_PUT_N,
 # BENCH_PY_MEM_N for the baselines.  BENCH_BUILD_DIR (default build-bench).
 # The table also lands in $BENCH_BUILD_DIR/bench-table.md, the raw results
@@ -24,7 +24,7 @@ PY=/usr/bin/python3 # Debian's, with python3-boto3
 QUICK=${BENCH_QUICK:-0}
 ONLY=${BENCH_ONLY:-policy latency file dynamodb memory}
 COMMAND="$(for v in BENCH_QUICK BENCH_ONLY; do
-    [ -n "${!v:-}" ] && printf '%s=%q ' "$v" "${!v}"
+    if [ -n "${!v:-}" ]; then printf '%s=%q ' "$v" "${!v}"; fi
 done)bench/run.sh"
 
 size() { # size NAME FULL QUICK
@@ -38,7 +38,12 @@ BENCH_FILE_N=$(size BENCH_FILE_N 2000000 300000)
 BENCH_FILE_ALWAYS_N=$(size BENCH_FILE_ALWAYS_N 50000 10000)
 BENCH_DDB_N=$(size BENCH_DDB_N 20000 4000)
 BENCH_MEM_N=$(size BENCH_MEM_N 1000000 1000000)
-export BENCH_POLICY_N BENCH_LAT_RATE BENCH_LAT_SECONDS BENCH_FILE_N BENCH_FILE_ALWAYS_N BENCH_DDB_N BENCH_MEM_N
+# Deadlines, so that a slow store cannot make the run endless.
+BENCH_FILE_SECONDS=$(size BENCH_FILE_SECONDS 30 10)
+BENCH_MEM_SECONDS=$(size BENCH_MEM_SECONDS 120 30)
+export BENCH_POLICY_N BENCH_LAT_RATE BENCH_LAT_SECONDS BENCH_FILE_N \
+    BENCH_FILE_ALWAYS_N BENCH_DDB_N BENCH_MEM_N BENCH_FILE_SECONDS \
+    BENCH_MEM_SECONDS
 PY_POLICY_N=$(size BENCH_PY_POLICY_N 200000 50000)
 PY_LAT_N=$(size BENCH_PY_LAT_N 40000 10000)
 PY_FILE_N=$(size BENCH_PY_FILE_N 200000 50000)
@@ -88,40 +93,17 @@ step() { # step NAME CMD...: run, collect JSON lines, keep going on failure
     fi
 }
 
-# ---- dynalite -------------------------------------------------------------
+# ---- dynalite (the project's pinned one, via its start/stop scripts) -------
+DYNALITE_STATE=$BUILD/dynalite
 DYNALITE_PORT=""
-DYNALITE_PID=""
 dynalite_start() {
-    if [ -x "$ROOT/scripts/dynalite-start.sh" ]; then
-        # The project's own start script: prints the port it listens on.
-        DYNALITE_PORT=$("$ROOT/scripts/dynalite-start.sh" "$BUILD/dynalite")
-        return
-    fi
-    local js=${BENCH_DYNALITE_JS:-$ROOT/tests/node_modules/dynalite/cli.js}
-    if [ ! -f "$js" ] && [ -f "$ROOT/tests/package-lock.json" ]; then
-        (cd "$ROOT/tests" && npm ci --no-audit --no-fund >&2)
-    fi
-    [ -f "$js" ] || { echo "bench: dynalite not found ($js)" >&2; return 1; }
-    DYNALITE_PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    node "$js" --host 127.0.0.1 --port "$DYNALITE_PORT" >"$BUILD/dynalite.log" 2>&1 &
-    DYNALITE_PID=$!
-    for _ in $(seq 100); do
-        if "$PY" -c 'import socket,sys; socket.create_connection(("127.0.0.1",int(sys.argv[1])),0.2)' "$DYNALITE_PORT" 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    echo "bench: dynalite did not start" >&2
-    return 1
+    local out
+    out=$("$ROOT/scripts/dynalite-start.sh" "$DYNALITE_STATE") || return 1
+    DYNALITE_PORT=$(sed -n 's/^DYNALITE_PORT=//p' <<<"$out")
+    [ -n "$DYNALITE_PORT" ]
 }
 dynalite_stop() {
-    if [ -x "$ROOT/scripts/dynalite-stop.sh" ] && [ -z "$DYNALITE_PID" ] && [ -n "$DYNALITE_PORT" ]; then
-        "$ROOT/scripts/dynalite-stop.sh" "$BUILD/dynalite" || true
-    elif [ -n "$DYNALITE_PID" ]; then
-        kill "$DYNALITE_PID" 2>/dev/null || true
-        wait "$DYNALITE_PID" 2>/dev/null || true
-    fi
-    DYNALITE_PID=""
+    "$ROOT/scripts/dynalite-stop.sh" "$DYNALITE_STATE" || true
     DYNALITE_PORT=""
 }
 trap 'dynalite_stop; rm -rf "$PT_BENCH_TMP"' EXIT

@@ -231,8 +231,8 @@ def cmd_memory(args):
             os.fsync(f.fileno())
         if i + 1 == args.n // 10:
             rss_at_10 = vm_status("VmRSS")
-    f.close()
     rss_end = vm_status("VmRSS")
+    f.close()
     emit("memory.track.hwm_mb", vm_status("VmHWM"), "MiB")
     emit("memory.track.growth_mb", rss_end - rss_at_10, "MiB")
     _clear(args.dir)
