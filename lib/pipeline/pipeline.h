@@ -33,12 +33,14 @@
  *  `retries` counter. */
 #define PT__STORAGE_CONTROL_RETRIES 0x50540001
 
-/* Writer states seen by producers (who wake the writer only when asleep). */
-enum {
-    PT__WRITER_BUSY = 0,
-    PT__WRITER_IDLE = 1, /* wake on any push */
-    PT__WRITER_FILL = 2  /* wake when a whole batch is queued */
-};
+/* Writer states seen by producers.  The writer polls every batch_delay_ms
+ * when asleep, so producers wake it (a futex call, microseconds on the
+ * request path) only when the queue passes wake_threshold. */
+enum { PT__WRITER_BUSY = 0, PT__WRITER_ASLEEP = 1 };
+
+/* Under load the writer takes up to this many batches per cycle: one put
+ * per batch, one sync for all, so fsync cost does not cap throughput. */
+#define PT__BATCHES_PER_SYNC 16
 
 typedef struct pt__producer_counters {
     _Atomic uint64_t accepted;
@@ -75,6 +77,8 @@ struct pt_tracker {
     int dry_run;
     int synchronous;
     size_t batch_size;
+    size_t held_capacity;  /* batches taken in one writer cycle, one sync */
+    size_t wake_threshold; /* queued records that justify waking the writer */
     unsigned int batch_delay_ms;
     unsigned int block_us;
     unsigned int fork_generation;

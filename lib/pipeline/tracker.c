@@ -177,7 +177,8 @@ open_pipeline(pt_tracker *t, const pt_tracker_options *o)
              (uint64_t)(uintptr_t)t;
     if (t->synchronous)
         return PT_OK;
-    t->held = calloc(t->batch_size, sizeof(*t->held));
+    t->held_capacity = t->batch_size * PT__BATCHES_PER_SYNC;
+    t->held = calloc(t->held_capacity, sizeof(*t->held));
     if (!t->held)
         return pt__fail(PT_ENOMEM, "cannot allocate a batch of %zu",
                         t->batch_size);
@@ -185,6 +186,13 @@ open_pipeline(pt_tracker *t, const pt_tracker_options *o)
                                                      : DEFAULT_QUEUE_CAPACITY);
     if (rc != PT_OK)
         return rc;
+    /* Wake the writer early only when waiting out batch_delay_ms could
+     * overflow the queue, or a whole cycle's worth is already there. */
+    t->wake_threshold = pt__queue_capacity(&t->queue) / 4;
+    if (t->wake_threshold > t->held_capacity)
+        t->wake_threshold = t->held_capacity;
+    if (t->wake_threshold == 0)
+        t->wake_threshold = 1;
     atomic_store(&t->refs, 2); /* the writer holds one */
     rc = pthread_create(&t->thread, NULL, pt__writer_main, t);
     if (rc != 0) {
@@ -341,11 +349,9 @@ enqueue(pt_tracker *t, pt_record *record, pt_track_result *result)
         /* Producers and the writer pair a seq_cst fence with a seq_cst
          * state: either we see the writer asleep, or it sees our item. */
         atomic_thread_fence(memory_order_seq_cst);
-        int state =
-            atomic_load_explicit(&t->writer_state, memory_order_relaxed);
-        if (state == PT__WRITER_IDLE ||
-            (state == PT__WRITER_FILL &&
-             pt__queue_size(&t->queue) >= t->batch_size))
+        if (atomic_load_explicit(&t->writer_state, memory_order_relaxed) ==
+                PT__WRITER_ASLEEP &&
+            pt__queue_size(&t->queue) >= t->wake_threshold)
             pt__writer_wake(t);
         return;
     }

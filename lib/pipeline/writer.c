@@ -12,8 +12,8 @@
 
 #define BACKOFF_BASE_US 50000   /* first retry after ~50 ms */
 #define BACKOFF_CAP_US  5000000 /* never wait more than ~5 s */
-#define IDLE_WAIT_US    1000000 /* safety net for a missed wake-up */
-#define REPLAY_BATCHES  4       /* replay steps are this many batches */
+/* A replay step reads this many batches from the spool. */
+#define REPLAY_BATCHES PT__BATCHES_PER_SYNC
 
 /* ---- wake-ups ------------------------------------------------------------ */
 
@@ -36,21 +36,21 @@ timed_wait(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t wait_us)
     pthread_cond_timedwait(cond, lock, &ts);
 }
 
-/* Sleep as IDLE (any push wakes us) or FILL (a full batch wakes us). */
+/* Sleep at most wait_us; producers wake us only past wake_threshold, and
+ * flush()/close() always do. */
 static void
-writer_sleep(pt_tracker *t, int state, int64_t wait_us)
+writer_sleep(pt_tracker *t, int64_t wait_us)
 {
     size_t queued;
     int ready;
 
     pthread_mutex_lock(&t->wake_lock);
-    atomic_store(&t->writer_state, state);
+    atomic_store(&t->writer_state, PT__WRITER_ASLEEP);
     atomic_thread_fence(memory_order_seq_cst);
     queued = pt__queue_size(&t->queue);
-    ready = state == PT__WRITER_IDLE ? queued > 0
-                                     : queued + t->held_count >= t->batch_size;
-    if (!ready && !atomic_load(&t->stop) &&
-        !(state == PT__WRITER_FILL && atomic_load(&t->flush_waiters)))
+    ready = queued >= t->wake_threshold || atomic_load(&t->stop) ||
+            (atomic_load(&t->flush_waiters) && queued + t->held_count > 0);
+    if (!ready)
         timed_wait(&t->wake_cond, &t->wake_lock, wait_us);
     atomic_store(&t->writer_state, PT__WRITER_BUSY);
     pthread_mutex_unlock(&t->wake_lock);
@@ -142,8 +142,32 @@ log_saved(pt_tracker *t, pt_record *const *records, size_t count)
                 records[i]->session_id ? records[i]->session_id : "");
 }
 
-/* put (+ sync): *written is how many of the first records are stored, and
- * durable when `sync`. */
+/* One put per batch_size records (a DynamoDB BatchWriteItem holds 25). */
+static int
+put_batches(pt_tracker *t, pt_record *const *records, size_t count, int replay,
+            size_t *written)
+{
+    size_t done = 0;
+    int rc = PT_OK;
+
+    while (done < count) {
+        size_t n = count - done < t->batch_size ? count - done : t->batch_size;
+        size_t w = 0;
+        rc = pt__storage_put(t->backend,
+                             (const pt_record *const *)records + done, n,
+                             replay, &w);
+        if (rc == PT_OK || w > n)
+            w = n;
+        done += w;
+        if (rc != PT_OK)
+            break;
+    }
+    *written = done;
+    return rc;
+}
+
+/* put (+ one sync for all): *written is how many of the first records are
+ * stored, and durable when `sync`. */
 static int
 store_batch(pt_tracker *t, pt_record *const *records, size_t count, int replay,
             int sync, size_t *written)
@@ -153,10 +177,7 @@ store_batch(pt_tracker *t, pt_record *const *records, size_t count, int replay,
     if (t->backend_down)
         atomic_fetch_add(&t->written.retries, 1);
     t->backend->errmsg[0] = '\0';
-    rc = pt__storage_put(t->backend, (const pt_record *const *)records, count,
-                         replay, written);
-    if (rc == PT_OK || *written > count)
-        *written = count;
+    rc = put_batches(t, records, count, replay, written);
     if (sync && *written > 0) {
         int sync_rc = pt__storage_sync(t->backend);
         if (sync_rc != PT_OK) {
@@ -286,12 +307,16 @@ held_add(pt_tracker *t, pt_record *record)
     return 0;
 }
 
+/* Take records into `held`: a batch, or more (up to held_capacity, for
+ * one sync) when more are already waiting; wait at most batch_delay_ms
+ * for a batch to fill. */
 static void
 fill(pt_tracker *t)
 {
+    int64_t delay = (int64_t)t->batch_delay_ms * 1000;
     int64_t fill_deadline = 0;
 
-    while (t->held_count < t->batch_size) {
+    while (t->held_count < t->held_capacity) {
         pt_record *record = pt__queue_pop(&t->queue);
         int64_t now;
 
@@ -300,25 +325,30 @@ fill(pt_tracker *t)
                 return;
             continue;
         }
-        if (atomic_load(&t->stop))
+        if (t->held_count >= t->batch_size || atomic_load(&t->stop))
             return;
         now = pt__monotonic_us();
         if (t->held_count > 0) {
             if (atomic_load(&t->flush_waiters))
                 return;
             if (!fill_deadline)
-                fill_deadline = now + (int64_t)t->batch_delay_ms * 1000;
+                fill_deadline = now + delay;
             if (now >= fill_deadline)
                 return;
-            writer_sleep(t, PT__WRITER_FILL, fill_deadline - now);
+            writer_sleep(t, fill_deadline - now);
         } else {
-            int64_t wait = IDLE_WAIT_US;
+            /* Idle: poll every batch_delay_ms.  Whatever arrived during the
+             * nap has already waited, so it is written without more delay. */
+            int64_t wait = delay;
             if (pt__spool_pending(t->spool)) {
-                wait = atomic_load(&t->retry_at_us) - now;
-                if (wait <= 0)
+                int64_t until_retry = atomic_load(&t->retry_at_us) - now;
+                if (until_retry <= 0)
                     return; /* time to replay */
+                if (until_retry < wait)
+                    wait = until_retry;
             }
-            writer_sleep(t, PT__WRITER_IDLE, wait);
+            writer_sleep(t, wait);
+            fill_deadline = pt__monotonic_us();
         }
     }
 }
