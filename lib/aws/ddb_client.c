@@ -301,7 +301,8 @@ add_header(struct curl_slist **list, const char *fmt, ...)
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
     n = curl_slist_append(*list, line);
-    OPENSSL_cleanse(line, sizeof(line));
+    if (pt__strncasecmp(line, "X-Amz-Security-Token", 20) == 0)
+        OPENSSL_cleanse(line, sizeof(line)); /* the only credential here */
     if (!n)
         return PT_ENOMEM;
     *list = n;
@@ -416,12 +417,19 @@ classify(slot *s, CURLcode result, pt_ddb_request *req)
     req->error_type[0] = '\0';
     req->message[0] = '\0';
     req->status = 0;
+    if (result == CURLE_WRITE_ERROR) { /* on_body refused: not retried */
+        req->rc = req->response.oom ? PT_ENOMEM : PT_ECORRUPT;
+        pt__snprintf(req->message, sizeof(req->message),
+                     "response larger than %u MB or out of memory",
+                     RESPONSE_MAX >> 20);
+        return 0;
+    }
     if (result != CURLE_OK) {
         req->rc =
             result == CURLE_OPERATION_TIMEDOUT ? PT_ETIMEDOUT : PT_ENETWORK;
         copy_sanitized(req->message, sizeof(req->message),
                        s->errbuf[0] ? s->errbuf : curl_easy_strerror(result));
-        return req->response.oom ? 0 : 1;
+        return 1;
     }
     curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &req->status);
     if (req->status == 200) {

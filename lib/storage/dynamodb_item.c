@@ -93,13 +93,17 @@ parse_int(const char *s)
 {
     char *end;
     long long v;
+    double f;
     if (!s)
         return 0;
     errno = 0;
     v = strtoll(s, &end, 10);
-    if (errno || end == s)
-        return (int64_t)strtod(s, NULL); /* "5.0", "1e3": still a count */
-    return (int64_t)v;
+    if (errno == ERANGE || (end != s && *end == '\0'))
+        return (int64_t)v; /* clamped on overflow */
+    f = strtod(s, NULL);   /* "5.0", "1e3": still a count */
+    if (!(f > -9.2e18 && f < 9.2e18))
+        return 0; /* NaN or out of range: not a count */
+    return (int64_t)f;
 }
 
 static int64_t

@@ -106,14 +106,20 @@ pt__dynamodb_query(pt_storage *s, pt_record_list **out, const char *date,
         size_t page = limit ? limit - list->count : 0;
         if (d->page_limit && (page == 0 || page > d->page_limit))
             page = d->page_limit;
+        char *prev_key = start_key;
         query_body(&body, d, date, now, page, start_key);
-        free(start_key);
         start_key = NULL;
         rc = body.oom
                  ? pt__fail(PT_ENOMEM, "out of memory")
                  : pt_ddb_call(c, "Query", body.ptr, body.len, &resp, NULL);
         if (rc == PT_OK)
             rc = take_page(list, &resp, now, limit, &start_key);
+        /* A server repeating a key would keep us paging forever. */
+        if (rc == PT_OK && start_key && prev_key &&
+            strcmp(start_key, prev_key) == 0)
+            rc = pt__fail(PT_ECORRUPT, "DynamoDB Query: the server returned "
+                                       "the same LastEvaluatedKey twice");
+        free(prev_key);
         pt_buf_free(&body);
         pt_buf_free(&resp);
         if (!start_key || (limit && list->count >= limit))
@@ -245,7 +251,13 @@ pt__dynamodb_purge(pt_storage *s, int64_t now, uint64_t *removed)
         cJSON *keys = NULL, *k;
         cJSON *batch[DELETE_BATCH];
         size_t n = 0;
+        char *prev_key = start_key ? pt__strdup(start_key) : NULL;
         rc = scan_expired(d, now, &start_key, &keys);
+        if (rc == PT_OK && start_key && prev_key &&
+            strcmp(start_key, prev_key) == 0)
+            rc = pt__fail(PT_ECORRUPT, "DynamoDB Scan: the server returned "
+                                       "the same LastEvaluatedKey twice");
+        free(prev_key);
         cJSON_ArrayForEach(k, keys)
         {
             if (rc != PT_OK)

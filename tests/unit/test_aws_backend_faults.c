@@ -1,0 +1,178 @@
+/*
+ * The DynamoDB backend against the fault-injecting server: retries seen
+ * through control(), exact *written on failure, hostile Query answers
+ * (a LastEvaluatedKey that never ends, garbage, malformed items), and the
+ * loopback-only rule for plain http.
+ */
+#include "storage/dynamodb.h"
+#include "test_aws_fault_server.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+static int
+open_with(pt_storage **out, const char *endpoint)
+{
+    char text[512];
+    pt_policy *policy = NULL;
+    int rc;
+    snprintf(text, sizeof(text),
+             "[storage]\nbackend = dynamodb\ntable = faults\nregion = "
+             "eu-west-3\nendpoint = %s\n",
+             endpoint);
+    rc = pt_policy_load_buffer(&policy, text, strlen(text), "faults.ini");
+    if (rc != PT_OK)
+        fail_msg("policy: %s", pt_last_error());
+    rc = pt__dynamodb_storage_methods.open(out, policy, NULL);
+    pt_policy_free(policy);
+    if (rc == PT_OK)
+        (*out)->methods = &pt__dynamodb_storage_methods;
+    return rc;
+}
+
+static pt_storage *
+backend(unsigned int attempts)
+{
+    char url[64];
+    pt_storage *s = NULL;
+    pt_ddb_retry r = {attempts, 1, 4};
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", srv.port);
+    assert_int_equal(open_with(&s, url), PT_OK);
+    assert_int_equal(s->methods->control(s, PT__DYNAMODB_CTL_SET_RETRY, &r),
+                     PT_OK);
+    return s;
+}
+
+static pt_record recs[40];
+static const pt_record *ptrs[40];
+static char ts[40][PT_TIMESTAMP_LEN + 1];
+
+static void
+make_records(size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        memset(&recs[i], 0, sizeof(recs[i]));
+        pt__format_timestamp(ts[i], 1736951400000000LL + (int64_t)i);
+        recs[i].date = "2025-01-15";
+        recs[i].timestamp = ts[i];
+        recs[i].session_id = "1736951400-0000abcd";
+        ptrs[i] = &recs[i];
+    }
+}
+
+static uint64_t
+retries_of(pt_storage *s)
+{
+    uint64_t n = 999;
+    assert_int_equal(s->methods->control(s, PT__STORAGE_CTL_GET_RETRIES, &n),
+                     PT_OK);
+    return n;
+}
+
+static void
+test_throttled_puts_are_retried(void **state)
+{
+    pt_storage *s = backend(6);
+    size_t w = 0;
+    (void)state;
+    make_records(30);
+    set_fault(FAULT_THROTTLE, 5);
+    assert_int_equal(s->methods->put(s, ptrs, 30, 0, &w), PT_OK);
+    assert_int_equal(w, 30);
+    assert_int_equal(requests_seen(), 35);
+    assert_int_equal(retries_of(s), 5);
+    assert_string_equal(srv.last_target, "DynamoDB_20120810.PutItem");
+    s->methods->close(s);
+}
+
+static void
+test_failing_puts_written_zero(void **state)
+{
+    pt_storage *s = backend(3);
+    size_t w = 99;
+    (void)state;
+    make_records(10);
+    set_fault(FAULT_500, -1);
+    assert_int_equal(s->methods->put(s, ptrs, 10, 0, &w), PT_EBACKEND);
+    assert_int_equal(w, 0);
+    assert_non_null(strstr(s->errmsg, "HTTP 500"));
+    assert_int_equal(requests_seen(), 30);
+    assert_int_equal(retries_of(s), 20);
+    set_fault(FAULT_VALIDATION, -1);
+    assert_int_equal(s->methods->put(s, ptrs, 1, 0, &w), PT_EBACKEND);
+    assert_int_equal(requests_seen(), 1); /* never retried */
+    assert_non_null(strstr(s->errmsg, "ValidationException"));
+    s->methods->close(s);
+}
+
+static void
+expect_query(const char *body, int want, size_t want_count)
+{
+    pt_storage *s = backend(2);
+    pt_record_list *l = NULL;
+    srv.body = body;
+    set_fault(FAULT_BODY, -1);
+    assert_int_equal(s->methods->query(s, &l, "2025-01-15", 0, 0), want);
+    if (want == PT_OK) {
+        assert_int_equal(l->count, want_count);
+        pt_record_list_free(l);
+    } else {
+        assert_null(l);
+        assert_true(s->errmsg[0] != '\0');
+    }
+    s->methods->close(s);
+}
+
+static void
+test_hostile_query_answers(void **state)
+{
+    (void)state;
+    /* the same LastEvaluatedKey again and again: stops after two pages */
+    expect_query("{\"Items\":[],\"LastEvaluatedKey\":{\"date\":{\"S\":\"x\"},"
+                 "\"timestamp\":{\"S\":\"y\"}}}",
+                 PT_ECORRUPT, 0);
+    assert_int_equal(requests_seen(), 2);
+    expect_query("<html>not json</html>", PT_EPARSE, 0);
+    expect_query("{\"Count\":1}", PT_EPARSE, 0);
+    /* junk items are skipped, the good one is read */
+    expect_query("{\"Items\":[7,\"x\",{},{\"date\":{\"N\":\"1\"}},"
+                 "{\"date\":{\"S\":\"2025-01-15\"},\"timestamp\":{\"S\":"
+                 "\"2025-01-15T00:00:00.000001+00:00\"},\"links\":{\"L\":[1,"
+                 "{\"S\":\"https://a\"},{\"N\":\"2\"}]},\"num_links_"
+                 "submitted\":{\"N\":\"99999999999999999999999\"}}]}",
+                 PT_OK, 1);
+    srv.body = NULL;
+}
+
+static void
+test_http_only_for_loopback(void **state)
+{
+    pt_storage *s = NULL;
+    (void)state;
+    assert_int_equal(open_with(&s, "http://192.0.2.10:8000"), PT_EPOLICY);
+    assert_null(s);
+    assert_non_null(strstr(pt_last_error(), "loopback"));
+    assert_int_equal(open_with(&s, "https://192.0.2.10:8443"), PT_OK);
+    s->methods->close(s); /* no network traffic at open */
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_throttled_puts_are_retried),
+        cmocka_unit_test(test_failing_puts_written_zero),
+        cmocka_unit_test(test_hostile_query_answers),
+        cmocka_unit_test(test_http_only_for_loopback),
+    };
+    setenv("AWS_ACCESS_KEY_ID", "AKIDTEST", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "secret/TEST", 1);
+    unsetenv("AWS_SESSION_TOKEN");
+    return cmocka_run_group_tests(tests, server_start, server_stop);
+}
