@@ -48,11 +48,9 @@ cli_read_date(const cli_common *common, const char *date, size_t limit,
     *out = NULL;
     if (rc != CLI_OK)
         return rc;
+    /* A date with nothing stored is an empty list, not an error; a missing
+     * DynamoDB table is PT_ENOTFOUND and is reported. */
     prc = pt_tracker_query(tracker, out, date, limit);
-    if (prc == PT_ENOTFOUND) {
-        /* Nothing was ever stored for this date (or at all). */
-        prc = pt_record_list_new(out);
-    }
     if (prc != PT_OK)
         rc = cli_fail(tracker, prc, "cannot read the store");
     pt_tracker_close(tracker, 10000);

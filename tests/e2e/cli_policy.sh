@@ -64,6 +64,26 @@ run 0 "$PT" policy show --policy "$SRC/policy/default.ini"
 [ "$(head -1 "$OUT")" = "$default_id" ] || fail "policy/default.ini id differs from the built-in"
 ok
 
+# README.md documents every key the policy engine knows.
+run 0 "$PT" policy show
+while read -r key _; do
+    grep -q "\`$key\`" "$SRC/README.md" || fail "README.md does not document the policy key '$key'"
+    ok
+done < <(grep -E '^[a-z0-9_]+ =' "$OUT")
+# ...and `policy show` shows every key of the engine's table.
+keys_src="$SRC/lib/policy/policy_keys.c"
+if [ -f "$keys_src" ]; then
+    n=0
+    while read -r section key; do
+        awk -v s="[$section]" -v k="$key" '
+            /^\[/ { cur = $0 } cur == s && $1 == k { found = 1 } END { exit !found }' "$OUT" ||
+            fail "policy show does not show [$section] $key"
+        n=$((n + 1))
+    done < <(grep -oE '\{"[a-z]+", "[a-z0-9_]+", T_' "$keys_src" | tr -d '{",' | awk '{print $1, $2}')
+    [ "$n" -ge 30 ] || fail "found only $n keys in $keys_src"
+    ok
+fi
+
 write_policy cwd.ini '[policy]' 'name = from-cwd' '[ip]' 'mode = drop'
 write_policy env.ini '[policy]' 'name = from-env' '[ip]' 'mode = truncate'
 write_policy flag.ini '[policy]' 'name = from-flag' '[ip]' 'mode = drop'

@@ -6,3 +6,13 @@ foreach(_pt_e2e roundtrip malformed dryrun policy usage optout purge spool)
 endforeach()
 pt_add_script_test(e2e_taint ${CMAKE_CURRENT_LIST_DIR}/taint.sh
                    LABELS e2e TIMEOUT 600)
+
+# The command on the DynamoDB backend, against its own dynalite on a free
+# loopback port (label dynamodb: needs node and the pinned dynalite).
+add_test(NAME e2e_dynamodb
+         COMMAND bash ${PROJECT_SOURCE_DIR}/tests/dynamodb/with-dynalite.sh
+                 ${CMAKE_CURRENT_BINARY_DIR}/dynalite-e2e
+                 bash ${CMAKE_CURRENT_LIST_DIR}/cli_dynamodb.sh
+                 $<TARGET_FILE:privtrack_cli> ${PROJECT_SOURCE_DIR}
+                 ${PROJECT_BINARY_DIR})
+set_tests_properties(e2e_dynamodb PROPERTIES LABELS dynamodb TIMEOUT 300)
