@@ -52,7 +52,8 @@ main(int argc, char **argv)
     pt_record **recs;
     pt_storage *s;
     pt_buf b = PT_BUF_INIT;
-    double t0, t_dup, t_json, t_put;
+    double t0, t_dup, t_json, t_put, t_query;
+    pt_record_list *list;
     size_t written;
 
     if (batch == 0 || per_sync == 0 || mode < 0 || !mkdtemp(dir))
@@ -114,13 +115,21 @@ main(int argc, char **argv)
     if (s->methods->sync(s) != PT_OK)
         return 5;
     t_put = seconds() - t0;
+    /* A newest-first query with a small limit reads the whole day. */
+    t0 = seconds();
+    if (s->methods->query(s, &list, "2025-01-15", 100, 1) != PT_OK ||
+        list->count != (total < 100 ? total : 100))
+        return 7;
+    t_query = seconds() - t0;
+    pt_record_list_free(list);
     s->methods->close(s);
 
     printf("{\"records\":%zu,\"batch\":%zu,\"fsync\":\"%s\","
            "\"batches_per_sync\":%zu,\"dup_per_s\":%.0f,\"json_per_s\":%.0f,"
-           "\"put_per_s\":%.0f,\"line_bytes\":%zu}\n",
+           "\"put_per_s\":%.0f,\"query_lines_per_s\":%.0f,"
+           "\"line_bytes\":%zu}\n",
            total, batch, argc > 3 ? argv[3] : "batch", per_sync, total / t_dup,
-           total / t_json, total / t_put, b.len + 1);
+           total / t_json, total / t_put, total / t_query, b.len + 1);
     for (size_t i = 0; i < total; i++)
         pt__record_free(recs[i]);
     free(recs);
