@@ -181,6 +181,21 @@ test_init_idempotent_and_missing_table(void **state)
     assert_non_null(strstr(s->errmsg, "init-storage"));
     s->methods->close(s);
 
+    /* a table with another key schema is refused, never modified */
+    s = open_backend("pt-other-schema", 0);
+    pt_ddb_client *c = NULL;
+    assert_int_equal(pt__dynamodb_client((pt__dynamodb *)(void *)s, &c), PT_OK);
+    static const char other[] =
+        "{\"TableName\":\"pt-other-schema\",\"AttributeDefinitions\":[{"
+        "\"AttributeName\":\"id\",\"AttributeType\":\"S\"}],\"KeySchema\":"
+        "[{\"AttributeName\":\"id\",\"KeyType\":\"HASH\"}],\"BillingMode\":"
+        "\"PAY_PER_REQUEST\"}";
+    assert_int_equal(
+        pt_ddb_call(c, "CreateTable", other, strlen(other), NULL, NULL), PT_OK);
+    assert_int_equal(s->methods->init(s), PT_EBACKEND);
+    assert_non_null(strstr(s->errmsg, "another key schema"));
+    s->methods->close(s);
+
     warn_log[0] = '\0';
     s = fresh_backend(30); /* CREATING -> ACTIVE, then TTL (unsupported) */
     assert_non_null(strstr(warn_log, "no TTL API"));
