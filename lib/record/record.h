@@ -26,7 +26,11 @@ void pt__record_json(pt_buf *b, const pt_record *record);
  *  detail in pt_last_error() when malformed. */
 int pt__record_parse_json(pt_record **out, const char *json, size_t len);
 
-/** Deep-copy helpers for record lists (used by backends). */
+/** Deep-copy helpers for record lists (used by backends).  Appends a
+ *  record made by pt__record_dup() or pt__record_parse_json() and takes
+ *  ownership of it, also on failure (then it is freed).  The list must come
+ *  from pt_record_list_new(): pt_record_list_free() frees the records it
+ *  took even after records[] was sorted or `count` lowered. */
 int pt__record_list_take(pt_record_list *list, pt_record *record);
 
 /** Sort a list newest first (by timestamp, then session_id). */
