@@ -30,11 +30,11 @@ void pt_bench_emit(const char *key, double value, const char *unit);
 /** A size from the environment variable `name`, or `fallback`. */
 size_t pt_bench_env_size(const char *name, size_t fallback);
 
-/** The benchmark's visits: the i-th visit.  The strings are static; the
- *  visit is valid until the program ends.  Same data as bench_baseline.py:
- *  an IPv4 peer address out of 65,536, a Firefox user agent, two links with
- *  query strings, two downloaded files, no error. */
-void pt_bench_visit(pt_visit *visit, size_t i);
+/** The benchmark's visits: the i-th visit, its address written to `addr`
+ *  (the visit borrows it; the other strings are static).  Same data as
+ *  bench_baseline.py: an IPv4 peer address out of 65,536, a Firefox user
+ *  agent, two links with query strings, two downloaded files, no error. */
+void pt_bench_visit(pt_visit *visit, size_t i, char addr[16]);
 
 /** One override of a policy setting. */
 typedef struct pt_bench_setting {

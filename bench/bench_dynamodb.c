@@ -29,6 +29,7 @@ main(void)
     pt_tracker *tracker;
     pt_policy *policy;
     pt_visit visit;
+    char addr[16];
     pt_counters c;
     pt_record_list *list = NULL;
     uint64_t t0, elapsed;
@@ -63,7 +64,7 @@ main(void)
     t0 = pt_bench_now_ns();
     cpu0 = pt_bench_cpu_us();
     for (size_t i = 0; i < n; i++) {
-        pt_bench_visit(&visit, i);
+        pt_bench_visit(&visit, i, addr);
         pt_track(tracker, &visit, NULL);
     }
     if (pt_tracker_flush(tracker, 600000) != PT_OK)

@@ -26,6 +26,7 @@ run(const char *fsync_mode, size_t n, double max_seconds)
     pt_tracker_options opts = PT_TRACKER_OPTIONS_INIT;
     pt_tracker *tracker;
     pt_visit visit;
+    char addr[16];
     pt_counters c;
     uint64_t t0, elapsed, lines;
     double cpu0, cpu;
@@ -41,7 +42,7 @@ run(const char *fsync_mode, size_t n, double max_seconds)
     t0 = pt_bench_now_ns();
     cpu0 = pt_bench_cpu_us();
     for (size_t i = 0; i < n; i++) {
-        pt_bench_visit(&visit, i);
+        pt_bench_visit(&visit, i, addr);
         pt_track(tracker, &visit, NULL);
         /* A slow store must not make the run endless: stop producing at
          * the deadline; the rate is what was stored in the time taken. */

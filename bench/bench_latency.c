@@ -67,6 +67,7 @@ produce(void *arg)
     size_t per_burst = p->rate > 0 ? (size_t)(p->rate / 1000.0) : p->count;
     uint64_t next;
     pt_visit visit;
+    char addr[16];
 
     if (per_burst == 0)
         per_burst = 1;
@@ -74,7 +75,7 @@ produce(void *arg)
     next = pt_bench_now_ns();
     for (size_t done = 0; done < p->count;) {
         for (size_t k = 0; k < per_burst && done < p->count; k++, done++) {
-            pt_bench_visit(&visit, p->first + done);
+            pt_bench_visit(&visit, p->first + done, addr);
             uint64_t t0 = pt_bench_now_ns();
             pt_track(p->tracker, &visit, NULL);
             uint64_t t1 = pt_bench_now_ns();

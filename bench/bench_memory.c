@@ -24,6 +24,7 @@ track(size_t n, double max_seconds)
     pt_tracker_options opts = PT_TRACKER_OPTIONS_INIT;
     pt_tracker *tracker;
     pt_visit visit;
+    char addr[16];
     pt_counters c;
     double rss_at_10 = 0;
     uint64_t t0 = pt_bench_now_ns();
@@ -35,7 +36,7 @@ track(size_t n, double max_seconds)
     tracker = pt_bench_tracker(policy, &opts);
     pt_policy_free(policy);
     for (size_t i = 0; i < n; i++) {
-        pt_bench_visit(&visit, i);
+        pt_bench_visit(&visit, i, addr);
         pt_track(tracker, &visit, NULL);
         if (i + 1 == n / 10)
             rss_at_10 = pt_bench_vm_mb("VmRSS");

@@ -22,6 +22,7 @@ visits_per_second(const pt_policy *policy, const char *store_dir, size_t n)
 {
     pt__ip_key key;
     pt_visit visit;
+    char addr[16];
     int64_t now_us;
     uint64_t t0;
     double c0, cpu_s, wall_s;
@@ -35,7 +36,7 @@ visits_per_second(const pt_policy *policy, const char *store_dir, size_t n)
     /* Warm caches and the allocator before the clock starts. */
     for (size_t i = 0; i < 1000; i++) {
         pt__apply_result r = {0};
-        pt_bench_visit(&visit, i);
+        pt_bench_visit(&visit, i, addr);
         pt__policy_apply(policy, &key, &visit, now_us, &r, NULL);
         pt__record_free(r.record);
     }
@@ -44,7 +45,7 @@ visits_per_second(const pt_policy *policy, const char *store_dir, size_t n)
     c0 = pt_bench_cpu_us();
     for (size_t i = 0; i < n; i++) {
         pt__apply_result r = {0};
-        pt_bench_visit(&visit, i);
+        pt_bench_visit(&visit, i, addr);
         rc = pt__policy_apply(policy, &key, &visit, now_us, &r, NULL);
         if (rc != PT_OK || r.dropped != PT_DROP_NONE || !r.record)
             pt_bench_die("visit %zu not recorded: %s (%s)", i, pt_strerror(rc),
