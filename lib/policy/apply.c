@@ -671,9 +671,28 @@ audit_head(audit_ctx *a, const pt_policy *policy, const char *decision,
     pt_buf_puts(a->b, ",\"changes\":[");
 }
 
+/* Counts are stored as JSON numbers: beyond 2^53 they would not read
+ * back exactly. */
+#define MAX_COUNT ((INT64_C(1) << 53) - 1)
+
+static int64_t
+count_of(size_t n)
+{
+    return (uint64_t)n > (uint64_t)MAX_COUNT ? MAX_COUNT : (int64_t)n;
+}
+
+/* The visit times a record can carry: 1970-01-01 to 9999-12-31 (a
+ * four-digit year). */
+#define MAX_TIME_US INT64_C(253402300799999999)
+
 static int
 check_visit(const pt_visit *v)
 {
+    if (v->time_us < 0 || v->time_us > MAX_TIME_US)
+        return pt__fail(PT_EINVAL,
+                        "visit time %lld us is outside "
+                        "1970-9999",
+                        (long long)v->time_us);
     if (v->version < 1)
         return pt__fail(PT_EINVAL, "visit version %u (expected %d)", v->version,
                         PT_VISIT_VERSION);
@@ -753,15 +772,15 @@ build_record(work *w, const pt__visit_headers *h, int64_t time_us,
         w->s->items[i] = w->s->text.ptr + w->s->offsets[i];
     r.client_ip = w->has_client_ip ? w->client_ip : NULL;
     r.user_agent = w->has_ua ? w->s->text.ptr + w->ua_offset : NULL;
-    r.num_links_submitted = (int64_t)v->link_count;
-    r.num_files_downloaded = (int64_t)v->filename_count;
+    r.num_links_submitted = count_of(v->link_count);
+    r.num_files_downloaded = count_of(v->filename_count);
     r.links = nlinks ? w->s->items : NULL;
     r.link_count = nlinks;
     r.filenames = nfiles ? w->s->items + nlinks : NULL;
     r.filename_count = nfiles;
     r.titles = ntitles ? w->s->items + nlinks + nfiles : NULL;
     r.title_count = ntitles;
-    r.error_count = (int64_t)v->error_count;
+    r.error_count = count_of(v->error_count);
     r.has_errors = v->error_count > 0;
     r.policy = w->policy->id;
     rc = pt__record_dup(&result->record, &r);

@@ -105,7 +105,7 @@ struct pt_policy {
     unsigned int num[PT_K__COUNT];  /* booleans, numbers, enum indexes */
     unsigned char set[PT_K__COUNT]; /* the file set this key */
     pt__cidr *proxies;              /* [ip] trusted_proxies */
-    size_t proxy_count;
+    size_t proxy_count, proxy_cap;
     const char *cookie_name;  /* [optout] cookie, split at '=' (points */
     size_t cookie_name_len;   /* into text[PT_K_OPTOUT_COOKIE]); */
     const char *cookie_value; /* NULL when no cookie is configured */

@@ -293,13 +293,16 @@ add_cidrs(pt_policy *policy, const char *value, char *err, size_t errlen)
                          MAX_PROXIES);
             return -1;
         }
-        grown = realloc(policy->proxies,
-                        (policy->proxy_count + 1) * sizeof(*grown));
-        if (!grown) {
-            pt__snprintf(err, errlen, "out of memory");
-            return -1;
+        if (policy->proxy_count == policy->proxy_cap) {
+            size_t cap = policy->proxy_cap ? 2 * policy->proxy_cap : 8;
+            grown = realloc(policy->proxies, cap * sizeof(*grown));
+            if (!grown) {
+                pt__snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+            policy->proxies = grown;
+            policy->proxy_cap = cap;
         }
-        policy->proxies = grown;
         policy->proxies[policy->proxy_count++] = cidr;
     }
     return 0;

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #define MAX_POLICY_BYTES (1024 * 1024)
+#define MAX_PROBLEMS     100 /* reported in full; the rest are counted */
 
 typedef enum line_kind {
     LINE_BLANK,
@@ -67,6 +68,8 @@ static void PT__PRINTF(3, 4)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     ctx->errors++;
+    if (ctx->problem_count == MAX_PROBLEMS)
+        return;
     if (ctx->problem_count == ctx->problem_cap) {
         size_t cap = ctx->problem_cap ? 2 * ctx->problem_cap : 16;
         problem *grown = realloc(ctx->problems, cap * sizeof(*grown));
@@ -105,6 +108,12 @@ deliver(parse_ctx *ctx)
             ctx->cb(ctx->source, ctx->problems[i].line,
                     ctx->problems[i].message, ctx->userdata);
         free(ctx->problems[i].message);
+    }
+    if (ctx->cb && !ctx->oom && ctx->errors > ctx->problem_count) {
+        char msg[96];
+        pt__snprintf(msg, sizeof(msg), "%zu more problems not shown",
+                     (size_t)ctx->errors - ctx->problem_count);
+        ctx->cb(ctx->source, 0, msg, ctx->userdata);
     }
     free(ctx->problems);
     ctx->problems = NULL;

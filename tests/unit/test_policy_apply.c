@@ -496,6 +496,26 @@ test_bad_visits(void **state)
                      PT_EINVAL);
     assert_int_equal(pt__policy_apply(p, NULL, NULL, VISIT_US, &res, NULL),
                      PT_EINVAL);
+    /* Times a record cannot carry (a four-digit year after 1970). */
+    v.version = PT_VISIT_VERSION;
+    v.time_us = -1;
+    assert_int_equal(pt__policy_apply(p, NULL, &v, VISIT_US, &res, NULL),
+                     PT_EINVAL);
+    assert_int_equal(res.dropped, PT_DROP_INVALID);
+    v.time_us = INT64_C(253402300800000000); /* 10000-01-01 */
+    assert_int_equal(pt__policy_apply(p, NULL, &v, VISIT_US, &res, NULL),
+                     PT_EINVAL);
+    pt_policy_free(p);
+    /* Counts beyond what JSON numbers hold exactly are capped. */
+    p = load("[ip]\nmode = drop\n");
+    v.time_us = INT64_C(253402300799999999);
+    v.error_count = SIZE_MAX;
+    assert_int_equal(pt__policy_apply(p, NULL, &v, VISIT_US, &res, NULL),
+                     PT_OK);
+    assert_int_equal(res.record->error_count, (INT64_C(1) << 53) - 1);
+    assert_true(res.record->has_errors);
+    assert_string_equal(res.record->date, "9999-12-31");
+    pt__record_free(res.record);
     pt_policy_free(p);
 }
 

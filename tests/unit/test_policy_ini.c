@@ -16,6 +16,8 @@
 
 typedef struct errors {
     unsigned int count;
+    unsigned int last_line;
+    char last[384];
     unsigned int line[MAX_ERRORS];
     char message[MAX_ERRORS][384];
     char file[MAX_ERRORS][256];
@@ -31,6 +33,8 @@ collect(const char *file, unsigned int line, const char *message,
         snprintf(e->message[e->count], sizeof(e->message[0]), "%s", message);
         snprintf(e->file[e->count], sizeof(e->file[0]), "%s", file);
     }
+    e->last_line = line;
+    snprintf(e->last, sizeof(e->last), "%s", message);
     e->count++;
 }
 
@@ -487,6 +491,27 @@ test_check_binary_fixture(void **state)
 }
 
 static void
+test_many_problems_are_capped(void **state)
+{
+    pt_buf text = PT_BUF_INIT;
+    errors e;
+    (void)state;
+    pt_buf_puts(&text, "[ip]\n");
+    for (int i = 0; i < 150; i++)
+        pt_buf_printf(&text, "bad%d = 1\n", i);
+    memset(&e, 0, sizeof(e));
+    assert_int_equal(
+        pt_policy_check_buffer(text.ptr, text.len, "t.ini", collect, &e),
+        PT_EPOLICY);
+    /* 100 in full, then one line saying how many more. */
+    assert_int_equal(e.count, 101);
+    assert_int_equal(e.line[MAX_ERRORS - 1], MAX_ERRORS + 1);
+    assert_int_equal(e.last_line, 0);
+    assert_string_equal(e.last, "50 more problems not shown");
+    pt_buf_free(&text);
+}
+
+static void
 test_continuation_lines(void **state)
 {
     pt_policy *p = load_ok("[ip]\ntrusted_proxies = 10.0.0.0/8\n"
@@ -545,6 +570,7 @@ main(void)
         cmocka_unit_test(test_check_long_line_fixture),
         cmocka_unit_test(test_check_contradiction_fixture),
         cmocka_unit_test(test_check_binary_fixture),
+        cmocka_unit_test(test_many_problems_are_capped),
         cmocka_unit_test(test_continuation_lines),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_key_file_value_not_echoed),
