@@ -13,7 +13,7 @@
  *   E<n>              error count (decimal)
  *   T<n>              visit time, µs since the epoch (decimal, may be < 0)
  *
- * Properties, each an abort() when broken:
+ * Properties, each a FUZZ_CHECK (abort) when broken:
  *  - apply never crashes; an accepted visit yields a record, a dropped one
  *    does not;
  *  - every string in the record is valid UTF-8; counts are the visit's;
@@ -25,6 +25,8 @@
  *    JSON object in valid UTF-8.
  */
 #include <privtrack.h>
+
+#include "fuzz_check.h"
 
 #include "common/common.h"
 #include "policy/policy.h"
@@ -82,10 +84,9 @@ load_policies(void)
     for (size_t i = 0; i < POLICY_COUNT; i++) {
         if (policies[i].loaded)
             continue;
-        if (pt_policy_load_buffer(&policies[i].loaded, policies[i].ini,
-                                  strlen(policies[i].ini),
-                                  "fuzz_policy_apply.c") != PT_OK)
-            abort();
+        FUZZ_CHECK(pt_policy_load_buffer(&policies[i].loaded, policies[i].ini,
+                                         strlen(policies[i].ini),
+                                         "fuzz_policy_apply.c") == PT_OK);
     }
     /* A fixed key: hashing must not touch the disk while fuzzing. */
     for (size_t i = 0; i < 32; i++)
@@ -131,8 +132,7 @@ static void
 parse_visit(parsed_visit *p, const uint8_t *data, size_t size)
 {
     p->text = malloc(size + 1);
-    if (!p->text)
-        abort();
+    FUZZ_CHECK(p->text != NULL);
     memcpy(p->text, data, size);
     p->text[size] = '\0';
     pt_visit init = PT_VISIT_INIT;
@@ -154,8 +154,7 @@ parse_visit(parsed_visit *p, const uint8_t *data, size_t size)
 static void
 check_string(const char *s)
 {
-    if (s && !pt__utf8_valid(s, strlen(s)))
-        abort();
+    FUZZ_CHECK(!s || pt__utf8_valid(s, strlen(s)));
 }
 
 static void
@@ -173,8 +172,7 @@ check_strings(const pt_record *r)
         check_string(r->titles[i]);
     for (size_t i = 0; i < r->filename_count; i++)
         check_string(r->filenames[i]);
-    if (!r->date || !r->timestamp || !r->session_id || !r->policy)
-        abort();
+    FUZZ_CHECK(r->date && r->timestamp && r->session_id && r->policy);
 }
 
 static int
@@ -226,21 +224,16 @@ check_client_ip(const parsed_visit *p, ip_mode mode, const char *client_ip)
 {
     if (!client_ip)
         return;
-    if (mode == IP_DROP)
-        abort();
-    if (mode == IP_HASH && !is_lower_hex(client_ip))
-        abort();
-    if (mode == IP_TRUNCATE && !is_address(client_ip))
-        abort();
-    if (mode == IP_HASH && equals_raw_address(p, client_ip) &&
-        is_address(client_ip))
-        abort();
+    FUZZ_CHECK(mode != IP_DROP);
+    FUZZ_CHECK(mode != IP_HASH || is_lower_hex(client_ip));
+    FUZZ_CHECK(mode != IP_TRUNCATE || is_address(client_ip));
+    FUZZ_CHECK(mode != IP_HASH || !equals_raw_address(p, client_ip));
     if (mode == IP_TRUNCATE && equals_raw_address(p, client_ip)) {
         /* Allowed only when the truncation really left it unchanged: with
          * a /16 (IPv4) prefix the last two octets must be zero. */
         unsigned char v4[4];
-        if (inet_pton(AF_INET, client_ip, v4) == 1 && (v4[2] || v4[3]))
-            abort();
+        FUZZ_CHECK(inet_pton(AF_INET, client_ip, v4) != 1 ||
+                   (!v4[2] && !v4[3]));
     }
 }
 
@@ -249,20 +242,17 @@ check_record(const parsed_visit *p, ip_mode mode, const pt_record *r)
 {
     check_strings(r);
     check_client_ip(p, mode, r->client_ip);
-    if (r->num_links_submitted != (int64_t)p->visit.link_count ||
-        r->num_files_downloaded != (int64_t)p->visit.filename_count)
-        abort();
-    if (r->error_count < 0 || (r->has_errors != 0) != (r->error_count > 0))
-        abort();
+    FUZZ_CHECK(r->num_links_submitted == (int64_t)p->visit.link_count);
+    FUZZ_CHECK(r->num_files_downloaded == (int64_t)p->visit.filename_count);
+    FUZZ_CHECK(r->error_count >= 0);
+    FUZZ_CHECK((r->has_errors != 0) == (r->error_count > 0));
 
     /* What the engine produces, the store must be able to read back. */
     char *json = NULL;
-    if (pt_record_to_json(&json, r) != PT_OK)
-        abort();
+    FUZZ_CHECK(pt_record_to_json(&json, r) == PT_OK);
     pt_record_list *list = NULL;
-    if (pt_record_list_new(&list) != PT_OK ||
-        pt_record_list_append_json(list, json, strlen(json)) != PT_OK)
-        abort();
+    FUZZ_CHECK(pt_record_list_new(&list) == PT_OK);
+    FUZZ_CHECK(pt_record_list_append_json(list, json, strlen(json)) == PT_OK);
     pt_record_list_free(list);
     pt_free(json);
 }
@@ -272,11 +262,9 @@ check_audit(const pt_buf *audit)
 {
     if (audit->oom)
         return;
-    if (!audit->ptr || !pt__utf8_valid(audit->ptr, audit->len))
-        abort();
+    FUZZ_CHECK(audit->ptr && pt__utf8_valid(audit->ptr, audit->len));
     cJSON *doc = cJSON_ParseWithLength(audit->ptr, audit->len);
-    if (!doc || !cJSON_IsObject(doc))
-        abort();
+    FUZZ_CHECK(doc && cJSON_IsObject(doc));
     cJSON_Delete(doc);
 }
 
@@ -302,14 +290,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                               INT64_C(1705327800123456), &result,
                               want_audit ? &audit : NULL);
     if (rc == PT_OK) {
-        if ((result.dropped == PT_DROP_NONE) != (result.record != NULL))
-            abort();
+        FUZZ_CHECK((result.dropped == PT_DROP_NONE) == (result.record != NULL));
         if (result.record)
             check_record(&p, fp->mode, result.record);
         if (want_audit)
             check_audit(&audit);
-    } else if (result.record) {
-        abort();
+    } else {
+        FUZZ_CHECK(result.record == NULL);
     }
     pt__record_free(result.record);
     pt_buf_free(&audit);

@@ -2,7 +2,7 @@
  * Fuzz target: the record JSON parser (pt_record_list_append_json), used for
  * file store lines, the spool and the CLI's --json output.
  *
- * Properties, each an abort() when broken:
+ * Properties, each a FUZZ_CHECK (abort) when broken:
  *  - parsing never crashes and never reads past `size` (the input is not
  *    NUL-terminated); failure appends nothing;
  *  - a parsed record serialises (pt_record_to_json) to valid JSON in valid
@@ -10,6 +10,8 @@
  *    text: what privtrack writes, privtrack reads back unchanged.
  */
 #include <privtrack.h>
+
+#include "fuzz_check.h"
 
 #include "common/common.h"
 
@@ -22,14 +24,11 @@ static char *
 serialise(const pt_record *record)
 {
     char *json = NULL;
-    if (pt_record_to_json(&json, record) != PT_OK || !json)
-        abort();
+    FUZZ_CHECK(pt_record_to_json(&json, record) == PT_OK && json);
     size_t len = strlen(json);
-    if (!pt__utf8_valid(json, len))
-        abort();
+    FUZZ_CHECK(pt__utf8_valid(json, len));
     cJSON *doc = cJSON_ParseWithLength(json, len);
-    if (!doc || !cJSON_IsObject(doc))
-        abort();
+    FUZZ_CHECK(doc && cJSON_IsObject(doc));
     cJSON_Delete(doc);
     return json;
 }
@@ -39,14 +38,12 @@ check_round_trip(const pt_record *record)
 {
     char *first = serialise(record);
     pt_record_list *again = NULL;
-    if (pt_record_list_new(&again) != PT_OK)
-        abort();
-    if (pt_record_list_append_json(again, first, strlen(first)) != PT_OK ||
-        again->count != 1)
-        abort();
+    FUZZ_CHECK(pt_record_list_new(&again) == PT_OK);
+    FUZZ_CHECK(pt_record_list_append_json(again, first, strlen(first)) ==
+               PT_OK);
+    FUZZ_CHECK(again->count == 1);
     char *second = serialise(&again->records[0]);
-    if (strcmp(first, second) != 0)
-        abort();
+    FUZZ_CHECK(strcmp(first, second) == 0);
     pt_free(second);
     pt_free(first);
     pt_record_list_free(again);
@@ -58,16 +55,11 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     pt_record_list *list = NULL;
-    if (pt_record_list_new(&list) != PT_OK)
-        abort();
+    FUZZ_CHECK(pt_record_list_new(&list) == PT_OK);
     int rc = pt_record_list_append_json(list, (const char *)data, size);
-    if (rc == PT_OK) {
-        if (list->count != 1)
-            abort();
+    FUZZ_CHECK(list->count == (rc == PT_OK ? 1u : 0u));
+    if (rc == PT_OK)
         check_round_trip(&list->records[0]);
-    } else if (list->count != 0) {
-        abort();
-    }
     pt_record_list_free(list);
     return 0;
 }
