@@ -27,6 +27,8 @@
  */
 #include "storage/dynamodb.h"
 
+#include <cjson/cJSON.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,7 +41,10 @@ typedef struct put_job {
     int64_t day_end; /* first µs of the next day */
     uint64_t k;      /* candidate index: 0 is the record's own timestamp */
     long next;       /* next record of this batch with the same key */
+    long dup_of;     /* the same record (key and session) earlier in the
+                        batch: stored when that one is, never sent */
     int stored;
+    int resolved; /* replay: its key's taken slots were read */
     pt_ddb_request req;
 } put_job;
 
@@ -117,6 +122,40 @@ same_key(const pt_record *r, const char *date, const char *ts)
 }
 
 static int
+same_session(const pt_record *a, const pt_record *b)
+{
+    return a->session_id && b->session_id &&
+           strcmp(a->session_id, b->session_id) == 0;
+}
+
+/* Link record i to the batch's earlier record with the same key: the same
+ * session makes it a duplicate (sent once), another session a successor in
+ * that key's chain. */
+static void
+find_predecessor(put_job *jobs, const pt_record *const *records, size_t i)
+{
+    const pt_record *r = records[i];
+    long last = -1;
+    for (size_t p = i; p-- > 0;) {
+        if (jobs[p].dup_of >= 0 || !same_key(records[p], r->date, r->timestamp))
+            continue;
+        if (same_session(records[p], r)) {
+            jobs[i].dup_of = (long)p;
+            jobs[i].req.held = 1;
+            return;
+        }
+        if (last < 0)
+            last = (long)p;
+    }
+    if (last >= 0) {
+        while (jobs[last].next >= 0) /* the chain's current tail */
+            last = jobs[last].next;
+        jobs[last].next = (long)i;
+        jobs[i].req.held = 1;
+    }
+}
+
+static int
 prepare(put_job *jobs, pt__dynamodb *d, const pt_record *const *records,
         size_t count, int use_chain)
 {
@@ -137,14 +176,8 @@ prepare(put_job *jobs, pt__dynamodb *d, const pt_record *const *records,
             int64_t day = j->base_us / 86400000000LL;
             j->day_end = (day + 1) * 86400000000LL;
         }
-        for (size_t p = i; p-- > 0;) {
-            if (strcmp(records[p]->timestamp, r->timestamp) == 0 &&
-                strcmp(records[p]->date, r->date) == 0) {
-                jobs[p].next = (long)i;
-                j->req.held = 1;
-                break;
-            }
-        }
+        j->dup_of = -1;
+        find_predecessor(jobs, records, i);
         if (!j->req.held && use_chain && j->base_us >= 0 &&
             same_key(r, d->chain_date, d->chain_ts))
             j->k = d->chain_next_k;
@@ -174,10 +207,15 @@ run_puts(pt__dynamodb *d, put_job *jobs, size_t count)
     int rc;
     if (!list)
         return pt__storage_fail(&d->base, PT_ENOMEM, "out of memory");
+    size_t n = 0;
     for (size_t i = 0; i < count; i++)
-        list[i] = &jobs[i].req;
-    rc = pt_ddb_run(d->client, list, count, on_put_done, jobs);
+        if (jobs[i].dup_of < 0 && !jobs[i].stored)
+            list[n++] = &jobs[i].req;
+    rc = pt_ddb_run(d->client, list, n, on_put_done, jobs);
     free(list);
+    for (size_t i = 0; i < count; i++)
+        if (jobs[i].dup_of >= 0)
+            jobs[i].stored = jobs[jobs[i].dup_of].stored;
     return rc;
 }
 
@@ -201,6 +239,187 @@ remember_chain(pt__dynamodb *d, const put_job *jobs, size_t count, int ok)
     d->chain_valid = 1;
 }
 
+/* ---- replay ---------------------------------------------------------------
+ *
+ * A replayed record may already be stored, k slots after its own time.
+ * One strongly consistent Query per key reads the run of taken slots that
+ * starts at that time (walking it write by write would cost a round trip
+ * per slot); records found in it are done, the others are new and are
+ * chained from the first free slot.  Every slot skipped was seen taken, so
+ * the invariant above still holds. */
+
+#define RUN_MAX 100000 /* longest run of taken slots read for one key */
+
+typedef struct slot_run {
+    char **sessions; /* sessions[k]: who holds slot k ("" when unknown) */
+    size_t len;      /* first free slot */
+    int complete;    /* 0: gave up (too long, or the day ended) */
+} slot_run;
+
+static void
+slot_run_free(slot_run *r)
+{
+    for (size_t i = 0; i < r->len; i++)
+        free(r->sessions[i]);
+    free(r->sessions);
+    memset(r, 0, sizeof(*r));
+}
+
+static void
+expected_ts(char *out, const put_job *j, size_t k)
+{
+    if (k == 0)
+        pt__snprintf(out, PT_TIMESTAMP_LEN + 1, "%s", j->record->timestamp);
+    else
+        pt__format_timestamp(out, j->base_us + (int64_t)k);
+}
+
+/* Consume one Query page; returns 1 when the run ended (a gap). */
+static int
+take_run_page(slot_run *run, const put_job *j, const cJSON *items)
+{
+    const cJSON *it;
+    cJSON_ArrayForEach(it, items)
+    {
+        char want[PT_TIMESTAMP_LEN + 1];
+        const cJSON *ts = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(it, "timestamp"), "S");
+        const cJSON *sid = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(it, "session_id"), "S");
+        if (run->len >= RUN_MAX ||
+            j->base_us + (int64_t)run->len >= j->day_end - 1) {
+            run->complete = 0;
+            return 1;
+        }
+        expected_ts(want, j, run->len);
+        if (!cJSON_IsString(ts) || strcmp(ts->valuestring, want) != 0)
+            return 1;
+        char **grown =
+            realloc(run->sessions, (run->len + 1) * sizeof(*run->sessions));
+        if (!grown)
+            return -1;
+        run->sessions = grown;
+        run->sessions[run->len] =
+            pt__strdup(cJSON_IsString(sid) ? sid->valuestring : "");
+        if (!run->sessions[run->len])
+            return -1;
+        run->len++;
+    }
+    return 0;
+}
+
+static int
+read_slot_run(pt__dynamodb *d, const put_job *j, slot_run *run)
+{
+    char *start_key = NULL;
+    int rc = PT_OK, ended = 0;
+
+    memset(run, 0, sizeof(*run));
+    run->complete = 1;
+    while (rc == PT_OK && !ended) {
+        pt_buf body = PT_BUF_INIT, resp = PT_BUF_INIT;
+        pt_buf_puts(&body, "{\"TableName\":");
+        pt_buf_json_string(&body, d->table, strlen(d->table));
+        pt_buf_puts(&body, ",\"KeyConditionExpression\":\"#d = :d AND #ts >= "
+                           ":t\",\"ExpressionAttributeNames\":{\"#d\":"
+                           "\"date\",\"#ts\":\"timestamp\"},"
+                           "\"ExpressionAttributeValues\":{\":d\":{\"S\":");
+        pt_buf_json_string(&body, j->record->date, strlen(j->record->date));
+        pt_buf_puts(&body, "},\":t\":{\"S\":");
+        pt_buf_json_string(&body, j->record->timestamp,
+                           strlen(j->record->timestamp));
+        pt_buf_puts(&body, "}},\"ProjectionExpression\":\"#ts, session_id\","
+                           "\"ConsistentRead\":true");
+        if (start_key) {
+            pt_buf_puts(&body, ",\"ExclusiveStartKey\":");
+            pt_buf_puts(&body, start_key);
+            free(start_key);
+            start_key = NULL;
+        }
+        pt_buf_putc(&body, '}');
+        rc = pt_ddb_call(d->client, "Query", body.ptr, body.len, &resp, NULL);
+        if (rc == PT_OK) {
+            cJSON *doc = cJSON_ParseWithLength(resp.ptr, resp.len);
+            const cJSON *items = cJSON_GetObjectItemCaseSensitive(doc, "Items");
+            const cJSON *last =
+                cJSON_GetObjectItemCaseSensitive(doc, "LastEvaluatedKey");
+            if (!cJSON_IsArray(items))
+                rc = pt__fail(PT_EPARSE, "DynamoDB Query: no Items");
+            else if ((ended = take_run_page(run, j, items)) < 0)
+                rc = pt__fail(PT_ENOMEM, "out of memory");
+            else if (!ended && cJSON_IsObject(last))
+                start_key = cJSON_PrintUnformatted(last);
+            else
+                ended = 1;
+            cJSON_Delete(doc);
+        }
+        pt_buf_free(&body);
+        pt_buf_free(&resp);
+    }
+    free(start_key);
+    return rc;
+}
+
+static int
+run_holds(const slot_run *run, const pt_record *r)
+{
+    for (size_t k = 0; r->session_id && k < run->len; k++)
+        if (strcmp(run->sessions[k], r->session_id) == 0)
+            return 1;
+    return 0;
+}
+
+/* Split one key's chain (head h) into stored records and new ones. */
+static int
+resolve_chain(pt__dynamodb *d, put_job *jobs, put_job *h)
+{
+    slot_run run;
+    put_job *first_new = NULL, *prev_new = NULL;
+    int rc = read_slot_run(d, h, &run);
+
+    if (rc != PT_OK)
+        return rc;
+    if (!run.complete) { /* walk write by write from the record's time */
+        slot_run_free(&run);
+        return PT_OK;
+    }
+    for (put_job *m = h; m; m = m->next >= 0 ? &jobs[m->next] : NULL) {
+        m->resolved = 1;
+        if (run_holds(&run, m->record)) {
+            m->stored = 1;
+            continue;
+        }
+        if (prev_new)
+            prev_new->next = m - jobs;
+        else
+            first_new = m;
+        prev_new = m;
+    }
+    if (prev_new)
+        prev_new->next = -1;
+    if (first_new) {
+        first_new->req.held = 0;
+        first_new->k = run.len;
+        rc = build_body(first_new);
+    }
+    slot_run_free(&run);
+    return rc;
+}
+
+static int
+resolve_replay(pt__dynamodb *d, put_job *jobs, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        put_job *j = &jobs[i];
+        if (j->req.held || j->dup_of >= 0 || j->base_us < 0 || j->resolved)
+            continue; /* only chain heads, once */
+        int rc = resolve_chain(d, jobs, j);
+        if (rc != PT_OK)
+            return pt__dynamodb_fail(d, rc);
+    }
+    return PT_OK;
+}
+
 int
 pt__dynamodb_put(pt_storage *s, const pt_record *const *records, size_t count,
                  int replay, size_t *written)
@@ -222,6 +441,8 @@ pt__dynamodb_put(pt_storage *s, const pt_record *const *records, size_t count,
     for (int pass = 0; pass < 2; pass++) {
         rc = prepare(jobs, d, records, count,
                      !replay && d->chain_valid && pass == 0);
+        if (rc == PT_OK && replay)
+            rc = resolve_replay(d, jobs, count);
         if (rc == PT_OK)
             rc = run_puts(d, jobs, count);
         /* The table was missing: nothing was stored; create and redo. */

@@ -255,11 +255,29 @@ test_same_time_no_loss_and_replay(void **state)
     assert_int_equal(written, 1000);
     assert_int_equal(s->methods->put(s, b.ptrs + 500, 1, 1, &written), PT_OK);
     assert_int_equal(s->methods->put(s, b.ptrs + 999, 1, 1, &written), PT_OK);
+    /* the same record twice in one batch is still stored once */
+    const pt_record *twice[] = {b.ptrs[7], b.ptrs[7], b.ptrs[8], b.ptrs[7]};
+    assert_int_equal(s->methods->put(s, twice, 4, 1, &written), PT_OK);
+    assert_int_equal(written, 4);
+    /* replay in another order, mixed with records never stored */
+    batch fresh;
+    make_batch(&fresh, 5, T0, "n", 0);
+    const pt_record *mixed[105];
+    for (size_t i = 0; i < 100; i++)
+        mixed[i] = b.ptrs[999 - i * 3];
+    for (size_t i = 0; i < 5; i++)
+        mixed[100 + i] = fresh.ptrs[i];
+    assert_int_equal(s->methods->put(s, mixed, 105, 1, &written), PT_OK);
+    assert_int_equal(written, 105);
     l = query(s, b.date, 0, 0);
-    assert_int_equal(l->count, 1000);
-    for (size_t i = 0; i < b.n; i += 111)
+    assert_int_equal(l->count, 1005);
+    assert_newest_first_unique(l);
+    for (size_t i = 0; i < b.n; i += 37)
         assert_int_equal(count_session(l, b.sids[i]), 1);
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal(count_session(l, fresh.sids[i]), 1);
     pt_record_list_free(l);
+    free_batch(&fresh);
     free_batch(&b);
     s->methods->close(s);
 }
