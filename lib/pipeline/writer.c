@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <time.h>
 
 #define BACKOFF_BASE_US 50000   /* first retry after ~50 ms */
@@ -405,10 +406,23 @@ abandoned(pt_tracker *t)
     return gone;
 }
 
+/* The writer is throughput work: as SCHED_BATCH the kernel does not let
+ * its wake-ups preempt the application's request threads. */
+static void
+lower_priority(void)
+{
+#ifdef SCHED_BATCH
+    struct sched_param param = {0};
+    (void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &param);
+#endif
+}
+
 void *
 pt__writer_main(void *arg)
 {
     pt_tracker *t = arg;
+
+    lower_priority();
 
     for (;;) {
         int rc = PT_OK, stop;
