@@ -13,6 +13,9 @@
  * BENCH_LAT_SECONDS (default 2) per thread count, so the writer keeps up and
  * what is measured is the request path, not a full queue.  BENCH_LAT_RATE=0
  * runs the producers flat out (queue_full drops are then reported).
+ * After each thread count, the same run times a ~1 µs busy loop instead of
+ * pt_track() ("latency.floor.*"): what this machine adds by itself.
+ * BENCH_LAT_BATCH overrides the tracker's batch_size, to diagnose a miss.
  */
 #include "bench_common.h"
 
@@ -33,7 +36,37 @@ typedef struct producer {
     double rate; /* calls/s for this thread; 0: flat out */
     pthread_barrier_t *start;
     uint32_t *histogram; /* BUCKETS */
+    unsigned long spin;  /* floor run: busy loop instead of pt_track */
 } producer;
+
+/* The timing floor: a fixed busy loop, timed exactly like pt_track(), shows
+ * what the machine itself adds (preemption, interrupts, a cold core after
+ * the pacing sleep).  Tail latencies are only meaningful above it. */
+static volatile unsigned long spin_sink;
+
+static void
+spin(unsigned long loops)
+{
+    unsigned long x = 0;
+    for (unsigned long i = 0; i < loops; i++)
+        x += i ^ (x >> 3);
+    spin_sink = x;
+}
+
+/* Loops that take about `ns` nanoseconds (median of a few trials). */
+static unsigned long
+spin_loops_for(uint64_t ns)
+{
+    uint64_t best = UINT64_MAX;
+    for (int i = 0; i < 2000; i++) {
+        uint64_t t0 = pt_bench_now_ns();
+        spin(10000);
+        uint64_t d = pt_bench_now_ns() - t0;
+        if (d < best)
+            best = d;
+    }
+    return best ? (unsigned long)(10000 * ns / best) : 1000;
+}
 
 static size_t
 bucket_of(uint64_t ns)
@@ -77,7 +110,10 @@ produce(void *arg)
         for (size_t k = 0; k < per_burst && done < p->count; k++, done++) {
             pt_bench_visit(&visit, p->first + done, addr);
             uint64_t t0 = pt_bench_now_ns();
-            pt_track(p->tracker, &visit, NULL);
+            if (p->spin)
+                spin(p->spin);
+            else
+                pt_track(p->tracker, &visit, NULL);
             uint64_t t1 = pt_bench_now_ns();
             p->histogram[bucket_of(t1 - t0)]++;
         }
@@ -102,7 +138,23 @@ percentile_us(const uint64_t *merged, uint64_t total, double q)
 }
 
 static void
-run(int threads, double rate, double seconds, pt_policy *policy)
+emit_percentiles(const char *prefix, int threads, const uint64_t *merged,
+                 uint64_t total)
+{
+    static const struct {
+        const char *name;
+        double q;
+    } qs[] = {{"p50", 0.50}, {"p99", 0.99}, {"p999", 0.999}};
+    char key[64];
+    for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
+        snprintf(key, sizeof key, "%s.t%d.%s_us", prefix, threads, qs[i].name);
+        pt_bench_emit(key, percentile_us(merged, total, qs[i].q), "us");
+    }
+}
+
+static void
+run(int threads, double rate, double seconds, pt_policy *policy,
+    unsigned long floor_spin)
 {
     char *dir = pt_bench_mkdtemp("pt-bench-latency");
     pt_tracker_options opts = PT_TRACKER_OPTIONS_INIT;
@@ -117,6 +169,8 @@ run(int threads, double rate, double seconds, pt_policy *policy)
     char key[64];
 
     opts.storage_path = dir;
+    /* 0: the library's default; set only to diagnose (see run.sh). */
+    opts.batch_size = pt_bench_env_size("BENCH_LAT_BATCH", 0);
     tracker = pt_bench_tracker(policy, &opts);
     pthread_barrier_init(&start, NULL, (unsigned)threads);
     for (int t = 0; t < threads; t++) {
@@ -126,6 +180,7 @@ run(int threads, double rate, double seconds, pt_policy *policy)
         p[t].count = per_thread;
         p[t].rate = rate / threads;
         p[t].start = &start;
+        p[t].spin = floor_spin;
         p[t].histogram = calloc(BUCKETS, sizeof(uint32_t));
         if (!p[t].histogram || !merged)
             pt_bench_die("out of memory");
@@ -143,19 +198,19 @@ run(int threads, double rate, double seconds, pt_policy *policy)
         pt_bench_die("flush: %s", pt_tracker_errmsg(tracker));
     pt_tracker_counters(tracker, &c);
 
-    snprintf(key, sizeof key, "latency.t%d.p50_us", threads);
-    pt_bench_emit(key, percentile_us(merged, total, 0.50), "us");
-    snprintf(key, sizeof key, "latency.t%d.p99_us", threads);
-    pt_bench_emit(key, percentile_us(merged, total, 0.99), "us");
-    snprintf(key, sizeof key, "latency.t%d.p999_us", threads);
-    pt_bench_emit(key, percentile_us(merged, total, 0.999), "us");
-    snprintf(key, sizeof key, "latency.t%d.dropped", threads);
-    pt_bench_emit(key, (double)(total - c.accepted), "visits");
+    emit_percentiles(floor_spin ? "latency.floor" : "latency", threads, merged,
+                     total);
+    if (floor_spin) {
+        c.accepted = total; /* nothing was tracked */
+    } else {
+        snprintf(key, sizeof key, "latency.t%d.dropped", threads);
+        pt_bench_emit(key, (double)(total - c.accepted), "visits");
+    }
     fprintf(stderr,
-            "latency: %d thread(s), %llu calls, accepted %llu, stored %llu, "
-            "queue_full %llu\n",
-            threads, (unsigned long long)total, (unsigned long long)c.accepted,
-            (unsigned long long)c.stored,
+            "latency%s: %d thread(s), %llu calls, accepted %llu, stored "
+            "%llu, queue_full %llu\n",
+            floor_spin ? " (floor)" : "", threads, (unsigned long long)total,
+            (unsigned long long)c.accepted, (unsigned long long)c.stored,
             (unsigned long long)c.dropped[PT_DROP_QUEUE_FULL]);
     pt_tracker_close(tracker, 60000);
     pthread_barrier_destroy(&start);
@@ -187,9 +242,12 @@ main(void)
     if (pt_policy_load_default(&policy) != PT_OK)
         pt_bench_die("default policy: %s", pt_last_error());
     clock_overhead();
-    run(1, rate, seconds, policy);
-    run(2, rate, seconds, policy);
-    run(4, rate, seconds, policy);
+    for (int threads = 1; threads <= 4; threads *= 2) {
+        run(threads, rate, seconds, policy, 0);
+        /* The floor: a ~1 µs busy loop (pt_track's median order of
+         * magnitude), same threads, same pacing. */
+        run(threads, rate, seconds, policy, spin_loops_for(1000));
+    }
     pt_policy_free(policy);
     return 0;
 }

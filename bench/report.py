@@ -167,6 +167,18 @@ def notes(r):
     if clock is not None:
         lines.append("clock_gettime pair overhead (included in each latency "
                      "sample): %.0f ns" % clock)
+    floor = []
+    for t in (1, 2, 4):
+        vals = [r.get(("privtrack", "latency.floor.t%d.%s_us" % (t, q)))
+                for q in ("p50", "p99", "p999")]
+        if None not in vals:
+            floor.append("%d thread%s %.2f / %.2f / %.1f" %
+                         (t, "s" if t > 1 else "", *vals))
+    if floor:
+        lines.append("timing floor — a ~1 µs busy loop timed exactly like "
+                     "pt_track, same threads and pacing (p50 / p99 / p99.9 "
+                     "µs): " + "; ".join(floor) + ". What the machine adds "
+                     "by itself; tails below it cannot be measured here")
     for t in (1, 2, 4):
         d = r.get(("privtrack", "latency.t%d.dropped" % t))
         if d:
