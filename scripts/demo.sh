@@ -22,9 +22,7 @@ policy=policy/default.ini
 # The samples are dated 2025-01-15; the default policy keeps records 90 days
 # and never shows expired ones, so the demo replays them as yesterday's.
 date="$(date -u -d yesterday +%F)"
-samples="$(mktemp -t privtrack-demo-XXXXXX.jsonl)"
-trap 'rm -f "$samples"' EXIT
-sed "s/2025-01-15/$date/g" samples/visits.jsonl >"$samples"
+samples() { sed "s/2025-01-15/$date/g" samples/visits.jsonl; }
 
 step "Policy: $policy"
 "$pt" policy show --policy "$policy"
@@ -34,21 +32,28 @@ step "Record samples/visits.jsonl (as $date) into ./var"
 rm -rf ./var
 # The samples include one malformed line on purpose, to show how it is
 # reported (FILE:LINE on stderr); the other lines are still recorded.
-"$pt" record --policy "$policy" --storage ./var "$samples"
+samples | "$pt" record --policy "$policy" --storage ./var -
 echo
 echo "On disk:"
 find ./var -type f -printf '  %p  (%m, %s bytes)\n' | sort
 
 step "privtrack query --date $date"
-"$pt" query --policy "$policy" --storage ./var --date "$date" --limit 10
+"$pt" query --policy "$policy" --storage ./var --date "$date"
 
 step "privtrack stats --date $date"
 "$pt" stats --policy "$policy" --storage ./var --date "$date"
 
 step "Dry-run audit: the same samples, nothing written"
-audit="$("$pt" record --policy "$policy" --dry-run "$samples")"
-printf '%s\n' "$audit" | /usr/bin/python3 -c 'import json,sys
-for i, line in enumerate(sys.stdin):
-    if i < 3:
-        print(json.dumps(json.loads(line), indent=2))'
-echo "(first 3 audit lines shown; \`$pt record --dry-run $samples\` prints all)"
+audit="$(samples | "$pt" record --policy "$policy" --dry-run -)"
+printf '%s\n' "$audit" | /usr/bin/python3 -c 'import json, re, sys
+for n, line in enumerate(sys.stdin, 1):
+    a = json.loads(line)
+    if n == 1:
+        print("visit 1, in full:")
+        print(json.dumps(a, indent=2))
+        print("every visit:")
+    what = a["decision"] + (" (%s)" % a["reason"] if a.get("reason") else "")
+    rules = "; ".join("%s: %s" % (c["field"], re.split(r",(?![^(]*\))", c["rule"])[0])
+                      for c in a.get("changes", []))
+    print("  visit %2d: %-14s %s" % (n, what, rules))'
+echo "(the malformed line is not a visit: it is reported on stderr and skipped)"
