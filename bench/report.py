@@ -238,6 +238,11 @@ def machine():
 def render(r, command):
     out = []
     out.append("Machine: " + machine())
+    la0, la1 = r.get(("env", "loadavg_start")), r.get(("env", "loadavg_end"))
+    if la0 is not None:
+        out.append("Load average (1 min) at the start of the run: %.2f, at "
+                   "the end: %s (the machine is shared)" %
+                   (la0, "n/a" if la1 is None else "%.2f" % la1))
     if command:
         out.append("Command: `%s`" % command)
     out.append("")
