@@ -321,21 +321,15 @@ open_tracker(const server_config *cfg, pt_tracker **out)
     pt_tracker_options opts = PT_TRACKER_OPTIONS_INIT;
     opts.storage_path = cfg->storage_path;
     /* The default: asynchronous, a full queue drops rather than blocks, so
-     * a slow disk or backend never slows a request down. */
+     * a slow disk or backend never slows a request down.  Storage is not
+     * created here: the file store creates its directory on first write,
+     * and a DynamoDB table is created once by `privtrack init-storage`, so
+     * the server needs no table-management permission. */
     int rc = pt_tracker_open(out, policy, &opts);
     pt_policy_free(policy); /* the tracker keeps its own reference */
     if (rc != PT_OK) {
         fprintf(stderr, "privtrack-httpd: tracker: %s\n",
                 pt_last_error()[0] ? pt_last_error() : pt_strerror(rc));
-        return -1;
-    }
-    rc = pt_tracker_init_storage(*out);
-    if (rc != PT_OK) {
-        fprintf(stderr, "privtrack-httpd: storage: %s\n",
-                pt_tracker_errmsg(*out)[0] ? pt_tracker_errmsg(*out)
-                                           : pt_strerror(rc));
-        pt_tracker_close(*out, 0);
-        *out = NULL;
         return -1;
     }
     return 0;
