@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Smoke test of examples/microhttpd_server.c (privtrack-httpd): start it on
 # an ephemeral loopback port with a temporary policy and store, send visits
-# with curl, stop it with SIGTERM, then read the records back with the CLI.
+# with curl (direct, through trusted proxies, opted out, hostile), stop it
+# with SIGTERM, then read the records back with the CLI.
 #
 #   $1 = privtrack CLI, $2 = source dir, $3 = build dir;
 #   PT_EXAMPLE_SERVER = the server binary (set by tests/e2e/example.cmake).
@@ -93,6 +94,10 @@ visit -A "SmokeAgent/DNT" -H "DNT: 1" -H "X-Forwarded-For: 192.0.2.55" \
 visit -A "SmokeAgent/GPC" -H "Sec-GPC: 1" -H "X-Forwarded-For: 192.0.2.66" \
     "$base/"
 
+# 6. Hostile input: invalid UTF-8 in the user agent, an over-long link.
+long_path=$(printf 'x%.0s' $(seq 1 3000))
+visit -A $'Bad\xffAgent' "$base/?link=https%3A%2F%2Flong.example%2F$long_path"
+
 kill -TERM "$server_pid"
 status=0
 wait "$server_pid" || status=$?
@@ -100,7 +105,7 @@ server_pid=
 [[ $status == 0 ]] || fail "server exited with $status after SIGTERM"
 
 counters=$(grep '^counters:' "$work/server.out") || fail "no counters line"
-for want in accepted=3 stored=3 dropped_dnt=1 dropped_gpc=1 \
+for want in accepted=4 stored=4 dropped_dnt=1 dropped_gpc=1 \
     dropped_queue_full=0 dropped_invalid=0; do
     [[ " $counters " == *" $want "* ]] || fail "counters lack $want: $counters"
 done
@@ -126,9 +131,9 @@ def check(cond, what):
     if not cond:
         sys.exit(f"{what}; records: {json.dumps(records, indent=1)}")
 
-check(len(records) == 3, f"expected 3 records, got {len(records)}")
-check(set(by_agent) == {"SmokeAgent/1.0", "SmokeAgent/2.0", "SmokeAgent/3.0"},
-      "unexpected user agents")
+check(len(records) == 4, f"expected 4 records, got {len(records)}")
+check(set(by_agent) == {"SmokeAgent/1.0", "SmokeAgent/2.0", "SmokeAgent/3.0",
+                        "Bad\ufffdAgent"}, "unexpected user agents")
 
 direct = by_agent["SmokeAgent/1.0"]
 check(direct["client_ip"] == "127.0.0.0", "peer address not truncated")
@@ -148,6 +153,11 @@ check(proxied["has_errors"] is True and proxied["error_count"] == 1,
 
 two_hops = by_agent["SmokeAgent/3.0"]
 check(two_hops["client_ip"] == "203.0.113.0", "rightmost untrusted hop")
+
+hostile = by_agent["Bad\ufffdAgent"]
+link = hostile["links"][0]
+check(link.startswith("https://long.example/xxx") and len(link) <= 2048,
+      "over-long link not capped")
 
 for r in records:
     check(r["policy"].startswith("example-smoke"), "policy id")
