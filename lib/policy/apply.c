@@ -89,160 +89,6 @@ scratch_reserve_items(scratch *s, size_t n)
     return 0;
 }
 
-/* ---- audit helpers --------------------------------------------------------
- */
-
-typedef struct audit_ctx {
-    pt_buf *b; /* NULL: no audit */
-    int show_raw;
-    int changes;
-} audit_ctx;
-
-static void
-change_begin(audit_ctx *a, const char *field, const char *rule)
-{
-    pt_buf_puts(a->b, a->changes++ ? ",{\"field\":\"" : "{\"field\":\"");
-    pt_buf_puts(a->b, field);
-    pt_buf_puts(a->b, "\",\"rule\":");
-    pt_buf_json_string(a->b, rule, strlen(rule));
-}
-
-/* "before" of a value that may not be shown raw. */
-static void
-before_hidden(audit_ctx *a, const char *kind, const char *raw, size_t len)
-{
-    pt_buf_puts(a->b, ",\"before\":");
-    if (a->show_raw)
-        pt_buf_json_string(a->b, raw, len);
-    else
-        pt_buf_printf(a->b, "{\"kind\":\"%s\",\"length\":%zu}", kind, len);
-}
-
-static void
-before_list(audit_ctx *a, const char *const *raw, size_t count)
-{
-    pt_buf_puts(a->b, ",\"before\":");
-    if (!a->show_raw) {
-        pt_buf_printf(a->b, "{\"count\":%zu}", count);
-        return;
-    }
-    pt_buf_putc(a->b, '[');
-    for (size_t i = 0; i < count; i++) {
-        if (i)
-            pt_buf_putc(a->b, ',');
-        if (raw[i])
-            pt_buf_json_string(a->b, raw[i], strlen(raw[i]));
-        else
-            pt_buf_puts(a->b, "null");
-    }
-    pt_buf_putc(a->b, ']');
-}
-
-static void
-after_string(audit_ctx *a, const char *s)
-{
-    pt_buf_puts(a->b, ",\"after\":");
-    if (s)
-        pt_buf_json_string(a->b, s, strlen(s));
-    else
-        pt_buf_puts(a->b, "null");
-    pt_buf_putc(a->b, '}');
-}
-
-/* "after" of a list: the values already in the scratch (`count` items
- * from offset index `first`), or null when the list was removed. */
-static void
-after_list(audit_ctx *a, const pt_buf *text, const size_t *offsets,
-           size_t first, size_t count)
-{
-    pt_buf_puts(a->b, ",\"after\":");
-    if (!offsets || text->oom) {
-        pt_buf_puts(a->b, "null}");
-        return;
-    }
-    pt_buf_putc(a->b, '[');
-    for (size_t i = first; i < first + count; i++) {
-        const char *item = text->ptr + offsets[i];
-        if (i > first)
-            pt_buf_putc(a->b, ',');
-        pt_buf_json_string(a->b, item, strlen(item));
-    }
-    pt_buf_puts(a->b, "]}");
-}
-
-/* ---- rules: what the audit says changed a field ------------------------ */
-
-#define CH_UTF8 1 /* invalid UTF-8 was replaced */
-#define CH_CUT  2 /* cut to its maximum length */
-
-/* A comma-separated list of the rules that fired, e.g.
- * "fields.links=strip_query,fields.max_links=100". */
-typedef struct rules {
-    char text[256];
-    size_t len;
-} rules;
-
-/* Not "= {0}": clearing 256 bytes per field shows in the profile. */
-#define RULES_INIT(r) ((r).len = 0, (r).text[0] = '\0')
-
-static void PT__PRINTF(2, 3) rule_add(rules *r, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-    if (r->len && r->len + 1 < sizeof(r->text))
-        r->text[r->len++] = ',';
-    va_start(ap, fmt);
-    n = vsnprintf(r->text + r->len, sizeof(r->text) - r->len, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        r->len += (size_t)n;
-    if (r->len >= sizeof(r->text))
-        r->len = sizeof(r->text) - 1;
-}
-
-/* Append `len` bytes as valid UTF-8 of at most `cap` bytes (0: no cap),
- * cut at a character boundary.  Valid text (nearly all of it) is copied
- * in one go.  Returns CH_* flags. */
-/* Length of the leading ASCII run, eight bytes at a time. */
-static size_t
-ascii_prefix(const char *s, size_t len)
-{
-    size_t i = 0;
-    for (; i + 8 <= len; i += 8) {
-        uint64_t x;
-        memcpy(&x, s + i, 8);
-        if (x & UINT64_C(0x8080808080808080))
-            break;
-    }
-    while (i < len && !((unsigned char)s[i] & 0x80))
-        i++;
-    return i;
-}
-
-static int
-put_text(pt_buf *b, const char *s, size_t len, size_t cap)
-{
-    size_t start = b->len, ascii = ascii_prefix(s, len);
-    int flags = 0;
-    if (ascii == len || pt__utf8_valid(s + ascii, len - ascii)) {
-        pt_buf_put(b, s, cap && len > cap ? cap + 1 : len);
-    } else {
-        pt__utf8_sanitize(b, s, len, 0);
-        flags |= CH_UTF8;
-    }
-    if (b->oom || !b->ptr)
-        return flags;
-    if (cap && b->len - start > cap) {
-        size_t n = cap;
-        while (n > 0 && ((unsigned char)b->ptr[start + n] & 0xC0) == 0x80)
-            n--;
-        b->len = start + n;
-        b->ptr[b->len] = '\0';
-        flags |= CH_CUT;
-    }
-    return flags;
-}
-
 /* ---- the visit's state while it is being minimised ----------------------- */
 
 typedef struct work {
@@ -250,7 +96,7 @@ typedef struct work {
     const pt__ip_key *key;
     const pt_visit *visit;
     scratch *s;
-    audit_ctx audit;
+    pt__audit audit;
     const char *optout_rule; /* non-NULL: anonymous opt-out */
     size_t nitems;           /* offsets used */
     char client_ip[80];      /* an address's text, or up to 64 hex digits */
@@ -272,40 +118,40 @@ static void
 audit_removed_list(work *w, const char *field, const char *rule,
                    const char *const *raw, size_t count)
 {
-    change_begin(&w->audit, field, rule);
-    before_list(&w->audit, raw, count);
-    after_list(&w->audit, NULL, NULL, 0, 0);
+    pt__audit_change(&w->audit, field, rule);
+    pt__audit_before_list(&w->audit, raw, count);
+    pt__audit_after_list(&w->audit, NULL, NULL, 0, 0);
 }
 
 /* ---- client address -------------------------------------------------------
  */
 
 static void
-ip_rule(work *w, const pt__addr *addr, int from_proxy, rules *r)
+ip_rule(work *w, const pt__addr *addr, int from_proxy, pt__rules *r)
 {
     const unsigned int *num = w->policy->num;
     unsigned int prefix =
         addr->family == 4 ? num[PT_K_IP_IPV4_PREFIX] : num[PT_K_IP_IPV6_PREFIX];
     const char *eph = w->key && w->key->ephemeral ? ",ephemeral key" : "";
     if (from_proxy)
-        rule_add(r, "ip.trusted_proxies(X-Forwarded-For)");
+        pt__rule_add(r, "ip.trusted_proxies(X-Forwarded-For)");
     switch (num[PT_K_IP_MODE]) {
     case PT_IP_KEEP:
-        rule_add(r, "ip.mode=keep(normalised)");
+        pt__rule_add(r, "ip.mode=keep(normalised)");
         break;
     case PT_IP_TRUNCATE:
-        rule_add(r, "ip.mode=truncate(/%u)", prefix);
+        pt__rule_add(r, "ip.mode=truncate(/%u)", prefix);
         break;
     case PT_IP_HASH:
         if (num[PT_K_IP_TRUNCATE_BEFORE_HASH])
-            rule_add(r, "ip.mode=hash(/%u,%u bytes%s)", prefix,
-                     num[PT_K_IP_HASH_BYTES], eph);
+            pt__rule_add(r, "ip.mode=hash(/%u,%u bytes%s)", prefix,
+                         num[PT_K_IP_HASH_BYTES], eph);
         else
-            rule_add(r, "ip.mode=hash(%u bytes%s)", num[PT_K_IP_HASH_BYTES],
-                     eph);
+            pt__rule_add(r, "ip.mode=hash(%u bytes%s)", num[PT_K_IP_HASH_BYTES],
+                         eph);
         break;
     default:
-        rule_add(r, "ip.mode=drop");
+        pt__rule_add(r, "ip.mode=drop");
         break;
     }
 }
@@ -345,13 +191,13 @@ static void
 audit_ip(work *w, const char *rule, const pt__addr *addr, const char *raw,
          size_t raw_len)
 {
-    change_begin(&w->audit, "client_ip", rule);
-    before_hidden(&w->audit,
-                  !addr               ? "invalid"
-                  : addr->family == 4 ? "ipv4"
-                                      : "ipv6",
-                  raw, raw_len);
-    after_string(&w->audit, w->has_client_ip ? w->client_ip : NULL);
+    pt__audit_change(&w->audit, "client_ip", rule);
+    pt__audit_before_hidden(&w->audit,
+                            !addr               ? "invalid"
+                            : addr->family == 4 ? "ipv4"
+                                                : "ipv6",
+                            raw, raw_len);
+    pt__audit_after_string(&w->audit, w->has_client_ip ? w->client_ip : NULL);
 }
 
 static int
@@ -360,7 +206,7 @@ do_client_ip(work *w, unsigned int *invalid)
     pt__addr addr;
     const char *raw = NULL;
     size_t raw_len = 0;
-    rules r;
+    pt__rules r;
     int found, rc, from_proxy;
     int mode = (int)w->policy->num[PT_K_IP_MODE];
 
@@ -379,7 +225,7 @@ do_client_ip(work *w, unsigned int *invalid)
             audit_ip(w, w->optout_rule, &addr, raw, raw_len);
         return PT_OK;
     }
-    RULES_INIT(r);
+    PT_RULES_INIT(r);
     if (w->audit.b)
         ip_rule(w, &addr, from_proxy, &r);
     rc = transform_ip(w, &addr);
@@ -398,27 +244,28 @@ static void
 audit_user_agent(work *w, const char *ua, size_t len, int flags, size_t start)
 {
     const unsigned int *num = w->policy->num;
-    rules r;
-    RULES_INIT(r);
+    pt__rules r;
+    PT_RULES_INIT(r);
     if (w->optout_rule) {
-        rule_add(&r, "%s", w->optout_rule);
+        pt__rule_add(&r, "%s", w->optout_rule);
     } else if (num[PT_K_FIELDS_USER_AGENT] == PT_UA_FAMILY) {
-        rule_add(&r, "fields.user_agent=family");
+        pt__rule_add(&r, "fields.user_agent=family");
     } else if (num[PT_K_FIELDS_USER_AGENT] == PT_UA_DROP) {
-        rule_add(&r, "fields.user_agent=drop");
+        pt__rule_add(&r, "fields.user_agent=drop");
     } else {
-        if (flags & CH_UTF8)
-            rule_add(&r, "utf8(replaced)");
-        if (flags & CH_CUT)
-            rule_add(&r, "fields.max_user_agent=%u",
-                     num[PT_K_FIELDS_MAX_USER_AGENT]);
+        if (flags & PT_CH_UTF8)
+            pt__rule_add(&r, "utf8(replaced)");
+        if (flags & PT_CH_CUT)
+            pt__rule_add(&r, "fields.max_user_agent=%u",
+                         num[PT_K_FIELDS_MAX_USER_AGENT]);
     }
     if (!r.len)
         return;
-    change_begin(&w->audit, "user_agent", r.text);
-    before_hidden(&w->audit, "user_agent", ua, len);
-    after_string(&w->audit,
-                 w->has_ua && !w->s->text.oom ? w->s->text.ptr + start : NULL);
+    pt__audit_change(&w->audit, "user_agent", r.text);
+    pt__audit_before_hidden(&w->audit, "user_agent", ua, len);
+    pt__audit_after_string(&w->audit, w->has_ua && !w->s->text.oom
+                                          ? w->s->text.ptr + start
+                                          : NULL);
 }
 
 static void
@@ -436,8 +283,8 @@ do_user_agent(work *w, const char *ua)
         pt_buf_put(&w->s->text, family, pt__user_agent_family(ua, len, family));
         w->has_ua = 1;
     } else if (!w->optout_rule && mode == PT_UA_KEEP) {
-        flags = put_text(&w->s->text, ua, len,
-                         w->policy->num[PT_K_FIELDS_MAX_USER_AGENT]);
+        flags = pt__put_text(&w->s->text, ua, len,
+                             w->policy->num[PT_K_FIELDS_MAX_USER_AGENT]);
         w->has_ua = 1;
     }
     if (w->has_ua) {
@@ -465,8 +312,8 @@ put_link(work *w, const char *url, int mode, size_t cap)
     url_flags = pt__url_minimise(&w->s->tmp, url, strlen(url), mode);
     if (url_flags < 0)
         return -1;
-    text_flags = put_text(&w->s->text, w->s->tmp.ptr ? w->s->tmp.ptr : "",
-                          w->s->tmp.len, cap);
+    text_flags = pt__put_text(&w->s->text, w->s->tmp.ptr ? w->s->tmp.ptr : "",
+                              w->s->tmp.len, cap);
     end_item(w, start);
     return url_flags | (text_flags << 4);
 }
@@ -480,7 +327,7 @@ do_links(work *w)
     size_t cap = num[PT_K_FIELDS_MAX_LINKS], kept = 0;
     size_t count = v->link_count < cap ? v->link_count : cap;
     int mode = (int)num[PT_K_FIELDS_LINKS], flags = 0, lost = 0;
-    rules r;
+    pt__rules r;
 
     if (w->optout_rule || mode == PT_LINKS_DROP) {
         if (w->audit.b && v->link_count)
@@ -503,24 +350,24 @@ do_links(work *w)
     }
     if (!w->audit.b)
         return kept;
-    RULES_INIT(r);
+    PT_RULES_INIT(r);
     if ((flags & PT_URL_REDUCED) || (lost && mode == PT_LINKS_ORIGIN))
-        rule_add(&r, "fields.links=%s", link_mode_names[mode]);
+        pt__rule_add(&r, "fields.links=%s", link_mode_names[mode]);
     if (flags & PT_URL_CREDENTIALS)
-        rule_add(&r, "links.credentials(removed)");
+        pt__rule_add(&r, "links.credentials(removed)");
     if (v->link_count > cap)
-        rule_add(&r, "fields.max_links=%zu", cap);
-    if (flags & (CH_CUT << 4))
-        rule_add(&r, "fields.max_link_length=%u",
-                 num[PT_K_FIELDS_MAX_LINK_LENGTH]);
-    if (flags & (CH_UTF8 << 4))
-        rule_add(&r, "utf8(replaced)");
+        pt__rule_add(&r, "fields.max_links=%zu", cap);
+    if (flags & (PT_CH_CUT << 4))
+        pt__rule_add(&r, "fields.max_link_length=%u",
+                     num[PT_K_FIELDS_MAX_LINK_LENGTH]);
+    if (flags & (PT_CH_UTF8 << 4))
+        pt__rule_add(&r, "utf8(replaced)");
     if (lost && !r.len)
-        rule_add(&r, "links.empty(skipped)");
+        pt__rule_add(&r, "links.empty(skipped)");
     if (r.len) {
-        change_begin(&w->audit, "links", r.text);
-        before_list(&w->audit, v->links, v->link_count);
-        after_list(&w->audit, &w->s->text, w->s->offsets, 0, kept);
+        pt__audit_change(&w->audit, "links", r.text);
+        pt__audit_before_list(&w->audit, v->links, v->link_count);
+        pt__audit_after_list(&w->audit, &w->s->text, w->s->offsets, 0, kept);
     }
     return kept;
 }
@@ -528,30 +375,32 @@ do_links(work *w)
 /* ---- file names and titles --------------------------------------------------
  */
 
-#define CH_BASE 4 /* directories were removed */
+#define PT_CH_BASE 4 /* directories were removed */
 
 static void
 audit_files(work *w, int flags, int lost, size_t nlinks, size_t nfiles)
 {
     const pt_visit *v = w->visit;
     const unsigned int *num = w->policy->num;
-    rules r;
-    RULES_INIT(r);
-    if (flags & CH_BASE)
-        rule_add(&r, "filenames.base_name");
+    pt__rules r;
+    PT_RULES_INIT(r);
+    if (flags & PT_CH_BASE)
+        pt__rule_add(&r, "filenames.base_name");
     if (v->filename_count > num[PT_K_FIELDS_MAX_FILENAMES])
-        rule_add(&r, "fields.max_filenames=%u", num[PT_K_FIELDS_MAX_FILENAMES]);
-    if (flags & CH_CUT)
-        rule_add(&r, "fields.max_filename_length=%u",
-                 num[PT_K_FIELDS_MAX_FILENAME_LENGTH]);
-    if (flags & CH_UTF8)
-        rule_add(&r, "utf8(replaced)");
+        pt__rule_add(&r, "fields.max_filenames=%u",
+                     num[PT_K_FIELDS_MAX_FILENAMES]);
+    if (flags & PT_CH_CUT)
+        pt__rule_add(&r, "fields.max_filename_length=%u",
+                     num[PT_K_FIELDS_MAX_FILENAME_LENGTH]);
+    if (flags & PT_CH_UTF8)
+        pt__rule_add(&r, "utf8(replaced)");
     if (lost)
-        rule_add(&r, "filenames.empty(skipped)");
+        pt__rule_add(&r, "filenames.empty(skipped)");
     if (r.len) {
-        change_begin(&w->audit, "filenames", r.text);
-        before_list(&w->audit, v->filenames, v->filename_count);
-        after_list(&w->audit, &w->s->text, w->s->offsets, nlinks, nfiles);
+        pt__audit_change(&w->audit, "filenames", r.text);
+        pt__audit_before_list(&w->audit, v->filenames, v->filename_count);
+        pt__audit_after_list(&w->audit, &w->s->text, w->s->offsets, nlinks,
+                             nfiles);
     }
 }
 
@@ -560,7 +409,7 @@ static int
 put_item(work *w, size_t slot, const char *s, size_t len, size_t cap)
 {
     size_t start = w->s->text.len;
-    int flags = put_text(&w->s->text, s, len, cap);
+    int flags = pt__put_text(&w->s->text, s, len, cap);
     pt_buf_putc(&w->s->text, '\0');
     w->s->offsets[slot] = start;
     return flags;
@@ -595,7 +444,7 @@ do_files(work *w, size_t *nfiles, size_t *ntitles)
         }
         if (keep_files) {
             flags |= put_item(w, first + (*nfiles)++, base, blen, maxlen);
-            flags |= blen != len ? CH_BASE : 0;
+            flags |= blen != len ? PT_CH_BASE : 0;
         }
         if (keep_titles)
             put_item(w, title_slot + (*ntitles)++, base,
@@ -614,10 +463,11 @@ do_files(work *w, size_t *nfiles, size_t *ntitles)
                                           : "fields.filenames=drop",
                            v->filenames, v->filename_count);
     if (!keep_titles) {
-        change_begin(&w->audit, "titles",
-                     w->optout_rule ? w->optout_rule : "fields.titles=drop");
+        pt__audit_change(&w->audit, "titles",
+                         w->optout_rule ? w->optout_rule
+                                        : "fields.titles=drop");
         pt_buf_printf(w->audit.b, ",\"before\":{\"count\":%zu}", count);
-        after_string(&w->audit, NULL);
+        pt__audit_after_string(&w->audit, NULL);
     }
 }
 
@@ -656,7 +506,7 @@ optout_reason(const pt_policy *policy, const pt__visit_headers *h)
 /* `reason` is why the visit was dropped, or why it was anonymised when
  * `decision` is "stored". */
 static void
-audit_head(audit_ctx *a, const pt_policy *policy, const char *decision,
+audit_head(pt__audit *a, const pt_policy *policy, const char *decision,
            pt_drop_reason reason, const pt__ip_key *key)
 {
     int stored = decision[0] == 's';

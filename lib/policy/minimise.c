@@ -8,6 +8,7 @@
  */
 #include "policy/policy_internal.h"
 
+#include <stdint.h>
 #include <string.h>
 
 static int
@@ -124,4 +125,48 @@ pt__title_len(const char *base, size_t len)
     if (!dot || dot == base)
         return len;
     return (size_t)(dot - base);
+}
+
+/* ---- text ---------------------------------------------------------------- */
+
+/* Length of the leading ASCII run, eight bytes at a time. */
+static size_t
+ascii_prefix(const char *s, size_t len)
+{
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t x;
+        memcpy(&x, s + i, 8);
+        if (x & UINT64_C(0x8080808080808080))
+            break;
+    }
+    while (i < len && !((unsigned char)s[i] & 0x80))
+        i++;
+    return i;
+}
+
+/* Valid text (nearly all of it) is copied in one go; only invalid text
+ * goes through the byte-by-byte repair. */
+int
+pt__put_text(pt_buf *b, const char *s, size_t len, size_t cap)
+{
+    size_t start = b->len, ascii = ascii_prefix(s, len);
+    int flags = 0;
+    if (ascii == len || pt__utf8_valid(s + ascii, len - ascii)) {
+        pt_buf_put(b, s, cap && len > cap ? cap + 1 : len);
+    } else {
+        pt__utf8_sanitize(b, s, len, 0);
+        flags |= PT_CH_UTF8;
+    }
+    if (b->oom || !b->ptr)
+        return flags;
+    if (cap && b->len - start > cap) {
+        size_t n = cap;
+        while (n > 0 && ((unsigned char)b->ptr[start + n] & 0xC0) == 0x80)
+            n--;
+        b->len = start + n;
+        b->ptr[b->len] = '\0';
+        flags |= PT_CH_CUT;
+    }
+    return flags;
 }

@@ -200,4 +200,44 @@ size_t pt__title_len(const char *base, size_t len);
 /** "<unix seconds>-<8 lowercase hex>" into `out` (24 bytes). */
 void pt__session_id(char *out, int64_t seconds);
 
+/** Append `len` bytes to `b` as valid UTF-8 of at most `cap` bytes (0: no
+ *  cap), cut at a character boundary.  Returns PT_CH_* flags. */
+#define PT_CH_UTF8 1 /* invalid UTF-8 was replaced */
+#define PT_CH_CUT  2 /* cut to its maximum length */
+int pt__put_text(pt_buf *b, const char *s, size_t len, size_t cap);
+
+/* ---- audit lines --------------------------------------------------------- */
+
+typedef struct pt__audit {
+    pt_buf *b; /* NULL: no audit */
+    int show_raw;
+    int changes;
+} pt__audit;
+
+/** A comma-separated list of the rules that fired, e.g.
+ *  "fields.links=strip_query,fields.max_links=100". */
+typedef struct pt__rules {
+    char text[256];
+    size_t len;
+} pt__rules;
+
+/* Not "= {0}": clearing 256 bytes per field shows in the profile. */
+#define PT_RULES_INIT(r) ((r).len = 0, (r).text[0] = '\0')
+
+void pt__rule_add(pt__rules *r, const char *fmt, ...) PT__PRINTF(2, 3);
+
+/** Open a change entry: {"field":..., "rule":... */
+void pt__audit_change(pt__audit *a, const char *field, const char *rule);
+/** "before" of a value shown raw only with show_raw (else kind, length). */
+void pt__audit_before_hidden(pt__audit *a, const char *kind, const char *raw,
+                             size_t len);
+/** "before" of a list: raw with show_raw, else its count. */
+void pt__audit_before_list(pt__audit *a, const char *const *raw, size_t count);
+/** "after" (a string or null) and the entry's closing brace. */
+void pt__audit_after_string(pt__audit *a, const char *s);
+/** "after" of a list: `count` NUL-terminated items at `offsets[first..]`
+ *  in `text`, or null when `offsets` is NULL; closes the entry. */
+void pt__audit_after_list(pt__audit *a, const pt_buf *text,
+                          const size_t *offsets, size_t first, size_t count);
+
 #endif
