@@ -138,7 +138,7 @@ void pt__writer_wake(pt_tracker *t);
  *  takes ownership of `record`. */
 void pt__write_through(pt_tracker *t, pt_record *record);
 /** Replay the spool until it is empty, an error, or `deadline_us`
- *  (monotonic).  Caller holds backend_lock. */
+ *  (monotonic), taking backend_lock for each step. */
 int pt__replay_until(pt_tracker *t, int64_t deadline_us, uint64_t *replayed);
 /** Spool records in the caller's thread (close() rescuing the queue);
  *  counts them, or counts failures and logs the loss. */

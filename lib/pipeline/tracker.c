@@ -543,8 +543,6 @@ pt_tracker_spool_replay(pt_tracker *t, unsigned int timeout_ms,
                         uint64_t *replayed)
 {
     int64_t deadline;
-    struct timespec abs;
-    int64_t wall;
     int rc = backend_usable(t, "spool_replay");
 
     if (replayed)
@@ -553,17 +551,8 @@ pt_tracker_spool_replay(pt_tracker *t, unsigned int timeout_ms,
         return rc;
     deadline = pt__monotonic_us() + (int64_t)timeout_ms * 1000;
     pt__spool_scan(t->spool); /* segments of processes gone since open */
-    wall = pt__now_us() + (int64_t)timeout_ms * 1000;
-    abs.tv_sec = wall / 1000000;
-    abs.tv_nsec = (long)(wall % 1000000) * 1000;
-    if (pthread_mutex_timedlock(&t->backend_lock, &abs) != 0) {
-        pt__tracker_set_error(t, PT_ETIMEDOUT,
-                              "spool_replay: the backend stayed busy for %u ms",
-                              timeout_ms);
-        return PT_ETIMEDOUT;
-    }
+    /* One step at a time under backend_lock, interleaved with the writer. */
     rc = pt__replay_until(t, deadline, replayed);
-    pthread_mutex_unlock(&t->backend_lock);
     if (rc != PT_OK)
         pt__tracker_set_error(t, rc, "spool_replay: %s", pt_last_error());
     return rc;

@@ -256,17 +256,35 @@ replay_step(pt_tracker *t)
 }
 
 /* Replay while due, yielding when a batch of new records waits (they are
- * spooled behind, so order holds) so the queue never backs up. */
+ * spooled behind, so order holds) so the queue never backs up.  With
+ * `lock_each`, backend_lock is taken per step, so pt_tracker_query() and
+ * friends wait for one step, not for a whole replay. */
 static void
-replay_some(pt_tracker *t)
+replay_some(pt_tracker *t, int lock_each)
 {
     while (pt__spool_pending(t->spool) && backend_due(t) &&
            !atomic_load(&t->stop)) {
-        if (replay_step(t) != PT_OK)
-            return;
-        if (pt__queue_size(&t->queue) >= t->batch_size)
+        int rc;
+        if (lock_each)
+            pthread_mutex_lock(&t->backend_lock);
+        rc = replay_step(t);
+        if (lock_each)
+            pthread_mutex_unlock(&t->backend_lock);
+        if (rc != PT_OK || pt__queue_size(&t->queue) >= t->batch_size)
             return;
     }
+}
+
+static int
+lock_until(pthread_mutex_t *lock, int64_t deadline_us)
+{
+    /* pthread_mutex_timedlock() takes a CLOCK_REALTIME deadline. */
+    int64_t wall = pt__now_us() + (deadline_us - pt__monotonic_us());
+    struct timespec ts;
+
+    ts.tv_sec = wall / 1000000;
+    ts.tv_nsec = (long)(wall % 1000000) * 1000;
+    return pthread_mutex_timedlock(lock, &ts) == 0;
 }
 
 int
@@ -276,11 +294,14 @@ pt__replay_until(pt_tracker *t, int64_t deadline_us, uint64_t *replayed)
     int rc = PT_OK;
 
     while (pt__spool_pending(t->spool)) {
-        if (pt__monotonic_us() >= deadline_us) {
+        if (pt__monotonic_us() >= deadline_us ||
+            !lock_until(&t->backend_lock, deadline_us)) {
             rc = pt__fail(PT_ETIMEDOUT, "the spool was not drained in time");
             break;
         }
-        if ((rc = replay_step(t)) != PT_OK)
+        rc = replay_step(t);
+        pthread_mutex_unlock(&t->backend_lock);
+        if (rc != PT_OK)
             break;
     }
     if (replayed)
@@ -431,10 +452,12 @@ pt__writer_main(void *arg)
         if (abandoned(t))
             break;
         stop = atomic_load(&t->stop);
-        pthread_mutex_lock(&t->backend_lock);
         if (!stop && pt__spool_pending(t->spool) && backend_due(t))
-            replay_some(t);
-        if (t->held_count > 0 && !abandoned(t))
+            replay_some(t, 1);
+        if (abandoned(t))
+            break;
+        pthread_mutex_lock(&t->backend_lock);
+        if (t->held_count > 0)
             rc = dispose_held(t);
         pthread_mutex_unlock(&t->backend_lock);
         if (abandoned(t))
@@ -473,7 +496,7 @@ pt__write_through(pt_tracker *t, pt_record *record)
 
     pthread_mutex_lock(&t->backend_lock);
     if (pt__spool_pending(t->spool) && backend_due(t))
-        replay_some(t);
+        replay_some(t, 0);
     /* No sync per record: the CLI would fsync every line.  flush() and
      * every batch_size records sync instead. */
     rc = persist(t, &record, 1, 0, &persisted);
