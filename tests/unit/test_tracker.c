@@ -669,6 +669,92 @@ test_fork_rule(void **state)
     pt_policy_free(p);
 }
 
+/* A spool left behind is replayed by exactly one of two trackers opened on
+ * it at once (flock), in order, each record once without relying on the
+ * backend's idempotence. */
+static void
+on_audit_ignored(const char *line, void *userdata)
+{
+    (void)line;
+    (void)userdata;
+}
+
+typedef struct opener {
+    pt_policy *policy;
+    pt_tracker_options *opts;
+    uint64_t replayed;
+    int rc;
+} opener;
+
+static void *
+open_and_replay(void *arg)
+{
+    opener *o = arg;
+    pt_tracker *t;
+    pt_counters c;
+    o->rc = pt_tracker_open(&t, o->policy, o->opts);
+    if (o->rc != PT_OK)
+        return NULL;
+    o->rc = pt_tracker_spool_replay(t, 20000, NULL);
+    pt_tracker_counters(t, &c);
+    o->replayed = c.replayed;
+    if (pt_tracker_close(t, 5000) != PT_OK && o->rc == PT_OK)
+        o->rc = PT_EIO;
+    return NULL;
+}
+
+static void
+test_orphan_replayed_once_by_two_trackers(void **state)
+{
+    fixture *f = *state;
+    pt_policy *p = make_policy("mem", f->store, 0, NULL);
+    pt_tracker_options o = PT_TRACKER_OPTIONS_INIT;
+    pt_tracker *t;
+    enum { N = 400 };
+    char(*ids)[24] = calloc(N, 24);
+    pthread_t threads[2];
+    opener openers[2];
+
+    mem_set_fail(0, 1);
+    o.batch_size = 7;
+    assert_int_equal(pt_tracker_open(&t, p, &o), PT_OK);
+    for (int i = 0; i < N; i++) {
+        pt_visit v = visit(0);
+        pt_track_result r;
+        assert_int_equal(pt_track(t, &v, &r), PT_OK);
+        strcpy(ids[i], r.session_id);
+    }
+    assert_int_equal(pt_tracker_close(t, 10000), PT_OK);
+    /* A dry-run tracker reads the spool's status without replaying. */
+    pt_tracker_options dry = o;
+    pt_spool_status st;
+    dry.dry_run = 1;
+    dry.audit = on_audit_ignored;
+    assert_int_equal(pt_tracker_open(&t, p, &dry), PT_OK);
+    assert_int_equal(pt_tracker_spool_status(t, &st), PT_OK);
+    assert_int_equal(st.pending_records, N);
+    assert_int_equal(pt_tracker_close(t, 100), PT_OK);
+    mem_set_fail(0, 0);
+
+    for (int i = 0; i < 2; i++) {
+        openers[i] = (opener){p, &o, 0, 0};
+        pthread_create(&threads[i], NULL, open_and_replay, &openers[i]);
+    }
+    for (int i = 0; i < 2; i++) {
+        pthread_join(threads[i], NULL);
+        assert_int_equal(openers[i].rc, PT_OK);
+    }
+    assert_int_equal(openers[0].replayed + openers[1].replayed, N);
+    pthread_mutex_lock(&mem.lock);
+    assert_int_equal(mem.count, N);
+    assert_int_equal(mem.replay_skipped, 0); /* nothing sent twice */
+    for (int i = 0; i < N; i++)
+        assert_string_equal(mem.ids[i], ids[i]);
+    pthread_mutex_unlock(&mem.lock);
+    free(ids);
+    pt_policy_free(p);
+}
+
 int
 main(void)
 {
@@ -684,6 +770,7 @@ main(void)
         T(test_status_and_explicit_replay),
         T(test_synchronous_mode),
         T(test_fork_rule),
+        T(test_orphan_replayed_once_by_two_trackers),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
