@@ -14,6 +14,8 @@
 # BENCH_DDB_N, BENCH_MEM_N, BENCH_MEM_SECONDS for privtrack; BENCH_PY_POLICY_N, BENCH_PY_LAT_N,
 # BENCH_PY_FILE_N, BENCH_PY_FILE_ALWAYS_N, BENCH_PY_DDB_N, BENCH_PY_PUT_N,
 # BENCH_PY_MEM_N for the baselines.  BENCH_BUILD_DIR (default build-bench).
+# BENCH_FROM_HEAD=1 builds the last commit (git archive HEAD) instead of the
+# work tree, e.g. while others are editing it.
 # The table also lands in $BENCH_BUILD_DIR/bench-table.md, the raw results
 # in $BENCH_BUILD_DIR/bench-results.jsonl.
 set -euo pipefail
@@ -23,7 +25,7 @@ BUILD=${BENCH_BUILD_DIR:-$ROOT/build-bench}
 PY=/usr/bin/python3 # Debian's, with python3-boto3
 QUICK=${BENCH_QUICK:-0}
 ONLY=${BENCH_ONLY:-policy latency file dynamodb memory}
-COMMAND="$(for v in BENCH_QUICK BENCH_ONLY; do
+COMMAND="$(for v in BENCH_QUICK BENCH_ONLY BENCH_FROM_HEAD; do
     if [ -n "${!v:-}" ]; then printf '%s=%q ' "$v" "${!v}"; fi
 done)bench/run.sh"
 
@@ -62,8 +64,17 @@ done
     { echo "bench: Debian's python3-boto3 is missing (apt-get install python3-boto3)" >&2; exit 1; }
 
 mkdir -p "$BUILD"
+SRC=$ROOT
+if [ "${BENCH_FROM_HEAD:-0}" = 1 ]; then
+    # Measure the committed tree, not edits in progress in the work tree.
+    SRC=$BUILD/src
+    rm -rf "$SRC"
+    mkdir -p "$SRC"
+    git -C "$ROOT" archive HEAD | tar -x -C "$SRC"
+    log "source: HEAD $(git -C "$ROOT" rev-parse --short HEAD), exported to $SRC"
+fi
 log "building Release into $BUILD"
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DPT_BUILD_BENCH=ON \
+cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DPT_BUILD_BENCH=ON \
     -DPT_BUILD_TESTS=OFF >"$BUILD/bench-cmake.log" 2>&1 ||
     { cat "$BUILD/bench-cmake.log" >&2; exit 1; }
 cmake --build "$BUILD" -j2 --target bench_policy bench_latency bench_file \
