@@ -1,5 +1,25 @@
 /* The tracker: opening, the request path (pt_track), counters, and the
- * calls that share the backend with the writer. */
+ * calls that share the backend with the writer.
+ *
+ * Rules for applications (also in privtrack.h):
+ *  - fork(): open trackers in the process that uses them, after fork().  A
+ *    tracker opened before fork() is unusable in the child — its writer
+ *    thread does not exist there and its locks may be held forever — so in
+ *    the child pt_track(), pt_tracker_flush() and the backend calls return
+ *    PT_ECLOSED (and count a failure) instead of deadlocking, and
+ *    pt_tracker_close() returns PT_ECLOSED without touching anything (the
+ *    handle's memory goes with the child).  Detection is a pthread_atfork()
+ *    child handler bumping a generation counter: one relaxed load per call.
+ *  - Backend access: pt_tracker_query/purge/init_storage/spool_replay use
+ *    the tracker's own backend instance, serialised with the writer by a
+ *    mutex (a backend instance is single-threaded by contract); they wait
+ *    for at most one writer step.  No second instance is opened.
+ *  - Dry-run: nothing on disk — no backend, no spool, no key (an ephemeral
+ *    one).  Audit lines go to the callback, else to [audit] output: a file
+ *    (created 0600, appended), or "-" / "stderr": the only writes to the
+ *    standard streams the library makes, because the policy asked for them.
+ *  - The writer thread runs as SCHED_BATCH.
+ */
 #include "pipeline/pipeline.h"
 
 #include "record/record.h"

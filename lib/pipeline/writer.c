@@ -99,9 +99,10 @@ schedule_retry(pt_tracker *t)
 static void
 note_failure(pt_tracker *t, int rc)
 {
-    const char *detail =
-        t->backend->errmsg[0] ? t->backend->errmsg : pt_last_error();
+    char detail[256]; /* a copy: setting our error rewrites the thread's */
 
+    pt__snprintf(detail, sizeof(detail), "%s",
+                 t->backend->errmsg[0] ? t->backend->errmsg : pt_last_error());
     pt__tracker_set_error(t, rc, "%s: %s", t->backend_label, detail);
     if (!t->backend_down) {
         t->backend_down = 1;
@@ -249,8 +250,9 @@ replay_step(pt_tracker *t)
     int rc = pt__spool_replay_step(t->spool, t->batch_size * REPLAY_BATCHES,
                                    replay_put, t, &n);
     atomic_fetch_add(&t->written.replayed, n);
-    if (rc != PT_OK && !t->backend_down)
-        /* A spool read error, not the backend's: back off all the same. */
+    if (rc != PT_OK && backend_due(t))
+        /* A spool read error, not the backend's (a failed put has already
+         * scheduled its retry): back off all the same. */
         schedule_retry(t);
     return rc;
 }
