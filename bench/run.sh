@@ -15,13 +15,17 @@
 # BENCH_PY_FILE_N, BENCH_PY_FILE_ALWAYS_N, BENCH_PY_DDB_N, BENCH_PY_PUT_N,
 # BENCH_PY_MEM_N for the baselines.  BENCH_BUILD_DIR (default build-bench).
 # BENCH_FROM_HEAD=1 builds the last commit (git archive HEAD) instead of the
-# work tree, e.g. while others are editing it.
+# work tree, e.g. while others are editing it (default dir build-bench-head).
 # The table also lands in $BENCH_BUILD_DIR/bench-table.md, the raw results
 # in $BENCH_BUILD_DIR/bench-results.jsonl.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${BENCH_BUILD_DIR:-$ROOT/build-bench}
+if [ "${BENCH_FROM_HEAD:-0}" = 1 ]; then
+    BUILD=${BENCH_BUILD_DIR:-$ROOT/build-bench-head}
+else
+    BUILD=${BENCH_BUILD_DIR:-$ROOT/build-bench}
+fi
 PY=/usr/bin/python3 # Debian's, with python3-boto3
 QUICK=${BENCH_QUICK:-0}
 ONLY=${BENCH_ONLY:-policy latency file dynamodb memory}
