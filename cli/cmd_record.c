@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -37,6 +38,11 @@ static const char record_help[] =
  * record is broken, not slow. */
 #define RECORD_BLOCK_US (60u * 1000u * 1000u)
 
+/* Bounds for writing out what is queued at the end; whatever misses them
+ * is in the spool, replayed by the next run. */
+#define FLUSH_TIMEOUT_MS 120000u
+#define CLOSE_TIMEOUT_MS 30000u
+
 typedef struct record_run {
     const char *input_name; /* for FILE:LINE messages */
     FILE *input;
@@ -46,6 +52,29 @@ typedef struct record_run {
     uint64_t read;
     uint64_t rejected;
 } record_run;
+
+/* SIGINT/SIGTERM stop reading; what was accepted is still flushed and the
+ * summary printed, so an interrupted import says exactly how far it got. */
+static volatile sig_atomic_t interrupted;
+
+static void
+on_signal(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+static void
+catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    /* No SA_RESTART: a read blocked on a pipe returns with EINTR. */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
 
 /* Dry-run sink: one audit line per visit.  The tracker is synchronous, so
  * this runs on our thread only. */
@@ -116,7 +145,7 @@ track_lines(record_run *run, pt_tracker *tracker)
     ssize_t len;
     int rc = CLI_OK;
 
-    while ((len = getline(&line, &cap, run->input)) >= 0) {
+    while (!interrupted && (len = getline(&line, &cap, run->input)) >= 0) {
         cli_visit visit;
         pt_track_result result;
         char err[160];
@@ -138,7 +167,12 @@ track_lines(record_run *run, pt_tracker *tracker)
             break;
         }
     }
-    if (rc == CLI_OK && ferror(run->input)) {
+    if (rc == CLI_OK && interrupted) {
+        cli_error("record: interrupted after line %zu of %s; the records "
+                  "read so far are flushed",
+                  lineno, run->input_name);
+        rc = CLI_RUNTIME;
+    } else if (rc == CLI_OK && ferror(run->input)) {
         cli_error("cannot read %s: %s", run->input_name, strerror(errno));
         rc = CLI_RUNTIME;
     }
@@ -260,12 +294,13 @@ run_record(record_run *run, const cli_common *common, const char *path)
 
     if (!run->dry_run)
         replay_pending(tracker);
+    catch_signals();
     rc = track_lines(run, tracker);
-    prc = pt_tracker_flush(tracker, 30000);
+    prc = pt_tracker_flush(tracker, FLUSH_TIMEOUT_MS);
     if (prc != PT_OK && rc == CLI_OK)
         rc = cli_fail(tracker, prc, "record: flush");
     pt_tracker_counters(tracker, &counters);
-    pt_tracker_close(tracker, 30000);
+    pt_tracker_close(tracker, CLOSE_TIMEOUT_MS);
     print_summary(run, &counters);
     return rc != CLI_OK ? rc : outcome(run, &counters);
 }
