@@ -98,6 +98,16 @@ visit -A "SmokeAgent/GPC" -H "Sec-GPC: 1" -H "X-Forwarded-For: 192.0.2.66" \
 long_path=$(printf 'x%.0s' $(seq 1 3000))
 visit -A $'Bad\xffAgent' "$base/?link=https%3A%2F%2Flong.example%2F$long_path"
 
+# 7. A burst of concurrent requests: the server's thread pool calls
+# pt_track() from several threads at once; every visit must be stored once.
+burst=200
+burst_args=()
+for i in $(seq 1 "$burst"); do
+    burst_args+=(-o /dev/null "$base/?file=burst-$i.mp3")
+done
+curl -sS --fail --parallel --parallel-max 16 --max-time 20 -A "Burst/1" \
+    "${burst_args[@]}" || fail "burst of $burst requests"
+
 kill -TERM "$server_pid"
 status=0
 wait "$server_pid" || status=$?
@@ -105,7 +115,7 @@ server_pid=
 [[ $status == 0 ]] || fail "server exited with $status after SIGTERM"
 
 counters=$(grep '^counters:' "$work/server.out") || fail "no counters line"
-for want in accepted=4 stored=4 dropped_dnt=1 dropped_gpc=1 \
+for want in accepted=$((4 + burst)) stored=$((4 + burst)) dropped_dnt=1 dropped_gpc=1 \
     dropped_queue_full=0 dropped_invalid=0; do
     [[ " $counters " == *" $want "* ]] || fail "counters lack $want: $counters"
 done
@@ -115,22 +125,29 @@ done
 date_after=$(date -u +%F)
 : >"$work/records.json"
 for d in $(printf '%s\n' "$date_before" "$date_after" | sort -u); do
-    "$cli" query --date "$d" --json --policy "$work/policy.ini" \
+    "$cli" query --date "$d" --limit 0 --json --policy "$work/policy.ini" \
         >"$work/query-$d.json" || fail "privtrack query --date $d"
 done
-python3 - "$work"/query-*.json <<'PY' || fail "records differ from the visits"
+python3 - "$burst" "$work"/query-*.json <<'PY' ||
+    fail "records differ from the visits"
 import json, sys
 
+burst = int(sys.argv[1])
 records = []
-for path in sys.argv[1:]:
+for path in sys.argv[2:]:
     with open(path) as f:
         records += json.load(f)
+burst_files = sorted(r["filenames"][0] for r in records
+                     if r.get("user_agent") == "Burst/1")
+records = [r for r in records if r.get("user_agent") != "Burst/1"]
 by_agent = {r.get("user_agent"): r for r in records}
 
 def check(cond, what):
     if not cond:
         sys.exit(f"{what}; records: {json.dumps(records, indent=1)}")
 
+check(burst_files == sorted(f"burst-{i}.mp3" for i in range(1, burst + 1)),
+      f"burst: {len(burst_files)} records, not each of {burst} once")
 check(len(records) == 4, f"expected 4 records, got {len(records)}")
 check(set(by_agent) == {"SmokeAgent/1.0", "SmokeAgent/2.0", "SmokeAgent/3.0",
                         "Bad\ufffdAgent"}, "unexpected user agents")
