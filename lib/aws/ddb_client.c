@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,12 @@ struct pt_ddb_client {
     uint64_t rng;
     char key_date[9];
     unsigned char key[32];
+    /* curl's sockets and timer (multi_socket API): polling only what curl
+     * asked for, and telling it what is ready, spares it a poll() per
+     * transfer per wakeup. */
+    struct pollfd *pfds;
+    size_t npfds, pfds_cap;
+    int64_t timer_at_us; /* -1: no curl timer */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -48,6 +55,49 @@ static void
 global_init(void)
 {
     curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* ---- curl's socket and timer callbacks ----------------------------------- */
+
+static int
+on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    pt_ddb_client *c = userp;
+    size_t i;
+    (void)easy;
+    (void)socketp;
+    for (i = 0; i < c->npfds && c->pfds[i].fd != fd; i++)
+        ;
+    if (what == CURL_POLL_REMOVE) {
+        if (i < c->npfds)
+            c->pfds[i] = c->pfds[--c->npfds];
+        return 0;
+    }
+    if (i == c->npfds) {
+        if (c->npfds == c->pfds_cap) {
+            size_t cap = c->pfds_cap ? c->pfds_cap * 2 : 16;
+            struct pollfd *n = realloc(c->pfds, cap * sizeof(*n));
+            if (!n)
+                return -1;
+            c->pfds = n;
+            c->pfds_cap = cap;
+        }
+        c->pfds[c->npfds++].fd = fd;
+    }
+    c->pfds[i].events = (short)(((what & CURL_POLL_IN) ? POLLIN : 0) |
+                                ((what & CURL_POLL_OUT) ? POLLOUT : 0));
+    c->pfds[i].revents = 0;
+    return 0;
+}
+
+static int
+on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    pt_ddb_client *c = userp;
+    (void)multi;
+    c->timer_at_us =
+        timeout_ms < 0 ? -1 : pt__monotonic_us() + (int64_t)timeout_ms * 1000;
+    return 0;
 }
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -214,6 +264,11 @@ pt_ddb_client_new(pt_ddb_client **out, const pt_ddb_client_config *cfg,
     }
     curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)c->nslots);
     curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)c->nslots);
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+    c->timer_at_us = -1;
     c->rng = (uint64_t)pt__monotonic_us() ^ ((uint64_t)getpid() << 32) ^
              (uint64_t)(uintptr_t)c;
     if (!c->rng)
@@ -240,6 +295,7 @@ pt_ddb_client_free(pt_ddb_client *c)
     if (c->multi)
         curl_multi_cleanup(c->multi);
     free(c->slots);
+    free(c->pfds);
     pt_aws_credentials_free(&c->creds);
     OPENSSL_cleanse(c->key, sizeof(c->key));
     free(c);
@@ -514,14 +570,16 @@ start_ready(pt_ddb_client *c, pt_ddb_request *const *reqs, size_t n,
             size_t *running, size_t *pending, int64_t *next_ready)
 {
     int64_t now = pt__monotonic_us();
+    int full = 0; /* no free slot left: stop looking for one */
     *running = *pending = 0;
     *next_ready = INT64_MAX;
     for (size_t i = 0; i < n; i++) {
         pt_ddb_request *r = reqs[i];
         if (r->done || r->held)
             continue;
-        if (!r->running && r->ready_at_us <= now) {
+        if (!r->running && !full && r->ready_at_us <= now) {
             slot *s = free_slot(c);
+            full = s == NULL;
             if (s) {
                 int rc = start_request(c, s, r);
                 if (rc != PT_OK) {
@@ -585,6 +643,29 @@ report(pt_ddb_request *const *reqs, size_t n)
     return PT_OK;
 }
 
+/* poll() curl's sockets, then hand curl each one that is ready.  The
+ * ready list is copied first: curl's callbacks edit c->pfds. */
+static void
+wait_sockets(pt_ddb_client *c, int64_t wait_us)
+{
+    curl_socket_t ready[64];
+    int bits[64];
+    size_t n = 0;
+    int still;
+    int k = poll(c->pfds, (nfds_t)c->npfds, (int)((wait_us + 999) / 1000));
+    for (size_t i = 0; k > 0 && i < c->npfds && n < 64; i++) {
+        short re = c->pfds[i].revents;
+        if (!re)
+            continue;
+        ready[n] = c->pfds[i].fd;
+        bits[n++] = ((re & (POLLIN | POLLHUP)) ? CURL_CSELECT_IN : 0) |
+                    ((re & POLLOUT) ? CURL_CSELECT_OUT : 0) |
+                    ((re & (POLLERR | POLLNVAL)) ? CURL_CSELECT_ERR : 0);
+    }
+    for (size_t i = 0; i < n; i++)
+        curl_multi_socket_action(c->multi, ready[i], bits[i], &still);
+}
+
 int
 pt_ddb_run(pt_ddb_client *c, pt_ddb_request *const *reqs, size_t n,
            pt_ddb_done_fn on_done, void *userdata)
@@ -597,19 +678,21 @@ pt_ddb_run(pt_ddb_client *c, pt_ddb_request *const *reqs, size_t n,
         rc = start_ready(c, reqs, n, &running, &pending, &next_ready);
         if (rc != PT_OK || (running == 0 && pending == 0))
             break;
-        if (running)
-            curl_multi_perform(c->multi, &still);
-        if (drain_messages(c, on_done, userdata))
-            continue;
-        int64_t wait_us = 100000;
+        int64_t now = pt__monotonic_us(), wait_us = 100000;
+        if (c->timer_at_us >= 0 && c->timer_at_us - now < wait_us)
+            wait_us = c->timer_at_us - now;
         /* Waiting requests matter only when a slot is free for them;
          * otherwise a finishing transfer wakes the poll. */
-        if (pending && next_ready != INT64_MAX && free_slot(c)) {
-            int64_t until = next_ready - pt__monotonic_us();
-            if (until < wait_us)
-                wait_us = until < 0 ? 0 : until;
+        if (pending && next_ready != INT64_MAX && free_slot(c) &&
+            next_ready - now < wait_us)
+            wait_us = next_ready - now;
+        if (wait_us > 0 || c->npfds > 0)
+            wait_sockets(c, wait_us < 0 ? 0 : wait_us);
+        if (c->timer_at_us >= 0 && c->timer_at_us <= pt__monotonic_us()) {
+            c->timer_at_us = -1;
+            curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &still);
         }
-        curl_multi_poll(c->multi, NULL, 0, (int)((wait_us + 999) / 1000), NULL);
+        drain_messages(c, on_done, userdata);
     }
     for (unsigned int i = 0; i < c->nslots; i++) {
         if (c->slots[i].req) { /* only after an internal failure */
