@@ -237,6 +237,10 @@ trusted(const pt_policy *policy, const pt__addr *addr)
     return 0;
 }
 
+/* More trusted hops than any real proxy chain: the header is not to be
+ * believed, and walking it must not cost the request much. */
+#define MAX_HOPS 64
+
 /* Walk X-Forwarded-For headers from the right (the last header's last
  * entry is the one our trusted peer added).  Returns 1 with the client,
  * 0 when an entry does not parse, 2 when every entry was trusted. */
@@ -244,6 +248,7 @@ static int
 walk_xff(const pt_policy *policy, const pt_visit *visit, pt__addr *out,
          const char **raw, size_t *raw_len, unsigned int *invalid)
 {
+    unsigned int hops = 0;
     for (size_t h = visit->header_count; h-- > 0;) {
         const pt_header *hd = &visit->headers[h];
         const char *v, *end;
@@ -257,15 +262,19 @@ walk_xff(const pt_policy *policy, const pt_visit *visit, pt__addr *out,
             pt__addr addr;
             while (comma > v && comma[-1] != ',')
                 comma--;
+            *raw = comma;
+            *raw_len = (size_t)(end - comma);
             if (pt__addr_parse(&addr, comma, (size_t)(end - comma)) != 0) {
                 (*invalid)++;
                 return 0; /* nothing to the left can be believed */
             }
             *out = addr;
-            *raw = comma;
-            *raw_len = (size_t)(end - comma);
             if (!trusted(policy, &addr))
                 return 1;
+            if (++hops > MAX_HOPS) {
+                (*invalid)++;
+                return 0;
+            }
             end = comma > v ? comma - 1 : v;
         }
     }

@@ -409,6 +409,20 @@ test_client_with_proxies(void **state)
                                NULL, &invalid, out),
                         "-");
     assert_int_equal(invalid, 1);
+    /* A chain longer than any real one is not believed (and its cost is
+     * bounded). */
+    {
+        char chain[2048] = "203.0.113.1";
+        invalid = 0;
+        for (int i = 0; i < 64; i++)
+            strcat(chain, ", 10.0.0.2");
+        assert_string_equal(client(p, "10.0.0.1", chain, NULL, &invalid, out),
+                            "203.0.113.1");
+        strcat(chain, ", 10.0.0.2");
+        assert_string_equal(client(p, "10.0.0.1", chain, NULL, &invalid, out),
+                            "-");
+        assert_int_equal(invalid, 1);
+    }
     pt_policy_free(p);
 }
 
