@@ -8,6 +8,7 @@
  *   bench_memory track   (BENCH_MEM_N visits, default 1,000,000, but
  *                        stopping after BENCH_MEM_SECONDS, default 120)
  *   bench_memory idle
+ * BENCH_MEM_QUEUE overrides the tracker's queue_capacity, to diagnose a miss.
  */
 #include "bench_common.h"
 
@@ -33,6 +34,8 @@ track(size_t n, double max_seconds)
         pt_bench_die("default policy: %s", pt_last_error());
     opts.storage_path = dir;
     opts.block_us = 1000000; /* every visit stored: none dropped */
+    /* 0: the library's default; set only to diagnose (see run.sh). */
+    opts.queue_capacity = pt_bench_env_size("BENCH_MEM_QUEUE", 0);
     tracker = pt_bench_tracker(policy, &opts);
     pt_policy_free(policy);
     for (size_t i = 0; i < n; i++) {
