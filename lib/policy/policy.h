@@ -40,14 +40,25 @@ typedef struct pt__apply_result {
  *  X-Forwarded-For), ip mode, user agent, links, file names and titles,
  *  caps, UTF-8 sanitising, ttl, session id and policy id.
  *
- *  `now_us` is the current time (used when visit->time_us is 0 and for the
- *  ttl base).  When `audit` is not NULL, exactly one audit line (a JSON
- *  object, no newline) is appended to it: {"decision":..., "reason":...,
- *  "changes":[{"field","rule","before","after"}...], "record":{...}} —
- *  "before" never shows a raw address or user agent unless [audit]
- *  show_raw = true (it shows {"kind":..., "length":N} instead).
+ *  `now_us` is the current time, used when visit->time_us is 0; the ttl
+ *  and the session id count from the visit's time.  When `audit` is not
+ *  NULL, exactly one audit line (a JSON object, no newline) is appended to
+ *  it: {"decision":"stored"|"dropped", "reason" (dropped) or "optout"
+ *  (anonymised), "policy", "ephemeral_key":true (hashing with a throwaway
+ *  key), "changes":[{"field","rule","before","after"}...], "record":{...}
+ *  or null} — only changed fields are listed, "rule" names the rules that
+ *  changed them, and "before" never shows a raw address or user agent
+ *  unless [audit] show_raw = true (it shows {"kind":..., "length":N}
+ *  instead; lists show {"count":N}).
  *
- *  Thread-safe: the policy and key are read-only. */
+ *  Returns PT_OK when a record was produced or the visit was dropped by
+ *  opt-out (result->dropped).  PT_EINVAL with result->dropped =
+ *  PT_DROP_INVALID for an unusable visit (a count without its array, a
+ *  time outside 1970-9999); PT_ECRYPTO when [ip] mode = hash and `key`
+ *  holds no key; PT_ENOMEM.  On failure no record and no audit line.
+ *
+ *  Thread-safe: the policy and key are read-only; the scratch memory is
+ *  per thread (freed when the thread exits). */
 int pt__policy_apply(const pt_policy *policy, const pt__ip_key *key,
                      const pt_visit *visit, int64_t now_us,
                      pt__apply_result *result, pt_buf *audit);
