@@ -89,11 +89,14 @@ def rows(r):
         return check
 
     # 1. policy cost
-    add("policy cost, policy/default.ini (1 core)", "visits/s",
+    add("policy cost, policy/default.ini: hash of the /24 (1 core)",
+        "visits/s",
         pt("policy.default.visits_per_s"), bl("policy.default.visits_per_s"),
         HIGHER, "≥ 1,000,000", at_least(1e6))
     for mode in ("keep", "truncate", "hash", "drop"):
-        add("policy cost, ip mode = %s (1 core)" % mode, "visits/s",
+        label = {"hash": "hash (whole address)",
+                 "truncate": "truncate (/24)"}.get(mode, mode)
+        add("policy cost, ip mode = %s (1 core)" % label, "visits/s",
             pt("policy.%s.visits_per_s" % mode),
             bl("policy.%s.visits_per_s" % mode), HIGHER)
     # 2. request-path latency
