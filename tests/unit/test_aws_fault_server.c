@@ -74,16 +74,25 @@ signature_ok(const char *head, const char *body, size_t body_len)
 {
     const char *names[] = {"Host", "Content-Type", "X-Amz-Date",
                            "X-Amz-Target"};
-    char values[4][256], want[1100];
+    char values[4][256], want[1100], token[256];
     pt_sigv4_header h[4];
     pt_aws_credentials creds = {"AKIDTEST", "secret/TEST", NULL, "test"};
     pt_sigv4_result res;
     const char *auth = header_value(head, "Authorization");
+    const char *tok;
     int ok;
 
     if (!auth)
         return 0;
     snprintf(want, sizeof(want), "%s", auth);
+    tok = header_value(head, "X-Amz-Security-Token");
+    if (tok) { /* session credentials: the token must be signed too */
+        snprintf(token, sizeof(token), "%s", tok);
+        creds.session_token = token;
+        pthread_mutex_lock(&srv.lock);
+        srv.tokens_seen++;
+        pthread_mutex_unlock(&srv.lock);
+    }
     for (int i = 0; i < 4; i++) {
         const char *v = header_value(head, names[i]);
         if (!v)

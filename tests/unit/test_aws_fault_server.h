@@ -42,6 +42,7 @@ typedef struct server {
     int bad_requests; /* protocol or signature problems seen */
     char last_target[128];
     const char *body; /* FAULT_BODY answer */
+    int tokens_seen;  /* requests carrying X-Amz-Security-Token */
 } server;
 
 extern server srv;
