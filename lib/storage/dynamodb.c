@@ -51,13 +51,14 @@ pt__dynamodb_client(pt__dynamodb *d, pt_ddb_client **out)
     pt__snprintf(cfg.region, sizeof(cfg.region), "%s", d->region);
     cfg.retry = d->retry;
     cfg.parallel = d->parallel;
+    /* where they came from, never what they are */
+    pt__log(PT_LOG_DEBUG, "dynamodb: table %s at %s, credentials from %s",
+            d->table, d->endpoint.url, creds.source);
     rc = pt_ddb_client_new(&d->client, &cfg, &creds);
     if (rc != PT_OK) {
         pt_aws_credentials_free(&creds);
         return pt__dynamodb_fail(d, rc);
     }
-    pt__log(PT_LOG_DEBUG, "dynamodb: table %s at %s, credentials from %s",
-            d->table, d->endpoint.url, creds.source);
     *out = d->client;
     return PT_OK;
 }
