@@ -25,6 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#define REPLAY_N     1000
+#define REPLAY_BATCH 10 /* a replay step is 16 batches: 160 records */
+
 typedef struct fixture {
     char root[256];
     char store[300];
@@ -196,24 +199,23 @@ by_id(const void *a, const void *b)
     return strcmp((const char *)a, (const char *)b);
 }
 
-/* Replay the spool into the file store with a fresh tracker, then check
- * every acknowledged id is stored exactly once and nothing is doubled. */
-static size_t
-replay_and_check(fixture *f, acks *a)
+/* Replay the spool into the file store with a fresh tracker; return the
+ * stored session ids, sorted, checking none is there twice. */
+static char (*replay_into_store(fixture *f, size_t *count,
+                                uint64_t *replayed))[24]
 {
     pt_policy *p = make_policy("file", f->store);
     pt_tracker_options o = PT_TRACKER_OPTIONS_INIT;
     pt_tracker *t;
     pt_record_list *list;
     pt_spool_status st;
-    uint64_t replayed = 0;
     char(*stored)[24];
 
     assert_non_null(p);
     o.spool_dir = f->spool;
     o.synchronous = 1;
     assert_int_equal(pt_tracker_open(&t, p, &o), PT_OK);
-    assert_int_equal(pt_tracker_spool_replay(t, 60000, &replayed), PT_OK);
+    assert_int_equal(pt_tracker_spool_replay(t, 60000, replayed), PT_OK);
     assert_int_equal(pt_tracker_spool_status(t, &st), PT_OK);
     assert_int_equal(st.pending_records, 0);
     assert_int_equal(pt_tracker_query(t, &list, f->date, 0), PT_OK);
@@ -227,14 +229,65 @@ replay_and_check(fixture *f, acks *a)
     for (size_t i = 1; i < list->count; i++)
         if (strcmp(stored[i - 1], stored[i]) == 0)
             fail_msg("session %s stored twice", stored[i]);
-    for (size_t i = 0; i < a->count; i++)
-        if (!bsearch(a->ids[i], stored, list->count, sizeof(*stored), by_id))
-            fail_msg("acknowledged session %s lost", a->ids[i]);
-    size_t count = list->count;
-    free(stored);
+    *count = list->count;
     pt_record_list_free(list);
+    return stored;
+}
+
+/* Every acknowledged id is stored exactly once. */
+static size_t
+replay_and_check(fixture *f, acks *a)
+{
+    uint64_t replayed = 0;
+    size_t count;
+    char(*stored)[24] = replay_into_store(f, &count, &replayed);
+
+    for (size_t i = 0; i < a->count; i++)
+        if (!bsearch(a->ids[i], stored, count, sizeof(*stored), by_id))
+            fail_msg("acknowledged session %s lost", a->ids[i]);
+    free(stored);
     print_message("replayed %llu, stored %zu, acknowledged %zu\n",
                   (unsigned long long)replayed, count, a->count);
+    return count;
+}
+
+/* After a replay killed midway (its backend logged to `log_path`): every
+ * acknowledged id is in the log or the store, and what the next replay
+ * sent again is at most one replay step (16 batches). */
+static size_t
+replay_and_check_subset(fixture *f, acks *a, const char *log_path)
+{
+    uint64_t replayed = 0;
+    size_t count, logged = 0, overlap = 0;
+    char(*stored)[24] = replay_into_store(f, &count, &replayed);
+    char(*log)[24] = calloc(a->count + 1, sizeof(*log));
+    FILE *fp = fopen(log_path, "r");
+    char line[64];
+
+    assert_non_null(fp);
+    while (logged < a->count && fgets(line, sizeof(line), fp)) {
+        line[strcspn(line, "\n")] = '\0';
+        snprintf(log[logged++], 24, "%.23s", line);
+    }
+    fclose(fp);
+    qsort(log, logged, sizeof(*log), by_id);
+    for (size_t i = 1; i < logged; i++)
+        if (strcmp(log[i - 1], log[i]) == 0)
+            fail_msg("session %s replayed twice before the kill", log[i]);
+    for (size_t i = 0; i < a->count; i++) {
+        int in_store =
+            bsearch(a->ids[i], stored, count, sizeof(*stored), by_id) != NULL;
+        int in_log =
+            bsearch(a->ids[i], log, logged, sizeof(*log), by_id) != NULL;
+        if (!in_store && !in_log)
+            fail_msg("acknowledged session %s lost", a->ids[i]);
+        overlap += in_store && in_log;
+    }
+    print_message("sent again after the kill: %zu (one step: %d)\n", overlap,
+                  16 * REPLAY_BATCH);
+    assert_true(overlap <= 16 * REPLAY_BATCH);
+    free(stored);
+    free(log);
     return count;
 }
 
@@ -422,6 +475,149 @@ test_full_disk(void **state)
     free(a.ids);
 }
 
+/* ---- SIGKILL mid-replay -------------------------------------------------- */
+
+/* A backend that logs each stored session id (one write per record, so
+ * the log survives SIGKILL) and is slow, so a replay can be caught in the
+ * middle. */
+static int slow_log_fd = -1;
+
+static int
+slow_put(pt_storage *s, const pt_record *const *records, size_t count,
+         int replay, size_t *written)
+{
+    (void)s;
+    (void)replay;
+    *written = 0;
+    for (size_t i = 0; i < count; i++) {
+        char line[32];
+        int n = snprintf(line, sizeof(line), "%s\n", records[i]->session_id);
+        struct timespec pause = {0, 300000};
+        if (write(slow_log_fd, line, (size_t)n) != n)
+            return PT_EIO;
+        (*written)++;
+        nanosleep(&pause, NULL);
+    }
+    return PT_OK;
+}
+
+static const pt_storage_methods slow_methods = {PT_STORAGE_METHODS_VERSION,
+                                                "slow",
+                                                0,
+                                                down_open,
+                                                NULL,
+                                                slow_put,
+                                                NULL,
+                                                NULL,
+                                                NULL,
+                                                NULL,
+                                                down_close};
+
+static void
+child_fill_spool(fixture *f, int fd)
+{
+    pt_policy *p;
+    pt_tracker *t;
+    pt_tracker_options o = PT_TRACKER_OPTIONS_INIT;
+    char(*ids)[24] = calloc(REPLAY_N, 24);
+
+    pt_storage_register(&down_methods);
+    p = make_policy("down", f->store);
+    o.spool_dir = f->spool;
+    if (!ids || !p || pt_tracker_open(&t, p, &o) != PT_OK)
+        _exit(2);
+    for (int i = 0; i < REPLAY_N; i++) {
+        pt_visit v = visit_at(f->base_us + i);
+        pt_track_result r;
+        if (pt_track(t, &v, &r) != PT_OK || r.dropped != PT_DROP_NONE)
+            _exit(3);
+        snprintf(ids[i], 24, "%s", r.session_id);
+    }
+    if (pt_tracker_flush(t, 30000) != PT_OK)
+        _exit(4);
+    send_ids(fd, ids, REPLAY_N);
+    pt_tracker_close(t, 5000);
+    _exit(0);
+}
+
+static void
+child_slow_replay(fixture *f, const char *log_path)
+{
+    pt_policy *p;
+    pt_tracker *t;
+    pt_tracker_options o = PT_TRACKER_OPTIONS_INIT;
+
+    slow_log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    pt_storage_register(&slow_methods);
+    p = make_policy("slow", f->store);
+    o.spool_dir = f->spool;
+    o.batch_size = REPLAY_BATCH;
+    if (slow_log_fd < 0 || !p || pt_tracker_open(&t, p, &o) != PT_OK)
+        _exit(2);
+    pt_tracker_spool_replay(t, 60000, NULL); /* killed before the end */
+    _exit(5);
+}
+
+static size_t
+count_lines(const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    size_t n = 0;
+    int c;
+    if (!fp)
+        return 0;
+    while ((c = getc(fp)) != EOF)
+        n += c == '\n';
+    fclose(fp);
+    return n;
+}
+
+static void
+test_sigkill_mid_replay(void **state)
+{
+    fixture *f = *state;
+    int fds[2], status;
+    acks a = {NULL, 0, 0};
+    char log_path[400];
+    pid_t pid;
+
+    /* 1. A child spools 1,000 records (its backend is down). */
+    assert_int_equal(pipe(fds), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        child_fill_spool(f, fds[1]);
+    }
+    close(fds[1]);
+    read_acks(fds[0], &a, SIZE_MAX);
+    close(fds[0]);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(a.count, REPLAY_N);
+
+    /* 2. Another replays it into a slow backend and is killed midway. */
+    snprintf(log_path, sizeof(log_path), "%s/slow.log", f->root);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        child_slow_replay(f, log_path);
+    for (int i = 0; i < 3000 && count_lines(log_path) < 350; i++) {
+        struct timespec pause = {0, 2000000};
+        nanosleep(&pause, NULL);
+    }
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    size_t before_kill = count_lines(log_path);
+    assert_true(before_kill >= 350 && before_kill < REPLAY_N);
+
+    /* 3. The next tracker replays the rest into the file store. */
+    size_t stored = replay_and_check_subset(f, &a, log_path);
+    print_message("killed after %zu, then %zu replayed\n", before_kill, stored);
+    free(a.ids);
+}
+
 int
 main(void)
 {
@@ -429,6 +625,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_sigkill_mid_stream, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_full_disk, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sigkill_mid_replay, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
