@@ -225,11 +225,15 @@ extract(pt_record *r, const cJSON *root, const char ***slots_out)
         return rc;
 
     total = r->link_count + r->title_count + r->filename_count;
-    if (total) {
-        slots = malloc(total * sizeof(*slots));
-        if (!slots)
-            return pt__fail(PT_ENOMEM, "out of memory parsing a record");
+    if (total == 0) {
+        /* No lists: no slots, and no arithmetic on a NULL pointer. */
+        r->links = r->titles = r->filenames = NULL;
+        *slots_out = NULL;
+        return PT_OK;
     }
+    slots = malloc(total * sizeof(*slots));
+    if (!slots)
+        return pt__fail(PT_ENOMEM, "out of memory parsing a record");
     r->links = fill_list(slots, f[F_LINKS], r->link_count);
     r->titles = fill_list(slots + r->link_count, f[F_TITLES], r->title_count);
     r->filenames = fill_list(slots + r->link_count + r->title_count,
