@@ -130,6 +130,12 @@ copy_settings(pt_tracker *t, const pt_policy *policy,
     t->dry_run = o->dry_run < 0 ? pt__policy_dry_run(policy) : o->dry_run;
     t->synchronous = o->synchronous != 0;
     t->batch_size = o->batch_size ? o->batch_size : DEFAULT_BATCH_SIZE;
+    /* Several batches per sync (and per replay step), but not an unbounded
+     * array when a caller asks for huge batches. */
+    if (t->batch_size <= 8192 / PT__BATCHES_PER_SYNC)
+        t->held_capacity = t->batch_size * PT__BATCHES_PER_SYNC;
+    else
+        t->held_capacity = t->batch_size > 8192 ? t->batch_size : 8192;
     t->batch_delay_ms =
         o->batch_delay_ms ? o->batch_delay_ms : DEFAULT_BATCH_DELAY_MS;
     t->block_us = o->block_us;
@@ -197,7 +203,6 @@ open_pipeline(pt_tracker *t, const pt_tracker_options *o)
              (uint64_t)(uintptr_t)t;
     if (t->synchronous)
         return PT_OK;
-    t->held_capacity = t->batch_size * PT__BATCHES_PER_SYNC;
     t->held = calloc(t->held_capacity, sizeof(*t->held));
     if (!t->held)
         return pt__fail(PT_ENOMEM, "cannot allocate a batch of %zu",

@@ -13,8 +13,6 @@
 
 #define BACKOFF_BASE_US 50000   /* first retry after ~50 ms */
 #define BACKOFF_CAP_US  5000000 /* never wait more than ~5 s */
-/* A replay step reads this many batches from the spool. */
-#define REPLAY_BATCHES PT__BATCHES_PER_SYNC
 
 /* ---- wake-ups ------------------------------------------------------------ */
 
@@ -247,8 +245,8 @@ static int
 replay_step(pt_tracker *t)
 {
     size_t n = 0;
-    int rc = pt__spool_replay_step(t->spool, t->batch_size * REPLAY_BATCHES,
-                                   replay_put, t, &n);
+    int rc =
+        pt__spool_replay_step(t->spool, t->held_capacity, replay_put, t, &n);
     atomic_fetch_add(&t->written.replayed, n);
     if (rc != PT_OK && backend_due(t))
         /* A spool read error, not the backend's (a failed put has already
