@@ -22,7 +22,11 @@
  *    hash, an address for truncate, and never the raw peer or forwarded
  *    address unless the mode is keep;
  *  - the record serialises to JSON that parses back; the audit line is a
- *    JSON object in valid UTF-8.
+ *    JSON object in valid UTF-8;
+ *  - taint: unless the mode is keep, a raw address of the visit (the peer,
+ *    or an X-Forwarded-For element) that occurs only once in the input
+ *    appears neither in the record's JSON nor in the audit line (none of
+ *    these policies sets show_raw).
  */
 #include <privtrack.h>
 
@@ -237,6 +241,69 @@ check_client_ip(const parsed_visit *p, ip_mode mode, const char *client_ip)
     }
 }
 
+/* Non-zero when `needle` occurs in the `len` bytes at `hay`. */
+static int
+contains(const char *hay, size_t len, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (size_t i = 0; n && i + n <= len; i++) {
+        if (memcmp(hay + i, needle, n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static size_t
+occurrences(const uint8_t *data, size_t size, const char *needle)
+{
+    size_t n = strlen(needle), count = 0;
+    for (size_t i = 0; n && i + n <= size; i++)
+        count += memcmp(data + i, needle, n) == 0;
+    return count;
+}
+
+/* `addr` must not leak into `out` — unless the input carries it more than
+ * once (it may be in a link or the user agent, which the policy keeps), or
+ * the ip rule legitimately produced it (truncation of an address whose host
+ * bits are already zero). */
+static void
+check_not_leaked(const char *addr, const char *client_ip, const char *out,
+                 size_t out_len, const uint8_t *data, size_t size)
+{
+    if (!is_address(addr) || (client_ip && strcmp(addr, client_ip) == 0))
+        return;
+    if (occurrences(data, size, addr) != 1)
+        return;
+    FUZZ_CHECK(!contains(out, out_len, addr));
+}
+
+static void
+check_taint(const parsed_visit *p, ip_mode mode, const char *client_ip,
+            const char *out, size_t out_len, const uint8_t *data, size_t size)
+{
+    if (mode == IP_KEEP)
+        return;
+    if (p->visit.remote_addr)
+        check_not_leaked(p->visit.remote_addr, client_ip, out, out_len, data,
+                         size);
+    for (size_t i = 0; i < p->visit.header_count; i++) {
+        if (pt__strcasecmp(p->headers[i].name, "X-Forwarded-For") != 0)
+            continue;
+        char token[64];
+        const char *v = p->headers[i].value;
+        while (*v) {
+            v += strspn(v, ", \t");
+            size_t n = strcspn(v, ", \t");
+            if (n > 0 && n < sizeof(token)) {
+                memcpy(token, v, n);
+                token[n] = '\0';
+                check_not_leaked(token, client_ip, out, out_len, data, size);
+            }
+            v += n;
+        }
+    }
+}
+
 static void
 check_record(const parsed_visit *p, ip_mode mode, const pt_record *r)
 {
@@ -268,6 +335,27 @@ check_audit(const pt_buf *audit)
     cJSON_Delete(doc);
 }
 
+/* The taint check over everything the engine wrote: the record's JSON and
+ * the audit line. */
+static void
+check_outputs(const parsed_visit *p, ip_mode mode, const pt_record *record,
+              const pt_buf *audit, const uint8_t *data, size_t size)
+{
+    pt_buf out = PT_BUF_INIT;
+    if (record) {
+        char *json = NULL;
+        FUZZ_CHECK(pt_record_to_json(&json, record) == PT_OK);
+        pt_buf_puts(&out, json);
+        pt_free(json);
+    }
+    if (audit->ptr)
+        pt_buf_put(&out, audit->ptr, audit->len);
+    if (out.ptr && !out.oom)
+        check_taint(p, mode, record ? record->client_ip : NULL, out.ptr,
+                    out.len, data, size);
+    pt_buf_free(&out);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
@@ -295,6 +383,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             check_record(&p, fp->mode, result.record);
         if (want_audit)
             check_audit(&audit);
+        check_outputs(&p, fp->mode, result.record, &audit, data, size);
     } else {
         FUZZ_CHECK(result.record == NULL);
     }
