@@ -114,9 +114,10 @@ typedef void (*pt_log_fn)(pt_log_level level, const char *message,
 
 /** Set the process-wide log callback and the minimum level delivered.
  *  `fn == NULL` silences the library (the default).  Call it before opening
- *  trackers; changing it while trackers run is safe (the pointer is swapped
- *  atomically) but a line already being delivered may still reach the old
- *  callback. */
+ *  trackers; changing it while trackers run is safe: once pt_set_log()
+ *  returns, no line is being delivered to the old callback (so its userdata
+ *  may be freed).  The callback must not call pt_set_log() itself.  Any
+ *  thread. */
 PT_EXTERN void pt_set_log(pt_log_fn fn, void *userdata, pt_log_level min_level);
 
 /** Human-readable level name ("debug", "info", "warning", "error"). Static. */

@@ -1,35 +1,28 @@
 /* The process-wide log callback.  The library never prints on its own. */
 #include "common/common.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-typedef struct log_sink {
-    pt_log_fn fn;
-    void *userdata;
-} log_sink;
-
-/* The sink is swapped as a whole so a reader never sees a callback paired
- * with another callback's userdata.  Old sinks are leaked on purpose (a
- * handful of bytes per pt_set_log call): a concurrent logger may still be
- * reading one. */
-static _Atomic(log_sink *) current_sink;
+/* The callback and its userdata change together under a lock, so a logger
+ * never pairs one callback with another's userdata.  Readers only take the
+ * lock when their level is enabled, which keeps disabled logging to one
+ * relaxed atomic load. */
+static pthread_rwlock_t sink_lock = PTHREAD_RWLOCK_INITIALIZER;
+static pt_log_fn sink_fn;
+static void *sink_userdata;
 static atomic_int min_level = PT_LOG_NONE;
 
 void
 pt_set_log(pt_log_fn fn, void *userdata, pt_log_level level)
 {
-    log_sink *sink = NULL;
-    if (fn) {
-        sink = malloc(sizeof(*sink));
-        if (!sink)
-            return;
-        sink->fn = fn;
-        sink->userdata = userdata;
-    }
-    atomic_store(&current_sink, sink);
+    pthread_rwlock_wrlock(&sink_lock);
+    sink_fn = fn;
+    sink_userdata = userdata;
     atomic_store(&min_level, fn ? (int)level : PT_LOG_NONE);
+    pthread_rwlock_unlock(&sink_lock);
 }
 
 const char *
@@ -60,15 +53,14 @@ pt__log(pt_log_level level, const char *fmt, ...)
 {
     char line[1024];
     va_list ap;
-    log_sink *sink;
 
     if (!pt__log_enabled(level))
-        return;
-    sink = atomic_load(&current_sink);
-    if (!sink)
         return;
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    sink->fn(level, line, sink->userdata);
+    pthread_rwlock_rdlock(&sink_lock);
+    if (sink_fn && (int)level >= atomic_load(&min_level))
+        sink_fn(level, line, sink_userdata);
+    pthread_rwlock_unlock(&sink_lock);
 }
