@@ -223,6 +223,7 @@ test_same_time_no_loss_and_replay(void **state)
         assert_int_equal(written, 100);
         total += written;
     }
+    assert_int_equal(total, 1000);
     int64_t t1 = pt__monotonic_us();
     getrusage(RUSAGE_SELF, &r1);
     double cpu = (double)(r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) * 1e6 +
