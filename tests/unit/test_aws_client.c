@@ -224,6 +224,32 @@ test_session_token(void **state)
     pt_ddb_client_free(c);
 }
 
+/* A host name goes through curl's resolver (driven by the socket/timer
+ * callbacks too); the signed Host header keeps the name. */
+static void
+test_host_name_endpoint(void **state)
+{
+    pt_ddb_client_config cfg;
+    pt_aws_credentials creds = {strdup("AKIDTEST"), strdup("secret/TEST"), NULL,
+                                "test"};
+    pt_ddb_client *c;
+    char url[64];
+    (void)state;
+    memset(&cfg, 0, sizeof(cfg));
+    snprintf(url, sizeof(url), "http://localhost:%d/", srv.port);
+    assert_int_equal(pt_aws_endpoint_resolve(&cfg.endpoint, url, NULL), PT_OK);
+    snprintf(cfg.region, sizeof(cfg.region), "eu-west-3");
+    cfg.retry = (pt_ddb_retry){2, 1, 1};
+    assert_int_equal(pt_ddb_client_new(&c, &cfg, &creds), PT_OK);
+    set_fault(FAULT_OK, 0);
+    int bad_before = __atomic_load_n(&srv.bad_requests, __ATOMIC_SEQ_CST);
+    assert_int_equal(call(c, NULL), PT_OK);
+    assert_int_equal(call(c, NULL), PT_OK);
+    assert_int_equal(__atomic_load_n(&srv.bad_requests, __ATOMIC_SEQ_CST),
+                     bad_before);
+    pt_ddb_client_free(c);
+}
+
 static void
 test_connection_refused(void **state)
 {
@@ -277,6 +303,7 @@ main(void)
         cmocka_unit_test(test_not_retried),
         cmocka_unit_test(test_parallel_run),
         cmocka_unit_test(test_session_token),
+        cmocka_unit_test(test_host_name_endpoint),
         cmocka_unit_test(test_connection_refused),
     };
     return cmocka_run_group_tests(tests, server_start, server_stop);
