@@ -302,12 +302,14 @@ free_records(pt_record **records, size_t count)
         pt__record_free(records[i]);
 }
 
-/* Persist progress after `written` records; drop the segment when it is
- * wholly replayed. */
+/* Persist progress after `written` records of segs[index]; drop the
+ * segment when it is wholly replayed. */
 static void
-commit_progress(pt__spool *s, segment *seg, const pt__spool_batch *batch,
+commit_progress(pt__spool *s, size_t index, const pt__spool_batch *batch,
                 size_t written, int complete)
 {
+    segment *seg = &s->segs[index];
+    int is_current = seg == s->current;
     uint64_t offset = complete  ? batch->scan_end
                       : written ? batch->ends[written - 1]
                                 : seg->offset;
@@ -316,20 +318,34 @@ commit_progress(pt__spool *s, segment *seg, const pt__spool_batch *batch,
         return;
     seg->offset = offset;
     if (complete && batch->eof &&
-        (!seg->own || (seg != s->current && seg->offset >= seg->size))) {
+        (!seg->own || (!is_current && seg->offset >= seg->size))) {
         /* An orphan or a retired segment of ours, read to its end. */
         segment_finish(seg);
-        remove_segment_at(s, 0);
+        remove_segment_at(s, index);
         return;
     }
-    if (complete && seg == s->current && seg->offset >= seg->size) {
+    if (complete && is_current && seg->offset >= seg->size) {
         /* Our current segment caught up: start afresh next time rather
          * than keep a file of replayed records. */
         segment_finish(seg);
-        remove_segment_at(s, s->count - 1);
+        remove_segment_at(s, index);
         return;
     }
     pt__spool_file_save_offset(seg->path, seg->offset);
+}
+
+/* The entry for `path` (compared by pointer: entries move in the array,
+ * their path strings do not). */
+static int
+find_segment(const pt__spool *s, const char *path, size_t *index)
+{
+    for (size_t i = 0; i < s->count; i++) {
+        if (s->segs[i].path == path) {
+            *index = i;
+            return 1;
+        }
+    }
+    return 0;
 }
 
 int
@@ -338,7 +354,8 @@ pt__spool_replay_step(pt__spool *s, size_t max_records, pt__spool_put_fn put,
 {
     pt__spool_batch batch;
     segment *seg;
-    size_t written = 0;
+    const char *path;
+    size_t written = 0, index = 0;
     int rc;
 
     *replayed = 0;
@@ -349,6 +366,7 @@ pt__spool_replay_step(pt__spool *s, size_t max_records, pt__spool_put_fn put,
         pthread_mutex_unlock(&s->lock);
         return PT_OK;
     }
+    path = seg->path;
     rc = pt__spool_file_read(seg->fd, seg->path, seg->offset,
                              seg->own ? seg->size : UINT64_MAX,
                              max_records ? max_records : 1, &batch);
@@ -364,9 +382,11 @@ pt__spool_replay_step(pt__spool *s, size_t max_records, pt__spool_put_fn put,
         written = batch.count;
 
     pthread_mutex_lock(&s->lock);
-    /* segs[0] is still this segment: only replay steps remove entries and
-     * they are serialised by the caller; appends never add before it. */
-    commit_progress(s, &s->segs[0], &batch, written, rc == PT_OK);
+    /* Only replay steps remove entries, and they are serialised by the
+     * caller, so the segment is still there; but a scan meanwhile may have
+     * inserted orphans before it, so look it up again. */
+    if (find_segment(s, path, &index))
+        commit_progress(s, index, &batch, written, rc == PT_OK);
     pthread_mutex_unlock(&s->lock);
     *replayed = written;
     free_records(batch.records, batch.count);
