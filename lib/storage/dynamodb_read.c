@@ -106,6 +106,8 @@ pt__dynamodb_query(pt_storage *s, pt_record_list **out, const char *date,
         size_t page = limit ? limit - list->count : 0;
         if (d->page_limit && (page == 0 || page > d->page_limit))
             page = d->page_limit;
+        if (page > 1000000) /* Limit is a 32-bit Integer; pages are 1 MB */
+            page = 1000000;
         char *prev_key = start_key;
         query_body(&body, d, date, now, page, start_key);
         start_key = NULL;
