@@ -32,4 +32,30 @@ recs = json.load(open("all.json"))
 assert len(recs) == int(sys.argv[1]), len(recs)
 assert len({(r["timestamp"], r["session_id"]) for r in recs}) == len(recs)
 ' "$N"
+
+# Interrupted while waiting for more input: what was read is flushed and
+# summarised, nothing accepted is lost, exit 2.
+mkfifo in.fifo
+"$PT" record --storage interrupted in.fifo >"$OUT" 2>"$ERR" &
+pid=$!
+exec 3>in.fifo
+head -n 5000 bulk.jsonl >&3
+# Wait until the writer stored all 5000 (the reader then blocks on the fifo).
+for _ in $(seq 300); do
+    [ "$(find interrupted -name '*.jsonl' -exec cat {} + 2>/dev/null | wc -l)" -ge 5000 ] && break
+    sleep 0.2
+done
+kill -TERM "$pid" # (a background job ignores SIGINT)
+for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+kill -0 "$pid" 2>/dev/null && { kill -KILL "$pid"; fail "record ignored SIGTERM"; }
+rc=0
+wait "$pid" || rc=$?
+exec 3>&-
+[ "$rc" = 2 ] || fail "interrupted record exited $rc, expected 2: $(cat "$ERR")"
+ok
+contains "$ERR" 'interrupted after line 5000'
+expect_count read 5000
+expect_count stored 5000
+run 0 "$PT" query --storage interrupted --date "$D" --json --limit 0
+py 'import json,sys; assert len(json.load(open(sys.argv[1]))) == 5000' "$OUT"
 finish
