@@ -60,7 +60,7 @@ void pt_buf_put(pt_buf *b, const void *data, size_t len);
 void pt_buf_puts(pt_buf *b, const char *s);
 void pt_buf_putc(pt_buf *b, char c);
 void pt_buf_printf(pt_buf *b, const char *fmt, ...) PT__PRINTF(2, 3);
-void pt_buf_vprintf(pt_buf *b, const char *fmt, va_list ap);
+void pt_buf_vprintf(pt_buf *b, const char *fmt, va_list ap) PT__PRINTF(2, 0);
 /** Append a JSON string literal (quotes included) for `len` bytes of `s`;
  *  invalid UTF-8 is replaced by U+FFFD, control characters escaped. */
 void pt_buf_json_string(pt_buf *b, const char *s, size_t len);
