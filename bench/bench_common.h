@@ -21,6 +21,9 @@ uint64_t pt_bench_now_ns(void);
 /** CPU time of the whole process (all threads, user + system), µs. */
 double pt_bench_cpu_us(void);
 
+/** The same, split: user and system time, µs. */
+void pt_bench_cpu_split_us(double *user, double *sys);
+
 /** A field of /proc/self/status ("VmRSS", "VmHWM"), in MiB; 0 if absent. */
 double pt_bench_vm_mb(const char *field);
 

@@ -33,7 +33,7 @@ main(void)
     pt_counters c;
     pt_record_list *list = NULL;
     uint64_t t0, elapsed;
-    double cpu0, cpu;
+    double cpu0, cpu, user0, sys0, user1, sys1;
     char date[16];
     time_t now = time(NULL);
     int rc;
@@ -63,6 +63,7 @@ main(void)
 
     t0 = pt_bench_now_ns();
     cpu0 = pt_bench_cpu_us();
+    pt_bench_cpu_split_us(&user0, &sys0);
     for (size_t i = 0; i < n; i++) {
         pt_bench_visit(&visit, i, addr);
         pt_track(tracker, &visit, NULL);
@@ -71,12 +72,17 @@ main(void)
         pt_bench_die("flush: %s", pt_tracker_errmsg(tracker));
     elapsed = pt_bench_now_ns() - t0;
     cpu = pt_bench_cpu_us() - cpu0;
+    pt_bench_cpu_split_us(&user1, &sys1);
     pt_tracker_counters(tracker, &c);
 
     pt_bench_emit("dynamodb.privtrack.records_per_s",
                   (double)c.stored / ((double)elapsed / 1e9), "records/s");
     pt_bench_emit("dynamodb.privtrack.cpu_us_per_record", cpu / (double)n,
                   "us/record");
+    pt_bench_emit("dynamodb.privtrack.user_us_per_record",
+                  (user1 - user0) / (double)n, "us/record");
+    pt_bench_emit("dynamodb.privtrack.sys_us_per_record",
+                  (sys1 - sys0) / (double)n, "us/record");
 
     /* Every visit must be in the table (today's date, UTC). */
     strftime(date, sizeof date, "%Y-%m-%d", gmtime(&now));

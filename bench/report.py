@@ -203,6 +203,11 @@ def notes(r):
         if v is not None:
             lines.append("%s: %d items in the table afterwards" %
                          (key.replace(".items_stored", ""), v))
+    u = r.get(("privtrack", "dynamodb.privtrack.user_us_per_record"))
+    k = r.get(("privtrack", "dynamodb.privtrack.sys_us_per_record"))
+    if u is not None and k is not None:
+        lines.append("dynamodb.privtrack CPU per record: %.1f µs user + %.1f "
+                     "µs system" % (u, k))
     stored = r.get(("privtrack", "memory.track.stored"))
     if stored is not None:
         lines.append("memory run: %d visits tracked and stored (the target "
