@@ -335,13 +335,21 @@ PT_EXTERN int pt_track(pt_tracker *tracker, const pt_visit *visit,
                        pt_track_result *result);
 
 /** Wait until every record accepted before the call is written to the
- *  backend or the spool, at most `timeout_ms`.  PT_ETIMEDOUT when the
- *  deadline passed first.  Any thread. */
+ *  backend or the spool, at most `timeout_ms`.  PT_OK means every such
+ *  record is stored or durably spooled ("acknowledged").  PT_ETIMEDOUT when
+ *  the deadline passed first; PT_ENOSPACE or PT_EIO when records could be
+ *  neither stored nor spooled (they stay in memory and are retried; the
+ *  detail is in pt_tracker_errmsg()).  Any thread. */
 PT_EXTERN int pt_tracker_flush(pt_tracker *tracker, unsigned int timeout_ms);
 
 /** Flush (bounded by `timeout_ms`), stop the writer, close the backend and
- *  free the tracker.  Records not written by the deadline are in the spool.
- *  NULL is a no-op.  Must not race with other calls on the same tracker. */
+ *  free the tracker.  Records not written by the deadline are spooled, to be
+ *  replayed by the next tracker that opens the same spool directory.
+ *  Returns PT_OK, PT_ETIMEDOUT when the backend hung past the deadline (the
+ *  tracker is still released; a writer stuck in the backend frees it when
+ *  the call returns), or PT_ENOSPACE / PT_EIO when records could be neither
+ *  stored nor spooled (they are counted as failures).  NULL is a no-op.
+ *  Must not race with other calls on the same tracker. */
 PT_EXTERN int pt_tracker_close(pt_tracker *tracker, unsigned int timeout_ms);
 
 /** Detail of the tracker's last failure ("" when none).  Owned by the
