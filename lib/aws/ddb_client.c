@@ -631,22 +631,26 @@ drain_messages(pt_ddb_client *c, pt_ddb_done_fn on_done, void *userdata)
     return finished;
 }
 
+int
+pt_ddb_request_error(const pt_ddb_request *r)
+{
+    if (r->rc == PT_OK)
+        return PT_OK;
+    if (r->status)
+        return pt__fail(r->rc, "DynamoDB %s: HTTP %ld %s%s%s%s", r->op,
+                        r->status, r->error_type[0] ? r->error_type : "error",
+                        r->message[0] ? ": " : "", r->message,
+                        r->attempt ? " (after retries)" : "");
+    return pt__fail(r->rc, "DynamoDB %s: %s%s", r->op, r->message,
+                    r->attempt ? " (after retries)" : "");
+}
+
 static int
 report(pt_ddb_request *const *reqs, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        const pt_ddb_request *r = reqs[i];
-        if (r->rc == PT_OK)
-            continue;
-        if (r->status)
-            return pt__fail(r->rc, "DynamoDB %s: HTTP %ld %s%s%s%s", r->op,
-                            r->status,
-                            r->error_type[0] ? r->error_type : "error",
-                            r->message[0] ? ": " : "", r->message,
-                            r->attempt ? " (after retries)" : "");
-        return pt__fail(r->rc, "DynamoDB %s: %s%s", r->op, r->message,
-                        r->attempt ? " (after retries)" : "");
-    }
+    for (size_t i = 0; i < n; i++)
+        if (reqs[i]->rc != PT_OK)
+            return pt_ddb_request_error(reqs[i]);
     return PT_OK;
 }
 

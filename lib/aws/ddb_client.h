@@ -110,6 +110,10 @@ int pt_ddb_run(pt_ddb_client *client, pt_ddb_request *const *reqs, size_t n,
 int pt_ddb_call(pt_ddb_client *client, const char *op, const char *body,
                 size_t len, pt_buf *resp, char *error_type);
 
+/** Set the thread's last error from a finished request's outcome ("DynamoDB
+ *  <op>: HTTP <status> <type>: <message>") and return its rc. */
+int pt_ddb_request_error(const pt_ddb_request *req);
+
 void pt_ddb_request_init(pt_ddb_request *req, const char *op);
 /** Reset the results so the request can run again (keeps the body). */
 void pt_ddb_request_reset(pt_ddb_request *req);

@@ -47,6 +47,7 @@ typedef struct pt__dynamodb {
     char chain_ts[48];
     uint64_t chain_next_k;
     int chain_valid;
+    int probing; /* replay's first pass: a conflict is not walked */
 } pt__dynamodb;
 
 /** The client, created on first use; fails with PT_ECREDENTIALS (or the

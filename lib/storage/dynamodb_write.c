@@ -106,6 +106,8 @@ on_put_done(pt_ddb_request *req, void *userdata)
         }
         return 0;
     }
+    if (req->rc == PT_EEXIST && j->d->probing)
+        return 0; /* replay, first pass: resolved by reading the slots */
     if (req->rc == PT_EEXIST && j->base_us >= 0 && j->k < MAX_BUMPS) {
         j->k++;
         j->d->bumps++;
@@ -411,13 +413,64 @@ resolve_replay(pt__dynamodb *d, put_job *jobs, size_t count)
 {
     for (size_t i = 0; i < count; i++) {
         put_job *j = &jobs[i];
-        if (j->req.held || j->dup_of >= 0 || j->base_us < 0 || j->resolved)
-            continue; /* only chain heads, once */
+        if (j->req.held || j->dup_of >= 0 || j->base_us < 0 || j->resolved ||
+            j->stored)
+            continue; /* only chain heads not yet stored, once */
         int rc = resolve_chain(d, jobs, j);
         if (rc != PT_OK)
             return pt__dynamodb_fail(d, rc);
     }
     return PT_OK;
+}
+
+/* Replay: first every record at its own time (one request each: a record
+ * already there is rewritten unchanged, a free slot takes it).  Only
+ * records that met another record's item there go through resolution. */
+static int
+replay_puts(pt__dynamodb *d, put_job *jobs, size_t count)
+{
+    int rc;
+
+    for (size_t i = 0; i < count; i++) {
+        put_job *j = &jobs[i];
+        if (j->dup_of >= 0)
+            continue;
+        j->next = -1;
+        j->k = 0;
+        j->req.held = 0;
+        if (build_body(j) != PT_OK)
+            return pt__fail(PT_ENOMEM, "out of memory");
+    }
+    d->probing = 1;
+    rc = run_puts(d, jobs, count);
+    d->probing = 0;
+    if (rc == PT_OK)
+        return PT_OK;
+    for (size_t i = 0; i < count; i++) {
+        put_job *j = &jobs[i];
+        if (j->dup_of >= 0 || j->stored)
+            continue;
+        if (j->req.rc != PT_EEXIST || j->base_us < 0)
+            return pt_ddb_request_error(&j->req); /* a real failure */
+    }
+    /* Chain the collided records per key, then read each key's run. */
+    for (size_t i = 0; i < count; i++) {
+        put_job *j = &jobs[i];
+        if (j->dup_of >= 0 || j->stored)
+            continue;
+        pt_ddb_request_reset(&j->req);
+        for (size_t p = i; p-- > 0;) {
+            if (jobs[p].dup_of < 0 && !jobs[p].stored &&
+                same_key(jobs[p].record, j->record->date,
+                         j->record->timestamp)) {
+                jobs[p].next = (long)i; /* p is the tail so far */
+                j->req.held = 1;
+                break;
+            }
+        }
+    }
+    rc = resolve_replay(d, jobs, count);
+    return rc == PT_OK ? run_puts(d, jobs, count) : rc;
 }
 
 int
@@ -441,10 +494,9 @@ pt__dynamodb_put(pt_storage *s, const pt_record *const *records, size_t count,
     for (int pass = 0; pass < 2; pass++) {
         rc = prepare(jobs, d, records, count,
                      !replay && d->chain_valid && pass == 0);
-        if (rc == PT_OK && replay)
-            rc = resolve_replay(d, jobs, count);
         if (rc == PT_OK)
-            rc = run_puts(d, jobs, count);
+            rc =
+                replay ? replay_puts(d, jobs, count) : run_puts(d, jobs, count);
         /* The table was missing: nothing was stored; create and redo. */
         if (rc == PT_OK || pass > 0 || !maybe_create_table(d, rc))
             break;

@@ -88,6 +88,12 @@ test_throttled_puts_are_retried(void **state)
     assert_int_equal(requests_seen(), 35);
     assert_int_equal(retries_of(s), 5);
     assert_string_equal(srv.last_target, "DynamoDB_20120810.PutItem");
+    /* a replay of records with distinct times: one PutItem each, no read */
+    set_fault(FAULT_OK, 0);
+    assert_int_equal(s->methods->put(s, ptrs, 30, 1, &w), PT_OK);
+    assert_int_equal(w, 30);
+    assert_int_equal(requests_seen(), 30);
+    assert_string_equal(srv.last_target, "DynamoDB_20120810.PutItem");
     s->methods->close(s);
 }
 
