@@ -42,7 +42,7 @@ typedef struct producer {
 /* The timing floor: a fixed busy loop, timed exactly like pt_track(), shows
  * what the machine itself adds (preemption, interrupts, a cold core after
  * the pacing sleep).  Tail latencies are only meaningful above it. */
-static volatile unsigned long spin_sink;
+static _Thread_local volatile unsigned long spin_sink;
 
 static void
 spin(unsigned long loops)
