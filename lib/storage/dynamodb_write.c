@@ -381,8 +381,20 @@ resolve_chain(pt__dynamodb *d, put_job *jobs, put_job *h)
 
     if (rc != PT_OK)
         return rc;
-    if (!run.complete) { /* walk write by write from the record's time */
+    if (!run.complete) {
+        /* Too long a run (or the day's end): each record walks on its own
+         * from its time, write by write; chained, a later one could skip
+         * its own slot. */
         slot_run_free(&run);
+        for (put_job *m = h, *nx; m; m = nx) {
+            nx = m->next >= 0 ? &jobs[m->next] : NULL;
+            m->resolved = 1;
+            m->next = -1;
+            m->k = 0;
+            m->req.held = 0;
+            if (build_body(m) != PT_OK)
+                return pt__fail(PT_ENOMEM, "out of memory");
+        }
         return PT_OK;
     }
     for (put_job *m = h; m; m = m->next >= 0 ? &jobs[m->next] : NULL) {

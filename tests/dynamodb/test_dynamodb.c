@@ -492,6 +492,37 @@ test_seed_item_and_conflict(void **state)
     s->methods->close(s);
 }
 
+/* At the last microsecond of a day, conflicts move back in time so the
+ * date never changes; a replay still finds every record. */
+static void
+test_day_end(void **state)
+{
+    pt_storage *s = fresh_backend(0);
+    batch b;
+    size_t w;
+    const int64_t last_us = 1736985599999999LL; /* 2025-01-15T23:59:59.999999 */
+    (void)state;
+    make_batch(&b, 3, last_us, "e", 0);
+    assert_int_equal(s->methods->put(s, b.ptrs, 3, 0, &w), PT_OK);
+    assert_int_equal(s->methods->put(s, b.ptrs, 3, 1, &w), PT_OK);
+    const pt_record *rev[] = {b.ptrs[2], b.ptrs[1]};
+    assert_int_equal(s->methods->put(s, rev, 2, 1, &w), PT_OK);
+    pt_record_list *l = query(s, "2025-01-15", 0, 0);
+    assert_int_equal(l->count, 3);
+    assert_string_equal(l->records[0].timestamp,
+                        "2025-01-15T23:59:59.999999+00:00");
+    assert_string_equal(l->records[2].timestamp,
+                        "2025-01-15T23:59:59.999997+00:00");
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(count_session(l, b.sids[i]), 1);
+    pt_record_list_free(l);
+    l = query(s, "2025-01-16", 0, 0);
+    assert_int_equal(l->count, 0);
+    pt_record_list_free(l);
+    free_batch(&b);
+    s->methods->close(s);
+}
+
 static void
 test_credentials_missing(void **state)
 {
@@ -527,6 +558,7 @@ main(void)
         cmocka_unit_test(test_limit_pagination_ttl_purge),
         cmocka_unit_test(test_partial_failure_written),
         cmocka_unit_test(test_seed_item_and_conflict),
+        cmocka_unit_test(test_day_end),
         cmocka_unit_test(test_credentials_missing),
     };
     endpoint = getenv("PT_TEST_DYNAMODB_ENDPOINT");
