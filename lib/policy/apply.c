@@ -2,8 +2,8 @@
  * pt__policy_apply: one visit in, at most one record out.
  *
  * This is on the web request's path, so it allocates once: every string
- * the record keeps is built in a per-thread scratch buffer, and
- * pt__record_dup() copies the finished record into a single allocation.
+ * the record keeps is built in a per-thread scratch buffer, which is then
+ * copied whole into the record's single allocation (pt__record_alloc).
  * The audit line (dry-run) is written alongside; it is not on the fast
  * path.
  */
@@ -19,12 +19,11 @@
 #define SCRATCH_KEEP (256 * 1024) /* larger scratch is freed after use */
 
 typedef struct scratch {
-    pt_buf text; /* the record's variable strings, NUL-separated */
-    pt_buf tmp;  /* one value being minimised */
-    size_t *offsets;
+    pt_buf text;     /* the record's variable strings, NUL-separated */
+    pt_buf tmp;      /* one value being minimised */
+    size_t *offsets; /* where each list item starts in text */
     size_t offsets_cap;
-    const char **items;
-    size_t items_cap;
+    pt__ua_cache *ua_cache; /* created on first use; NULL: uncached */
 } scratch;
 
 static _Thread_local scratch tls;
@@ -32,20 +31,25 @@ static _Thread_local int tls_registered;
 static pthread_key_t scratch_key;
 static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
 
+/* Frees the buffers; the user-agent cache is small and stays. */
 static void
 scratch_release(scratch *s)
 {
+    pt__ua_cache *cache = s->ua_cache;
     pt_buf_free(&s->text);
     pt_buf_free(&s->tmp);
     free(s->offsets);
-    free(s->items);
     memset(s, 0, sizeof(*s));
+    s->ua_cache = cache;
 }
 
 static void
 scratch_destructor(void *p)
 {
-    scratch_release(p);
+    scratch *s = p;
+    scratch_release(s);
+    pt__ua_cache_free(s->ua_cache);
+    s->ua_cache = NULL;
 }
 
 static void
@@ -74,18 +78,12 @@ scratch_reserve_items(scratch *s, size_t n)
     if (n <= s->offsets_cap)
         return 0;
     free(s->offsets);
-    free(s->items);
     s->offsets = malloc(n * sizeof(*s->offsets));
-    s->items = malloc(n * sizeof(*s->items));
-    if (!s->offsets || !s->items) {
-        free(s->offsets);
-        free(s->items);
-        s->offsets = NULL;
-        s->items = NULL;
-        s->offsets_cap = s->items_cap = 0;
+    if (!s->offsets) {
+        s->offsets_cap = 0;
         return -1;
     }
-    s->offsets_cap = s->items_cap = n;
+    s->offsets_cap = n;
     return 0;
 }
 
@@ -280,7 +278,11 @@ do_user_agent(work *w, const char *ua)
     len = strlen(ua);
     if (!w->optout_rule && mode == PT_UA_FAMILY) {
         char family[PT_UA_FAMILY_MAX];
-        pt_buf_put(&w->s->text, family, pt__user_agent_family(ua, len, family));
+        if (!w->s->ua_cache)
+            w->s->ua_cache = pt__ua_cache_new(); /* NULL: classify uncached */
+        pt_buf_put(
+            &w->s->text, family,
+            pt__user_agent_family_cached(w->s->ua_cache, ua, len, family));
         w->has_ua = 1;
     } else if (!w->optout_rule && mode == PT_UA_KEEP) {
         flags = pt__put_text(&w->s->text, ua, len,
@@ -589,6 +591,53 @@ fill_times(pt_record *r, const pt_policy *policy, int64_t time_us, char *date,
     r->ttl = days ? secs + (int64_t)days * 86400 : 0;
 }
 
+static const char *
+put_string(char **cursor, const char *s, size_t len)
+{
+    char *dst = *cursor;
+    memcpy(dst, s, len + 1);
+    *cursor += len + 1;
+    return dst;
+}
+
+/* The record in its single allocation, built in place: the scratch's
+ * strings are copied in one memcpy and the lists point into that copy
+ * (pt__record_dup() would measure and copy every string again). */
+static int
+finish_record(work *w, const pt_record *r, size_t nlinks, size_t nfiles,
+              pt_record **out)
+{
+    size_t text_len = w->s->text.len;
+    size_t date_len = strlen(r->date), ts_len = strlen(r->timestamp);
+    size_t sid_len = strlen(r->session_id), id_len = strlen(r->policy);
+    size_t ip_len = w->has_client_ip ? strlen(w->client_ip) : 0;
+    size_t bytes = text_len + date_len + ts_len + sid_len + id_len + ip_len + 5;
+    const char **slots;
+    char *text, *cursor;
+    pt_record *rec = pt__record_alloc(w->nitems, bytes, &slots, &text);
+
+    if (!rec)
+        return PT_ENOMEM;
+    if (text_len)
+        memcpy(text, w->s->text.ptr, text_len);
+    for (size_t i = 0; i < w->nitems; i++)
+        slots[i] = text + w->s->offsets[i];
+    *rec = *r;
+    cursor = text + text_len;
+    rec->date = put_string(&cursor, r->date, date_len);
+    rec->timestamp = put_string(&cursor, r->timestamp, ts_len);
+    rec->session_id = put_string(&cursor, r->session_id, sid_len);
+    rec->policy = put_string(&cursor, r->policy, id_len);
+    rec->client_ip =
+        w->has_client_ip ? put_string(&cursor, w->client_ip, ip_len) : NULL;
+    rec->user_agent = w->has_ua ? text + w->ua_offset : NULL;
+    rec->links = rec->link_count ? slots : NULL;
+    rec->filenames = rec->filename_count ? slots + nlinks : NULL;
+    rec->titles = rec->title_count ? slots + nlinks + nfiles : NULL;
+    *out = rec;
+    return PT_OK;
+}
+
 /* Everything after the opt-out decision: the record's fields. */
 static int
 build_record(work *w, const pt__visit_headers *h, int64_t time_us,
@@ -618,22 +667,15 @@ build_record(work *w, const pt__visit_headers *h, int64_t time_us,
 
     memset(&r, 0, sizeof(r));
     fill_times(&r, w->policy, time_us, date, timestamp, session);
-    for (size_t i = 0; i < w->nitems; i++)
-        w->s->items[i] = w->s->text.ptr + w->s->offsets[i];
-    r.client_ip = w->has_client_ip ? w->client_ip : NULL;
-    r.user_agent = w->has_ua ? w->s->text.ptr + w->ua_offset : NULL;
     r.num_links_submitted = count_of(v->link_count);
     r.num_files_downloaded = count_of(v->filename_count);
-    r.links = nlinks ? w->s->items : NULL;
     r.link_count = nlinks;
-    r.filenames = nfiles ? w->s->items + nlinks : NULL;
     r.filename_count = nfiles;
-    r.titles = ntitles ? w->s->items + nlinks + nfiles : NULL;
     r.title_count = ntitles;
     r.error_count = count_of(v->error_count);
     r.has_errors = v->error_count > 0;
     r.policy = w->policy->id;
-    rc = pt__record_dup(&result->record, &r);
+    rc = finish_record(w, &r, nlinks, nfiles, &result->record);
     if (rc != PT_OK)
         return rc;
     if (w->audit.b) {

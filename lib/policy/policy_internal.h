@@ -10,6 +10,7 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* ---- keys ---------------------------------------------------------------- */
 
@@ -180,6 +181,29 @@ int pt__addr_hash(const pt__addr *addr, unsigned int prefix,
  *  "curl/Other"; "Other/Other" when unknown.  Writes at most
  *  PT_UA_FAMILY_MAX bytes (NUL included) to `out`; returns the length. */
 size_t pt__user_agent_family(const char *ua, size_t len, char *out);
+
+/* A per-thread cache of pt__user_agent_family() results (ua_cache.c). */
+#define PT_UA_CACHE_ENTRIES 128 /* direct-mapped */
+#define PT_UA_CACHE_MAX_LEN 384 /* longer user agents are not cached */
+
+typedef struct pt__ua_cache pt__ua_cache;
+
+/** An empty cache (about 55 KiB), or NULL when out of memory.  Owned by
+ *  the caller; use from one thread at a time. */
+pt__ua_cache *pt__ua_cache_new(void);
+
+/** Free a cache; NULL is a no-op. */
+void pt__ua_cache_free(pt__ua_cache *cache);
+
+/** Hits and misses so far (for tests). */
+void pt__ua_cache_stats(const pt__ua_cache *cache, uint64_t *hits,
+                        uint64_t *misses);
+
+/** pt__user_agent_family() through `cache` (NULL: no cache): the same
+ *  result, from the cache when this exact string was seen recently.
+ *  Strings longer than PT_UA_CACHE_MAX_LEN are classified uncached. */
+size_t pt__user_agent_family_cached(pt__ua_cache *cache, const char *ua,
+                                    size_t len, char *out);
 
 #define PT_URL_CREDENTIALS 1 /* user:pass@ was removed */
 #define PT_URL_REDUCED     2 /* the mode removed query, fragment or path */

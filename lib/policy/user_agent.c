@@ -67,23 +67,29 @@ static const product products[] = {
 
 typedef struct os_pattern {
     const char *needle;
+    size_t len;
     const char *os;
 } os_pattern;
 
+#define OS(needle, os)                                                         \
+    {                                                                          \
+        needle, sizeof(needle) - 1, os                                         \
+    }
+
 /* First match wins: Android says "Linux", iOS says "like Mac OS X". */
 static const os_pattern systems[] = {
-    {"Windows Phone", "Windows Phone"},
-    {"Windows", "Windows"},
-    {"Android", "Android"},
-    {"iPhone", "iOS"},
-    {"iPad", "iOS"},
-    {"iPod", "iOS"},
-    {"CrOS", "ChromeOS"},
-    {"Macintosh", "macOS"},
-    {"Mac OS X", "macOS"},
-    {"FreeBSD", "FreeBSD"},
-    {"OpenBSD", "OpenBSD"},
-    {"Linux", "Linux"},
+    OS("Windows Phone", "Windows Phone"),
+    OS("Windows", "Windows"),
+    OS("Android", "Android"),
+    OS("iPhone", "iOS"),
+    OS("iPad", "iOS"),
+    OS("iPod", "iOS"),
+    OS("CrOS", "ChromeOS"),
+    OS("Macintosh", "macOS"),
+    OS("Mac OS X", "macOS"),
+    OS("FreeBSD", "FreeBSD"),
+    OS("OpenBSD", "OpenBSD"),
+    OS("Linux", "Linux"),
 };
 
 static int
@@ -191,7 +197,7 @@ find_system(const char *c, size_t n)
             continue;
         }
         for (size_t s = 0; s < best; s++) {
-            size_t k = strlen(systems[s].needle);
+            size_t k = systems[s].len;
             if (systems[s].needle[0] == c[i] && i + k <= n &&
                 memcmp(c + i, systems[s].needle, k) == 0) {
                 best = s;

@@ -126,6 +126,29 @@ pt__record_dup(pt_record **out, const pt_record *src)
     return PT_OK;
 }
 
+pt_record *
+pt__record_alloc(size_t slots, size_t bytes, const char ***slots_out,
+                 char **bytes_out)
+{
+    size_t total = sizeof(pt_record);
+    pt_record *r;
+
+    if (slots > (SIZE_MAX - total) / sizeof(char *) ||
+        add_size(&total, slots * sizeof(char *)) || add_size(&total, bytes)) {
+        pt__fail(PT_ENOMEM, "record too large");
+        return NULL;
+    }
+    r = malloc(total);
+    if (!r) {
+        pt__fail(PT_ENOMEM, "out of memory building a record");
+        return NULL;
+    }
+    memset(r, 0, sizeof(*r));
+    *slots_out = (const char **)(void *)(r + 1);
+    *bytes_out = (char *)(*slots_out + slots);
+    return r;
+}
+
 void
 pt__record_free(pt_record *record)
 {

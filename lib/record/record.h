@@ -11,6 +11,14 @@
  *  together), so that one free() releases it.  NULL strings stay NULL. */
 int pt__record_dup(pt_record **out, const pt_record *src);
 
+/** A zeroed record with room, in the same single allocation, for `slots`
+ *  string pointers (*slots_out) and `bytes` bytes of strings
+ *  (*bytes_out), for a caller that builds a record in place instead of
+ *  copying one with pt__record_dup().  Free with pt__record_free().
+ *  NULL when out of memory or too large (pt_last_error() says which). */
+pt_record *pt__record_alloc(size_t slots, size_t bytes, const char ***slots_out,
+                            char **bytes_out);
+
 /** Free a record made by pt__record_dup().  NULL is a no-op. */
 void pt__record_free(pt_record *record);
 

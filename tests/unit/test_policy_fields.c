@@ -116,6 +116,127 @@ test_user_agent_hostile(void **state)
     assert_string_equal(out, "Firefox/Linux");
 }
 
+/* ---- the user-agent cache ------------------------------------------------
+ */
+
+static uint64_t
+cache_hits(const pt__ua_cache *c)
+{
+    uint64_t hits, misses;
+    pt__ua_cache_stats(c, &hits, &misses);
+    return hits;
+}
+
+static uint64_t
+cache_misses(const pt__ua_cache *c)
+{
+    uint64_t hits, misses;
+    pt__ua_cache_stats(c, &hits, &misses);
+    return misses;
+}
+
+/* A hit gives exactly what classifying the string again would. */
+static void
+test_ua_cache_same_result(void **state)
+{
+    char want[PT_UA_FAMILY_MAX], got[PT_UA_FAMILY_MAX];
+    pt__ua_cache *c = pt__ua_cache_new();
+    (void)state;
+    assert_non_null(c);
+    for (size_t i = 0; i < sizeof(ua_table) / sizeof(ua_table[0]); i++) {
+        const char *ua = ua_table[i].ua;
+        size_t len = strlen(ua), n = pt__user_agent_family(ua, len, want);
+        uint64_t hits = cache_hits(c), misses = cache_misses(c);
+        for (int round = 0; round < 2; round++) {
+            memset(got, 'x', sizeof(got));
+            assert_int_equal(pt__user_agent_family_cached(c, ua, len, got), n);
+            assert_string_equal(got, want);
+        }
+        if (len == 0) /* nothing to remember */
+            continue;
+        assert_int_equal(cache_misses(c), misses + 1);
+        assert_int_equal(cache_hits(c), hits + 1);
+    }
+    /* No cache: the same answer, classified each time. */
+    assert_int_equal(pt__user_agent_family_cached(NULL, "curl/8", 6, got), 10);
+    assert_string_equal(got, "curl/Other");
+    pt__ua_cache_free(c);
+    pt__ua_cache_free(NULL);
+}
+
+/* Two user agents that share an entry evict each other and each still
+ * gets its own family; a string differing in one byte is not a hit. */
+static void
+test_ua_cache_collisions(void **state)
+{
+    const char *a = "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/1";
+    char b[64], out[PT_UA_FAMILY_MAX];
+    pt__ua_cache *c = pt__ua_cache_new();
+    int found = 0;
+    (void)state;
+    assert_non_null(c);
+    for (int i = 0; i < 100000 && !found; i++) {
+        uint64_t misses;
+        snprintf(b, sizeof(b), "curl/%d", i);
+        pt__user_agent_family_cached(c, a, strlen(a), out);
+        assert_string_equal(out, "Firefox/Linux");
+        pt__user_agent_family_cached(c, b, strlen(b), out);
+        assert_string_equal(out, "curl/Other");
+        misses = cache_misses(c);
+        pt__user_agent_family_cached(c, a, strlen(a), out);
+        assert_string_equal(out, "Firefox/Linux");
+        found = cache_misses(c) == misses + 1; /* b had taken a's entry */
+    }
+    assert_true(found);
+    /* Alternating between the two: every call a miss, every answer right. */
+    for (int i = 0; i < 4; i++) {
+        uint64_t misses = cache_misses(c);
+        pt__user_agent_family_cached(c, b, strlen(b), out);
+        assert_string_equal(out, "curl/Other");
+        pt__user_agent_family_cached(c, a, strlen(a), out);
+        assert_string_equal(out, "Firefox/Linux");
+        assert_int_equal(cache_misses(c), misses + 2);
+    }
+    /* Same length, one byte changed: a different string, a miss. */
+    {
+        char a2[80];
+        uint64_t misses = cache_misses(c);
+        strcpy(a2, a);
+        memcpy(strstr(a2, "Linux"), "Lynux", 5);
+        pt__user_agent_family_cached(c, a2, strlen(a2), out);
+        assert_string_equal(out, "Firefox/Other");
+        assert_int_equal(cache_misses(c), misses + 1);
+    }
+    pt__ua_cache_free(c);
+}
+
+/* Longer than PT_UA_CACHE_MAX_LEN: classified every time, never stored. */
+static void
+test_ua_cache_long_bypass(void **state)
+{
+    static char ua[PT_UA_CACHE_MAX_LEN + 2];
+    char out[PT_UA_FAMILY_MAX];
+    pt__ua_cache *c = pt__ua_cache_new();
+    (void)state;
+    assert_non_null(c);
+    memset(ua, 'x', sizeof(ua) - 1);
+    memcpy(ua, "Firefox/1 (X11; Linux)", 22);
+    for (int i = 0; i < 3; i++) {
+        pt__user_agent_family_cached(c, ua, PT_UA_CACHE_MAX_LEN + 1, out);
+        assert_string_equal(out, "Firefox/Linux");
+    }
+    assert_int_equal(cache_hits(c), 0);
+    assert_int_equal(cache_misses(c), 0);
+    /* At the limit it is cached. */
+    for (int i = 0; i < 2; i++) {
+        pt__user_agent_family_cached(c, ua, PT_UA_CACHE_MAX_LEN, out);
+        assert_string_equal(out, "Firefox/Linux");
+    }
+    assert_int_equal(cache_misses(c), 1);
+    assert_int_equal(cache_hits(c), 1);
+    pt__ua_cache_free(c);
+}
+
 /* ---- URLs ---------------------------------------------------------------- */
 
 static const char *
@@ -275,6 +396,9 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_user_agent_families),
         cmocka_unit_test(test_user_agent_hostile),
+        cmocka_unit_test(test_ua_cache_same_result),
+        cmocka_unit_test(test_ua_cache_collisions),
+        cmocka_unit_test(test_ua_cache_long_bypass),
         cmocka_unit_test(test_urls),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_cookie_parsing),
