@@ -14,6 +14,9 @@ WORK="$(mktemp -d "$BUILD/e2e-tmp/install.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 PREFIX="$WORK/prefix"
 fail() { echo "FAIL [install]: $*" >&2; exit 1; }
+# Libraries a program loads.  (Captured, not piped into `grep -q`: with
+# pipefail, grep's early exit can fail the pipeline through SIGPIPE.)
+loads() { local deps; deps="$(ldd "$1")"; grep -q -- "$2" <<<"$deps"; }
 
 echo "== configure + build (Release, no tests) in $WORK/build"
 cmake -S "$SRC" -B "$WORK/build" -DCMAKE_BUILD_TYPE=Release \
@@ -37,7 +40,8 @@ soname="$(objdump -p "$LIBDIR/libprivtrack.so" | awk '/SONAME/ {print $2}')"
 # Only pt_ symbols are exported (hidden visibility works).
 bad="$(nm -D --defined-only "$LIBDIR/libprivtrack.so" | awk '$2 ~ /[TDB]/ {print $3}' | grep -v '^pt_' | grep -v '^_' || true)"
 [ -z "$bad" ] || fail "exported symbols without the pt_ prefix: $bad"
-nm -D --defined-only "$LIBDIR/libprivtrack.so" | grep -q ' pt__' && fail "internal pt__ symbols are exported"
+symbols="$(nm -D --defined-only "$LIBDIR/libprivtrack.so")"
+grep -q ' pt__' <<<"$symbols" && fail "internal pt__ symbols are exported"
 
 echo "== find_package(privtrack)"
 cmake -S "$SRC/tests/install/consumer" -B "$WORK/consumer" \
@@ -47,9 +51,9 @@ cmake --build "$WORK/consumer" -j2 >>"$WORK/consumer.log" 2>&1 ||
     { cat "$WORK/consumer.log"; fail "consumer build"; }
 "$WORK/consumer/consumer_shared" | tee "$WORK/out.txt"
 grep -q '^privtrack [0-9.]*, policy default-' "$WORK/out.txt" || fail "consumer_shared output"
-ldd "$WORK/consumer/consumer_shared" | grep -q "$LIBDIR/libprivtrack.so" || fail "consumer_shared does not use the installed library"
+loads "$WORK/consumer/consumer_shared" "$LIBDIR/libprivtrack.so" || fail "consumer_shared does not use the installed library"
 "$WORK/consumer/consumer_static" "$PREFIX/share/privtrack/policy/default.ini"
-ldd "$WORK/consumer/consumer_static" | grep -q libprivtrack && fail "consumer_static links the shared library"
+loads "$WORK/consumer/consumer_static" libprivtrack && fail "consumer_static links the shared library"
 
 echo "== pkg-config privtrack"
 export PKG_CONFIG_PATH="$LIBDIR/pkgconfig"
@@ -59,7 +63,7 @@ export PKG_CONFIG_PATH="$LIBDIR/pkgconfig"
 cc -std=c11 -Wall -Wextra -Werror -o "$WORK/pc_consumer" "$SRC/tests/install/consumer/consumer.c" \
     $(pkg-config --cflags --libs privtrack) -Wl,-rpath,"$LIBDIR"
 "$WORK/pc_consumer"
-ldd "$WORK/pc_consumer" | grep -q "$LIBDIR/libprivtrack.so" || fail "pc_consumer does not use the installed library"
+loads "$WORK/pc_consumer" "$LIBDIR/libprivtrack.so" || fail "pc_consumer does not use the installed library"
 # Static, through pkg-config's private libraries.
 # shellcheck disable=SC2046
 cc -std=c11 -DPT_STATIC -o "$WORK/pc_static" "$SRC/tests/install/consumer/consumer.c" \
