@@ -1,4 +1,4 @@
-# A bulk import larger than the tracker's queue (65,536 records): `record`
+# A bulk import larger than the tracker's queue (8,192 by default): `record`
 # waits for room instead of dropping (no queue_full), and every visit is
 # stored exactly once.
 source "$(dirname "$0")/lib.sh" "$@"
