@@ -293,7 +293,7 @@ typedef struct pt_tracker_options {
     const char *storage_path; /* overrides [storage] path; NULL: policy */
     pt_audit_fn audit;        /* dry-run sink; NULL: [audit] output */
     void *audit_userdata;
-    size_t queue_capacity;       /* records; 0: 65536 */
+    size_t queue_capacity;       /* records queued at most; 0: 8192 */
     size_t batch_size;           /* records per backend write; 0: 25 */
     unsigned int batch_delay_ms; /* longest wait to fill a batch; 0: 50 */
     unsigned int block_us;       /* queue full: wait up to this long; 0: never

@@ -123,7 +123,7 @@ rescue_queue(pt_tracker *t)
         if (rc == PT_OK)
             rc = step;
         for (size_t i = 0; i < n; i++)
-            pt__record_free(chunk[i]);
+            pt__pool_release(&t->pool, chunk[i]);
     } while (n == RESCUE_CHUNK);
     return rc;
 }

@@ -21,6 +21,7 @@
 #define PT_PIPELINE_H
 
 #include "common/common.h"
+#include "pipeline/pool.h"
 #include "pipeline/queue.h"
 #include "pipeline/spool.h"
 #include "policy/policy.h"
@@ -38,8 +39,16 @@
  * request path) only when the queue passes wake_threshold. */
 enum { PT__WRITER_BUSY = 0, PT__WRITER_ASLEEP = 1 };
 
-/* Under load the writer takes up to this many batches per cycle: one put
- * per batch, one sync for all, so fsync cost does not cap throughput. */
+/** control() op a backend whose sync() is expensive (an fsync) implements
+ *  to ask for group commit: `arg` is a size_t * receiving how many records
+ *  the writer should take per cycle — one put per batch, one sync for all
+ *  — so that a sync of several milliseconds does not cap throughput.  The
+ *  tracker bounds it by half the queue (memory stays within ~1.5 x
+ *  queue_capacity records).  Other backends get 16 batches per cycle, so
+ *  that backend_lock is never held for long. */
+#define PT__STORAGE_CONTROL_GROUP_COMMIT 0x50540002
+
+/* Without group commit: batches per writer cycle and per replay step. */
 #define PT__BATCHES_PER_SYNC 16
 
 typedef struct pt__producer_counters {
@@ -59,6 +68,7 @@ typedef struct pt__writer_counters {
 
 struct pt_tracker {
     pt__queue queue; /* padded internally */
+    pt__pool pool;   /* record slots recycled by the writer */
 
     /* Written by every producer: on lines of their own. */
     _Alignas(PT__CACHE_LINE) pt__producer_counters produced;

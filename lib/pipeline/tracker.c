@@ -33,7 +33,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DEFAULT_QUEUE_CAPACITY 65536
+/* 8192 records of ~600 bytes: ~5 MiB at most queued (issue 5: a tracker
+ * stays under 16 MiB however fast the producers are), and at 100,000
+ * visits/s still ~80 ms of slack for a slow fsync. */
+#define DEFAULT_QUEUE_CAPACITY 8192
 #define DEFAULT_BATCH_SIZE     25
 #define DEFAULT_BATCH_DELAY_MS 50
 
@@ -119,6 +122,36 @@ label_for(const char *backend)
     return backend;
 }
 
+/* Records the writer takes per cycle (one sync) and per replay step:
+ * 16 batches, or what a backend asking for group commit wants (`group`,
+ * bounded by half the queue); never less than one batch. */
+static size_t
+held_capacity(size_t batch_size, size_t queue_capacity, size_t group)
+{
+    size_t cap;
+
+    if (batch_size <= 8192 / PT__BATCHES_PER_SYNC)
+        cap = batch_size * PT__BATCHES_PER_SYNC;
+    else
+        cap = 8192;
+    if (group > 0)
+        cap = group < queue_capacity / 2 ? group : queue_capacity / 2;
+    return cap > batch_size ? cap : batch_size;
+}
+
+/* The backend's wish for group commit (0: none). */
+static size_t
+backend_group_commit(pt_storage *backend)
+{
+    size_t group = 0;
+
+    if (!backend->methods->control ||
+        backend->methods->control(backend, PT__STORAGE_CONTROL_GROUP_COMMIT,
+                                  &group) != PT_OK)
+        return 0;
+    return group;
+}
+
 static int
 copy_settings(pt_tracker *t, const pt_policy *policy,
               const pt_tracker_options *o)
@@ -130,12 +163,9 @@ copy_settings(pt_tracker *t, const pt_policy *policy,
     t->dry_run = o->dry_run < 0 ? pt__policy_dry_run(policy) : o->dry_run;
     t->synchronous = o->synchronous != 0;
     t->batch_size = o->batch_size ? o->batch_size : DEFAULT_BATCH_SIZE;
-    /* Several batches per sync (and per replay step), but not an unbounded
-     * array when a caller asks for huge batches. */
-    if (t->batch_size <= 8192 / PT__BATCHES_PER_SYNC)
-        t->held_capacity = t->batch_size * PT__BATCHES_PER_SYNC;
-    else
-        t->held_capacity = t->batch_size > 8192 ? t->batch_size : 8192;
+    /* Replay steps in synchronous mode; open_pipeline() sets it again
+     * with the backend's group commit. */
+    t->held_capacity = held_capacity(t->batch_size, 0, 0);
     t->batch_delay_ms =
         o->batch_delay_ms ? o->batch_delay_ms : DEFAULT_BATCH_DELAY_MS;
     t->block_us = o->block_us;
@@ -203,12 +233,20 @@ open_pipeline(pt_tracker *t, const pt_tracker_options *o)
              (uint64_t)(uintptr_t)t;
     if (t->synchronous)
         return PT_OK;
+    rc = pt__queue_init(&t->queue, o->queue_capacity ? o->queue_capacity
+                                                     : DEFAULT_QUEUE_CAPACITY);
+    if (rc != PT_OK)
+        return rc;
+    t->held_capacity =
+        held_capacity(t->batch_size, pt__queue_capacity(&t->queue),
+                      backend_group_commit(t->backend));
     t->held = calloc(t->held_capacity, sizeof(*t->held));
     if (!t->held)
         return pt__fail(PT_ENOMEM, "cannot allocate a batch of %zu",
-                        t->batch_size);
-    rc = pt__queue_init(&t->queue, o->queue_capacity ? o->queue_capacity
-                                                     : DEFAULT_QUEUE_CAPACITY);
+                        t->held_capacity);
+    /* A slot for every record that can be in flight (queued or held). */
+    rc = pt__pool_init(&t->pool,
+                       pt__queue_capacity(&t->queue) + t->held_capacity);
     if (rc != PT_OK)
         return rc;
     /* Wake the writer early only when waiting out batch_delay_ms could
@@ -274,14 +312,15 @@ pt__tracker_release(pt_tracker *t)
     if (atomic_fetch_sub(&t->refs, 1) != 1)
         return;
     for (size_t i = 0; i < t->held_count; i++)
-        pt__record_free(t->held[i]);
+        pt__pool_release(&t->pool, t->held[i]);
     free(t->held);
     if (t->queue.cells) {
         void *item;
         while ((item = pt__queue_pop(&t->queue)) != NULL)
-            pt__record_free(item);
+            pt__pool_release(&t->pool, item);
         pt__queue_destroy(&t->queue);
     }
+    pt__pool_destroy(&t->pool); /* after every record went back */
     pt__storage_close(t->backend);
     pt__spool_close(t->spool);
     if (t->audit_fd >= 0)
@@ -367,6 +406,7 @@ push_blocking(pt_tracker *t, pt_record *record)
 static void
 enqueue(pt_tracker *t, pt_record *record, pt_track_result *result)
 {
+    record = pt__pool_adopt(&t->pool, record);
     if (pt__queue_push(&t->queue, record) ||
         (t->block_us && push_blocking(t, record))) {
         atomic_fetch_add_explicit(&t->produced.accepted, 1,
@@ -380,7 +420,7 @@ enqueue(pt_tracker *t, pt_record *record, pt_track_result *result)
             pt__writer_wake(t);
         return;
     }
-    pt__record_free(record);
+    pt__pool_release(&t->pool, record);
     count_drop(t, PT_DROP_QUEUE_FULL);
     if (result) {
         result->dropped = PT_DROP_QUEUE_FULL;

@@ -325,7 +325,7 @@ held_add(pt_tracker *t, pt_record *record)
     }
     pthread_mutex_unlock(&t->held_lock);
     pt__rescue(t, &record, 1);
-    pt__record_free(record);
+    pt__pool_release(&t->pool, record);
     return 0;
 }
 
@@ -406,7 +406,7 @@ dispose_held(pt_tracker *t)
         return rc;
     }
     for (size_t i = 0; i < persisted; i++)
-        pt__record_free(t->held[i]);
+        pt__pool_release(&t->pool, t->held[i]);
     memmove(t->held, t->held + persisted,
             (t->held_count - persisted) * sizeof(*t->held));
     t->held_count -= persisted;

@@ -217,12 +217,20 @@ file_sync(pt_storage *s)
     return pt__file_sync_dirty(fs);
 }
 
+/* Records per fdatasync under load: ~2 MiB of lines, and at 3-10 ms per
+ * fdatasync on a busy disk still >= 200,000 records/s. */
+#define GROUP_COMMIT_RECORDS 4096
+
 static int
 file_control(pt_storage *s, int op, void *arg)
 {
-    (void)s;
-    (void)op;
-    (void)arg;
+    pt__file_store *fs = (pt__file_store *)(void *)s;
+
+    if (op == PT__FILE_CTL_GROUP_COMMIT && arg &&
+        fs->fsync_mode != PT__FILE_FSYNC_NEVER) {
+        *(size_t *)arg = GROUP_COMMIT_RECORDS;
+        return PT_OK;
+    }
     return PT_EUNSUPPORTED;
 }
 

@@ -47,6 +47,12 @@ enum {
 int pt__file_storage_open_path(pt_storage **out, const char *dir,
                                int fsync_mode);
 
+/** control() op: records the writer should take per fdatasync (size_t *
+ *  arg); unsupported with fsync = never.  The value is the pipeline's
+ *  PT__STORAGE_CONTROL_GROUP_COMMIT (storage does not include the
+ *  pipeline's header). */
+#define PT__FILE_CTL_GROUP_COMMIT 0x50540002
+
 /** Parse "always" | "batch" | "never"; -1 when unknown. */
 int pt__file_fsync_mode(const char *text);
 
