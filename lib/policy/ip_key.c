@@ -200,9 +200,9 @@ create_key_file(pt__ip_key *key, const char *dir, const char *path)
     return rc;
 }
 
-int
-pt__ip_key_load(pt__ip_key *key, const pt_policy *policy, const char *store_dir,
-                int create)
+static int
+load_key(pt__ip_key *key, const pt_policy *policy, const char *store_dir,
+         int create)
 {
     const char *key_file, *env;
     char path[4096];
@@ -254,5 +254,15 @@ pt__ip_key_load(pt__ip_key *key, const pt_policy *policy, const char *store_dir,
     }
     if (rc != PT_OK)
         pt__ip_key_wipe(key);
+    return rc;
+}
+
+int
+pt__ip_key_load(pt__ip_key *key, const pt_policy *policy, const char *store_dir,
+                int create)
+{
+    int rc = load_key(key, policy, store_dir, create);
+    if (rc == PT_OK && key->len)
+        pt__ip_key_prepare(key, policy->num[PT_K_IP_HASH_BYTES]);
     return rc;
 }

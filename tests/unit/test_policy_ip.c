@@ -328,6 +328,48 @@ test_hash(void **state)
     }
 }
 
+/* A key prepared once (pt__ip_key_prepare, as pt__ip_key_load does) gives
+ * the same pseudonyms as hashing from the key itself, for every key
+ * length, digest length and family; a state prepared for another length
+ * is not used. */
+static void
+test_hash_prepared(void **state)
+{
+    static const size_t key_lens[] = {16, 32, 64};
+    static const char *const addrs[] = {"203.0.113.0", "2001:db8:1::"};
+    static const unsigned int prefixes[] = {24, 48};
+    (void)state;
+    for (size_t k = 0; k < sizeof(key_lens) / sizeof(key_lens[0]); k++) {
+        for (unsigned int bytes = 8; bytes <= 32; bytes++) {
+            pt__ip_key plain, prepared;
+            memset(&plain, 0, sizeof(plain));
+            for (size_t i = 0; i < key_lens[k]; i++)
+                plain.bytes[i] = (unsigned char)(i * 13 + k + bytes);
+            plain.len = key_lens[k];
+            prepared = plain;
+            pt__ip_key_prepare(&prepared, bytes);
+            assert_int_equal(prepared.prepared_bytes, bytes < 16 ? 16 : bytes);
+            for (size_t a = 0; a < 2; a++) {
+                char want[65], got[65];
+                hash_of(addrs[a], prefixes[a], &plain, bytes, want);
+                hash_of(addrs[a], prefixes[a], &prepared, bytes, got);
+                assert_string_equal(got, want);
+                assert_int_equal(strlen(got), 2 * bytes);
+                /* Prepared for another length: falls back, same result. */
+                if (bytes >= 16 && bytes < 32) {
+                    hash_of(addrs[a], prefixes[a], &prepared, bytes + 1, got);
+                    hash_of(addrs[a], prefixes[a], &plain, bytes + 1, want);
+                    assert_string_equal(got, want);
+                }
+            }
+            pt__ip_key_wipe(&prepared);
+            assert_int_equal(prepared.prepared_bytes, 0);
+            for (size_t i = 0; i < sizeof(prepared.prepared); i++)
+                assert_int_equal(prepared.prepared[i], 0);
+        }
+    }
+}
+
 /* ---- client address and trusted proxies ---------------------------------- */
 
 static const char *
@@ -488,9 +530,11 @@ test_key_file(void **state)
     assert_int_equal(key.len, 32);
     assert_int_equal(key.bytes[31], 0x1f);
     assert_int_equal(key.ephemeral, 0);
+    assert_int_equal(key.prepared_bytes, 16); /* the policy's hash_bytes */
     pt__ip_key_wipe(&key);
     assert_int_equal(key.len, 0);
     assert_int_equal(key.bytes[31], 0);
+    assert_int_equal(key.prepared_bytes, 0);
 
     /* Readable by the group: refused, and the message has no key. */
     assert_int_equal(chmod(path, 0640), 0);
@@ -704,6 +748,7 @@ main(void)
         cmocka_unit_test(test_truncate),
         cmocka_unit_test(test_cidr),
         cmocka_unit_test(test_hash),
+        cmocka_unit_test(test_hash_prepared),
         cmocka_unit_test(test_client_without_proxies),
         cmocka_unit_test(test_client_with_proxies),
         cmocka_unit_test(test_key_file),
