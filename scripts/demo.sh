@@ -28,14 +28,22 @@ step "Policy: $policy"
 "$pt" policy show --policy "$policy"
 
 step "Record samples/visits.jsonl (as $date) into ./var"
-# A fresh store each time, so that the figures below are the samples'.
+# A fresh store each time, so that the figures below are the samples'; a
+# ./var that the demo did not create is kept, renamed, never deleted.
+if [ -e ./var ] && [ ! -e ./var/.privtrack-demo ]; then
+    keep="./var.before-demo-$(date +%Y%m%d-%H%M%S)"
+    mv ./var "$keep"
+    echo "(the existing ./var was not made by the demo: moved to $keep)"
+fi
 rm -rf ./var
+mkdir -m 700 ./var
+touch ./var/.privtrack-demo
 # The samples include one malformed line on purpose, to show how it is
 # reported (FILE:LINE on stderr); the other lines are still recorded.
 samples | "$pt" record --policy "$policy" --storage ./var -
 echo
 echo "On disk:"
-find ./var -type f -printf '  %p  (%m, %s bytes)\n' | sort
+find ./var -type f ! -name .privtrack-demo -printf '  %p  (%m, %s bytes)\n' | sort
 
 step "privtrack query --date $date"
 "$pt" query --policy "$policy" --storage ./var --date "$date"
