@@ -310,12 +310,15 @@ put_link(work *w, const char *url, int mode, size_t cap)
 {
     size_t start = w->s->text.len;
     int url_flags, text_flags;
-    pt_buf_clear(&w->s->tmp);
-    url_flags = pt__url_minimise(&w->s->tmp, url, strlen(url), mode);
-    if (url_flags < 0)
+    /* Minimised straight into the record's text, then checked there. */
+    url_flags = pt__url_minimise(&w->s->text, url, strlen(url), mode);
+    if (url_flags < 0) {
+        w->s->text.len = start; /* nothing is kept of it */
+        if (w->s->text.ptr)
+            w->s->text.ptr[start] = '\0';
         return -1;
-    text_flags = pt__put_text(&w->s->text, w->s->tmp.ptr ? w->s->tmp.ptr : "",
-                              w->s->tmp.len, cap);
+    }
+    text_flags = pt__fix_text(&w->s->text, start, cap, &w->s->tmp);
     end_item(w, start);
     return url_flags | (text_flags << 4);
 }

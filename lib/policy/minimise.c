@@ -54,15 +54,16 @@ split_url(const char *u, size_t len, url_parts *p)
     if (len - i >= 2 && u[i] == '/' && u[i + 1] == '/') {
         size_t j = i + 2;
         p->auth_start = p->host_start = j;
-        /* Browsers treat '\' like '/' here, so it ends the authority. */
-        while (j < len && u[j] != '/' && u[j] != '?' && u[j] != '#' &&
-               u[j] != '\\')
-            j++;
-        p->auth_end = j;
-        for (size_t k = p->auth_start; k < j; k++) {
-            if (u[k] == '@')
-                p->host_start = k + 1;
+        /* Browsers treat '\' like '/' here, so it ends the authority.
+         * The host starts after the last '@'.  One pass. */
+        for (; j < len; j++) {
+            char c = u[j];
+            if (c == '/' || c == '?' || c == '#' || c == '\\')
+                break;
+            if (c == '@')
+                p->host_start = j + 1;
         }
+        p->auth_end = j;
     }
 }
 
@@ -86,18 +87,25 @@ pt__url_minimise(pt_buf *b, const char *url, size_t len, int mode)
         return flags | (p.auth_end < len ? PT_URL_REDUCED : 0);
     }
     if (mode == PT_LINKS_STRIP_QUERY) {
-        for (end = p.auth_end; end < len; end++) {
-            if (url[end] == '?' || url[end] == '#')
-                break;
-        }
+        const char *q = memchr(url + p.auth_end, '?', len - p.auth_end);
+        const char *f;
+        end = q ? (size_t)(q - url) : len;
+        f = memchr(url + p.auth_end, '#', end - p.auth_end);
+        if (f)
+            end = (size_t)(f - url);
         if (end < len)
             flags |= PT_URL_REDUCED;
     }
     /* Everything before the authority, then from the host on: the
-     * userinfo is skipped whatever the mode. */
+     * userinfo is skipped whatever the mode.  One reservation, two
+     * copies. */
     start = p.auth_start ? p.auth_start : 0;
-    pt_buf_put(b, url, start);
-    pt_buf_put(b, url + p.host_start, end - p.host_start);
+    if (pt_buf_reserve(b, start + end - p.host_start) != PT_OK)
+        return flags;
+    memcpy(b->ptr + b->len, url, start);
+    memcpy(b->ptr + b->len + start, url + p.host_start, end - p.host_start);
+    b->len += start + end - p.host_start;
+    b->ptr[b->len] = '\0';
     return flags;
 }
 
@@ -105,6 +113,11 @@ const char *
 pt__base_name(const char *path, size_t len, size_t *out_len)
 {
     size_t i = len;
+    /* Most names come without directories: two memchr() say so. */
+    if (!memchr(path, '/', len) && !memchr(path, '\\', len)) {
+        *out_len = len;
+        return path;
+    }
     while (i > 0 && path[i - 1] != '/' && path[i - 1] != '\\')
         i--;
     *out_len = len - i;
@@ -152,7 +165,12 @@ pt__put_text(pt_buf *b, const char *s, size_t len, size_t cap)
 {
     size_t start = b->len, ascii = ascii_prefix(s, len);
     int flags = 0;
-    if (ascii == len || pt__utf8_valid(s + ascii, len - ascii)) {
+    if (ascii == len) { /* the common case: cut anywhere */
+        size_t n = cap && len > cap ? cap : len;
+        pt_buf_put(b, s, n);
+        return n < len ? PT_CH_CUT : 0;
+    }
+    if (pt__utf8_valid(s + ascii, len - ascii)) {
         pt_buf_put(b, s, cap && len > cap ? cap + 1 : len);
     } else {
         pt__utf8_sanitize(b, s, len, 0);
@@ -169,4 +187,37 @@ pt__put_text(pt_buf *b, const char *s, size_t len, size_t cap)
         flags |= PT_CH_CUT;
     }
     return flags;
+}
+
+int
+pt__fix_text(pt_buf *b, size_t start, size_t cap, pt_buf *tmp)
+{
+    const char *s;
+    size_t len, ascii;
+
+    if (b->oom || !b->ptr || start > b->len)
+        return 0;
+    s = b->ptr + start;
+    len = b->len - start;
+    ascii = ascii_prefix(s, len);
+    if (ascii == len || pt__utf8_valid(s + ascii, len - ascii)) {
+        size_t n = cap;
+        if (!cap || len <= cap)
+            return 0;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
+        b->len = start + n;
+        b->ptr[b->len] = '\0';
+        return PT_CH_CUT;
+    }
+    /* Rare: move it out and repair it back in. */
+    pt_buf_clear(tmp);
+    pt_buf_put(tmp, s, len);
+    b->len = start;
+    b->ptr[start] = '\0';
+    if (tmp->oom) {
+        b->oom = 1;
+        return 0;
+    }
+    return pt__put_text(b, tmp->ptr, tmp->len, cap);
 }

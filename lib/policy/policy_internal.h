@@ -230,6 +230,12 @@ void pt__session_id(char *out, int64_t seconds);
 #define PT_CH_CUT  2 /* cut to its maximum length */
 int pt__put_text(pt_buf *b, const char *s, size_t len, size_t cap);
 
+/** The same for text already appended to `b` from `start` on: made valid
+ *  UTF-8 of at most `cap` bytes in place (`tmp` is scratch for the rare
+ *  repair).  Saves a copy when the text was built in `b`.  Returns
+ *  PT_CH_* flags. */
+int pt__fix_text(pt_buf *b, size_t start, size_t cap, pt_buf *tmp);
+
 /* ---- audit lines --------------------------------------------------------- */
 
 typedef struct pt__audit {

@@ -56,6 +56,10 @@ take_random(unsigned char *out, size_t n)
     pool.used += n;
 }
 
+static _Thread_local int64_t cached_second;
+static _Thread_local char cached_text[24]; /* "<seconds>-" */
+static _Thread_local size_t cached_len;    /* 0: nothing cached yet */
+
 void
 pt__session_id(char *out, int64_t seconds)
 {
@@ -66,19 +70,27 @@ pt__session_id(char *out, int64_t seconds)
     uint64_t s;
 
     take_random(r, sizeof(r));
-    if (seconds < 0) {
-        out[o++] = '-';
-        s = (uint64_t)(-(seconds + 1)) + 1;
-    } else {
-        s = (uint64_t)seconds;
+    if (seconds != cached_second || cached_len == 0) {
+        /* Visits of the same second share the decimal part: each thread
+         * keeps the last one. */
+        if (seconds < 0) {
+            cached_text[o++] = '-';
+            s = (uint64_t)(-(seconds + 1)) + 1;
+        } else {
+            s = (uint64_t)seconds;
+        }
+        do {
+            digits[n++] = (char)('0' + s % 10);
+            s /= 10;
+        } while (s);
+        while (n)
+            cached_text[o++] = digits[--n];
+        cached_text[o++] = '-';
+        cached_len = o;
+        cached_second = seconds;
     }
-    do {
-        digits[n++] = (char)('0' + s % 10);
-        s /= 10;
-    } while (s);
-    while (n)
-        out[o++] = digits[--n];
-    out[o++] = '-';
+    memcpy(out, cached_text, cached_len);
+    o = cached_len;
     for (size_t i = 0; i < sizeof(r); i++) {
         out[o++] = hex[r[i] >> 4];
         out[o++] = hex[r[i] & 15];

@@ -239,6 +239,48 @@ test_ua_cache_long_bypass(void **state)
 
 /* ---- URLs ---------------------------------------------------------------- */
 
+/* Text checked in place (pt__fix_text) ends up exactly as if it had been
+ * copied in with pt__put_text, with the same flags, and what precedes it
+ * in the buffer is left alone. */
+static void
+test_fix_text_matches_put_text(void **state)
+{
+    static const char *const texts[] = {
+        "",
+        "https://a.example/0123456789",
+        "caf\xc3\xa9 caf\xc3\xa9 au lait",
+        "https://x.org/\xff\xfe",
+        "bad\xc0\xaf.mp3 and more text after it",
+        "\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac",
+        "UA \xed\xa0\x80 surrogate",
+    };
+    static const size_t caps[] = {0, 1, 4, 5, 6, 10, 16, 1000};
+    pt_buf want = {0}, got = {0}, tmp = {0};
+    (void)state;
+    for (size_t t = 0; t < sizeof(texts) / sizeof(texts[0]); t++) {
+        for (size_t c = 0; c < sizeof(caps) / sizeof(caps[0]); c++) {
+            size_t len = strlen(texts[t]);
+            int want_flags, got_flags;
+            pt_buf_clear(&want);
+            pt_buf_clear(&got);
+            pt_buf_puts(&want, "prefix|");
+            pt_buf_puts(&got, "prefix|");
+            want_flags = pt__put_text(&want, texts[t], len, caps[c]);
+            pt_buf_put(&got, texts[t], len);
+            got_flags = pt__fix_text(&got, 7, caps[c], &tmp);
+            assert_int_equal(got_flags, want_flags);
+            assert_int_equal(got.len, want.len);
+            assert_memory_equal(got.ptr, want.ptr, want.len + 1);
+            assert_true(pt__utf8_valid(got.ptr, got.len));
+            if (caps[c])
+                assert_true(got.len - 7 <= caps[c]);
+        }
+    }
+    pt_buf_free(&want);
+    pt_buf_free(&got);
+    pt_buf_free(&tmp);
+}
+
 static const char *
 url(const char *in, int mode, pt_buf *b)
 {
@@ -400,6 +442,7 @@ main(void)
         cmocka_unit_test(test_ua_cache_collisions),
         cmocka_unit_test(test_ua_cache_long_bypass),
         cmocka_unit_test(test_urls),
+        cmocka_unit_test(test_fix_text_matches_put_text),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_cookie_parsing),
         cmocka_unit_test(test_scan_headers),
