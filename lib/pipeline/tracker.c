@@ -38,6 +38,8 @@
  * visits/s still ~80 ms of slack for a slow fsync. */
 #define DEFAULT_QUEUE_CAPACITY 8192
 #define DEFAULT_BATCH_SIZE     25
+/* Record pool slots at most (pool.h): 256 Ki x 3.5 KiB of address space. */
+#define POOL_MAX_SLOTS         ((size_t)1 << 18)
 #define DEFAULT_BATCH_DELAY_MS 50
 
 /* ---- small public helpers ------------------------------------------------ */
@@ -217,7 +219,7 @@ static int
 open_pipeline(pt_tracker *t, const pt_tracker_options *o)
 {
     int rc = pt__storage_open(&t->backend, t->policy, t->storage_path);
-    size_t orphans;
+    size_t orphans, slots;
 
     if (rc != PT_OK)
         return rc;
@@ -244,11 +246,13 @@ open_pipeline(pt_tracker *t, const pt_tracker_options *o)
     if (!t->held)
         return pt__fail(PT_ENOMEM, "cannot allocate a batch of %zu",
                         t->held_capacity);
-    /* A slot for every record that can be in flight (queued or held). */
-    rc = pt__pool_init(&t->pool,
-                       pt__queue_capacity(&t->queue) + t->held_capacity);
-    if (rc != PT_OK)
-        return rc;
+    /* A slot for every record that can be in flight (queued or held), up
+     * to a bound; beyond it, and without a pool at all (address space
+     * refused), records simply stay malloc()ed. */
+    slots = pt__queue_capacity(&t->queue) + t->held_capacity;
+    if (pt__pool_init(&t->pool,
+                      slots < POOL_MAX_SLOTS ? slots : POOL_MAX_SLOTS) != PT_OK)
+        pt__log(PT_LOG_DEBUG, "no record pool: %s", pt_last_error());
     /* Wake the writer early only when waiting out batch_delay_ms could
      * overflow the queue, or a whole cycle's worth is already there. */
     t->wake_threshold = pt__queue_capacity(&t->queue) / 4;

@@ -312,21 +312,36 @@ pt__replay_until(pt_tracker *t, int64_t deadline_us, uint64_t *replayed)
 /* ---- the writer thread ----------------------------------------------------
  */
 
-/* Take a popped record into `held`; if close() has abandoned us meanwhile,
- * spool it here instead (close() will not see it). */
+/* Pop what is queued (up to a chunk) into `held`, under one held_lock;
+ * if close() has abandoned us meanwhile, spool the chunk here instead
+ * (close() will not see it).  Returns how many were taken, -1 when
+ * abandoned. */
+#define TAKE_CHUNK 64
+
 static int
-held_add(pt_tracker *t, pt_record *record)
+held_take(pt_tracker *t)
 {
+    pt_record *chunk[TAKE_CHUNK];
+    size_t n = 0, room = t->held_capacity - t->held_count;
+
+    if (room > TAKE_CHUNK)
+        room = TAKE_CHUNK;
+    while (n < room && (chunk[n] = pt__queue_pop(&t->queue)) != NULL)
+        n++;
+    if (n == 0)
+        return 0;
     pthread_mutex_lock(&t->held_lock);
     if (!t->abandoned) {
-        t->held[t->held_count++] = record;
+        memcpy(t->held + t->held_count, chunk, n * sizeof(*chunk));
+        t->held_count += n;
         pthread_mutex_unlock(&t->held_lock);
-        return 1;
+        return (int)n;
     }
     pthread_mutex_unlock(&t->held_lock);
-    pt__rescue(t, &record, 1);
-    pt__pool_release(&t->pool, record);
-    return 0;
+    pt__rescue(t, chunk, n);
+    for (size_t i = 0; i < n; i++)
+        pt__pool_release(&t->pool, chunk[i]);
+    return -1;
 }
 
 /* Take records into `held`: a batch, or more (up to held_capacity, for
@@ -339,14 +354,13 @@ fill(pt_tracker *t)
     int64_t fill_deadline = 0;
 
     while (t->held_count < t->held_capacity) {
-        pt_record *record = pt__queue_pop(&t->queue);
+        int taken = held_take(t);
         int64_t now;
 
-        if (record) {
-            if (!held_add(t, record))
-                return;
+        if (taken < 0)
+            return;
+        if (taken > 0)
             continue;
-        }
         if (t->held_count >= t->batch_size || atomic_load(&t->stop))
             return;
         now = pt__monotonic_us();
