@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <getopt.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char purge_help[] =
@@ -102,6 +103,26 @@ cli_cmd_purge(int argc, char **argv, cli_common *common)
     return rc;
 }
 
+/* Where the store is, for the message: the directory, or the table (the
+ * backend's default order: policy, $DYNAMODB_TABLE_NAME, the seed's
+ * name). */
+static const char *
+storage_location(const cli_common *common, const pt_policy *policy,
+                 const char *backend)
+{
+    const char *where;
+    if (backend && strcmp(backend, "dynamodb") == 0) {
+        where = pt_policy_get(policy, "storage", "table");
+        if (!where || !*where)
+            where = getenv("DYNAMODB_TABLE_NAME");
+        return where && *where ? where : "link-downloader-visits";
+    }
+    if (common->storage_path)
+        return common->storage_path;
+    where = pt_policy_get(policy, "storage", "path");
+    return where ? where : "";
+}
+
 int
 cli_cmd_init_storage(int argc, char **argv, cli_common *common)
 {
@@ -123,13 +144,8 @@ cli_cmd_init_storage(int argc, char **argv, cli_common *common)
         rc = cli_fail(tracker, prc, "init-storage");
     } else {
         const char *backend = pt_policy_get(policy, "storage", "backend");
-        const char *where = common->storage_path;
-        if (!where && backend && strcmp(backend, "dynamodb") == 0)
-            where = pt_policy_get(policy, "storage", "table");
-        if (!where)
-            where = pt_policy_get(policy, "storage", "path");
         printf("storage ready: %s %s\n", backend ? backend : "file",
-               where ? where : "");
+               storage_location(common, policy, backend));
     }
     pt_tracker_close(tracker, 10000);
     pt_policy_free(policy);
