@@ -1,0 +1,155 @@
+/* The command's own parsers (cli/time.c, cli/visit.c): ISO-8601 times,
+ * dates, and visit lines, including the errors that must never quote the
+ * input. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "cli/cli.h"
+
+static void
+test_times(void **state)
+{
+    int64_t us = 0;
+    (void)state;
+    assert_int_equal(cli_parse_time("2025-01-15T14:30:00.123456+00:00", &us),
+                     0);
+    assert_true(us == INT64_C(1736951400123456));
+    assert_int_equal(cli_parse_time("2025-01-15T14:30:00Z", &us), 0);
+    assert_true(us == INT64_C(1736951400000000));
+    assert_int_equal(cli_parse_time("2025-01-15 16:30:00+02:00", &us), 0);
+    assert_true(us == INT64_C(1736951400000000));
+    assert_int_equal(cli_parse_time("2025-01-15T09:30-0500", &us), 0);
+    assert_true(us == INT64_C(1736951400000000));
+    assert_int_equal(cli_parse_time("2025-01-15T14:30:00.5", &us), 0);
+    assert_true(us == INT64_C(1736951400500000));
+    assert_int_equal(cli_parse_time("2025-01-15", &us), 0);
+    assert_true(us == INT64_C(1736899200000000));
+    assert_int_equal(cli_parse_time("2024-02-29T00:00:00Z", &us), 0);
+
+    const char *bad[] = {"",
+                         "yesterday",
+                         "2025-02-29T00:00:00Z",
+                         "2025-13-01",
+                         "2025-01-15T24:00:00Z",
+                         "2025-01-15T14:60:00Z",
+                         "2025-01-15T14:30:00+25:00",
+                         "2025-01-15T14:30:00.Z",
+                         "2025-01-15T14:30:00Zjunk",
+                         "1969-12-31T23:59:59Z",
+                         "25-01-15",
+                         "2025-1-15"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (cli_parse_time(bad[i], &us) == 0)
+            fail_msg("accepted '%s'", bad[i]);
+    }
+}
+
+static void
+test_dates(void **state)
+{
+    (void)state;
+    assert_true(cli_valid_date("2025-01-15"));
+    assert_true(cli_valid_date("2000-02-29"));
+    assert_false(cli_valid_date("1900-02-29"));
+    assert_false(cli_valid_date("2025-01-15 "));
+    assert_false(cli_valid_date("2025-00-10"));
+    assert_false(cli_valid_date(NULL));
+}
+
+static void
+test_visit_full(void **state)
+{
+    const char *line =
+        "{\"client_ip\": \"203.0.113.7\", \"user_agent\": \"UA\", "
+        "\"headers\": {\"dnt\": \"1\", \"X\": null}, \"links\": [\"a\", "
+        "\"b\"], \"filenames\": [\"f.mp3\"], \"errors\": 3, "
+        "\"time\": \"2025-01-15T14:30:00Z\"}\n";
+    cli_visit v;
+    char err[160];
+    (void)state;
+    assert_int_equal(cli_visit_parse(&v, line, strlen(line), err, sizeof(err)),
+                     0);
+    assert_string_equal(v.visit.remote_addr, "203.0.113.7");
+    assert_int_equal(v.visit.header_count, 2);
+    assert_string_equal(v.visit.headers[0].name, "dnt");
+    assert_string_equal(v.visit.headers[1].name, "User-Agent");
+    assert_string_equal(v.visit.headers[1].value, "UA");
+    assert_int_equal(v.visit.link_count, 2);
+    assert_string_equal(v.visit.links[1], "b");
+    assert_int_equal(v.visit.filename_count, 1);
+    assert_int_equal(v.visit.error_count, 3);
+    assert_true(v.visit.time_us == INT64_C(1736951400000000));
+    cli_visit_free(&v);
+    cli_visit_free(&v); /* idempotent */
+}
+
+static void
+test_visit_empty_object(void **state)
+{
+    cli_visit v;
+    char err[160];
+    (void)state;
+    assert_int_equal(cli_visit_parse(&v, "{}", 2, err, sizeof(err)), 0);
+    assert_null(v.visit.remote_addr);
+    assert_int_equal(v.visit.header_count, 0);
+    assert_true(v.visit.time_us == 0);
+    cli_visit_free(&v);
+}
+
+static void
+test_visit_errors_never_quote(void **state)
+{
+    static const struct {
+        const char *line;
+        const char *expect;
+    } cases[] = {
+        {"{\"remote_addr\": \"203.0.113.9\"", "malformed JSON"},
+        {"[\"203.0.113.9\"]", "JSON object"},
+        {"{\"remote_adr\": \"203.0.113.9\"}", "unknown key \"remote_adr\""},
+        {"{\"203.0.113.9\": 1}", "(name not shown)"},
+        {"{\"remote_addr\": \"203.0.113.9\", \"client_ip\": \"x\"}",
+         "both given"},
+        {"{\"remote_addr\": 203}", "must be a string"},
+        {"{\"remote_addr\": \"203.0.113.9\", \"links\": \"x\"}", "array"},
+        {"{\"remote_addr\": \"203.0.113.9\", \"filenames\": [1]}",
+         "[0] must be a string"},
+        {"{\"remote_addr\": \"203.0.113.9\", \"headers\": []}", "object"},
+        {"{\"remote_addr\": \"203.0.113.9\", \"headers\": {\"DNT\": 1}}",
+         "header \"DNT\""},
+        {"{\"remote_addr\": \"203.0.113.9\", \"errors\": -1}", "errors"},
+        {"{\"remote_addr\": \"203.0.113.9\", \"time\": \"now\"}", "ISO-8601"},
+        {"{\"user_agent\": \"a\", \"headers\": {\"user-agent\": \"b\"}}",
+         "both given"},
+        {"{\"remote_addr\": \"203.0.113.9\"} 203.0.113.9", "unexpected text"},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cli_visit v;
+        char err[160] = "";
+        const char *line = cases[i].line;
+        if (cli_visit_parse(&v, line, strlen(line), err, sizeof(err)) == 0)
+            fail_msg("accepted %s", line);
+        if (!strstr(err, cases[i].expect))
+            fail_msg("'%s': error '%s' lacks '%s'", line, err, cases[i].expect);
+        if (strstr(err, "203.0.113"))
+            fail_msg("'%s': error '%s' quotes the address", line, err);
+        assert_null(v.root);
+    }
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_times),
+        cmocka_unit_test(test_dates),
+        cmocka_unit_test(test_visit_full),
+        cmocka_unit_test(test_visit_empty_object),
+        cmocka_unit_test(test_visit_errors_never_quote),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
