@@ -89,7 +89,15 @@ int
 pt__addr_parse(pt__addr *out, const char *s, size_t len)
 {
     const char *end = s + len, *colon, *zone;
+    unsigned char quad[4];
 
+    /* The common case, a bare dotted quad, parses as itself. */
+    if (len >= 7 && len <= 15 && parse_ipv4(quad, s, len) == 0) {
+        memset(out->bytes, 0, sizeof(out->bytes));
+        memcpy(out->bytes, quad, 4);
+        out->family = 4;
+        return 0;
+    }
     while (s < end && (*s == ' ' || *s == '\t'))
         s++;
     while (end > s && (end[-1] == ' ' || end[-1] == '\t'))

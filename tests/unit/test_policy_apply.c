@@ -794,21 +794,50 @@ test_no_raw_address_leaks(void **state)
 typedef struct thread_arg {
     const pt_policy *policy;
     const pt__ip_key *key;
+    const char *client_ip; /* what one thread alone gets */
     int failures;
 } thread_arg;
+
+/* User agents each thread cycles through: its per-thread family cache
+ * sees misses, hits and (with more strings than it has entries)
+ * evictions, and every answer must still be right. */
+static const struct {
+    const char *ua, *family;
+} thread_uas[] = {
+    {"Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0",
+     "Firefox/Linux"},
+    {"curl/8.4.0", "curl/Other"},
+    {"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, "
+     "like Gecko) Chrome/120.0.0.0 Safari/537.36",
+     "Chrome/Windows"},
+    {"Wget/1.21.3", "Wget/Other"},
+};
 
 static void *
 apply_many(void *p)
 {
     thread_arg *arg = p;
     fixture f;
+    char ua[64];
     fixture_init(&f);
     for (int i = 0; i < 2000; i++) {
         pt__apply_result res;
         pt_buf audit = PT_BUF_INIT;
+        size_t k = (size_t)i % 5;
+        const char *family = "Firefox/Other";
+        if (k < 4) {
+            f.headers[0].value = thread_uas[k].ua;
+            family = thread_uas[k].family;
+        } else { /* a new string each time: evicts */
+            snprintf(ua, sizeof(ua), "Firefox/%d", i);
+            f.headers[0].value = ua;
+        }
         if (pt__policy_apply(arg->policy, arg->key, &f.visit, 0, &res,
                              i % 10 ? NULL : &audit) != PT_OK ||
-            !res.record || !res.record->client_ip)
+            !res.record || !res.record->client_ip ||
+            strcmp(res.record->client_ip, arg->client_ip) != 0 ||
+            !res.record->user_agent ||
+            strcmp(res.record->user_agent, family) != 0)
             arg->failures++;
         pt__record_free(res.record);
         pt_buf_free(&audit);
@@ -823,11 +852,22 @@ test_shared_across_threads(void **state)
     pt__ip_key key;
     pthread_t t[4];
     thread_arg args[4];
+    fixture f;
+    pt_record *r;
+    char client_ip[80];
     (void)state;
     assert_int_equal(pt_policy_load_default(&p), PT_OK);
     test_key(&key);
+    fixture_init(&f);
+    r = apply_ok(p, &key, &f.visit, NULL);
+    snprintf(client_ip, sizeof(client_ip), "%s", r->client_ip);
+    pt__record_free(r);
+    /* As pt__ip_key_load leaves it: the key block compressed once, then
+     * read by every thread. */
+    pt__ip_key_prepare(&key, 16);
+    assert_int_equal(key.prepared_bytes, 16);
     for (int i = 0; i < 4; i++) {
-        args[i] = (thread_arg){pt__policy_ref(p), &key, 0};
+        args[i] = (thread_arg){pt__policy_ref(p), &key, client_ip, 0};
         assert_int_equal(pthread_create(&t[i], NULL, apply_many, &args[i]), 0);
     }
     pt_policy_free(p); /* the threads hold their own references */
