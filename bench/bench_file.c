@@ -33,7 +33,7 @@ run(const char *fsync_mode, size_t n, double max_seconds)
     char key[64];
 
     opts.storage_path = dir;
-    opts.block_us = 1000000; /* sustained: wait for the writer, never drop */
+    opts.block_us = 10000000; /* sustained: wait for the writer, never drop */
     /* 0: the library's default; set only to diagnose (see run.sh). */
     opts.batch_size = pt_bench_env_size("BENCH_FILE_BATCH", 0);
     tracker = pt_bench_tracker(policy, &opts);

@@ -33,7 +33,7 @@ track(size_t n, double max_seconds)
     if (pt_policy_load_default(&policy) != PT_OK)
         pt_bench_die("default policy: %s", pt_last_error());
     opts.storage_path = dir;
-    opts.block_us = 1000000; /* every visit stored: none dropped */
+    opts.block_us = 10000000; /* every visit stored: none dropped */
     /* 0: the library's default; set only to diagnose (see run.sh). */
     opts.queue_capacity = pt_bench_env_size("BENCH_MEM_QUEUE", 0);
     tracker = pt_bench_tracker(policy, &opts);

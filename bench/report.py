@@ -203,6 +203,10 @@ def notes(r):
         if v is not None:
             lines.append("%s: %d items in the table afterwards" %
                          (key.replace(".items_stored", ""), v))
+    d = r.get(("privtrack", "dynamodb.privtrack.dropped"))
+    if d:
+        lines.append("**dynamodb.privtrack: %d visits dropped (queue full "
+                     "for 10 s)**" % d)
     u = r.get(("privtrack", "dynamodb.privtrack.user_us_per_record"))
     k = r.get(("privtrack", "dynamodb.privtrack.sys_us_per_record"))
     if u is not None and k is not None:
