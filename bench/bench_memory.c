@@ -27,7 +27,7 @@ track(size_t n, double max_seconds)
     pt_visit visit;
     char addr[16];
     pt_counters c;
-    double rss_at_10 = 0;
+    double rss_at_10 = 0, rss_at_50 = 0, rss_end;
     uint64_t t0 = pt_bench_now_ns();
 
     if (pt_policy_load_default(&policy) != PT_OK)
@@ -43,6 +43,8 @@ track(size_t n, double max_seconds)
         pt_track(tracker, &visit, NULL);
         if (i + 1 == n / 10)
             rss_at_10 = pt_bench_vm_mb("VmRSS");
+        if (i + 1 == n / 2)
+            rss_at_50 = pt_bench_vm_mb("VmRSS");
         /* A slow store must not make the run endless (the number tracked
          * is reported). */
         if ((i & 1023) == 1023 && rss_at_10 > 0 &&
@@ -50,8 +52,13 @@ track(size_t n, double max_seconds)
             break;
     }
     /* Growth while tracking, before the flush drains the queue. */
-    pt_bench_emit("memory.track.growth_mb", pt_bench_vm_mb("VmRSS") - rss_at_10,
-                  "MiB");
+    /* From 10 %: includes the queue filling up to its bound; from 50 %: a
+     * steady state, where any growth is per visit. */
+    rss_end = pt_bench_vm_mb("VmRSS");
+    pt_bench_emit("memory.track.growth_mb", rss_end - rss_at_10, "MiB");
+    if (rss_at_50 > 0)
+        pt_bench_emit("memory.track.growth_half_mb", rss_end - rss_at_50,
+                      "MiB");
     if (pt_tracker_flush(tracker, 600000) != PT_OK)
         pt_bench_die("flush: %s", pt_tracker_errmsg(tracker));
     pt_tracker_counters(tracker, &c);

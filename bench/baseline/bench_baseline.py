@@ -216,7 +216,7 @@ def cmd_memory(args):
     apply = make_policy("default")
     f = None
     path = None
-    rss_at_10 = 0.0
+    rss_at_10 = rss_at_50 = 0.0
     for i in range(args.n):
         rec = apply(i)
         p = day_path(args.dir, rec)
@@ -231,10 +231,13 @@ def cmd_memory(args):
             os.fsync(f.fileno())
         if i + 1 == args.n // 10:
             rss_at_10 = vm_status("VmRSS")
+        if i + 1 == args.n // 2:
+            rss_at_50 = vm_status("VmRSS")
     rss_end = vm_status("VmRSS")
     f.close()
     emit("memory.track.hwm_mb", vm_status("VmHWM"), "MiB")
     emit("memory.track.growth_mb", rss_end - rss_at_10, "MiB")
+    emit("memory.track.growth_half_mb", rss_end - rss_at_50, "MiB")
     _clear(args.dir)
 
 
