@@ -81,6 +81,30 @@ test_open_from_policy(void **state)
     assert_int_equal(pt__file_storage_open_path(&s, f->store, 7), PT_EINVAL);
 }
 
+/* The tracker's writer asks the store how many records to take per
+ * fdatasync (group commit); a store that never syncs has no answer. */
+static void
+test_group_commit_control(void **state)
+{
+    fixture *f = *state;
+    size_t group = 0;
+    pt_storage *s = open_store(f->store, PT__FILE_FSYNC_BATCH);
+
+    assert_int_equal(s->methods->control(s, PT__FILE_CTL_GROUP_COMMIT, &group),
+                     PT_OK);
+    assert_true(group >= 1024);
+    assert_int_equal(s->methods->control(s, PT__FILE_CTL_GROUP_COMMIT, NULL),
+                     PT_EUNSUPPORTED);
+    assert_int_equal(s->methods->control(s, 0x12345, &group), PT_EUNSUPPORTED);
+    s->methods->close(s);
+    s = open_store(f->store, PT__FILE_FSYNC_NEVER);
+    group = 0;
+    assert_int_equal(s->methods->control(s, PT__FILE_CTL_GROUP_COMMIT, &group),
+                     PT_EUNSUPPORTED);
+    assert_int_equal(group, 0);
+    s->methods->close(s);
+}
+
 static void
 test_init_creates_private_dir(void **state)
 {
@@ -709,6 +733,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+        T(test_group_commit_control),
         T(test_open_creates_nothing),
         T(test_open_from_policy),
         T(test_init_creates_private_dir),

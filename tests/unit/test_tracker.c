@@ -417,6 +417,37 @@ test_queue_full_drops_never_blocks(void **state)
     pt_policy_free(p);
 }
 
+/* The default queue is bounded (issue 5: a tracker's memory stays flat
+ * and small however fast the producers are): with the backend hanging,
+ * at most the queue (8192) and one writer cycle (16 batches of 25) are
+ * accepted, the rest dropped; everything accepted is stored afterwards. */
+static void
+test_default_queue_is_bounded(void **state)
+{
+    fixture *f = *state;
+    pt_policy *p = make_policy("mem", f->store, 0, NULL);
+    pt_tracker *t;
+    pt_counters c;
+
+    mem_set_hang(1);
+    assert_int_equal(pt_tracker_open(&t, p, NULL), PT_OK);
+    for (int i = 0; i < 12000; i++) {
+        pt_visit v = visit(0);
+        assert_int_equal(pt_track(t, &v, NULL), PT_OK);
+    }
+    assert_int_equal(pt_tracker_counters(t, &c), PT_OK);
+    assert_true(c.accepted >= 8192);
+    assert_true(c.accepted <= 8192 + 16 * 25);
+    assert_int_equal(c.accepted + c.dropped[PT_DROP_QUEUE_FULL], 12000);
+    mem_set_hang(0);
+    assert_int_equal(pt_tracker_flush(t, 30000), PT_OK);
+    assert_int_equal(pt_tracker_counters(t, &c), PT_OK);
+    assert_int_equal(c.stored, c.accepted);
+    assert_int_equal(mem_count(), c.accepted);
+    assert_int_equal(pt_tracker_close(t, 5000), PT_OK);
+    pt_policy_free(p);
+}
+
 /* flush() and close() honour their deadlines when the backend hangs; what
  * is left is spooled and replayed (once) by the next tracker. */
 static void
@@ -765,6 +796,7 @@ main(void)
         T(test_file_backend_counts_and_stores),
         T(test_dry_run_creates_nothing),
         T(test_queue_full_drops_never_blocks),
+        T(test_default_queue_is_bounded),
         T(test_deadlines_with_hanging_backend),
         T(test_spool_on_failure_exactly_once_in_order),
         T(test_status_and_explicit_replay),
