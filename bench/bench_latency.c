@@ -35,8 +35,9 @@ typedef struct producer {
     size_t first, count;
     double rate; /* calls/s for this thread; 0: flat out */
     pthread_barrier_t *start;
-    uint32_t *histogram; /* BUCKETS */
-    unsigned long spin;  /* floor run: busy loop instead of pt_track */
+    uint32_t *histogram;   /* BUCKETS */
+    uint32_t *after_pause; /* BUCKETS: the first call after each pause */
+    unsigned long spin;    /* floor run: busy loop instead of pt_track */
 } producer;
 
 /* The timing floor: a fixed busy loop, timed exactly like pt_track(), shows
@@ -116,6 +117,8 @@ produce(void *arg)
                 pt_track(p->tracker, &visit, NULL);
             uint64_t t1 = pt_bench_now_ns();
             p->histogram[bucket_of(t1 - t0)]++;
+            if (k == 0 && p->rate > 0)
+                p->after_pause[bucket_of(t1 - t0)]++;
         }
         if (p->rate > 0) {
             next += 1000000; /* the next 1 ms burst */
@@ -162,6 +165,7 @@ run(int threads, double rate, double seconds, pt_policy *policy,
     producer p[4];
     pthread_barrier_t start;
     uint64_t *merged = calloc(BUCKETS, sizeof *merged), total = 0;
+    uint64_t *firsts = calloc(BUCKETS, sizeof *firsts), first_total = 0;
     size_t per_thread =
         rate > 0 ? (size_t)(rate * seconds / threads)
                  : pt_bench_env_size("BENCH_LAT_N", 1000000) / (size_t)threads;
@@ -182,7 +186,8 @@ run(int threads, double rate, double seconds, pt_policy *policy,
         p[t].start = &start;
         p[t].spin = floor_spin;
         p[t].histogram = calloc(BUCKETS, sizeof(uint32_t));
-        if (!p[t].histogram || !merged)
+        p[t].after_pause = calloc(BUCKETS, sizeof(uint32_t));
+        if (!p[t].histogram || !p[t].after_pause || !merged || !firsts)
             pt_bench_die("out of memory");
         pthread_create(&p[t].thread, NULL, produce, &p[t]);
     }
@@ -191,8 +196,11 @@ run(int threads, double rate, double seconds, pt_policy *policy,
         for (size_t b = 0; b < BUCKETS; b++) {
             merged[b] += p[t].histogram[b];
             total += p[t].histogram[b];
+            firsts[b] += p[t].after_pause[b];
+            first_total += p[t].after_pause[b];
         }
         free(p[t].histogram);
+        free(p[t].after_pause);
     }
     if (pt_tracker_flush(tracker, 60000) != PT_OK)
         pt_bench_die("flush: %s", pt_tracker_errmsg(tracker));
@@ -200,6 +208,13 @@ run(int threads, double rate, double seconds, pt_policy *policy,
 
     emit_percentiles(floor_spin ? "latency.floor" : "latency", threads, merged,
                      total);
+    if (first_total > 0) {
+        /* The calls right after a pacing pause: a cold core's share of
+         * the tail. */
+        snprintf(key, sizeof key, "%s.t%d.after_pause_p50_us",
+                 floor_spin ? "latency.floor" : "latency", threads);
+        pt_bench_emit(key, percentile_us(firsts, first_total, 0.5), "us");
+    }
     if (floor_spin) {
         c.accepted = total; /* nothing was tracked */
     } else {
@@ -215,6 +230,7 @@ run(int threads, double rate, double seconds, pt_policy *policy,
     pt_tracker_close(tracker, 60000);
     pthread_barrier_destroy(&start);
     free(merged);
+    free(firsts);
     pt_bench_rmtree(dir);
     free(dir);
 }

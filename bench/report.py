@@ -179,6 +179,14 @@ def notes(r):
         if None not in vals:
             floor.append("%d thread%s %.2f / %.2f / %.1f" %
                          (t, "s" if t > 1 else "", *vals))
+    after = [(t, r.get(("privtrack", "latency.t%d.after_pause_p50_us" % t)))
+             for t in (1, 2, 4)]
+    after = [(t, v) for t, v in after if v is not None]
+    if after:
+        lines.append("pt_track median of the first call after each 1 ms "
+                     "pacing pause (cold core): " +
+                     "; ".join("%d thread%s %.2f µs" %
+                               (t, "s" if t > 1 else "", v) for t, v in after))
     if floor:
         lines.append("timing floor — a ~1 µs busy loop timed exactly like "
                      "pt_track, same threads and pacing (p50 / p99 / p99.9 "
