@@ -12,11 +12,11 @@ typedef struct pt__ip_key {
     unsigned char bytes[64];
     size_t len;    /* 0: no key (only valid when [ip] mode is not hash) */
     int ephemeral; /* 1: random, in memory only (dry-run without a key) */
-    /* BLAKE2b's chaining value after the key block, for digests of
-     * `prepared_bytes` bytes (0: none; pt__addr_hash then hashes from the
+    /* BLAKE2b state with the key already absorbed, for digests of
+     * `prepared_bytes` bytes (0: none; pt__addr_hash then starts from the
      * key).  As secret as the key, and wiped with it. */
     unsigned int prepared_bytes;
-    uint64_t prepared[8];
+    unsigned char prepared[384]; /* a crypto_generichash_state */
 } pt__ip_key;
 
 /** Find the hash key the policy asks for: `key_file`, else the environment
@@ -31,11 +31,11 @@ typedef struct pt__ip_key {
 int pt__ip_key_load(pt__ip_key *key, const pt_policy *policy,
                     const char *store_dir, int create);
 
-/** Compress BLAKE2b's key block once, for digests of `hash_bytes` bytes,
- *  so that each pt__addr_hash() compresses only its message
- *  (pt__ip_key_load() does this for the policy's hash_bytes).  The digests
- *  are the same either way.  Not thread-safe on `key`: call it before the
- *  key is shared. */
+/** Absorb the key into a BLAKE2b state once, for digests of `hash_bytes`
+ *  bytes, so that each pt__addr_hash() starts from a copy of it instead of
+ *  from the key (pt__ip_key_load() does this for the policy's hash_bytes).
+ *  The digests are the same either way.  Not thread-safe on `key`: call it
+ *  before the key is shared. */
 void pt__ip_key_prepare(pt__ip_key *key, unsigned int hash_bytes);
 
 /** Wipe a key (sodium_memzero). */

@@ -170,18 +170,6 @@ int pt__client_addr(const pt_policy *policy, const pt_visit *visit,
                     pt__addr *out, const char **raw, size_t *raw_len,
                     unsigned int *invalid);
 
-/** Keyed BLAKE2b in two steps (blake2b.c): the chaining value `h` after
- *  the key block, for digests of `out_len` bytes (1-64; keys of 1-64
- *  bytes), computed once per key; then the digest of one message of 1-128
- *  bytes from it.  Equal to crypto_generichash(out, out_len, in, in_len,
- *  key, key_len).  `h` is as secret as the key: wipe it with the key.
- *  Return 0, or -1 when a length is out of range. */
-int pt__blake2b_key_block(uint64_t h[8], const unsigned char *key,
-                          size_t key_len, size_t out_len);
-int pt__blake2b_short(unsigned char *out, size_t out_len,
-                      const uint64_t key_h[8], const unsigned char *in,
-                      size_t in_len);
-
 /** Keyed BLAKE2b of the address (domain-separated by family and prefix),
  *  as lowercase hex of `hash_bytes` bytes into `out` (65 bytes). */
 int pt__addr_hash(const pt__addr *addr, unsigned int prefix,

@@ -328,45 +328,6 @@ test_hash(void **state)
     }
 }
 
-/* The two-step keyed BLAKE2b is crypto_generichash, byte for byte, for
- * every key length, digest length and message length it accepts (random
- * keys and messages, fixed seed); out-of-range lengths are refused. */
-static void
-test_blake2b_two_step(void **state)
-{
-    unsigned char key[64], msg[129], want[64], got[64];
-    uint64_t h[8];
-    (void)state;
-    randombytes_buf_deterministic(key, sizeof(key),
-                                  (const unsigned char *)"pt blake2b test seed "
-                                                         "0123456789ab");
-    for (size_t i = 0; i < sizeof(msg); i++)
-        msg[i] = (unsigned char)(key[i % 64] ^ (i * 31));
-    for (size_t klen = 1; klen <= 64; klen++) {
-        for (size_t olen = 1; olen <= 64; olen++) {
-            assert_int_equal(pt__blake2b_key_block(h, key, klen, olen), 0);
-            for (size_t mlen = 1; mlen <= 128; mlen += (mlen < 20 ? 1 : 27)) {
-                memset(got, 0xAA, sizeof(got));
-                assert_int_equal(
-                    crypto_generichash(want, olen, msg, mlen, key, klen), 0);
-                assert_int_equal(pt__blake2b_short(got, olen, h, msg, mlen), 0);
-                if (memcmp(got, want, olen) != 0)
-                    fail_msg("key %zu, digest %zu, message %zu bytes", klen,
-                             olen, mlen);
-                assert_int_equal(got[olen < 64 ? olen : 63],
-                                 olen < 64 ? 0xAA : want[63]);
-            }
-        }
-    }
-    assert_int_equal(pt__blake2b_key_block(h, key, 0, 16), -1);
-    assert_int_equal(pt__blake2b_key_block(h, key, 65, 16), -1);
-    assert_int_equal(pt__blake2b_key_block(h, key, 32, 65), -1);
-    assert_int_equal(pt__blake2b_key_block(h, key, 32, 16), 0);
-    assert_int_equal(pt__blake2b_short(got, 16, h, msg, 0), -1);
-    assert_int_equal(pt__blake2b_short(got, 16, h, msg, 129), -1);
-    assert_int_equal(pt__blake2b_short(got, 65, h, msg, 6), -1);
-}
-
 /* A key prepared once (pt__ip_key_prepare, as pt__ip_key_load does) gives
  * the same pseudonyms as hashing from the key itself, for every key
  * length, digest length and family; a state prepared for another length
@@ -403,7 +364,7 @@ test_hash_prepared(void **state)
             }
             pt__ip_key_wipe(&prepared);
             assert_int_equal(prepared.prepared_bytes, 0);
-            for (size_t i = 0; i < 8; i++)
+            for (size_t i = 0; i < sizeof(prepared.prepared); i++)
                 assert_int_equal(prepared.prepared[i], 0);
         }
     }
@@ -788,7 +749,6 @@ main(void)
         cmocka_unit_test(test_cidr),
         cmocka_unit_test(test_hash),
         cmocka_unit_test(test_hash_prepared),
-        cmocka_unit_test(test_blake2b_two_step),
         cmocka_unit_test(test_client_without_proxies),
         cmocka_unit_test(test_client_with_proxies),
         cmocka_unit_test(test_key_file),
