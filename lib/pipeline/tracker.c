@@ -325,8 +325,10 @@ pt__tracker_release(pt_tracker *t)
         pt__queue_destroy(&t->queue);
     }
     pt__pool_destroy(&t->pool); /* after every record went back */
-    pt__storage_close(t->backend);
+    /* The spool first: once the backend is closed (an observable event
+     * for a custom backend), the spool's segments are free for others. */
     pt__spool_close(t->spool);
+    pt__storage_close(t->backend);
     if (t->audit_fd >= 0)
         close(t->audit_fd);
     pt__ip_key_wipe(&t->key);
