@@ -105,16 +105,23 @@ slot_get(pt__pool_class *p)
     return -1;
 }
 
+/* Push the chain first -> ... -> last (already linked through next[]). */
 static void
-slot_put(pt__pool_class *p, uint32_t slot)
+chain_put(pt__pool_class *p, uint32_t first, uint32_t last)
 {
     uint64_t old = atomic_load_explicit(&p->head, memory_order_relaxed);
     do
-        atomic_store_explicit(&p->next[slot], (uint32_t)old,
+        atomic_store_explicit(&p->next[last], (uint32_t)old,
                               memory_order_relaxed);
     while (!atomic_compare_exchange_weak_explicit(
-        &p->head, &old, make_head(old, slot + 1), memory_order_release,
+        &p->head, &old, make_head(old, first + 1), memory_order_release,
         memory_order_relaxed));
+}
+
+static void
+slot_put(pt__pool_class *p, uint32_t slot)
+{
+    chain_put(p, slot, slot);
 }
 
 /* ---- copying a record into a slot ---------------------------------------- */
@@ -222,11 +229,26 @@ pt__pool_adopt(pt__pool *p, pt_record *record)
     return copy;
 }
 
+/* The class and slot of a record in the slab. */
+static void
+locate(const pt__pool *p, const pt_record *record, int *cls, uint32_t *slot)
+{
+    uintptr_t off = (uintptr_t)record - (uintptr_t)p->base;
+    int c = 0;
+
+    while (off >= p->cls[c].count * p->cls[c].slot_size) {
+        off -= p->cls[c].count * p->cls[c].slot_size;
+        c++;
+    }
+    *cls = c;
+    *slot = (uint32_t)(off / p->cls[c].slot_size);
+}
+
 void
 pt__pool_release(pt__pool *p, pt_record *record)
 {
-    uintptr_t off;
-    int c = 0;
+    int c;
+    uint32_t slot;
 
     if (!record)
         return;
@@ -234,10 +256,37 @@ pt__pool_release(pt__pool *p, pt_record *record)
         pt__record_free(record);
         return;
     }
-    off = (uintptr_t)record - (uintptr_t)p->base;
-    while (off >= p->cls[c].count * p->cls[c].slot_size) {
-        off -= p->cls[c].count * p->cls[c].slot_size;
-        c++;
+    locate(p, record, &c, &slot);
+    slot_put(&p->cls[c], slot);
+}
+
+void
+pt__pool_release_many(pt__pool *p, pt_record *const *records, size_t count)
+{
+    uint32_t first[PT__POOL_CLASSES] = {0}, last[PT__POOL_CLASSES] = {0};
+    int used[PT__POOL_CLASSES] = {0};
+
+    /* One chain per class, pushed with one CAS each: the writer does not
+     * fight the producers for the head once per record. */
+    for (size_t i = 0; i < count; i++) {
+        int c;
+        uint32_t slot;
+        if (!records[i])
+            continue;
+        if (!pt__pool_owns(p, records[i])) {
+            pt__record_free(records[i]);
+            continue;
+        }
+        locate(p, records[i], &c, &slot);
+        if (used[c])
+            atomic_store_explicit(&p->cls[c].next[slot], first[c] + 1,
+                                  memory_order_relaxed);
+        else
+            last[c] = slot;
+        first[c] = slot;
+        used[c] = 1;
     }
-    slot_put(&p->cls[c], (uint32_t)(off / p->cls[c].slot_size));
+    for (int c = 0; c < PT__POOL_CLASSES; c++)
+        if (used[c])
+            chain_put(&p->cls[c], first[c], last[c]);
 }

@@ -66,6 +66,11 @@ pt_record *pt__pool_adopt(pt__pool *p, pt_record *record);
  *  Lock-free; any number of threads. */
 void pt__pool_release(pt__pool *p, pt_record *record);
 
+/** pt__pool_release() for `count` records (NULLs skipped), returning the
+ *  slots with one atomic operation per size class.  Lock-free. */
+void pt__pool_release_many(pt__pool *p, pt_record *const *records,
+                           size_t count);
+
 /** Non-zero when `record` lives in the pool's slab (tests). */
 int pt__pool_owns(const pt__pool *p, const pt_record *record);
 

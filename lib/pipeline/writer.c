@@ -339,8 +339,7 @@ held_take(pt_tracker *t)
     }
     pthread_mutex_unlock(&t->held_lock);
     pt__rescue(t, chunk, n);
-    for (size_t i = 0; i < n; i++)
-        pt__pool_release(&t->pool, chunk[i]);
+    pt__pool_release_many(&t->pool, chunk, n);
     return -1;
 }
 
@@ -419,8 +418,7 @@ dispose_held(pt_tracker *t)
         pthread_mutex_unlock(&t->held_lock);
         return rc;
     }
-    for (size_t i = 0; i < persisted; i++)
-        pt__pool_release(&t->pool, t->held[i]);
+    pt__pool_release_many(&t->pool, t->held, persisted);
     memmove(t->held, t->held + persisted,
             (t->held_count - persisted) * sizeof(*t->held));
     t->held_count -= persisted;

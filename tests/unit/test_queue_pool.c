@@ -165,6 +165,40 @@ test_size_classes_and_exhaustion(void **state)
     pt__pool_destroy(&p);
 }
 
+/* Releasing many at once: one chain per class, LIFO within it; records
+ * outside the slab are freed, NULLs skipped. */
+static void
+test_release_many(void **state)
+{
+    pt__pool p;
+    pt_record *r[6];
+    (void)state;
+
+    assert_int_equal(pt__pool_init(&p, 3), PT_OK);
+    r[0] = pt__pool_adopt(&p, make_record(0, 10));
+    r[1] = pt__pool_adopt(&p, make_record(1, 700));
+    r[2] = NULL;
+    r[3] = pt__pool_adopt(&p, make_record(3, 10));
+    r[4] = pt__pool_adopt(&p, make_record(4, 5000)); /* malloc()ed */
+    r[5] = pt__pool_adopt(&p, make_record(5, 10));
+    assert_false(pt__pool_owns(&p, r[4]));
+    pt_record *small[3] = {r[0], r[3], r[5]}, *mid = r[1];
+    pt__pool_release_many(&p, r, 6);
+    /* All three small slots are free again, the last released on top. */
+    pt_record *again[4];
+    for (int i = 0; i < 4; i++)
+        again[i] = pt__pool_adopt(&p, make_record(10 + (unsigned)i, 10));
+    assert_ptr_equal(again[0], small[2]);
+    assert_ptr_equal(again[1], small[1]);
+    assert_ptr_equal(again[2], small[0]);
+    assert_false(pt__pool_owns(&p, again[3])); /* class exhausted */
+    pt_record *m = pt__pool_adopt(&p, make_record(20, 700));
+    assert_ptr_equal(m, mid);
+    pt__pool_release_many(&p, again, 4);
+    pt__pool_release(&p, m);
+    pt__pool_destroy(&p);
+}
+
 /* Producers adopt and queue, a consumer checks and releases: every record
  * arrives intact, and no slot is ever handed to two records at once (the
  * consumer would see a record overwritten).  Run under TSan too. */
@@ -198,7 +232,8 @@ test_threads_share_slots(void **state)
     pt__queue q;
     pthread_t threads[POOL_PRODUCERS];
     producer_arg args[POOL_PRODUCERS];
-    size_t received = 0, owned = 0;
+    size_t received = 0, owned = 0, nbatch = 0;
+    pt_record *batch[8];
     (void)state;
 
     assert_int_equal(pt__pool_init(&p, POOL_SLOTS), PT_OK);
@@ -222,9 +257,19 @@ test_threads_share_slots(void **state)
         assert_int_equal(r->links[0][0], 'a' + (char)(n % 26));
         assert_int_equal(r->num_links_submitted, n);
         owned += pt__pool_owns(&p, r) ? 1 : 0;
-        pt__pool_release(&p, r);
+        /* Single releases and chains of 8, as the writer does. */
+        if (received % 3 == 0) {
+            pt__pool_release(&p, r);
+        } else {
+            batch[nbatch++] = r;
+            if (nbatch == 8) {
+                pt__pool_release_many(&p, batch, nbatch);
+                nbatch = 0;
+            }
+        }
         received++;
     }
+    pt__pool_release_many(&p, batch, nbatch);
     for (int i = 0; i < POOL_PRODUCERS; i++)
         pthread_join(threads[i], NULL);
     assert_null(pt__queue_pop(&q));
@@ -240,6 +285,7 @@ main(void)
         cmocka_unit_test(test_disabled_pool_keeps_records),
         cmocka_unit_test(test_adopt_copies_whole_record),
         cmocka_unit_test(test_size_classes_and_exhaustion),
+        cmocka_unit_test(test_release_many),
         cmocka_unit_test(test_threads_share_slots),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
