@@ -75,27 +75,15 @@ uri_encode(pt_buf *b, const char *s, size_t len, int keep_slash)
     }
 }
 
-static int
-hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decode `len` bytes into `b` (invalid escapes are kept as is). */
 static void
 uri_decode(pt_buf *b, const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
-        if (s[i] == '%' && i + 2 < len && hex_value(s[i + 1]) >= 0 &&
-            hex_value(s[i + 2]) >= 0) {
-            pt_buf_putc(b,
-                        (char)(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2])));
+        if (s[i] == '%' && i + 2 < len && pt__hex_value(s[i + 1]) >= 0 &&
+            pt__hex_value(s[i + 2]) >= 0) {
+            pt_buf_putc(b, (char)(pt__hex_value(s[i + 1]) * 16 +
+                                  pt__hex_value(s[i + 2])));
             i += 2;
         } else {
             pt_buf_putc(b, s[i]);

@@ -94,6 +94,25 @@ int pt__strncasecmp(const char *a, const char *b, size_t n);
 char *pt__strdup(const char *s);
 char *pt__strndup(const char *s, size_t n);
 
+/* ---- files ----------------------------------------------------------------
+ */
+
+/** mkdir -p, mode 0700 for every directory created (what privtrack stores is
+ *  personal).  Returns 0, or the errno of the first failure, with the path
+ *  that failed copied into `failed` when it is not NULL. */
+int pt__mkdirs(const char *dir, char *failed, size_t failed_size);
+
+/** write() all `len` bytes, across short writes and EINTR.  0, or -1 with
+ *  errno set. */
+int pt__write_all(int fd, const void *data, size_t len);
+
+/** PT_ENOSPACE for ENOSPC, EFBIG and EDQUOT (full disk, file size limit,
+ *  quota), PT_EIO for any other errno. */
+int pt__errno_code(int err);
+
+/** 0-15 for a hexadecimal digit of either case, -1 for anything else. */
+int pt__hex_value(char c);
+
 /* ---- time
  * -------------------------------------------------------------------- */
 

@@ -54,33 +54,16 @@ pt__crc32(uint32_t crc, const void *data, size_t len)
 static int
 io_error(int err, const char *what, const char *path)
 {
-    int code =
-        (err == ENOSPC || err == EFBIG || err == EDQUOT) ? PT_ENOSPACE : PT_EIO;
-    return pt__fail(code, "spool: cannot %s %s: %s", what, path, strerror(err));
+    return pt__fail(pt__errno_code(err), "spool: cannot %s %s: %s", what, path,
+                    strerror(err));
 }
 
-/* mkdir -p with mode 0700 for the directories we create. */
 static int
 make_dirs(const char *dir)
 {
-    char *copy = pt__strdup(dir);
-    int rc = PT_OK;
-
-    if (!copy)
-        return pt__fail(PT_ENOMEM, "out of memory");
-    for (char *p = copy + 1; rc == PT_OK; p++) {
-        char c = *p;
-        if (c != '/' && c != '\0')
-            continue;
-        *p = '\0';
-        if (mkdir(copy, 0700) != 0 && errno != EEXIST)
-            rc = io_error(errno, "create directory", copy);
-        *p = c;
-        if (c == '\0')
-            break;
-    }
-    free(copy);
-    return rc;
+    char failed[512];
+    int err = pt__mkdirs(dir, failed, sizeof(failed));
+    return err ? io_error(err, "create directory", failed) : PT_OK;
 }
 
 static void
@@ -177,16 +160,6 @@ batch_push(pt__spool_batch *b, pt_record *record, uint64_t end, size_t max)
     return PT_OK;
 }
 
-static int
-hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* One line without its newline: "<crc hex8> <json>".  NULL when corrupt. */
 static pt_record *
 parse_line(const char *line, size_t len)
@@ -197,7 +170,7 @@ parse_line(const char *line, size_t len)
     if (len < 10 || line[8] != ' ')
         return NULL;
     for (int i = 0; i < 8; i++) {
-        int v = hex_value(line[i]);
+        int v = pt__hex_value(line[i]);
         if (v < 0)
             return NULL;
         want = (want << 4) | (uint32_t)v;

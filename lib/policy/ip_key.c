@@ -114,47 +114,6 @@ read_key_file(pt__ip_key *key, const char *path)
     return rc;
 }
 
-/* mkdir -p with mode 0700 for the directories we create. */
-static int
-make_dirs(const char *dir)
-{
-    char *copy = pt__strdup(dir);
-    int rc = PT_OK;
-    if (!copy)
-        return pt__fail(PT_ENOMEM, "out of memory");
-    for (char *p = copy + 1;; p++) {
-        if (*p == '/' || *p == '\0') {
-            char saved = *p;
-            *p = '\0';
-            if (mkdir(copy, 0700) != 0 && errno != EEXIST) {
-                rc = pt__fail(PT_EIO, "cannot create %s: %s", copy,
-                              strerror(errno));
-                break;
-            }
-            *p = saved;
-            if (!saved)
-                break;
-        }
-    }
-    free(copy);
-    return rc;
-}
-
-static int
-write_all(int fd, const char *data, size_t len)
-{
-    while (len) {
-        ssize_t n = write(fd, data, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        data += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* Create <dir>/ip.key with a fresh key.  The key is written to a private
  * temporary file and then link()ed into place: link fails with EEXIST when
  * another process won the race, and the winner's file is never seen half
@@ -166,7 +125,13 @@ create_key_file(pt__ip_key *key, const char *dir, const char *path)
     char hex[2 * NEW_KEY_BYTES + 2], tmp[4096];
     int fd, rc = PT_OK;
 
-    rc = make_dirs(dir);
+    {
+        char failed[512];
+        int err = pt__mkdirs(dir, failed, sizeof(failed));
+        rc = err ? pt__fail(PT_EIO, "cannot create %s: %s", failed,
+                            strerror(err))
+                 : PT_OK;
+    }
     if (rc != PT_OK)
         return rc;
     randombytes_buf(fresh, sizeof(fresh));
@@ -180,7 +145,7 @@ create_key_file(pt__ip_key *key, const char *dir, const char *path)
         sodium_memzero(hex, sizeof(hex));
         return pt__fail(PT_EIO, "cannot create %s: %s", tmp, strerror(errno));
     }
-    if (write_all(fd, hex, 2 * NEW_KEY_BYTES + 1) != 0 || fsync(fd) != 0)
+    if (pt__write_all(fd, hex, 2 * NEW_KEY_BYTES + 1) != 0 || fsync(fd) != 0)
         rc = pt__fail(PT_EIO, "cannot write %s: %s", tmp, strerror(errno));
     sodium_memzero(hex, sizeof(hex));
     close(fd);

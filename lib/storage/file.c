@@ -33,11 +33,8 @@ pt__file_fail_errno(pt__file_store *fs, int err, const char *what,
 {
     /* Out of space is its own code: the writer spools and keeps the
      * records rather than retrying a full disk in a loop. */
-    int code = PT_EIO;
-    if (err == ENOSPC || err == EFBIG || err == EDQUOT)
-        code = PT_ENOSPACE;
-    return pt__file_fail(fs, code, "file store: %s %s: %s", what, path,
-                         strerror(err));
+    return pt__file_fail(fs, pt__errno_code(err), "file store: %s %s: %s", what,
+                         path, strerror(err));
 }
 
 int
@@ -63,24 +60,16 @@ pt__file_flock(int fd, int op)
 int
 pt__file_mkdirs(pt__file_store *fs, const char *dir)
 {
-    char path[PT__FILE_PATH_MAX];
-    size_t len = strlen(dir);
+    char failed[PT__FILE_PATH_MAX];
     struct stat st;
+    int err;
 
-    if (len == 0 || len >= sizeof(path))
+    if (dir[0] == '\0' || strlen(dir) >= sizeof(failed))
         return pt__file_fail(fs, PT_EINVAL,
                              "file store: bad directory name '%s'", dir);
-    memcpy(path, dir, len + 1);
-    /* Create each missing component; the data is personal, so 0700. */
-    for (size_t i = 1; i <= len; i++) {
-        if (path[i] != '/' && path[i] != '\0')
-            continue;
-        path[i] = '\0';
-        if (mkdir(path, 0700) != 0 && errno != EEXIST)
-            return pt__file_fail_errno(fs, errno, "cannot create directory",
-                                       path);
-        path[i] = i == len ? '\0' : '/';
-    }
+    err = pt__mkdirs(dir, failed, sizeof(failed));
+    if (err)
+        return pt__file_fail_errno(fs, err, "cannot create directory", failed);
     if (stat(dir, &st) != 0)
         return pt__file_fail_errno(fs, errno, "cannot stat", dir);
     if (!S_ISDIR(st.st_mode))

@@ -85,21 +85,6 @@ purge_line(void *ctx, const char *line, size_t len, uint64_t line_no,
     return PT_OK;
 }
 
-static int
-write_all(int fd, const char *data, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, data, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        data += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* Copy [from, to) of `src` to `dst`; remembers the last byte copied. */
 static int
 copy_range(int src, int dst, uint64_t from, uint64_t to, char *buf, char *last)
@@ -112,7 +97,7 @@ copy_range(int src, int dst, uint64_t from, uint64_t to, char *buf, char *last)
             continue;
         if (n <= 0)
             return -1;
-        if (write_all(dst, buf, (size_t)n) != 0)
+        if (pt__write_all(dst, buf, (size_t)n) != 0)
             return -1;
         *last = buf[n - 1];
         from += (uint64_t)n;
@@ -138,7 +123,7 @@ copy_kept(int src, int dst, const purge_ctx *p, uint64_t size)
         rc = copy_range(src, dst, pos, size, buf, &last);
     /* A kept torn last line must not swallow the next append. */
     if (rc == 0 && last != '\n')
-        rc = write_all(dst, "\n", 1);
+        rc = pt__write_all(dst, "\n", 1);
     free(buf);
     return rc;
 }
