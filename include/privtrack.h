@@ -461,12 +461,26 @@ typedef struct pt_storage_methods {
     /** Make written records durable (fsync = batch). */
     int (*sync)(pt_storage *storage);
 
-    /** Extension point: unknown ops return PT_EUNSUPPORTED. */
+    /** Extension point: `op` is one of PT_STORAGE_CTL_* (or a backend's
+     *  own, >= 0x10000); unknown ops return PT_EUNSUPPORTED. */
     int (*control)(pt_storage *storage, int op, void *arg);
 
     /** Release the instance.  Mandatory. */
     void (*close)(pt_storage *storage);
 } pt_storage_methods;
+
+/* control() operations the tracker asks of every backend; a backend that
+ * does not implement one returns PT_EUNSUPPORTED and the tracker carries on
+ * without it. */
+
+/** [uint64_t *arg] retries the backend made on its own since open
+ *  (throttling, 5xx, network, checksum); added to pt_counters.retries. */
+#define PT_STORAGE_CTL_RETRIES 0x1
+/** [size_t *arg] for a backend whose sync() is expensive (an fsync): how
+ *  many records the writer should hand it per sync — one put per batch, one
+ *  sync for all — so that a slow sync does not cap throughput (group
+ *  commit).  The tracker bounds it by half its queue. */
+#define PT_STORAGE_CTL_GROUP_COMMIT 0x2
 
 /** The base of every backend instance. */
 struct pt_storage {

@@ -29,25 +29,15 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-/** control() op a backend may implement to expose its own retry count
- *  (cumulative, since open): `arg` is a uint64_t *.  Added to the tracker's
- *  `retries` counter. */
-#define PT__STORAGE_CONTROL_RETRIES 0x50540001
-
 /* Writer states seen by producers.  The writer polls every batch_delay_ms
  * when asleep, so producers wake it (a futex call, microseconds on the
  * request path) only when the queue passes wake_threshold. */
 enum { PT__WRITER_BUSY = 0, PT__WRITER_ASLEEP = 1 };
 
-/** control() op a backend whose sync() is expensive (an fsync) implements
- *  to ask for group commit: `arg` is a size_t * receiving how many records
- *  the writer should take per cycle — one put per batch, one sync for all
- *  — so that a sync of several milliseconds does not cap throughput.  The
- *  tracker bounds it by half the queue (memory stays within ~1.5 x
- *  queue_capacity records).  Other backends get 16 batches per cycle, so
- *  that backend_lock is never held for long. */
-#define PT__STORAGE_CONTROL_GROUP_COMMIT 0x50540002
-
+/* Group commit (PT_STORAGE_CTL_GROUP_COMMIT) is bounded by half the queue,
+ * so memory stays within ~1.5 x queue_capacity records.  Backends without it
+ * get PT__BATCHES_PER_SYNC batches per cycle, so that backend_lock is never
+ * held for long. */
 /* Without group commit: batches per writer cycle and per replay step. */
 #define PT__BATCHES_PER_SYNC 16
 

@@ -148,7 +148,7 @@ backend_group_commit(pt_storage *backend)
     size_t group = 0;
 
     if (!backend->methods->control ||
-        backend->methods->control(backend, PT__STORAGE_CONTROL_GROUP_COMMIT,
+        backend->methods->control(backend, PT_STORAGE_CTL_GROUP_COMMIT,
                                   &group) != PT_OK)
         return 0;
     return group;

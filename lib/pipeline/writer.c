@@ -127,7 +127,7 @@ poll_backend_retries(pt_tracker *t)
 {
     uint64_t retries = 0;
     if (t->backend->methods->control &&
-        t->backend->methods->control(t->backend, PT__STORAGE_CONTROL_RETRIES,
+        t->backend->methods->control(t->backend, PT_STORAGE_CTL_RETRIES,
                                      &retries) == PT_OK)
         atomic_store(&t->written.backend_retries, retries);
 }

@@ -127,7 +127,7 @@ dynamodb_control(pt_storage *s, int op, void *arg)
 {
     pt__dynamodb *d = (pt__dynamodb *)(void *)s;
     switch (op) {
-    case PT__STORAGE_CTL_GET_RETRIES:
+    case PT_STORAGE_CTL_RETRIES:
         *(uint64_t *)arg = pt_ddb_client_retries(d->client);
         return PT_OK;
     case PT__DYNAMODB_CTL_SET_RETRY:

@@ -10,12 +10,10 @@
 
 /* control() operations (arg types in brackets).  Unknown ops return
  * PT_EUNSUPPORTED, as the interface requires. */
-/* [uint64_t *] HTTP retries since open (throttling, 5xx, network, CRC).
- * The value is the pipeline's PT__STORAGE_CONTROL_RETRIES
- * (lib/pipeline/pipeline.h), which reads it after every put. */
-#define PT__STORAGE_CTL_GET_RETRIES 0x50540001
+/* PT_STORAGE_CTL_RETRIES (privtrack.h): HTTP retries since open
+ * (throttling, 5xx, network, CRC); the writer reads it after every put. */
 /* [const pt_ddb_retry *] the retry policy (tests use short delays) */
-#define PT__DYNAMODB_CTL_SET_RETRY 0x201
+#define PT__DYNAMODB_CTL_SET_RETRY 0x10001
 /* [const unsigned int *] Query page Limit (0: the server's 1 MB pages) */
 #define PT__DYNAMODB_CTL_PAGE_LIMIT 0x202
 /* [uint64_t *] timestamps moved by 1 µs to avoid an overwrite */

@@ -215,7 +215,7 @@ file_control(pt_storage *s, int op, void *arg)
 {
     pt__file_store *fs = (pt__file_store *)(void *)s;
 
-    if (op == PT__FILE_CTL_GROUP_COMMIT && arg &&
+    if (op == PT_STORAGE_CTL_GROUP_COMMIT && arg &&
         fs->fsync_mode != PT__FILE_FSYNC_NEVER) {
         *(size_t *)arg = GROUP_COMMIT_RECORDS;
         return PT_OK;

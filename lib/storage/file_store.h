@@ -47,11 +47,8 @@ enum {
 int pt__file_storage_open_path(pt_storage **out, const char *dir,
                                int fsync_mode);
 
-/** control() op: records the writer should take per fdatasync (size_t *
- *  arg); unsupported with fsync = never.  The value is the pipeline's
- *  PT__STORAGE_CONTROL_GROUP_COMMIT (storage does not include the
- *  pipeline's header). */
-#define PT__FILE_CTL_GROUP_COMMIT 0x50540002
+/* The file store answers PT_STORAGE_CTL_GROUP_COMMIT (privtrack.h) with
+ * the records to take per fdatasync; not with fsync = never. */
 
 /** Parse "always" | "batch" | "never"; -1 when unknown. */
 int pt__file_fsync_mode(const char *text);

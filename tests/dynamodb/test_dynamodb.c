@@ -435,7 +435,7 @@ test_partial_failure_written(void **state)
     assert_int_equal(w, 3);
     assert_non_null(strstr(s->errmsg, "ValidationException"));
     uint64_t retries = 99;
-    s->methods->control(s, PT__STORAGE_CTL_GET_RETRIES, &retries);
+    s->methods->control(s, PT_STORAGE_CTL_RETRIES, &retries);
     assert_int_equal(retries, 0); /* validation errors are never retried */
     pt_record_list *l = query(s, b.date, 0, 0);
     assert_int_equal(l->count, 9); /* the others were stored */

@@ -70,8 +70,7 @@ static uint64_t
 retries_of(pt_storage *s)
 {
     uint64_t n = 999;
-    assert_int_equal(s->methods->control(s, PT__STORAGE_CTL_GET_RETRIES, &n),
-                     PT_OK);
+    assert_int_equal(s->methods->control(s, PT_STORAGE_CTL_RETRIES, &n), PT_OK);
     return n;
 }
 

@@ -90,17 +90,18 @@ test_group_commit_control(void **state)
     size_t group = 0;
     pt_storage *s = open_store(f->store, PT__FILE_FSYNC_BATCH);
 
-    assert_int_equal(s->methods->control(s, PT__FILE_CTL_GROUP_COMMIT, &group),
-                     PT_OK);
+    assert_int_equal(
+        s->methods->control(s, PT_STORAGE_CTL_GROUP_COMMIT, &group), PT_OK);
     assert_true(group >= 1024);
-    assert_int_equal(s->methods->control(s, PT__FILE_CTL_GROUP_COMMIT, NULL),
+    assert_int_equal(s->methods->control(s, PT_STORAGE_CTL_GROUP_COMMIT, NULL),
                      PT_EUNSUPPORTED);
     assert_int_equal(s->methods->control(s, 0x12345, &group), PT_EUNSUPPORTED);
     s->methods->close(s);
     s = open_store(f->store, PT__FILE_FSYNC_NEVER);
     group = 0;
-    assert_int_equal(s->methods->control(s, PT__FILE_CTL_GROUP_COMMIT, &group),
-                     PT_EUNSUPPORTED);
+    assert_int_equal(
+        s->methods->control(s, PT_STORAGE_CTL_GROUP_COMMIT, &group),
+        PT_EUNSUPPORTED);
     assert_int_equal(group, 0);
     s->methods->close(s);
 }
