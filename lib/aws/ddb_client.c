@@ -492,6 +492,12 @@ classify(slot *s, CURLcode result, pt_ddb_request *req)
             result == CURLE_OPERATION_TIMEDOUT ? PT_ETIMEDOUT : PT_ENETWORK;
         copy_sanitized(req->message, sizeof(req->message),
                        s->errbuf[0] ? s->errbuf : curl_easy_strerror(result));
+        /* A refused connection means the server is down, not busy: retry
+         * once, then let the caller's spool take the records instead of
+         * holding the writer for the whole backoff schedule while its
+         * queue fills. */
+        if (result == CURLE_COULDNT_CONNECT && req->attempt >= 1)
+            return 0;
         return 1;
     }
     curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &req->status);
