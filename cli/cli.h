@@ -94,10 +94,12 @@ const char *cli_policy_source(const cli_common *common);
 int cli_load_policy(const cli_common *common, pt_policy **out);
 
 /** Open a tracker for reading or administration: synchronous, never
- *  dry-run (reads must see the store even under an audit policy).  Prints
- *  the error and returns the exit code on failure. */
-int cli_open_tracker(const cli_common *common, pt_policy **policy_out,
-                     pt_tracker **out);
+ *  dry-run (reads must see the store even under an audit policy).
+ *  `read_only` (query, stats, export, purge) creates nothing on disk: no
+ *  hash key, no spool.  Prints the error and returns the exit code on
+ *  failure. */
+int cli_open_tracker(const cli_common *common, int read_only,
+                     pt_policy **policy_out, pt_tracker **out);
 
 /** Exit code for a library error: configuration problems (bad policy,
  *  credentials, unsupported operation) are CLI_USAGE, the rest

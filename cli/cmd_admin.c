@@ -91,7 +91,7 @@ cli_cmd_purge(int argc, char **argv, cli_common *common)
     if ((rc = no_arguments(argc, argv, "purge")) != CLI_OK)
         return rc;
     cli_setup_logging(common);
-    if ((rc = cli_open_tracker(common, NULL, &tracker)) != CLI_OK)
+    if ((rc = cli_open_tracker(common, 1, NULL, &tracker)) != CLI_OK)
         return rc;
     prc = pt_tracker_purge(tracker, 0, &removed);
     if (prc != PT_OK)
@@ -137,7 +137,7 @@ cli_cmd_init_storage(int argc, char **argv, cli_common *common)
     if ((rc = no_arguments(argc, argv, "init-storage")) != CLI_OK)
         return rc;
     cli_setup_logging(common);
-    if ((rc = cli_open_tracker(common, &policy, &tracker)) != CLI_OK)
+    if ((rc = cli_open_tracker(common, 0, &policy, &tracker)) != CLI_OK)
         return rc;
     prc = pt_tracker_init_storage(tracker);
     if (prc != PT_OK) {
@@ -203,7 +203,7 @@ cli_cmd_spool(int argc, char **argv, cli_common *common)
     if ((rc = no_arguments(argc, argv, "spool")) != CLI_OK)
         return rc;
     cli_setup_logging(common);
-    if ((rc = cli_open_tracker(common, NULL, &tracker)) != CLI_OK)
+    if ((rc = cli_open_tracker(common, 0, NULL, &tracker)) != CLI_OK)
         return rc;
     rc = strcmp(action, "status") == 0 ? spool_status(tracker)
                                        : spool_replay(tracker, timeout);

@@ -27,7 +27,7 @@ static const char export_help[] =
     "  --date DATE      the UTC date to export (required)\n"
     "  --output FILE    write to FILE (replaced atomically) instead of "
     "standard\n"
-    "                   output\n";
+    "                   output (\"-\" is standard output)\n";
 
 /* Arguments of query, stats and export. */
 typedef struct read_args {
@@ -42,7 +42,7 @@ cli_read_date(const cli_common *common, const char *date, size_t limit,
               pt_record_list **out)
 {
     pt_tracker *tracker = NULL;
-    int rc = cli_open_tracker(common, NULL, &tracker);
+    int rc = cli_open_tracker(common, 1, NULL, &tracker);
     int prc;
 
     *out = NULL;
@@ -277,7 +277,7 @@ cli_cmd_export(int argc, char **argv, cli_common *common)
     rc = cli_read_date(common, args.date, 0, &list);
     if (rc != CLI_OK)
         return rc;
-    if (args.output) {
+    if (args.output && strcmp(args.output, "-") != 0) {
         rc = export_to_file(args.output, list);
         if (rc == CLI_OK)
             fprintf(stderr,

@@ -171,8 +171,8 @@ cli_fail(const pt_tracker *tracker, int pt_code, const char *what)
 }
 
 int
-cli_open_tracker(const cli_common *common, pt_policy **policy_out,
-                 pt_tracker **out)
+cli_open_tracker(const cli_common *common, int read_only,
+                 pt_policy **policy_out, pt_tracker **out)
 {
     pt_tracker_options opts = PT_TRACKER_OPTIONS_INIT;
     pt_policy *policy = NULL;
@@ -183,6 +183,7 @@ cli_open_tracker(const cli_common *common, pt_policy **policy_out,
         return rc;
     opts.dry_run = 0;
     opts.synchronous = 1;
+    opts.read_only = read_only;
     opts.storage_path = common->storage_path;
     rc = pt_tracker_open(out, policy, &opts);
     if (rc != PT_OK) {

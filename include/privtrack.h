@@ -302,11 +302,17 @@ typedef struct pt_tracker_options {
                                     or ./privtrack-spool */
     int synchronous;             /* 1: no writer thread; pt_track() writes
                                     through (used by the CLI and tests) */
+    int read_only;               /* 1: for query, stats and purge only: no
+                                    hash key is loaded or created, no spool
+                                    or writer, nothing created on disk;
+                                    pt_track(), init and spool replay fail
+                                    with PT_EUNSUPPORTED */
 } pt_tracker_options;
 
 #define PT_TRACKER_OPTIONS_INIT                                                \
     {                                                                          \
-        PT_TRACKER_OPTIONS_VERSION, -1, NULL, NULL, NULL, 0, 0, 0, 0, NULL, 0  \
+        PT_TRACKER_OPTIONS_VERSION, -1, NULL, NULL, NULL, 0, 0, 0, 0, NULL, 0, \
+            0                                                                  \
     }
 
 /** Initialise an options struct (for languages without the macro). */

@@ -76,6 +76,7 @@ struct pt_tracker {
     pt__ip_key key;
     int dry_run;
     int synchronous;
+    int read_only; /* no key, no spool, no writer: queries and purge only */
     size_t batch_size;
     size_t held_capacity;  /* batches taken in one writer cycle, one sync */
     size_t wake_threshold; /* queued records that justify waking the writer */

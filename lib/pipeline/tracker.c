@@ -163,7 +163,9 @@ copy_settings(pt_tracker *t, const pt_policy *policy,
     pt_buf spool = PT_BUF_INIT;
 
     t->dry_run = o->dry_run < 0 ? pt__policy_dry_run(policy) : o->dry_run;
-    t->synchronous = o->synchronous != 0;
+    t->read_only = o->read_only != 0;
+    /* A read-only tracker writes nothing, so it needs no writer thread. */
+    t->synchronous = o->synchronous != 0 || t->read_only;
     t->batch_size = o->batch_size ? o->batch_size : DEFAULT_BATCH_SIZE;
     /* Replay steps in synchronous mode; open_pipeline() sets it again
      * with the backend's group commit. */
@@ -221,7 +223,7 @@ open_pipeline(pt_tracker *t, const pt_tracker_options *o)
     int rc = pt__storage_open(&t->backend, t->policy, t->storage_path);
     size_t orphans, slots;
 
-    if (rc != PT_OK)
+    if (rc != PT_OK || t->read_only)
         return rc;
     if ((rc = pt__spool_open(&t->spool, t->spool_dir)) != PT_OK)
         return rc;
@@ -297,7 +299,9 @@ pt_tracker_open(pt_tracker **out, const pt_policy *policy,
     rc = copy_settings(t, policy, opts);
     /* In dry-run the key is never created on disk: an ephemeral one is. */
     if (rc == PT_OK)
-        rc = pt__ip_key_load(&t->key, policy, t->storage_path, !t->dry_run);
+        rc = t->read_only ? PT_OK
+                          : pt__ip_key_load(&t->key, policy, t->storage_path,
+                                            !t->dry_run);
     if (rc == PT_OK && !t->dry_run)
         rc = open_pipeline(t, opts);
     if (rc != PT_OK) {
@@ -437,6 +441,8 @@ enqueue(pt_tracker *t, pt_record *record, pt_track_result *result)
 int
 pt_track(pt_tracker *t, const pt_visit *visit, pt_track_result *result)
 {
+    if (t && t->read_only)
+        return pt__fail(PT_EUNSUPPORTED, "pt_track: the tracker is read-only");
     pt__apply_result applied = {PT_DROP_NONE, NULL, 0};
     pt_buf audit = PT_BUF_INIT;
     int rc;
@@ -587,6 +593,9 @@ pt_tracker_init_storage(pt_tracker *t)
 {
     int rc = backend_usable(t, "init_storage");
 
+    if (rc == PT_OK && t->read_only)
+        return pt__fail(PT_EUNSUPPORTED, "init_storage: the tracker is "
+                                         "read-only");
     if (rc != PT_OK)
         return rc;
     pthread_mutex_lock(&t->backend_lock);
@@ -618,6 +627,9 @@ pt_tracker_spool_replay(pt_tracker *t, unsigned int timeout_ms,
 
     if (replayed)
         *replayed = 0;
+    if (rc == PT_OK && t->read_only)
+        return pt__fail(PT_EUNSUPPORTED, "spool_replay: the tracker is "
+                                         "read-only");
     if (rc != PT_OK)
         return rc;
     deadline = pt__monotonic_us() + (int64_t)timeout_ms * 1000;

@@ -94,4 +94,15 @@ ok
 ok
 check_audit audit.jsonl
 
+
+# ---- reading creates nothing either: query, stats, export, purge -----------
+mkdir empty && cd empty
+run 0 "$PT" query --date "$D"
+run 0 "$PT" stats --date "$D"
+run 0 "$PT" export --date "$D" --output -
+run 0 "$PT" purge
+[ -z "$(find . -mindepth 1)" ] || fail "a read created files: $(find . -mindepth 1)"
+ok
+cd ..
+
 finish

@@ -303,6 +303,39 @@ on_audit(const char *line, void *userdata)
     pthread_mutex_unlock(&a->lock);
 }
 
+/* A read-only tracker (queries, purge) creates nothing on disk — no key,
+ * no spool — and refuses to track. */
+static void
+test_read_only_creates_nothing(void **state)
+{
+    fixture *f = *state;
+    pt_policy *p;
+    pt_tracker_options o = PT_TRACKER_OPTIONS_INIT;
+    pt_tracker *t;
+    pt_record_list *list = NULL;
+    pt_visit v = visit(0);
+    uint64_t removed = 1;
+    struct stat st;
+
+    ip_mode = "hash"; /* a store would create its key */
+    p = make_policy("file", f->store, 0, NULL);
+    ip_mode = "truncate";
+    o.read_only = 1;
+    assert_int_equal(pt_tracker_open(&t, p, &o), PT_OK);
+    assert_int_equal(pt_tracker_query(t, &list, "2025-01-15", 0), PT_OK);
+    assert_int_equal(list->count, 0);
+    pt_record_list_free(list);
+    assert_int_equal(pt_tracker_purge(t, 0, &removed), PT_OK);
+    assert_int_equal(removed, 0);
+    assert_int_equal(pt_track(t, &v, NULL), PT_EUNSUPPORTED);
+    assert_int_equal(pt_tracker_init_storage(t), PT_EUNSUPPORTED);
+    assert_int_equal(pt_tracker_spool_replay(t, 100, NULL), PT_EUNSUPPORTED);
+    assert_int_equal(pt_tracker_close(t, 1000), PT_OK);
+    assert_int_not_equal(stat(f->store, &st), 0);
+    assert_int_equal(errno, ENOENT);
+    pt_policy_free(p);
+}
+
 static void
 test_dry_run_creates_nothing(void **state)
 {
@@ -795,6 +828,7 @@ main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
         T(test_file_backend_counts_and_stores),
         T(test_dry_run_creates_nothing),
+        T(test_read_only_creates_nothing),
         T(test_queue_full_drops_never_blocks),
         T(test_default_queue_is_bounded),
         T(test_deadlines_with_hanging_backend),
