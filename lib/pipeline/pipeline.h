@@ -120,8 +120,12 @@ struct pt_tracker {
     int abandoned; /* close() gave up on the writer; it frees itself */
 
     /* Two buffers so a reader never sees one being rewritten. */
+    /* Two buffers, so that a reader holding the current message is not
+     * overwritten by the next failure; writers (the caller's thread and the
+     * writer thread) take errmsg_lock so they never fill the same one. */
     char errmsg[2][512];
     atomic_int errmsg_index;
+    pthread_mutex_t errmsg_lock;
 
     atomic_int refs; /* the owner and the writer thread */
 };

@@ -94,14 +94,17 @@ pt__tracker_forked(const pt_tracker *t)
 void
 pt__tracker_set_error(pt_tracker *t, int code, const char *fmt, ...)
 {
-    int next = 1 - atomic_load(&t->errmsg_index);
     va_list ap;
+    int next;
 
+    pthread_mutex_lock(&t->errmsg_lock);
+    next = 1 - atomic_load(&t->errmsg_index);
     va_start(ap, fmt);
     vsnprintf(t->errmsg[next], sizeof(t->errmsg[next]), fmt, ap);
     va_end(ap);
     atomic_store(&t->errmsg_index, next);
     pt__fail(code, "%s", t->errmsg[next]);
+    pthread_mutex_unlock(&t->errmsg_lock);
 }
 
 const char *
@@ -204,6 +207,7 @@ tracker_alloc(void)
     pthread_mutex_init(&t->backend_lock, NULL);
     pthread_mutex_init(&t->wake_lock, NULL);
     pthread_mutex_init(&t->held_lock, NULL);
+    pthread_mutex_init(&t->errmsg_lock, NULL);
     /* Deadlines are monotonic: a clock change must not stretch them. */
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -343,6 +347,7 @@ pt__tracker_release(pt_tracker *t)
     pthread_mutex_destroy(&t->backend_lock);
     pthread_mutex_destroy(&t->wake_lock);
     pthread_mutex_destroy(&t->held_lock);
+    pthread_mutex_destroy(&t->errmsg_lock);
     pthread_cond_destroy(&t->wake_cond);
     pthread_cond_destroy(&t->done_cond);
     free(t);
