@@ -25,6 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "test_tmpdir.h"
+
 #define REPLAY_N     1000
 #define REPLAY_BATCH 10 /* a replay step is 16 batches: 160 records */
 
@@ -40,13 +42,10 @@ static int
 setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
-    const char *tmp = getenv("TMPDIR");
     time_t now = time(NULL);
     struct tm tm;
 
-    snprintf(f->root, sizeof(f->root), "%s/pt-crash-XXXXXX",
-             tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(f->root))
+    if (pt_test_mkdtemp(f->root, sizeof(f->root), "pt-crash") != 0)
         return -1;
     snprintf(f->store, sizeof(f->store), "%s/store", f->root);
     snprintf(f->spool, sizeof(f->spool), "%s/spool", f->root);
@@ -64,9 +63,7 @@ static int
 teardown(void **state)
 {
     fixture *f = *state;
-    char cmd[400];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->root);
-    if (system(cmd) != 0)
+    if (pt_test_rmtree(f->root) != 0)
         return -1;
     free(f);
     return 0;

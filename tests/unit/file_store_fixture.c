@@ -1,9 +1,10 @@
 /* Shared fixture of the file store tests (test_file_store and
  * test_file_store_stress): temporary directories, records, log capture and
  * a policy test double. */
-/* nftw() for cleaning up the temporary directories. */
+/* nftw() (test_tmpdir.h) cleans up the temporary directories. */
 #define _XOPEN_SOURCE 700
 #include "file_store_fixture.h"
+#include "test_tmpdir.h"
 
 #include <fcntl.h>
 #include <ftw.h>
@@ -53,23 +54,11 @@ count_substr(const char *hay, const char *needle)
 
 /* ---- fixture: a fresh directory per test ------------------------------- */
 
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 int
 setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
-    const char *tmp = getenv("TMPDIR");
-    snprintf(f->dir, sizeof(f->dir), "%s/pt_file_store_XXXXXX",
-             tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(f->dir))
+    if (pt_test_mkdtemp(f->dir, sizeof(f->dir), "pt_file_store") != 0)
         return -1;
     snprintf(f->store, sizeof(f->store), "%s/store", f->dir);
     logged[0] = '\0';
@@ -81,7 +70,7 @@ int
 teardown(void **state)
 {
     fixture *f = *state;
-    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    pt_test_rmtree(f->dir);
     free(f);
     return 0;
 }

@@ -20,6 +20,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "test_tmpdir.h"
+
 /* ---- fixtures ------------------------------------------------------------ */
 
 typedef struct fixture {
@@ -31,10 +33,7 @@ static int
 setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
-    const char *tmp = getenv("TMPDIR");
-    snprintf(f->root, sizeof(f->root), "%s/pt-spool-XXXXXX",
-             tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(f->root))
+    if (pt_test_mkdtemp(f->root, sizeof(f->root), "pt-spool") != 0)
         return -1;
     /* Two levels the spool must create itself. */
     snprintf(f->dir, sizeof(f->dir), "%s/var/spool", f->root);
@@ -46,9 +45,7 @@ static int
 teardown(void **state)
 {
     fixture *f = *state;
-    char cmd[400];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->root);
-    if (system(cmd) != 0)
+    if (pt_test_rmtree(f->root) != 0)
         return -1;
     free(f);
     return 0;

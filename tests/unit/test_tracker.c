@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "test_tmpdir.h"
+
 /* ---- helpers --------------------------------------------------------------
  */
 
@@ -35,10 +37,7 @@ static int
 setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
-    const char *tmp = getenv("TMPDIR");
-    snprintf(f->root, sizeof(f->root), "%s/pt-tracker-XXXXXX",
-             tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(f->root))
+    if (pt_test_mkdtemp(f->root, sizeof(f->root), "pt-tracker") != 0)
         return -1;
     snprintf(f->store, sizeof(f->store), "%s/store", f->root);
     snprintf(f->spool, sizeof(f->spool), "%s/store/spool", f->root);
@@ -51,9 +50,7 @@ static int
 teardown(void **state)
 {
     fixture *f = *state;
-    char cmd[400];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->root);
-    if (system(cmd) != 0)
+    if (pt_test_rmtree(f->root) != 0)
         return -1;
     free(f);
     return 0;

@@ -1,0 +1,56 @@
+/*
+ * Temporary directories for tests: one made under $TMPDIR (or /tmp) per
+ * test, removed with everything below it afterwards.  Header-only so that
+ * any test program can use it without a CMake change.
+ */
+#ifndef PT_TEST_TMPDIR_H
+#define PT_TEST_TMPDIR_H
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/** Make "$TMPDIR/<prefix>-XXXXXX" into `out`.  0 on success, -1 if not. */
+static inline int
+pt_test_mkdtemp(char *out, size_t size, const char *prefix)
+{
+    const char *tmp = getenv("TMPDIR");
+    int n =
+        snprintf(out, size, "%s/%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", prefix);
+    if (n < 0 || (size_t)n >= size)
+        return -1;
+    return mkdtemp(out) ? 0 : -1;
+}
+
+/** Remove `path` and everything below it (rm -rf without a shell or
+ *  nftw(), which needs _XOPEN_SOURCE before any include). */
+static inline int
+pt_test_rmtree(const char *path)
+{
+    struct stat st;
+    DIR *dir;
+    struct dirent *e;
+    int rc = 0;
+
+    if (lstat(path, &st) != 0)
+        return -1;
+    if (!S_ISDIR(st.st_mode))
+        return unlink(path);
+    if (!(dir = opendir(path)))
+        return -1;
+    while ((e = readdir(dir)) != NULL) {
+        char child[4096];
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        int n = snprintf(child, sizeof(child), "%s/%s", path, e->d_name);
+        if (n < 0 || (size_t)n >= sizeof(child) || pt_test_rmtree(child) != 0)
+            rc = -1;
+    }
+    closedir(dir);
+    return rmdir(path) != 0 ? -1 : rc;
+}
+
+#endif
