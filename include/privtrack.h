@@ -294,7 +294,8 @@ typedef struct pt_tracker_options {
     pt_audit_fn audit;        /* dry-run sink; NULL: [audit] output */
     void *audit_userdata;
     size_t queue_capacity;       /* records queued at most; 0: 8192 */
-    size_t batch_size;           /* records per backend write; 0: 25 */
+    size_t batch_size;           /* records per backend write; 0: what the
+                                    backend asks for, else 25 */
     unsigned int batch_delay_ms; /* longest wait to fill a batch; 0: 50 */
     unsigned int block_us;       /* queue full: wait up to this long; 0: never
                                     block (drop, reason queue_full) */
@@ -487,6 +488,10 @@ typedef struct pt_storage_methods {
  *  sync for all — so that a slow sync does not cap throughput (group
  *  commit).  The tracker bounds it by half its queue. */
 #define PT_STORAGE_CTL_GROUP_COMMIT 0x2
+/** [size_t *arg] how many records the backend would like per put() when
+ *  the application leaves pt_tracker_options.batch_size at 0 (DynamoDB:
+ *  enough for a BatchWriteItem on every connection).  Without it: 25. */
+#define PT_STORAGE_CTL_BATCH_SIZE 0x3
 
 /** The base of every backend instance. */
 struct pt_storage {

@@ -629,9 +629,13 @@ drain_messages(pt_ddb_client *c, pt_ddb_done_fn on_done, void *userdata)
             continue;
         pt_ddb_request *req = s->req;
         finished = 1;
-        if (finish_transfer(c, s, msg->data.result) && on_done &&
-            on_done(req, userdata)) {
-            pt_ddb_request_reset(req);
+        if (finish_transfer(c, s, msg->data.result) && on_done) {
+            req->ready_at_us = 0;
+            if (on_done(req, userdata)) {
+                int64_t at = req->ready_at_us; /* the callback's delay */
+                pt_ddb_request_reset(req);
+                req->ready_at_us = at;
+            }
         }
     }
     return finished;

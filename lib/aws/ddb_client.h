@@ -92,7 +92,8 @@ typedef struct pt_ddb_request {
 } pt_ddb_request;
 
 /** Called when a request finished (success or final error).  Return 1 to
- *  resubmit it at once (after rewriting its body; attempts restart), 0 to
+ *  resubmit it (after rewriting its body; attempts restart): at once, or
+ *  once pt__monotonic_us() reaches the `ready_at_us` the callback set; 0 to
  *  leave it done.  May clear `held` on other requests of the same run. */
 typedef int (*pt_ddb_done_fn)(pt_ddb_request *req, void *userdata);
 

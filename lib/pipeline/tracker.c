@@ -144,6 +144,19 @@ held_capacity(size_t batch_size, size_t queue_capacity, size_t group)
     return cap > batch_size ? cap : batch_size;
 }
 
+/* The backend's wish for records per put() (0: none). */
+static size_t
+backend_batch_size(pt_storage *backend)
+{
+    size_t n = 0;
+
+    if (!backend->methods->control ||
+        backend->methods->control(backend, PT_STORAGE_CTL_BATCH_SIZE, &n) !=
+            PT_OK)
+        return 0;
+    return n;
+}
+
 /* The backend's wish for group commit (0: none). */
 static size_t
 backend_group_commit(pt_storage *backend)
@@ -245,6 +258,8 @@ open_pipeline(pt_tracker *t, const pt_tracker_options *o)
                                                      : DEFAULT_QUEUE_CAPACITY);
     if (rc != PT_OK)
         return rc;
+    if (!o->batch_size && backend_batch_size(t->backend) > 0)
+        t->batch_size = backend_batch_size(t->backend);
     t->held_capacity =
         held_capacity(t->batch_size, pt__queue_capacity(&t->queue),
                       backend_group_commit(t->backend));

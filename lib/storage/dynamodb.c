@@ -10,6 +10,7 @@
 #include "storage/dynamodb.h"
 
 #include <cjson/cJSON.h>
+#include <sodium.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +95,11 @@ dynamodb_open(pt_storage **out, const pt_policy *policy, const char *path)
     d->create_table = create && strcmp(create, "true") == 0;
     d->retry = retry;
     d->parallel = 16;
+    if (sodium_init() < 0) {
+        free(d);
+        return pt__fail(PT_ECRYPTO, "libsodium could not be initialised");
+    }
+    pt__ddb_leases_reset(d); /* none yet: picks the owner id */
     d->region_rc = pt_aws_region_resolve(
         d->region, sizeof(d->region), policy_text(policy, "storage", "region"));
     if (d->region_rc != PT_OK)
@@ -119,6 +125,8 @@ dynamodb_close(pt_storage *s)
     if (!d)
         return;
     pt_ddb_client_free(d->client);
+    d->lease_pid = 0; /* whoever's they were, they go */
+    pt__ddb_leases_reset(d);
     free(d);
 }
 
@@ -130,6 +138,11 @@ dynamodb_control(pt_storage *s, int op, void *arg)
     case PT_STORAGE_CTL_RETRIES:
         *(uint64_t *)arg = pt_ddb_client_retries(d->client);
         return PT_OK;
+    case PT_STORAGE_CTL_BATCH_SIZE:
+        /* enough records per put() to keep every connection busy with a
+         * full BatchWriteItem */
+        *(size_t *)arg = (size_t)PT__DDB_BATCH_ITEMS * d->parallel;
+        return PT_OK;
     case PT__DYNAMODB_CTL_SET_RETRY:
         d->retry = *(const pt_ddb_retry *)arg;
         if (d->client)
@@ -138,8 +151,8 @@ dynamodb_control(pt_storage *s, int op, void *arg)
     case PT__DYNAMODB_CTL_PAGE_LIMIT:
         d->page_limit = *(const unsigned int *)arg;
         return PT_OK;
-    case PT__DYNAMODB_CTL_GET_BUMPS:
-        *(uint64_t *)arg = d->bumps;
+    case PT__DYNAMODB_CTL_GET_STATS:
+        *(pt__dynamodb_stats *)arg = d->stats;
         return PT_OK;
     case PT__DYNAMODB_CTL_TABLE_NAME:
         *(const char **)arg = d->table;

@@ -16,12 +16,41 @@
 #define PT__DYNAMODB_CTL_SET_RETRY 0x10001
 /* [const unsigned int *] Query page Limit (0: the server's 1 MB pages) */
 #define PT__DYNAMODB_CTL_PAGE_LIMIT 0x202
-/* [uint64_t *] timestamps moved by 1 µs to avoid an overwrite */
-#define PT__DYNAMODB_CTL_GET_BUMPS 0x203
+/* [pt__dynamodb_stats *] what the writes did since open */
+#define PT__DYNAMODB_CTL_GET_STATS 0x203
 /* [const char **] the table name (owned by the instance) */
 #define PT__DYNAMODB_CTL_TABLE_NAME 0x204
 
 #define PT__DYNAMODB_DEFAULT_TABLE "link-downloader-visits"
+
+/* ---- slot leases (dynamodb_lease.c) -------------------------------------- */
+
+#define PT__DDB_RESIDUES    250        /* slot classes: µs mod 250 */
+#define PT__DDB_WINDOW_US   60000000LL /* a lease covers one minute */
+#define PT__DDB_SPAN_US     1000000LL /* a record is stored < 1 s from its time */
+#define PT__DDB_SHIFT_US    20000LL   /* ... and < 20 ms while at most */
+#define PT__DDB_NEAR_LEASES 8         /* 8 leases of a minute allow it */
+#define PT__DDB_FRESH_US    3600000000LL /* leases alone vouch within 1 h of now \
+                                          */
+#define PT__DDB_LEASE_TTL_S (7 * 86400LL) /* a lease item outlives its minute  \
+                                           */
+#define PT__DDB_MAX_LEASES      32        /* held at once (30 KB each) */
+#define PT__DDB_LEASE_PARTITION "privtrack#lease"
+#define PT__DDB_BATCH_ITEMS     25 /* BatchWriteItem's limit */
+
+typedef struct pt__dynamodb_stats {
+    uint64_t batch_requests;  /* BatchWriteItem requests sent */
+    uint64_t batched;         /* records written in them */
+    uint64_t unprocessed;     /* UnprocessedItems re-driven */
+    uint64_t conditional;     /* records written with a conditional PutItem */
+    uint64_t conflicts;       /* ConditionalCheckFailed on those */
+    uint64_t lease_claims;    /* lease PutItems sent */
+    uint64_t lease_conflicts; /* ... that found the class taken */
+    uint64_t checked;         /* records looked up before writing */
+    uint64_t found;           /* ... found already stored */
+} pt__dynamodb_stats;
+
+struct pt__ddb_lease;
 
 typedef struct pt__dynamodb {
     pt_storage base;
@@ -38,15 +67,33 @@ typedef struct pt__dynamodb {
     pt_ddb_retry retry;
     unsigned int parallel;
     unsigned int page_limit;
-    uint64_t bumps;
-    /* Where the last same-time chain of a fully successful put() ended, so
-     * the next batch starts there instead of walking every slot again. */
-    char chain_date[16];
-    char chain_ts[48];
-    uint64_t chain_next_k;
-    int chain_valid;
-    int probing; /* replay's first pass: a conflict is not walked */
+    pt__dynamodb_stats stats;
+    /* slot leases held (dynamodb_lease.c) */
+    struct pt__ddb_lease *leases[PT__DDB_MAX_LEASES];
+    size_t lease_count;
+    uint64_t lease_tick;
+    long lease_pid;         /* the process they belong to */
+    unsigned char owner[8]; /* random id written into lease items */
+    int64_t exhausted[8];   /* windows (+ 1) with no class left */
+    unsigned int exhausted_next;
 } pt__dynamodb;
+
+/** Forget every lease and pick a new owner id (open, and after fork). */
+void pt__ddb_leases_reset(pt__dynamodb *d);
+
+/** Hand out a free slot in [lo, hi) from the leases held, skipping the
+ *  sorted times in `taken` (items seen in the table); PT_ENOTFOUND when the
+ *  leases held have none. */
+int pt__ddb_lease_take(pt__dynamodb *d, int64_t lo, int64_t hi,
+                       const int64_t *taken, size_t ntaken, int64_t *slot);
+
+/** How many leases of `window` are held. */
+size_t pt__ddb_leases_in(const pt__dynamodb *d, int64_t window);
+
+/** Claim one more class of the window (conditional PutItem of its lease
+ *  item, trying several classes).  PT_EEXIST when every class tried is
+ *  taken; other codes are the server's (pt_last_error() has the detail). */
+int pt__ddb_lease_claim(pt__dynamodb *d, int64_t window);
 
 /** The client, created on first use; fails with PT_ECREDENTIALS (or the
  *  region's error) and sets the storage errmsg. */

@@ -240,6 +240,15 @@ delete_batch(pt__dynamodb *d, cJSON *const *keys, size_t n)
     return rc;
 }
 
+static int
+is_lease(const cJSON *key)
+{
+    const cJSON *date = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(key, "date"), "S");
+    return cJSON_IsString(date) &&
+           strcmp(date->valuestring, PT__DDB_LEASE_PARTITION) == 0;
+}
+
 int
 pt__dynamodb_purge(pt_storage *s, int64_t now, uint64_t *removed)
 {
@@ -252,7 +261,7 @@ pt__dynamodb_purge(pt_storage *s, int64_t now, uint64_t *removed)
     while (rc == PT_OK) {
         cJSON *keys = NULL, *k;
         cJSON *batch[DELETE_BATCH];
-        size_t n = 0;
+        size_t n = 0, records = 0;
         char *prev_key = start_key ? pt__strdup(start_key) : NULL;
         rc = scan_expired(d, now, &start_key, &keys);
         if (rc == PT_OK && start_key && prev_key &&
@@ -265,11 +274,15 @@ pt__dynamodb_purge(pt_storage *s, int64_t now, uint64_t *removed)
             if (rc != PT_OK)
                 break;
             batch[n++] = k;
+            /* expired slot leases go too, but are not records */
+            if (!is_lease(k))
+                records++;
             if (n == DELETE_BATCH || !k->next) {
                 rc = delete_batch(d, batch, n);
                 if (rc == PT_OK)
-                    *removed += n;
+                    *removed += records;
                 n = 0;
+                records = 0;
             }
         }
         cJSON_Delete(keys);

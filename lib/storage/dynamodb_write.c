@@ -1,192 +1,645 @@
 /*
- * Writes: one conditional PutItem per record, several in flight at once.
+ * Writes: BatchWriteItem, 25 records per request, several requests in
+ * flight, and still no record ever overwrites another.
  *
- * Why not BatchWriteItem: it takes no condition, so a record sharing
- * (date, timestamp) with another would silently replace it — the seed's
- * flaw.  Each PutItem carries
- *     attribute_not_exists(#ts) OR session_id = :sid
- * which succeeds when the slot is free or already holds this very record
- * (a replay, or a retry whose first answer was lost: idempotent), and
- * fails with ConditionalCheckFailed when another record holds it.  Then the
- * timestamp moves one microsecond (later, or earlier at the end of a day)
- * and the write is tried again.  DynamoDB evaluates the condition
- * atomically, so this holds between processes too.
+ * BatchWriteItem takes no condition, so what keeps two records off one key
+ * (date, timestamp) is where they are put: each record is stored in a slot
+ * (a microsecond) that this instance holds a lease on (dynamodb_lease.c)
+ * and has not handed out before, at most PT__DDB_SPAN_US after its own
+ * time (before it, at the very end of a day, so the date never changes).
+ * No other writer can hold that slot, so the write needs no condition.
  *
- * Invariant that makes replay idempotent: a record stored k µs after its
- * own time found every slot before it taken by other records when it was
- * written.  Records of one batch with the same timestamp are therefore
- * chained: the second starts after the slot the first obtained, and only
- * once the first is stored.  A replay walks the same slots and finds itself.
+ * Records whose time is more than PT__DDB_FRESH_US from the clock, and
+ * every record of a replay (the spool, or a put() after a failure whose
+ * records may be stored already), are first looked up: one strongly
+ * consistent Query per run of overlapping spans reads the items there.  A
+ * record whose exact content (every attribute but the timestamp) is there
+ * is stored already: replay is idempotent.  Every item read is a slot
+ * taken, so an old window whose lease has expired, or an item another
+ * program wrote, is never overwritten either.
  *
- * Shortcut: when a put() stored everything, the instance remembers where
- * its last same-time chain ended; a later put() (not a replay, and only
- * after a fully successful one) whose records share that time starts there,
- * because every slot before it is known to be taken.  Records that follow a
- * failure may have been stored: send them again with replay = 1, which
- * always walks from the record's own time.
+ * When no lease can be had (every class tried is taken), a record goes
+ * out alone as a conditional PutItem (attribute_not_exists) to a slot of
+ * class 0, which is never leased, walking that class's slots of its span on
+ * a conflict — the old way, one request per record, correct between any
+ * number of writers.
  */
 #include "storage/dynamodb.h"
 
 #include <cjson/cJSON.h>
+#include <sodium.h>
 
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_BUMPS 1000000u
+#define DAY_US         86400000000LL
+#define REDRIVE_ROUNDS 20 /* UnprocessedItems re-driven at most this often */
 
 typedef struct put_job {
     const pt_record *record;
-    pt__dynamodb *d;
     int64_t base_us; /* the record's own time; -1 when unparsable */
-    int64_t day_end; /* first µs of the next day */
-    uint64_t k;      /* candidate index: 0 is the record's own timestamp */
-    long next;       /* next record of this batch with the same key */
-    long dup_of;     /* the same record (key and session) earlier in the
-                        batch: stored when that one is, never sent */
+    int64_t lo, hi;  /* the slots it may take: [lo, hi) */
+    char ts[PT_TIMESTAMP_LEN + 1]; /* the slot it goes to */
+    unsigned char digest[16];      /* content without the timestamp */
+    long dup_of;     /* the same record earlier in a checked batch */
+    int check;       /* look it up in the table first */
+    int conditional; /* no lease: a conditional PutItem of its own */
+    uint64_t k;      /* conditional: index among class 0's slots */
     int stored;
-    int resolved; /* replay: its key's taken slots were read */
-    pt_ddb_request req;
 } put_job;
 
-/* The k-th candidate slot: T, T+1, ... up to the end of the day, then
- * T-1, T-2, ... so that the date (the partition) never changes. */
+typedef struct put_req {
+    pt_ddb_request req;
+    size_t members[PT__DDB_BATCH_ITEMS]; /* jobs still to be written */
+    size_t n;
+    unsigned int rounds;
+} put_req;
+
+typedef struct put_ctx {
+    pt__dynamodb *d;
+    put_job *jobs;
+    size_t count;
+    int64_t *taken; /* sorted: slots seen holding an item */
+    size_t ntaken;
+} put_ctx;
+
 static int64_t
-candidate_us(const put_job *j, uint64_t k)
+floor_div(int64_t a, int64_t b)
 {
-    int64_t room = j->day_end - 1 - j->base_us;
-    if ((int64_t)k <= room)
-        return j->base_us + (int64_t)k;
-    return j->base_us - ((int64_t)k - room);
+    return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
+
+/* ---- content ------------------------------------------------------------- */
+
+/* A digest of everything stored but the timestamp: how a replay knows an
+ * item is this very record. */
+static int
+content_digest(const pt_record *r, unsigned char out[16], pt_buf *scratch)
+{
+    pt_buf_clear(scratch);
+    pt__dynamodb_item_json(scratch, r, "");
+    if (scratch->oom)
+        return pt__fail(PT_ENOMEM, "out of memory");
+    crypto_generichash(out, 16, (const unsigned char *)scratch->ptr,
+                       scratch->len, NULL, 0);
+    return PT_OK;
+}
+
+/* ---- looking records up before writing ----------------------------------- */
+
+typedef struct seen_item {
+    int64_t us;
+    unsigned char digest[16];
+} seen_item;
+
+typedef struct seen_set {
+    seen_item *items;
+    size_t count, cap;
+} seen_set;
+
+static int
+cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Take one Query page's items: their slot (when the timestamp is in
+ * privtrack's canonical form: only then can it be one of our slots) and
+ * their content. */
+static int
+take_items(seen_set *set, const cJSON *items, pt_buf *scratch)
+{
+    const cJSON *it;
+    cJSON_ArrayForEach(it, items)
+    {
+        const cJSON *ts = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(it, "timestamp"), "S");
+        char canon[PT_TIMESTAMP_LEN + 1];
+        int64_t us;
+        if (!cJSON_IsString(ts) ||
+            pt__parse_iso8601(ts->valuestring, &us) != PT_OK)
+            continue;
+        pt__format_timestamp(canon, us);
+        if (strcmp(canon, ts->valuestring) != 0)
+            continue; /* another key than any slot */
+        if (set->count == set->cap) {
+            size_t cap = set->cap ? 2 * set->cap : 256;
+            seen_item *grown = realloc(set->items, cap * sizeof(*grown));
+            if (!grown)
+                return pt__fail(PT_ENOMEM, "out of memory");
+            set->items = grown;
+            set->cap = cap;
+        }
+        seen_item *s = &set->items[set->count++];
+        s->us = us;
+        memset(s->digest, 0, sizeof(s->digest));
+        pt_record_list *one = NULL;
+        if (pt_record_list_new(&one) != PT_OK)
+            return pt__fail(PT_ENOMEM, "out of memory");
+        if (pt__dynamodb_item_append(one, it) == PT_OK && one->count == 1) {
+            int rc = content_digest(&one->records[0], s->digest, scratch);
+            if (rc != PT_OK) {
+                pt_record_list_free(one);
+                return rc;
+            }
+        }
+        pt_record_list_free(one);
+    }
+    return PT_OK;
+}
+
+/* Every item of `date` with a timestamp in [lo, hi). */
+static int
+read_span(pt__dynamodb *d, const char *date, int64_t lo, int64_t hi,
+          seen_set *set)
+{
+    char from[PT_TIMESTAMP_LEN + 1], to[PT_TIMESTAMP_LEN + 1];
+    char *start_key = NULL;
+    pt_buf scratch = PT_BUF_INIT;
+    int rc = PT_OK, more = 1;
+
+    pt__format_timestamp(from, lo);
+    pt__format_timestamp(to, hi - 1);
+    while (rc == PT_OK && more) {
+        pt_buf body = PT_BUF_INIT, resp = PT_BUF_INIT;
+        pt_buf_puts(&body, "{\"TableName\":");
+        pt_buf_json_string(&body, d->table, strlen(d->table));
+        pt_buf_puts(&body, ",\"KeyConditionExpression\":\"#d = :d AND #ts "
+                           "BETWEEN :lo AND :hi\",\"ExpressionAttributeNames\":"
+                           "{\"#d\":\"date\",\"#ts\":\"timestamp\"},"
+                           "\"ExpressionAttributeValues\":{\":d\":{\"S\":");
+        pt_buf_json_string(&body, date, strlen(date));
+        pt_buf_printf(&body,
+                      "},\":lo\":{\"S\":\"%s\"},\":hi\":{\"S\":\"%s\"}},"
+                      "\"ConsistentRead\":true",
+                      from, to);
+        if (start_key) {
+            pt_buf_puts(&body, ",\"ExclusiveStartKey\":");
+            pt_buf_puts(&body, start_key);
+            free(start_key);
+            start_key = NULL;
+        }
+        pt_buf_putc(&body, '}');
+        rc = body.oom ? pt__fail(PT_ENOMEM, "out of memory")
+                      : pt_ddb_call(d->client, "Query", body.ptr, body.len,
+                                    &resp, NULL);
+        more = 0;
+        if (rc == PT_OK) {
+            cJSON *doc = cJSON_ParseWithLength(resp.ptr, resp.len);
+            const cJSON *items = cJSON_GetObjectItemCaseSensitive(doc, "Items");
+            const cJSON *last =
+                cJSON_GetObjectItemCaseSensitive(doc, "LastEvaluatedKey");
+            if (!cJSON_IsArray(items))
+                rc = pt__fail(PT_EPARSE, "DynamoDB Query: no Items");
+            else
+                rc = take_items(set, items, &scratch);
+            if (rc == PT_OK && cJSON_IsObject(last)) {
+                start_key = cJSON_PrintUnformatted(last);
+                more = start_key != NULL;
+                if (!more)
+                    rc = pt__fail(PT_ENOMEM, "out of memory");
+            }
+            cJSON_Delete(doc);
+        }
+        pt_buf_free(&body);
+        pt_buf_free(&resp);
+    }
+    free(start_key);
+    pt_buf_free(&scratch);
+    return rc;
 }
 
 static int
-build_body(put_job *j)
+cmp_span(const void *a, const void *b)
 {
-    const pt_record *r = j->record;
-    char ts[PT_TIMESTAMP_LEN + 1];
-    const char *timestamp = r->timestamp;
-    pt_buf *b = &j->req.body;
+    const put_job *x = *(const put_job *const *)a;
+    const put_job *y = *(const put_job *const *)b;
+    int c = strcmp(x->record->date, y->record->date);
+    if (c)
+        return c;
+    return (x->lo > y->lo) - (x->lo < y->lo);
+}
 
-    if (j->k > 0) {
-        pt__format_timestamp(ts, candidate_us(j, j->k));
-        timestamp = ts;
+/* Read the spans of the records to check (merged where they overlap),
+ * mark those found stored, and keep every slot seen as taken. */
+static int
+check_stored(put_ctx *c)
+{
+    seen_set set = {0};
+    put_job **order = calloc(c->count, sizeof(*order));
+    size_t n = 0;
+    int rc = PT_OK;
+
+    if (!order)
+        return pt__fail(PT_ENOMEM, "out of memory");
+    for (size_t i = 0; i < c->count; i++)
+        if (c->jobs[i].check && c->jobs[i].dup_of < 0 &&
+            c->jobs[i].base_us >= 0)
+            order[n++] = &c->jobs[i];
+    qsort(order, n, sizeof(*order), cmp_span);
+    for (size_t i = 0; i < n && rc == PT_OK;) {
+        int64_t lo = order[i]->lo, hi = order[i]->hi;
+        size_t e = i + 1;
+        while (e < n &&
+               strcmp(order[e]->record->date, order[i]->record->date) == 0 &&
+               order[e]->lo <= hi) {
+            if (order[e]->hi > hi)
+                hi = order[e]->hi;
+            e++;
+        }
+        rc = read_span(c->d, order[i]->record->date, lo, hi, &set);
+        i = e;
     }
+    free(order);
+    if (rc == PT_OK && set.count) {
+        c->taken = malloc(set.count * sizeof(*c->taken));
+        if (!c->taken)
+            rc = pt__fail(PT_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; rc == PT_OK && i < set.count; i++)
+        c->taken[c->ntaken++] = set.items[i].us;
+    if (c->ntaken)
+        qsort(c->taken, c->ntaken, sizeof(*c->taken), cmp_i64);
+    for (size_t i = 0; rc == PT_OK && i < c->count; i++) {
+        put_job *j = &c->jobs[i];
+        if (!j->check || j->dup_of >= 0 || j->base_us < 0)
+            continue;
+        c->d->stats.checked++;
+        for (size_t s = 0; s < set.count; s++) {
+            if (set.items[s].us >= j->lo && set.items[s].us < j->hi &&
+                sodium_memcmp(set.items[s].digest, j->digest, 16) == 0) {
+                j->stored = 1;
+                c->d->stats.found++;
+                break;
+            }
+        }
+    }
+    free(set.items);
+    return rc;
+}
+
+/* ---- choosing slots ------------------------------------------------------ */
+
+static int
+is_taken(const put_ctx *c, int64_t t)
+{
+    return bsearch(&t, c->taken, c->ntaken, sizeof(*c->taken), cmp_i64) != NULL;
+}
+
+/* The conditional path's next candidate: class 0's slots of the span, from
+ * index j->k, skipping those seen taken.  PT_EEXIST when none is left. */
+static int
+conditional_slot(put_ctx *c, put_job *j)
+{
+    if (j->base_us < 0) { /* unparsable: its own timestamp or nothing */
+        if (j->k > 0)
+            return pt__fail(PT_EEXIST,
+                            "DynamoDB: a record with the "
+                            "unparsable timestamp %.40s is "
+                            "already there",
+                            j->record->timestamp);
+        pt__snprintf(j->ts, sizeof(j->ts), "%s", j->record->timestamp);
+        return PT_OK;
+    }
+    int64_t first = floor_div(j->lo + PT__DDB_RESIDUES - 1, PT__DDB_RESIDUES) *
+                    PT__DDB_RESIDUES;
+    for (;; j->k++) {
+        int64_t t = first + (int64_t)j->k * PT__DDB_RESIDUES;
+        if (t >= j->hi)
+            return pt__fail(PT_EEXIST,
+                            "DynamoDB: every free slot within %lld ms of "
+                            "%.40s is taken",
+                            (long long)(PT__DDB_SPAN_US / 1000),
+                            j->record->timestamp);
+        if (!is_taken(c, t)) {
+            pt__format_timestamp(j->ts, t);
+            return PT_OK;
+        }
+    }
+}
+
+static int
+window_exhausted(const pt__dynamodb *d, int64_t w)
+{
+    for (size_t i = 0; i < sizeof(d->exhausted) / sizeof(d->exhausted[0]); i++)
+        if (d->exhausted[i] == w + 1)
+            return 1;
+    return 0;
+}
+
+/* A slot in [lo, end) from the leases held, or from one more lease of the
+ * windows that range touches (while fewer than `max_leases` of that window
+ * are held). */
+static int
+take_or_claim(put_ctx *c, put_job *j, int64_t end, size_t max_leases,
+              int64_t *slot)
+{
+    pt__dynamodb *d = c->d;
+    if (pt__ddb_lease_take(d, j->lo, end, c->taken, c->ntaken, slot) == PT_OK)
+        return PT_OK;
+    for (int64_t w = floor_div(j->lo, PT__DDB_WINDOW_US);
+         w <= floor_div(end - 1, PT__DDB_WINDOW_US); w++) {
+        if (window_exhausted(d, w) || pt__ddb_leases_in(d, w) >= max_leases)
+            continue;
+        int rc = pt__ddb_lease_claim(d, w);
+        if (rc == PT_EEXIST) {
+            /* remembered (w + 1: zero is "none"), so that later records
+             * do not probe that minute again */
+            d->exhausted[d->exhausted_next++ %
+                         (sizeof(d->exhausted) / sizeof(d->exhausted[0]))] =
+                w + 1;
+            pt__log(PT_LOG_WARN,
+                    "dynamodb: no slot lease left for a minute of %s; "
+                    "writing its records one by one, with a condition",
+                    j->record->date);
+            continue;
+        }
+        if (rc != PT_OK)
+            return rc;
+        if (pt__ddb_lease_take(d, j->lo, end, c->taken, c->ntaken, slot) ==
+            PT_OK)
+            return PT_OK;
+    }
+    return PT_ENOTFOUND;
+}
+
+/* A leased slot for j: within PT__DDB_SHIFT_US of its time when the
+ * leases held allow it, or one more while few are held (so a dense burst
+ * does not lease every class of a minute); else anywhere in its span,
+ * leasing as needed; the conditional path when no class is left. */
+static int
+assign(put_ctx *c, put_job *j)
+{
+    int64_t slot, near = j->lo + PT__DDB_SHIFT_US;
+    int rc;
+
+    if (j->base_us < 0) {
+        j->conditional = 1;
+        return conditional_slot(c, j);
+    }
+    rc = take_or_claim(c, j, near < j->hi ? near : j->hi, PT__DDB_NEAR_LEASES,
+                       &slot);
+    if (rc == PT_ENOTFOUND && near < j->hi)
+        rc = take_or_claim(c, j, j->hi, PT__DDB_MAX_LEASES, &slot);
+    if (rc == PT_OK) {
+        pt__format_timestamp(j->ts, slot);
+        return PT_OK;
+    }
+    if (rc != PT_ENOTFOUND)
+        return rc;
+    /* Records of this batch with the same span start on different slots
+     * of class 0 instead of all racing for the first one. */
+    j->conditional = 1;
+    for (put_job *p = c->jobs; p < j; p++)
+        if (p->conditional && p->base_us >= 0 && p->lo == j->lo)
+            j->k++;
+    return conditional_slot(c, j);
+}
+
+/* ---- requests ------------------------------------------------------------ */
+
+static int
+build_batch(put_ctx *c, put_req *q)
+{
+    pt_buf *b = &q->req.body;
     pt_buf_clear(b);
-    pt_buf_puts(b, "{\"TableName\":");
-    pt_buf_json_string(b, j->d->table, strlen(j->d->table));
-    pt_buf_puts(b, ",\"Item\":");
-    pt__dynamodb_item_json(b, r, timestamp);
-    pt_buf_puts(b, ",\"ExpressionAttributeNames\":{\"#ts\":\"timestamp\"}");
-    if (r->session_id && *r->session_id) {
-        pt_buf_puts(b, ",\"ConditionExpression\":\"attribute_not_exists(#ts) "
-                       "OR session_id = :sid\","
-                       "\"ExpressionAttributeValues\":{\":sid\":{\"S\":");
-        pt_buf_json_string(b, r->session_id, strlen(r->session_id));
-        pt_buf_puts(b, "}}}");
-    } else {
-        pt_buf_puts(b, ",\"ConditionExpression\":\"attribute_not_exists(#ts)"
-                       "\"}");
+    pt_buf_puts(b, "{\"RequestItems\":{");
+    pt_buf_json_string(b, c->d->table, strlen(c->d->table));
+    pt_buf_puts(b, ":[");
+    for (size_t i = 0; i < q->n; i++) {
+        const put_job *j = &c->jobs[q->members[i]];
+        pt_buf_puts(b, i ? ",{\"PutRequest\":{\"Item\":"
+                         : "{\"PutRequest\":{\"Item\":");
+        pt__dynamodb_item_json(b, j->record, j->ts);
+        pt_buf_puts(b, "}}");
     }
+    pt_buf_puts(b, "]}}");
     return b->oom ? PT_ENOMEM : PT_OK;
 }
 
 static int
-on_put_done(pt_ddb_request *req, void *userdata)
+build_conditional(put_ctx *c, put_req *q)
 {
-    put_job *jobs = userdata;
-    put_job *j = req->userdata;
+    const put_job *j = &c->jobs[q->members[0]];
+    pt_buf *b = &q->req.body;
+    pt_buf_clear(b);
+    pt_buf_puts(b, "{\"TableName\":");
+    pt_buf_json_string(b, c->d->table, strlen(c->d->table));
+    pt_buf_puts(b, ",\"Item\":");
+    pt__dynamodb_item_json(b, j->record, j->ts);
+    pt_buf_puts(b, ",\"ConditionExpression\":\"attribute_not_exists(#ts)\","
+                   "\"ExpressionAttributeNames\":{\"#ts\":\"timestamp\"}}");
+    return b->oom ? PT_ENOMEM : PT_OK;
+}
 
-    if (req->rc == PT_OK) {
-        j->stored = 1;
-        if (j->next >= 0) {
-            put_job *n = &jobs[j->next];
-            n->k = j->k + 1;
-            if (build_body(n) == PT_OK)
-                n->req.held = 0;
+static unsigned int
+redrive_delay_ms(const pt__dynamodb *d, unsigned int round)
+{
+    unsigned int ceiling = d->retry.base_ms << (round < 7 ? round : 7);
+    if (ceiling > d->retry.cap_ms)
+        ceiling = d->retry.cap_ms;
+    return randombytes_uniform(ceiling + 1);
+}
+
+/* The members the answer lists in UnprocessedItems stay; the rest are
+ * stored.  Returns how many stay, or -1 for an answer that makes no
+ * sense. */
+static long
+take_processed(put_ctx *c, put_req *q)
+{
+    cJSON *doc =
+        cJSON_ParseWithLength(q->req.response.ptr, q->req.response.len);
+    const cJSON *un = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(doc, "UnprocessedItems"), c->d->table);
+    const cJSON *e;
+    size_t keep = 0;
+
+    if (!doc) {
+        cJSON_Delete(doc);
+        return -1;
+    }
+    for (size_t i = 0; i < q->n; i++) {
+        put_job *j = &c->jobs[q->members[i]];
+        int left = 0;
+        cJSON_ArrayForEach(e, un)
+        {
+            const cJSON *ts = cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(
+                    cJSON_GetObjectItemCaseSensitive(
+                        cJSON_GetObjectItemCaseSensitive(e, "PutRequest"),
+                        "Item"),
+                    "timestamp"),
+                "S");
+            if (cJSON_IsString(ts) && strcmp(ts->valuestring, j->ts) == 0) {
+                left = 1;
+                break;
+            }
         }
+        if (left)
+            q->members[keep++] = q->members[i];
+        else
+            j->stored = 1;
+    }
+    cJSON_Delete(doc);
+    q->n = keep;
+    return (long)keep;
+}
+
+static int
+on_done(pt_ddb_request *req, void *userdata)
+{
+    put_ctx *c = userdata;
+    put_req *q = req->userdata;
+
+    if (c->jobs[q->members[0]].conditional) {
+        put_job *j = &c->jobs[q->members[0]];
+        if (req->rc == PT_OK) {
+            j->stored = 1;
+            return 0;
+        }
+        if (req->rc != PT_EEXIST)
+            return 0;
+        c->d->stats.conflicts++;
+        j->k++;
+        if (conditional_slot(c, j) != PT_OK || build_conditional(c, q) != PT_OK)
+            return 0; /* the request's own error stands */
+        return 1;
+    }
+    if (req->rc != PT_OK)
+        return 0;
+    long left = take_processed(c, q);
+    if (left == 0)
+        return 0;
+    if (left < 0) {
+        req->rc = PT_EPARSE;
+        pt__snprintf(req->message, sizeof(req->message),
+                     "an answer that is not JSON");
         return 0;
     }
-    if (req->rc == PT_EEXIST && j->d->probing)
-        return 0; /* replay, first pass: resolved by reading the slots */
-    if (req->rc == PT_EEXIST && j->base_us >= 0 && j->k < MAX_BUMPS) {
-        j->k++;
-        j->d->bumps++;
-        return build_body(j) == PT_OK;
+    c->d->stats.unprocessed += (uint64_t)left;
+    if (++q->rounds > REDRIVE_ROUNDS) {
+        req->rc = PT_ETHROTTLED;
+        pt__snprintf(req->message, sizeof(req->message),
+                     "%ld items still unprocessed after %d rounds", left,
+                     REDRIVE_ROUNDS);
+        return 0;
     }
-    return 0;
+    if (build_batch(c, q) != PT_OK)
+        return 0;
+    req->ready_at_us = pt__monotonic_us() +
+                       (int64_t)redrive_delay_ms(c->d, q->rounds - 1) * 1000;
+    return 1;
 }
 
-/* Prepare jobs: parse times, chain records sharing (date, timestamp). */
+/* Group the records still to write into requests and run them. */
 static int
-same_key(const pt_record *r, const char *date, const char *ts)
+send_all(put_ctx *c)
 {
-    return strcmp(r->date, date) == 0 && strcmp(r->timestamp, ts) == 0;
-}
+    size_t nreq = 0, cap = c->count;
+    put_req *reqs = calloc(cap, sizeof(*reqs));
+    pt_ddb_request **list = calloc(cap, sizeof(*list));
+    put_req *open_batch = NULL;
+    int rc = PT_OK;
 
-static int
-same_session(const pt_record *a, const pt_record *b)
-{
-    return a->session_id && b->session_id &&
-           strcmp(a->session_id, b->session_id) == 0;
-}
-
-/* Link record i to the batch's earlier record with the same key: the same
- * session makes it a duplicate (sent once), another session a successor in
- * that key's chain. */
-static void
-find_predecessor(put_job *jobs, const pt_record *const *records, size_t i)
-{
-    const pt_record *r = records[i];
-    long last = -1;
-    for (size_t p = i; p-- > 0;) {
-        if (jobs[p].dup_of >= 0 || !same_key(records[p], r->date, r->timestamp))
+    if (!reqs || !list) {
+        free(reqs);
+        free(list);
+        return pt__fail(PT_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < c->count && rc == PT_OK; i++) {
+        put_job *j = &c->jobs[i];
+        if (j->stored || j->dup_of >= 0)
             continue;
-        if (same_session(records[p], r)) {
-            jobs[i].dup_of = (long)p;
-            jobs[i].req.held = 1;
-            return;
+        if (j->conditional) {
+            put_req *q = &reqs[nreq++];
+            pt_ddb_request_init(&q->req, "PutItem");
+            q->req.userdata = q;
+            q->members[q->n++] = i;
+            c->d->stats.conditional++;
+            rc = build_conditional(c, q) == PT_OK ? PT_OK : PT_ENOMEM;
+            continue;
         }
-        if (last < 0)
-            last = (long)p;
+        if (!open_batch || open_batch->n == PT__DDB_BATCH_ITEMS) {
+            open_batch = &reqs[nreq++];
+            pt_ddb_request_init(&open_batch->req, "BatchWriteItem");
+            open_batch->req.userdata = open_batch;
+        }
+        open_batch->members[open_batch->n++] = i;
+        c->d->stats.batched++;
     }
-    if (last >= 0) {
-        while (jobs[last].next >= 0) /* the chain's current tail */
-            last = jobs[last].next;
-        jobs[last].next = (long)i;
-        jobs[i].req.held = 1;
+    for (size_t i = 0; i < nreq && rc == PT_OK; i++) {
+        list[i] = &reqs[i].req;
+        if (strcmp(reqs[i].req.op, "BatchWriteItem") == 0) {
+            c->d->stats.batch_requests++;
+            if (build_batch(c, &reqs[i]) != PT_OK)
+                rc = PT_ENOMEM;
+        }
     }
+    if (rc != PT_OK)
+        rc = pt__fail(PT_ENOMEM, "out of memory");
+    else if (nreq)
+        rc = pt_ddb_run(c->d->client, list, nreq, on_done, c);
+    for (size_t i = 0; i < nreq; i++)
+        pt_ddb_request_free(&reqs[i].req);
+    free(reqs);
+    free(list);
+    return rc;
 }
 
+/* ---- put() --------------------------------------------------------------- */
+
 static int
-prepare(put_job *jobs, pt__dynamodb *d, const pt_record *const *records,
-        size_t count, int use_chain)
+prepare(put_ctx *c, const pt_record *const *records, int replay)
 {
-    for (size_t i = 0; i < count; i++) {
-        put_job *j = &jobs[i];
+    int64_t now = pt__now_us();
+    pt_buf scratch = PT_BUF_INIT;
+    int any_check = 0, rc = PT_OK;
+
+    for (size_t i = 0; i < c->count && rc == PT_OK; i++) {
+        put_job *j = &c->jobs[i];
         const pt_record *r = records[i];
-        if (!r || !r->date || !r->timestamp)
-            return pt__storage_fail(&d->base, PT_EINVAL,
-                                    "record %zu has no date or timestamp", i);
+        if (!r || !r->date || !r->timestamp) {
+            rc = pt__fail(PT_EINVAL, "record %zu has no date or timestamp", i);
+            break;
+        }
         j->record = r;
-        j->d = d;
-        j->next = -1;
-        pt_ddb_request_init(&j->req, "PutItem");
-        j->req.userdata = j;
+        j->dup_of = -1;
         if (pt__parse_iso8601(r->timestamp, &j->base_us) != PT_OK) {
             j->base_us = -1;
-        } else {
-            int64_t day = j->base_us / 86400000000LL;
-            j->day_end = (day + 1) * 86400000000LL;
+            continue;
         }
-        j->dup_of = -1;
-        find_predecessor(jobs, records, i);
-        if (!j->req.held && use_chain && j->base_us >= 0 &&
-            same_key(r, d->chain_date, d->chain_ts))
-            j->k = d->chain_next_k;
-        if (!j->req.held && build_body(j) != PT_OK)
-            return pt__storage_fail(&d->base, PT_ENOMEM, "out of memory");
+        int64_t day_end = (floor_div(j->base_us, DAY_US) + 1) * DAY_US;
+        j->lo = j->base_us;
+        j->hi = j->base_us + PT__DDB_SPAN_US;
+        if (j->hi > day_end) {
+            j->hi = day_end;
+            j->lo = day_end - PT__DDB_SPAN_US;
+        }
+        j->check = replay || j->base_us < now - PT__DDB_FRESH_US ||
+                   j->base_us > now + PT__DDB_FRESH_US;
+        if (!j->check)
+            continue;
+        any_check = 1;
+        rc = content_digest(r, j->digest, &scratch);
+        /* The same record twice in a batch to check is written once. */
+        for (size_t p = 0; rc == PT_OK && p < i; p++)
+            if (c->jobs[p].check && c->jobs[p].dup_of < 0 &&
+                c->jobs[p].base_us == j->base_us &&
+                memcmp(c->jobs[p].digest, j->digest, 16) == 0) {
+                j->dup_of = (long)p;
+                break;
+            }
     }
-    return PT_OK;
+    pt_buf_free(&scratch);
+    if (rc == PT_OK && any_check)
+        rc = check_stored(c);
+    for (size_t i = 0; i < c->count && rc == PT_OK; i++) {
+        put_job *j = &c->jobs[i];
+        if (!j->stored && j->dup_of < 0)
+            rc = assign(c, j);
+    }
+    return rc;
 }
 
 /* A missing table with [storage] create_table = true: create it once. */
@@ -202,327 +655,47 @@ maybe_create_table(pt__dynamodb *d, int rc)
     return pt__dynamodb_init(&d->base) == PT_OK;
 }
 
-static int
-run_puts(pt__dynamodb *d, put_job *jobs, size_t count)
-{
-    pt_ddb_request **list = calloc(count, sizeof(*list));
-    int rc;
-    if (!list)
-        return pt__storage_fail(&d->base, PT_ENOMEM, "out of memory");
-    size_t n = 0;
-    for (size_t i = 0; i < count; i++)
-        if (jobs[i].dup_of < 0 && !jobs[i].stored)
-            list[n++] = &jobs[i].req;
-    rc = pt_ddb_run(d->client, list, n, on_put_done, jobs);
-    free(list);
-    for (size_t i = 0; i < count; i++)
-        if (jobs[i].dup_of >= 0)
-            jobs[i].stored = jobs[jobs[i].dup_of].stored;
-    return rc;
-}
-
-static void
-remember_chain(pt__dynamodb *d, const put_job *jobs, size_t count, int ok)
-{
-    const pt_record *last = jobs[count - 1].record;
-    uint64_t next = 0;
-    d->chain_valid = 0;
-    if (!ok || !last || jobs[count - 1].base_us < 0 ||
-        strlen(last->date) >= sizeof(d->chain_date) ||
-        strlen(last->timestamp) >= sizeof(d->chain_ts))
-        return;
-    for (size_t i = 0; i < count; i++)
-        if (same_key(jobs[i].record, last->date, last->timestamp) &&
-            jobs[i].k + 1 > next)
-            next = jobs[i].k + 1;
-    pt__snprintf(d->chain_date, sizeof(d->chain_date), "%s", last->date);
-    pt__snprintf(d->chain_ts, sizeof(d->chain_ts), "%s", last->timestamp);
-    d->chain_next_k = next;
-    d->chain_valid = 1;
-}
-
-/* ---- replay ---------------------------------------------------------------
- *
- * A replayed record may already be stored, k slots after its own time.
- * One strongly consistent Query per key reads the run of taken slots that
- * starts at that time (walking it write by write would cost a round trip
- * per slot); records found in it are done, the others are new and are
- * chained from the first free slot.  Every slot skipped was seen taken, so
- * the invariant above still holds. */
-
-#define RUN_MAX 100000 /* longest run of taken slots read for one key */
-
-typedef struct slot_run {
-    char **sessions; /* sessions[k]: who holds slot k ("" when unknown) */
-    size_t len;      /* first free slot */
-    int complete;    /* 0: gave up (too long, or the day ended) */
-} slot_run;
-
-static void
-slot_run_free(slot_run *r)
-{
-    for (size_t i = 0; i < r->len; i++)
-        free(r->sessions[i]);
-    free(r->sessions);
-    memset(r, 0, sizeof(*r));
-}
-
-static void
-expected_ts(char *out, const put_job *j, size_t k)
-{
-    if (k == 0)
-        pt__snprintf(out, PT_TIMESTAMP_LEN + 1, "%s", j->record->timestamp);
-    else
-        pt__format_timestamp(out, j->base_us + (int64_t)k);
-}
-
-/* Consume one Query page; returns 1 when the run ended (a gap). */
-static int
-take_run_page(slot_run *run, const put_job *j, const cJSON *items)
-{
-    const cJSON *it;
-    cJSON_ArrayForEach(it, items)
-    {
-        char want[PT_TIMESTAMP_LEN + 1];
-        const cJSON *ts = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(it, "timestamp"), "S");
-        const cJSON *sid = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(it, "session_id"), "S");
-        if (run->len >= RUN_MAX ||
-            j->base_us + (int64_t)run->len >= j->day_end - 1) {
-            run->complete = 0;
-            return 1;
-        }
-        expected_ts(want, j, run->len);
-        if (!cJSON_IsString(ts) || strcmp(ts->valuestring, want) != 0)
-            return 1;
-        char **grown =
-            realloc(run->sessions, (run->len + 1) * sizeof(*run->sessions));
-        if (!grown)
-            return -1;
-        run->sessions = grown;
-        run->sessions[run->len] =
-            pt__strdup(cJSON_IsString(sid) ? sid->valuestring : "");
-        if (!run->sessions[run->len])
-            return -1;
-        run->len++;
-    }
-    return 0;
-}
-
-static int
-read_slot_run(pt__dynamodb *d, const put_job *j, slot_run *run)
-{
-    char *start_key = NULL;
-    int rc = PT_OK, ended = 0;
-
-    memset(run, 0, sizeof(*run));
-    run->complete = 1;
-    while (rc == PT_OK && !ended) {
-        pt_buf body = PT_BUF_INIT, resp = PT_BUF_INIT;
-        pt_buf_puts(&body, "{\"TableName\":");
-        pt_buf_json_string(&body, d->table, strlen(d->table));
-        pt_buf_puts(&body, ",\"KeyConditionExpression\":\"#d = :d AND #ts >= "
-                           ":t\",\"ExpressionAttributeNames\":{\"#d\":"
-                           "\"date\",\"#ts\":\"timestamp\"},"
-                           "\"ExpressionAttributeValues\":{\":d\":{\"S\":");
-        pt_buf_json_string(&body, j->record->date, strlen(j->record->date));
-        pt_buf_puts(&body, "},\":t\":{\"S\":");
-        pt_buf_json_string(&body, j->record->timestamp,
-                           strlen(j->record->timestamp));
-        pt_buf_puts(&body, "}},\"ProjectionExpression\":\"#ts, session_id\","
-                           "\"ConsistentRead\":true");
-        if (start_key) {
-            pt_buf_puts(&body, ",\"ExclusiveStartKey\":");
-            pt_buf_puts(&body, start_key);
-            free(start_key);
-            start_key = NULL;
-        }
-        pt_buf_putc(&body, '}');
-        rc = pt_ddb_call(d->client, "Query", body.ptr, body.len, &resp, NULL);
-        if (rc == PT_OK) {
-            cJSON *doc = cJSON_ParseWithLength(resp.ptr, resp.len);
-            const cJSON *items = cJSON_GetObjectItemCaseSensitive(doc, "Items");
-            const cJSON *last =
-                cJSON_GetObjectItemCaseSensitive(doc, "LastEvaluatedKey");
-            if (!cJSON_IsArray(items))
-                rc = pt__fail(PT_EPARSE, "DynamoDB Query: no Items");
-            else if ((ended = take_run_page(run, j, items)) < 0)
-                rc = pt__fail(PT_ENOMEM, "out of memory");
-            else if (!ended && cJSON_IsObject(last))
-                start_key = cJSON_PrintUnformatted(last);
-            else
-                ended = 1;
-            cJSON_Delete(doc);
-        }
-        pt_buf_free(&body);
-        pt_buf_free(&resp);
-    }
-    free(start_key);
-    return rc;
-}
-
-static int
-run_holds(const slot_run *run, const pt_record *r)
-{
-    for (size_t k = 0; r->session_id && k < run->len; k++)
-        if (strcmp(run->sessions[k], r->session_id) == 0)
-            return 1;
-    return 0;
-}
-
-/* Split one key's chain (head h) into stored records and new ones. */
-static int
-resolve_chain(pt__dynamodb *d, put_job *jobs, put_job *h)
-{
-    slot_run run;
-    put_job *first_new = NULL, *prev_new = NULL;
-    int rc = read_slot_run(d, h, &run);
-
-    if (rc != PT_OK)
-        return rc;
-    if (!run.complete) {
-        /* Too long a run (or the day's end): each record walks on its own
-         * from its time, write by write; chained, a later one could skip
-         * its own slot. */
-        slot_run_free(&run);
-        for (put_job *m = h, *nx; m; m = nx) {
-            nx = m->next >= 0 ? &jobs[m->next] : NULL;
-            m->resolved = 1;
-            m->next = -1;
-            m->k = 0;
-            m->req.held = 0;
-            if (build_body(m) != PT_OK)
-                return pt__fail(PT_ENOMEM, "out of memory");
-        }
-        return PT_OK;
-    }
-    for (put_job *m = h; m; m = m->next >= 0 ? &jobs[m->next] : NULL) {
-        m->resolved = 1;
-        if (run_holds(&run, m->record)) {
-            m->stored = 1;
-            continue;
-        }
-        if (prev_new)
-            prev_new->next = m - jobs;
-        else
-            first_new = m;
-        prev_new = m;
-    }
-    if (prev_new)
-        prev_new->next = -1;
-    if (first_new) {
-        first_new->req.held = 0;
-        first_new->k = run.len;
-        rc = build_body(first_new);
-    }
-    slot_run_free(&run);
-    return rc;
-}
-
-static int
-resolve_replay(pt__dynamodb *d, put_job *jobs, size_t count)
-{
-    for (size_t i = 0; i < count; i++) {
-        put_job *j = &jobs[i];
-        if (j->req.held || j->dup_of >= 0 || j->base_us < 0 || j->resolved ||
-            j->stored)
-            continue; /* only chain heads not yet stored, once */
-        int rc = resolve_chain(d, jobs, j);
-        if (rc != PT_OK)
-            return pt__dynamodb_fail(d, rc);
-    }
-    return PT_OK;
-}
-
-/* Replay: first every record at its own time (one request each: a record
- * already there is rewritten unchanged, a free slot takes it).  Only
- * records that met another record's item there go through resolution. */
-static int
-replay_puts(pt__dynamodb *d, put_job *jobs, size_t count)
-{
-    int rc;
-
-    for (size_t i = 0; i < count; i++) {
-        put_job *j = &jobs[i];
-        if (j->dup_of >= 0)
-            continue;
-        j->next = -1;
-        j->k = 0;
-        j->req.held = 0;
-        if (build_body(j) != PT_OK)
-            return pt__fail(PT_ENOMEM, "out of memory");
-    }
-    d->probing = 1;
-    rc = run_puts(d, jobs, count);
-    d->probing = 0;
-    if (rc == PT_OK)
-        return PT_OK;
-    for (size_t i = 0; i < count; i++) {
-        put_job *j = &jobs[i];
-        if (j->dup_of >= 0 || j->stored)
-            continue;
-        if (j->req.rc != PT_EEXIST || j->base_us < 0)
-            return pt_ddb_request_error(&j->req); /* a real failure */
-    }
-    /* Chain the collided records per key, then read each key's run. */
-    for (size_t i = 0; i < count; i++) {
-        put_job *j = &jobs[i];
-        if (j->dup_of >= 0 || j->stored)
-            continue;
-        pt_ddb_request_reset(&j->req);
-        for (size_t p = i; p-- > 0;) {
-            if (jobs[p].dup_of < 0 && !jobs[p].stored &&
-                same_key(jobs[p].record, j->record->date,
-                         j->record->timestamp)) {
-                jobs[p].next = (long)i; /* p is the tail so far */
-                j->req.held = 1;
-                break;
-            }
-        }
-    }
-    rc = resolve_replay(d, jobs, count);
-    return rc == PT_OK ? run_puts(d, jobs, count) : rc;
-}
-
 int
 pt__dynamodb_put(pt_storage *s, const pt_record *const *records, size_t count,
                  int replay, size_t *written)
 {
     pt__dynamodb *d = (pt__dynamodb *)(void *)s;
-    pt_ddb_client *c;
-    put_job *jobs;
+    pt_ddb_client *client;
+    put_ctx c;
     int rc;
 
     *written = 0;
     if (count == 0)
         return PT_OK;
-    rc = pt__dynamodb_client(d, &c);
+    rc = pt__dynamodb_client(d, &client);
     if (rc != PT_OK)
         return rc;
-    jobs = calloc(count, sizeof(*jobs));
-    if (!jobs)
+    memset(&c, 0, sizeof(c));
+    c.d = d;
+    c.count = count;
+    c.jobs = calloc(count, sizeof(*c.jobs));
+    if (!c.jobs)
         return pt__storage_fail(s, PT_ENOMEM, "out of memory");
     for (int pass = 0; pass < 2; pass++) {
-        rc = prepare(jobs, d, records, count,
-                     !replay && d->chain_valid && pass == 0);
+        rc = prepare(&c, records, replay);
         if (rc == PT_OK)
-            rc =
-                replay ? replay_puts(d, jobs, count) : run_puts(d, jobs, count);
+            rc = send_all(&c);
         /* The table was missing: nothing was stored; create and redo. */
         if (rc == PT_OK || pass > 0 || !maybe_create_table(d, rc))
             break;
-        for (size_t i = 0; i < count; i++)
-            pt_ddb_request_free(&jobs[i].req);
-        memset(jobs, 0, count * sizeof(*jobs));
+        free(c.taken);
+        c.taken = NULL;
+        c.ntaken = 0;
+        memset(c.jobs, 0, count * sizeof(*c.jobs));
     }
     if (rc != PT_OK)
         pt__dynamodb_fail(d, rc);
-    remember_chain(d, jobs, count, rc == PT_OK);
-    while (*written < count && jobs[*written].stored)
-        (*written)++;
     for (size_t i = 0; i < count; i++)
-        pt_ddb_request_free(&jobs[i].req);
-    free(jobs);
+        if (c.jobs[i].dup_of >= 0)
+            c.jobs[i].stored = c.jobs[c.jobs[i].dup_of].stored;
+    while (*written < count && c.jobs[*written].stored)
+        (*written)++;
+    free(c.taken);
+    free(c.jobs);
     return rc;
 }

@@ -206,15 +206,95 @@ test_init_idempotent_and_missing_table(void **state)
     s->methods->close(s);
 }
 
+static pt__dynamodb_stats
+stats_of(pt_storage *s)
+{
+    pt__dynamodb_stats st;
+    memset(&st, 0xff, sizeof(st));
+    assert_int_equal(s->methods->control(s, PT__DYNAMODB_CTL_GET_STATS, &st),
+                     PT_OK);
+    return st;
+}
+
+/* Every record of l is stored in [t, t + span) (or the span before the
+ * end of t's day), under t's date. */
 static void
-test_same_time_no_loss_and_replay(void **state)
+assert_within_span(const pt_record_list *l, int64_t t)
+{
+    int64_t day_end = (t / 86400000000LL + 1) * 86400000000LL;
+    int64_t lo = t, hi = t + PT__DDB_SPAN_US;
+    char date[PT_DATE_LEN + 1];
+    if (hi > day_end) {
+        hi = day_end;
+        lo = day_end - PT__DDB_SPAN_US;
+    }
+    pt__format_date(date, t);
+    for (size_t i = 0; i < l->count; i++) {
+        int64_t us = 0;
+        assert_int_equal(pt__parse_iso8601(l->records[i].timestamp, &us),
+                         PT_OK);
+        if (us < lo || us >= hi)
+            fail_msg("%s is outside the record's span",
+                     l->records[i].timestamp);
+        assert_string_equal(l->records[i].date, date);
+    }
+}
+
+/* Each record of l (all of batch b's) is stored no earlier than its own
+ * time and less than max_shift after it; returns the largest shift. */
+static int64_t
+assert_shift_below(const pt_record_list *l, const batch *b, int64_t max_shift)
+{
+    int64_t largest = 0;
+    for (size_t i = 0; i < l->count; i++) {
+        const pt_record *r = &l->records[i];
+        size_t k = 0;
+        while (k < b->n && strcmp(b->sids[k], r->session_id) != 0)
+            k++;
+        assert_true(k < b->n);
+        int64_t own = 0, at = 0;
+        pt__parse_iso8601(b->records[k].timestamp, &own);
+        pt__parse_iso8601(r->timestamp, &at);
+        if (at < own || at - own >= max_shift)
+            fail_msg("%s stored at %s", b->records[k].timestamp, r->timestamp);
+        if (at - own > largest)
+            largest = at - own;
+    }
+    return largest;
+}
+
+/* The record of session sid in l. */
+static const pt_record *
+find_session(const pt_record_list *l, const char *sid)
+{
+    for (size_t i = 0; i < l->count; i++)
+        if (l->records[i].session_id &&
+            strcmp(l->records[i].session_id, sid) == 0)
+            return &l->records[i];
+    fail_msg("session %s not stored", sid);
+    return NULL;
+}
+
+/* A current time (leases alone keep records apart) or an old one (records
+ * are looked up first): microseconds into a second, so that a span never
+ * crosses a day at the test's time. */
+static int64_t
+now_time(void)
+{
+    int64_t t = pt__now_us();
+    if (t % 86400000000LL > 86400000000LL - 5000000LL)
+        t -= 10000000LL; /* a few seconds before midnight: stay in the day */
+    return t;
+}
+
+static void
+same_time_case(int64_t when, int current)
 {
     pt_storage *s = fresh_backend(0);
     batch b;
     size_t written = 0, total = 0;
     struct rusage r0, r1;
-    (void)state;
-    make_batch(&b, 1000, T0, "a", 0);
+    make_batch(&b, 1000, when, "a", 0);
     getrusage(RUSAGE_SELF, &r0);
     int64_t t0 = pt__monotonic_us();
     for (size_t off = 0; off < b.n; off += 100) {
@@ -237,20 +317,25 @@ test_same_time_no_loss_and_replay(void **state)
     pt_record_list *l = query(s, b.date, 0, 0);
     assert_int_equal(l->count, 1000); /* > 1 MB: several server pages */
     assert_newest_first_unique(l);
+    assert_within_span(l, when);
     for (size_t i = 0; i < b.n; i += 97)
         assert_int_equal(count_session(l, b.sids[i]), 1);
-    /* the first record kept its own time; records have their fields */
-    assert_int_equal(count_session(l, b.sids[0]), 1);
-    const pt_record *last = &l->records[l->count - 1];
-    assert_string_equal(last->timestamp, b.ts);
-    assert_string_equal(last->session_id, b.sids[0]);
-    assert_int_equal(last->link_count, 2);
-    assert_string_equal(last->titles[1], "Song Title 2");
-    assert_string_equal(last->policy, "test-0123abcd");
+    /* records have their fields */
+    const pt_record *first = find_session(l, b.sids[0]);
+    assert_int_equal(first->link_count, 2);
+    assert_string_equal(first->titles[1], "Song Title 2");
+    assert_string_equal(first->policy, "test-0123abcd");
     pt_record_list_free(l);
 
-    uint64_t bumps = 0;
-    s->methods->control(s, PT__DYNAMODB_CTL_GET_BUMPS, &bumps);
+    pt__dynamodb_stats st = stats_of(s);
+    assert_int_equal(st.conditional, 0);
+    assert_int_equal(st.batched, 1000);
+    assert_int_equal(st.batch_requests, 40); /* 25 per request */
+    assert_true(st.lease_claims >= 1);
+    /* current records go out on their leases alone; old ones are looked up
+     * first (and none is found) */
+    assert_int_equal(st.checked, current ? 0 : 1000);
+    assert_int_equal(st.found, 0);
     /* replay (also in another batch shape): nothing is stored twice */
     assert_int_equal(s->methods->put(s, b.ptrs, 1000, 1, &written), PT_OK);
     assert_int_equal(written, 1000);
@@ -262,7 +347,7 @@ test_same_time_no_loss_and_replay(void **state)
     assert_int_equal(written, 4);
     /* replay in another order, mixed with records never stored */
     batch fresh;
-    make_batch(&fresh, 5, T0, "n", 0);
+    make_batch(&fresh, 5, when, "n", 0);
     const pt_record *mixed[105];
     for (size_t i = 0; i < 100; i++)
         mixed[i] = b.ptrs[999 - i * 3];
@@ -277,10 +362,22 @@ test_same_time_no_loss_and_replay(void **state)
         assert_int_equal(count_session(l, b.sids[i]), 1);
     for (size_t i = 0; i < 5; i++)
         assert_int_equal(count_session(l, fresh.sids[i]), 1);
+    assert_within_span(l, when);
     pt_record_list_free(l);
+    st = stats_of(s);
+    assert_int_equal(st.found, 1000 + 1 + 1 + 2 + 100);
+    assert_int_equal(st.conditional, 0);
     free_batch(&fresh);
     free_batch(&b);
     s->methods->close(s);
+}
+
+static void
+test_same_time_no_loss_and_replay(void **state)
+{
+    (void)state;
+    same_time_case(T0, 0);
+    same_time_case(now_time(), 1);
 }
 
 /* Distinct times, batches of 25 (the pipeline's default): the common path.
@@ -293,10 +390,11 @@ test_distinct_times_cpu(void **state)
     size_t w;
     struct rusage r0, r1;
     (void)state;
-    make_batch(&b, 2000, T0, "d", 0);
+    int64_t when = now_time() - 20000; /* the last record's span fits */
+    make_batch(&b, 2000, when, "d", 0);
     char(*ts)[PT_TIMESTAMP_LEN + 1] = calloc(b.n, sizeof(*ts));
     for (size_t i = 0; i < b.n; i++) {
-        pt__format_timestamp(ts[i], T0 + (int64_t)i * 7);
+        pt__format_timestamp(ts[i], when + (int64_t)i * 7);
         b.records[i].timestamp = ts[i];
     }
     getrusage(RUSAGE_SELF, &r0);
@@ -317,11 +415,21 @@ test_distinct_times_cpu(void **state)
                   "us client CPU/record (%.1f user)\n",
                   (double)(t1 - t0) / 1000.0, 2000.0 * 1e6 / (double)(t1 - t0),
                   cpu / 2000.0, user / 2000.0);
-    uint64_t bumps = 1;
-    s->methods->control(s, PT__DYNAMODB_CTL_GET_BUMPS, &bumps);
-    assert_int_equal(bumps, 0);
+    pt__dynamodb_stats st = stats_of(s);
+    assert_int_equal(st.batch_requests, 80); /* one per put of 25 */
+    assert_int_equal(st.checked, 0);
+    assert_int_equal(st.conditional, 0);
+    assert_int_equal(st.unprocessed, 0);
     pt_record_list *l = query(s, b.date, 0, 0);
     assert_int_equal(l->count, 2000);
+    assert_newest_first_unique(l);
+    /* 2000 records in 14 ms from one process: it leases a few more slot
+     * classes to keep them near their time, but not one per burst, so
+     * they move by tens of ms, always within their span */
+    int64_t shift = assert_shift_below(l, &b, PT__DDB_SPAN_US);
+    assert_true(st.lease_claims <= 2 * PT__DDB_NEAR_LEASES);
+    print_message("largest shift %lld us, %llu leases\n", (long long)shift,
+                  (unsigned long long)st.lease_claims);
     pt_record_list_free(l);
     free(ts);
     free_batch(&b);
@@ -329,12 +437,11 @@ test_distinct_times_cpu(void **state)
 }
 
 static void
-test_two_processes(void **state)
+two_processes_case(int64_t when)
 {
     pt_storage *s = fresh_backend(0);
     const char *table = NULL;
     pid_t pids[2];
-    (void)state;
     s->methods->control(s, PT__DYNAMODB_CTL_TABLE_NAME, &table);
     for (int p = 0; p < 2; p++) {
         pids[p] = fork();
@@ -344,7 +451,7 @@ test_two_processes(void **state)
             batch b;
             size_t w = 0;
             int ok = 1;
-            make_batch(&b, 300, T0, p ? "q" : "p", 0);
+            make_batch(&b, 300, when, p ? "q" : "p", 0);
             for (size_t off = 0; off < b.n && ok; off += 25)
                 ok = c->methods->put(c, b.ptrs + off, 25, 0, &w) == PT_OK &&
                      w == 25;
@@ -359,11 +466,123 @@ test_two_processes(void **state)
         assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     }
     char date[PT_DATE_LEN + 1];
-    pt__format_date(date, T0);
+    pt__format_date(date, when);
     pt_record_list *l = query(s, date, 0, 0);
     assert_int_equal(l->count, 600);
     assert_newest_first_unique(l);
+    assert_within_span(l, when);
     pt_record_list_free(l);
+    s->methods->close(s);
+}
+
+static void
+test_two_processes(void **state)
+{
+    (void)state;
+    two_processes_case(T0);
+    two_processes_case(now_time());
+}
+
+/* A backend used on both sides of a fork(): the child must not reuse the
+ * parent's leases, or both would hand out the same slots. */
+static void
+test_fork_keeps_slots_apart(void **state)
+{
+    pt_storage *s = fresh_backend(0);
+    int64_t when = now_time();
+    batch parent, child;
+    size_t w = 0;
+    (void)state;
+    make_batch(&parent, 50, when, "P", 0);
+    make_batch(&child, 50, when, "C", 0);
+    assert_int_equal(s->methods->put(s, parent.ptrs, 25, 0, &w), PT_OK);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int ok = s->methods->put(s, child.ptrs, 50, 0, &w) == PT_OK && w == 50;
+        _exit(ok ? 0 : 1);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_int_equal(s->methods->put(s, parent.ptrs + 25, 25, 0, &w), PT_OK);
+    pt_record_list *l = query(s, parent.date, 0, 0);
+    assert_int_equal(l->count, 100);
+    assert_newest_first_unique(l);
+    pt_record_list_free(l);
+    free_batch(&parent);
+    free_batch(&child);
+    s->methods->close(s);
+}
+
+/* Every slot class of the minute leased by someone else: records go out
+ * one by one as conditional PutItems to class 0, and nothing is lost. */
+static void
+test_no_lease_left(void **state)
+{
+    pt_storage *s = fresh_backend(0);
+    pt__dynamodb *d = (pt__dynamodb *)(void *)s;
+    pt_ddb_client *c = NULL;
+    int64_t when = now_time();
+    int64_t window = when / PT__DDB_WINDOW_US;
+    char start[PT_TIMESTAMP_LEN + 1];
+    const char *table = NULL;
+    batch b;
+    size_t w = 0;
+    (void)state;
+    /* the span of `when` must stay in its minute for this test */
+    if (when + PT__DDB_SPAN_US > (window + 1) * PT__DDB_WINDOW_US) {
+        when -= 2 * PT__DDB_SPAN_US;
+        window = when / PT__DDB_WINDOW_US;
+    }
+    s->methods->control(s, PT__DYNAMODB_CTL_TABLE_NAME, &table);
+    assert_int_equal(pt__dynamodb_client(d, &c), PT_OK);
+    pt__format_timestamp(start, window * PT__DDB_WINDOW_US);
+    for (unsigned int r = 1; r < PT__DDB_RESIDUES; r += 25) {
+        pt_buf body = PT_BUF_INIT;
+        pt_buf_printf(&body, "{\"RequestItems\":{\"%s\":[", table);
+        for (unsigned int k = r; k < r + 25 && k < PT__DDB_RESIDUES; k++)
+            pt_buf_printf(&body,
+                          "%s{\"PutRequest\":{\"Item\":{\"date\":{\"S\":"
+                          "\"" PT__DDB_LEASE_PARTITION "\"},\"timestamp\":{"
+                          "\"S\":\"%s/%04u\"},\"owner\":{\"S\":\"other\"}}}}",
+                          k == r ? "" : ",", start, k);
+        pt_buf_puts(&body, "]}}");
+        assert_int_equal(
+            pt_ddb_call(c, "BatchWriteItem", body.ptr, body.len, NULL, NULL),
+            PT_OK);
+        pt_buf_free(&body);
+    }
+    warn_log[0] = '\0';
+    make_batch(&b, 30, when, "x", 0);
+    assert_int_equal(s->methods->put(s, b.ptrs, 30, 0, &w), PT_OK);
+    assert_int_equal(w, 30);
+    assert_non_null(strstr(warn_log, "no slot lease left"));
+    pt__dynamodb_stats st = stats_of(s);
+    assert_int_equal(st.conditional, 30);
+    assert_int_equal(st.batched, 0);
+    assert_int_equal(st.conflicts, 0); /* spread over class 0's slots */
+    /* a later batch at the same time walks past them, one conflict each */
+    batch more;
+    make_batch(&more, 5, when, "y", 0);
+    assert_int_equal(s->methods->put(s, more.ptrs, 5, 0, &w), PT_OK);
+    assert_int_equal(w, 5);
+    assert_true(stats_of(s).conflicts >= 30);
+    /* replayed: found, not written again */
+    assert_int_equal(s->methods->put(s, b.ptrs, 30, 1, &w), PT_OK);
+    assert_int_equal(stats_of(s).found, 30);
+    pt_record_list *l = query(s, b.date, 0, 0);
+    assert_int_equal(l->count, 35);
+    assert_newest_first_unique(l);
+    assert_within_span(l, when);
+    for (size_t i = 0; i < l->count; i++) {
+        int64_t us = 0;
+        pt__parse_iso8601(l->records[i].timestamp, &us);
+        assert_int_equal(us % PT__DDB_RESIDUES, 0); /* class 0 only */
+    }
+    pt_record_list_free(l);
+    free_batch(&more);
+    free_batch(&b);
     s->methods->close(s);
 }
 
@@ -410,8 +629,9 @@ test_limit_pagination_ttl_purge(void **state)
     s->methods->close(s);
 }
 
-/* A record DynamoDB refuses (over 400 KB) in the middle of a batch:
- * *written counts exactly the records before it. */
+/* A record DynamoDB refuses (over 400 KB) in the middle of a batch: the
+ * BatchWriteItem is refused as a whole, so nothing is stored and *written
+ * says so. */
 static void
 test_partial_failure_written(void **state)
 {
@@ -432,13 +652,13 @@ test_partial_failure_written(void **state)
     }
     b.records[3].user_agent = huge;
     assert_int_equal(s->methods->put(s, b.ptrs, b.n, 0, &w), PT_EBACKEND);
-    assert_int_equal(w, 3);
+    assert_int_equal(w, 0);
     assert_non_null(strstr(s->errmsg, "ValidationException"));
     uint64_t retries = 99;
     s->methods->control(s, PT_STORAGE_CTL_RETRIES, &retries);
     assert_int_equal(retries, 0); /* validation errors are never retried */
     pt_record_list *l = query(s, b.date, 0, 0);
-    assert_int_equal(l->count, 9); /* the others were stored */
+    assert_int_equal(l->count, 0);
     pt_record_list_free(l);
     assert_int_equal(s->methods->control(s, 0x7777, NULL), PT_EUNSUPPORTED);
     free(huge);
@@ -485,14 +705,17 @@ test_seed_item_and_conflict(void **state)
     assert_int_equal(seed->num_files_downloaded, 4);
     assert_int_equal(seed->title_count, 1);
     assert_true(seed->has_errors);
-    assert_string_equal(l->records[0].timestamp,
-                        "2025-01-15T14:30:00.123457+00:00");
+    assert_true(strcmp(l->records[0].timestamp,
+                       "2025-01-15T14:30:00.123456+00:00") > 0);
+    assert_string_equal(l->records[0].session_id, b.sids[0]);
+    l->count = 1; /* the span is the new record's */
+    assert_within_span(l, T0);
     pt_record_list_free(l);
     free_batch(&b);
     s->methods->close(s);
 }
 
-/* At the last microsecond of a day, conflicts move back in time so the
+/* At the last microsecond of a day, spans move back in time so the
  * date never changes; a replay still finds every record. */
 static void
 test_day_end(void **state)
@@ -509,10 +732,8 @@ test_day_end(void **state)
     assert_int_equal(s->methods->put(s, rev, 2, 1, &w), PT_OK);
     pt_record_list *l = query(s, "2025-01-15", 0, 0);
     assert_int_equal(l->count, 3);
-    assert_string_equal(l->records[0].timestamp,
-                        "2025-01-15T23:59:59.999999+00:00");
-    assert_string_equal(l->records[2].timestamp,
-                        "2025-01-15T23:59:59.999997+00:00");
+    assert_newest_first_unique(l);
+    assert_within_span(l, last_us); /* the last second of the day */
     for (size_t i = 0; i < 3; i++)
         assert_int_equal(count_session(l, b.sids[i]), 1);
     pt_record_list_free(l);
@@ -555,6 +776,8 @@ main(void)
         cmocka_unit_test(test_same_time_no_loss_and_replay),
         cmocka_unit_test(test_distinct_times_cpu),
         cmocka_unit_test(test_two_processes),
+        cmocka_unit_test(test_fork_keeps_slots_apart),
+        cmocka_unit_test(test_no_lease_left),
         cmocka_unit_test(test_limit_pagination_ttl_purge),
         cmocka_unit_test(test_partial_failure_written),
         cmocka_unit_test(test_seed_item_and_conflict),

@@ -72,9 +72,10 @@ main(void)
     const char *endpoint = getenv("PT_TEST_DYNAMODB_ENDPOINT");
     const char *state = getenv("PT_DYNALITE_STATE");
     char text[1024], date[11], port[16];
-    /* keys: "<timestamp>|<session_id>" (a session id alone is random and
-     * may repeat among 20,000; the visit times are distinct) */
-    static char ids[VISITS][64], found[VISITS][64];
+    /* keys: "<link>|<session_id>": each visit submits a link of its own
+     * (a session id alone is random and may repeat among 20,000; times
+     * may move into a free slot when stored) */
+    static char ids[VISITS][96], found[VISITS][96];
     pt_policy *policy;
     pt_tracker *t;
     pt_counters c;
@@ -113,17 +114,18 @@ main(void)
 
     double start = seconds();
     for (int i = 0; i < VISITS; i++) {
-        static const char *const links[] = {"https://example.org/a?b=c"};
+        char link[64];
+        const char *const links[] = {link};
         pt_visit v = PT_VISIT_INIT;
         pt_track_result r;
+        snprintf(link, sizeof(link), "https://example.org/v%d", i);
         v.remote_addr = "203.0.113.9";
         v.links = links;
         v.link_count = 1;
         v.time_us = base_us + i;
         CHECK(pt_track(t, &v, &r) == PT_OK);
         CHECK(r.dropped == PT_DROP_NONE);
-        snprintf(ids[i], sizeof(ids[i]), "%sT12:00:00.%06d+00:00|%s", date, i,
-                 r.session_id);
+        snprintf(ids[i], sizeof(ids[i]), "%s|%s", link, r.session_id);
         if (i == VISITS / 3)
             ctl("kill");
         if (i == 2 * VISITS / 3) {
@@ -174,9 +176,10 @@ main(void)
     fprintf(stderr, "-- query: %zu records\n", list->count);
     CHECK(list->count == VISITS);
     for (size_t i = 0; i < list->count; i++)
-        snprintf(
-            found[i], sizeof(found[i]), "%s|%s", list->records[i].timestamp,
-            list->records[i].session_id ? list->records[i].session_id : "");
+        snprintf(found[i], sizeof(found[i]), "%s|%s",
+                 list->records[i].link_count ? list->records[i].links[0] : "",
+                 list->records[i].session_id ? list->records[i].session_id
+                                             : "");
     pt_record_list_free(list);
     qsort(found, VISITS, sizeof(found[0]), by_id);
     for (int i = 1; i < VISITS; i++)

@@ -53,17 +53,30 @@ static pt_record recs[40];
 static const pt_record *ptrs[40];
 static char ts[40][PT_TIMESTAMP_LEN + 1];
 
+static char date[PT_DATE_LEN + 1];
+
+/* n records a microsecond apart from `start` (0: now, so that leases alone
+ * vouch for them and nothing is looked up first). */
 static void
-make_records(size_t n)
+make_records_at(size_t n, int64_t start)
 {
+    if (!start)
+        start = pt__now_us() / 60000000 * 60000000 + 1000; /* mid-minute */
+    pt__format_date(date, start);
     for (size_t i = 0; i < n; i++) {
         memset(&recs[i], 0, sizeof(recs[i]));
-        pt__format_timestamp(ts[i], 1736951400000000LL + (int64_t)i);
-        recs[i].date = "2025-01-15";
+        pt__format_timestamp(ts[i], start + (int64_t)i);
+        recs[i].date = date;
         recs[i].timestamp = ts[i];
         recs[i].session_id = "1736951400-0000abcd";
         ptrs[i] = &recs[i];
     }
+}
+
+static void
+make_records(size_t n)
+{
+    make_records_at(n, 1736951400000000LL);
 }
 
 static uint64_t
@@ -80,19 +93,46 @@ test_throttled_puts_are_retried(void **state)
     pt_storage *s = backend(6);
     size_t w = 0;
     (void)state;
-    make_records(30);
+    make_records_at(30, 0);
     set_fault(FAULT_THROTTLE, 5);
     assert_int_equal(s->methods->put(s, ptrs, 30, 0, &w), PT_OK);
     assert_int_equal(w, 30);
-    assert_int_equal(requests_seen(), 35);
+    /* one lease claim, two BatchWriteItems (25 + 5), five retries */
+    assert_int_equal(requests_seen(), 3 + 5);
     assert_int_equal(retries_of(s), 5);
-    assert_string_equal(srv.last_target, "DynamoDB_20120810.PutItem");
-    /* a replay of records with distinct times: one PutItem each, no read */
+    assert_string_equal(srv.last_target, "DynamoDB_20120810.BatchWriteItem");
+    /* a replay: one Query for the span, then the lease already held */
     set_fault(FAULT_OK, 0);
     assert_int_equal(s->methods->put(s, ptrs, 30, 1, &w), PT_OK);
     assert_int_equal(w, 30);
-    assert_int_equal(requests_seen(), 30);
-    assert_string_equal(srv.last_target, "DynamoDB_20120810.PutItem");
+    assert_int_equal(requests_seen(), 1 + 2);
+    assert_string_equal(srv.last_target, "DynamoDB_20120810.BatchWriteItem");
+    s->methods->close(s);
+}
+
+/* UnprocessedItems are written again (after a backoff) until none is
+ * left, and a server that never takes them ends in PT_ETHROTTLED. */
+static void
+test_unprocessed_items_redriven(void **state)
+{
+    pt_storage *s = backend(3);
+    pt__dynamodb_stats st;
+    size_t w = 99;
+    (void)state;
+    make_records_at(30, 0);
+    set_fault(FAULT_UNPROCESSED, 3); /* the claim, then both batches */
+    assert_int_equal(s->methods->put(s, ptrs, 30, 0, &w), PT_OK);
+    assert_int_equal(w, 30);
+    assert_int_equal(requests_seen(), 1 + 2 + 2); /* + one re-drive each */
+    assert_int_equal(s->methods->control(s, PT__DYNAMODB_CTL_GET_STATS, &st),
+                     PT_OK);
+    assert_int_equal(st.unprocessed, 2);
+    assert_int_equal(st.batch_requests, 2);
+
+    set_fault(FAULT_UNPROCESSED, -1);
+    assert_int_equal(s->methods->put(s, ptrs, 25, 0, &w), PT_ETHROTTLED);
+    assert_int_equal(w, 0); /* the first record never went in */
+    assert_non_null(strstr(s->errmsg, "unprocessed"));
     s->methods->close(s);
 }
 
@@ -107,8 +147,9 @@ test_failing_puts_written_zero(void **state)
     assert_int_equal(s->methods->put(s, ptrs, 10, 0, &w), PT_EBACKEND);
     assert_int_equal(w, 0);
     assert_non_null(strstr(s->errmsg, "HTTP 500"));
-    assert_int_equal(requests_seen(), 30);
-    assert_int_equal(retries_of(s), 20);
+    /* old records: the span's Query comes first, and fails 3 times */
+    assert_int_equal(requests_seen(), 3);
+    assert_int_equal(retries_of(s), 2);
     set_fault(FAULT_VALIDATION, -1);
     assert_int_equal(s->methods->put(s, ptrs, 1, 0, &w), PT_EBACKEND);
     assert_int_equal(requests_seen(), 1); /* never retried */
@@ -173,6 +214,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_throttled_puts_are_retried),
         cmocka_unit_test(test_failing_puts_written_zero),
+        cmocka_unit_test(test_unprocessed_items_redriven),
         cmocka_unit_test(test_hostile_query_answers),
         cmocka_unit_test(test_http_only_for_loopback),
     };

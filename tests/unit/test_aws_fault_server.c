@@ -1,6 +1,8 @@
 /* The fault-injecting server shared by the aws and dynamodb unit tests. */
 #include "test_aws_fault_server.h"
 
+#include <cjson/cJSON.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -170,6 +172,27 @@ check_protocol(const char *head, const char *body, size_t body_len)
         __atomic_fetch_add(&srv.bad_requests, 1, __ATOMIC_SEQ_CST);
 }
 
+/* {"UnprocessedItems":{"<table>":[<the request's first write>]}} */
+static void
+respond_unprocessed(int fd, const char *body, size_t len)
+{
+    cJSON *req = cJSON_ParseWithLength(body, len);
+    cJSON *items = cJSON_GetObjectItemCaseSensitive(req, "RequestItems");
+    cJSON *table = items ? items->child : NULL;
+    char *answer = NULL;
+    if (cJSON_IsArray(table) && table->child) {
+        cJSON *doc = cJSON_CreateObject();
+        cJSON *un = cJSON_AddObjectToObject(doc, "UnprocessedItems");
+        cJSON *list = cJSON_AddArrayToObject(un, table->string);
+        cJSON_AddItemToArray(list, cJSON_Duplicate(table->child, 1));
+        answer = cJSON_PrintUnformatted(doc);
+        cJSON_Delete(doc);
+    }
+    respond(fd, 200, NULL, answer ? answer : ok_body, 0);
+    free(answer);
+    cJSON_Delete(req);
+}
+
 static void *
 connection_main(void *arg)
 {
@@ -214,6 +237,12 @@ connection_main(void *arg)
             goto out;
         case FAULT_BODY:
             respond(fd, 200, NULL, srv.body ? srv.body : ok_body, 0);
+            break;
+        case FAULT_UNPROCESSED:
+            if (strstr(buf, "DynamoDB_20120810.BatchWriteItem"))
+                respond_unprocessed(fd, body, body_len);
+            else
+                respond(fd, 200, NULL, ok_body, 0);
             break;
         case FAULT_BADCRC:
             respond(fd, 200, NULL, ok_body, 1);

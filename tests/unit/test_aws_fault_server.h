@@ -24,7 +24,9 @@ enum fault {
     FAULT_NOTFOUND,
     FAULT_ACCESS,
     FAULT_UNRECOGNIZED,
-    FAULT_BODY, /* 200 with srv.body (valid CRC) */
+    FAULT_BODY,        /* 200 with srv.body (valid CRC) */
+    FAULT_UNPROCESSED, /* BatchWriteItem: the first item comes back in
+                          UnprocessedItems (other requests: answered) */
 };
 
 typedef struct server {
