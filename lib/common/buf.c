@@ -60,6 +60,22 @@ pt_buf_putc(pt_buf *b, char c)
 }
 
 void
+pt_buf_put_i64(pt_buf *b, int64_t v)
+{
+    char tmp[24];
+    char *end = tmp + sizeof(tmp), *p = end;
+    /* Work in unsigned so that INT64_MIN does not overflow. */
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + (int)(u % 10));
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    pt_buf_put(b, p, (size_t)(end - p));
+}
+
+void
 pt_buf_vprintf(pt_buf *b, const char *fmt, va_list ap)
 {
     va_list copy;

@@ -59,6 +59,8 @@ int pt_buf_reserve(pt_buf *b, size_t extra);
 void pt_buf_put(pt_buf *b, const void *data, size_t len);
 void pt_buf_puts(pt_buf *b, const char *s);
 void pt_buf_putc(pt_buf *b, char c);
+/** Append v in decimal (no printf: this is on the write path). */
+void pt_buf_put_i64(pt_buf *b, int64_t v);
 void pt_buf_printf(pt_buf *b, const char *fmt, ...) PT__PRINTF(2, 3);
 void pt_buf_vprintf(pt_buf *b, const char *fmt, va_list ap) PT__PRINTF(2, 0);
 /** Append a JSON string literal (quotes included) for `len` bytes of `s`;

@@ -34,22 +34,6 @@ put_string(pt_buf *b, const char *s)
 }
 
 static void
-put_int(pt_buf *b, int64_t v)
-{
-    char tmp[24];
-    char *end = tmp + sizeof(tmp), *p = end;
-    /* Work in unsigned so that INT64_MIN does not overflow. */
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do {
-        *--p = (char)('0' + (int)(u % 10));
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        *--p = '-';
-    pt_buf_put(b, p, (size_t)(end - p));
-}
-
-static void
 put_list(pt_buf *b, const char *const *items, size_t count)
 {
     pt_buf_putc(b, '[');
@@ -88,9 +72,9 @@ pt__record_json(pt_buf *b, const pt_record *r)
     PUT_OPT(b, ",\"client_ip\":", r->client_ip);
     PUT_OPT(b, ",\"user_agent\":", r->user_agent);
     PUT_LIT(b, ",\"num_links_submitted\":");
-    put_int(b, r->num_links_submitted);
+    pt_buf_put_i64(b, r->num_links_submitted);
     PUT_LIT(b, ",\"num_files_downloaded\":");
-    put_int(b, r->num_files_downloaded);
+    pt_buf_put_i64(b, r->num_files_downloaded);
     PUT_LIT(b, ",\"links\":");
     put_list(b, r->links, r->link_count);
     PUT_LIT(b, ",\"titles\":");
@@ -101,10 +85,10 @@ pt__record_json(pt_buf *b, const pt_record *r)
         PUT_LIT(b, ",\"has_errors\":true,\"error_count\":");
     else
         PUT_LIT(b, ",\"has_errors\":false,\"error_count\":");
-    put_int(b, r->error_count);
+    pt_buf_put_i64(b, r->error_count);
     if (r->ttl != 0) {
         PUT_LIT(b, ",\"ttl\":");
-        put_int(b, r->ttl);
+        pt_buf_put_i64(b, r->ttl);
     }
     PUT_OPT(b, ",\"policy\":", r->policy);
     pt_buf_putc(b, '}');

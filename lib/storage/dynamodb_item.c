@@ -13,15 +13,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* "name": with the comma before it when needed (names are literals:
+ * no escaping, no printf on the write path). */
+static void
+put_name(pt_buf *b, int *first, const char *name)
+{
+    if (!*first)
+        pt_buf_putc(b, ',');
+    *first = 0;
+    pt_buf_putc(b, '"');
+    pt_buf_puts(b, name);
+    pt_buf_puts(b, "\":");
+}
+
 static void
 put_s(pt_buf *b, int *first, const char *name, const char *value)
 {
     if (!value || !*value) /* absent, as in the seed's items */
         return;
-    if (!*first)
-        pt_buf_putc(b, ',');
-    *first = 0;
-    pt_buf_printf(b, "\"%s\":{\"S\":", name);
+    put_name(b, first, name);
+    pt_buf_puts(b, "{\"S\":");
     pt_buf_json_string(b, value, strlen(value));
     pt_buf_putc(b, '}');
 }
@@ -29,25 +40,21 @@ put_s(pt_buf *b, int *first, const char *name, const char *value)
 static void
 put_n(pt_buf *b, int *first, const char *name, int64_t value)
 {
-    if (!*first)
-        pt_buf_putc(b, ',');
-    *first = 0;
-    pt_buf_printf(b, "\"%s\":{\"N\":\"%" PRId64 "\"}", name, value);
+    put_name(b, first, name);
+    pt_buf_puts(b, "{\"N\":\"");
+    pt_buf_put_i64(b, value);
+    pt_buf_puts(b, "\"}");
 }
 
 static void
 put_list(pt_buf *b, int *first, const char *name, const char *const *items,
          size_t count)
 {
-    if (!*first)
-        pt_buf_putc(b, ',');
-    *first = 0;
-    pt_buf_printf(b, "\"%s\":{\"L\":[", name);
+    put_name(b, first, name);
+    pt_buf_puts(b, "{\"L\":[");
     for (size_t i = 0; i < count; i++) {
         const char *v = items[i] ? items[i] : "";
-        if (i)
-            pt_buf_putc(b, ',');
-        pt_buf_puts(b, "{\"S\":");
+        pt_buf_puts(b, i ? ",{\"S\":" : "{\"S\":");
         pt_buf_json_string(b, v, strlen(v));
         pt_buf_putc(b, '}');
     }
@@ -69,8 +76,8 @@ pt__dynamodb_item_json(pt_buf *b, const pt_record *r, const char *timestamp)
     put_list(b, &first, "links", r->links, r->link_count);
     put_list(b, &first, "titles", r->titles, r->title_count);
     put_list(b, &first, "filenames", r->filenames, r->filename_count);
-    pt_buf_printf(b, ",\"has_errors\":{\"BOOL\":%s}",
-                  r->has_errors ? "true" : "false");
+    put_name(b, &first, "has_errors");
+    pt_buf_puts(b, r->has_errors ? "{\"BOOL\":true}" : "{\"BOOL\":false}");
     put_n(b, &first, "error_count", r->error_count);
     if (r->ttl > 0)
         put_n(b, &first, "ttl", r->ttl);
