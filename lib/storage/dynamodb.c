@@ -125,6 +125,7 @@ dynamodb_close(pt_storage *s)
     if (!d)
         return;
     pt_ddb_client_free(d->client);
+    pt__dynamodb_put_free(d);
     d->lease_pid = 0; /* whoever's they were, they go */
     pt__ddb_leases_reset(d);
     free(d);

@@ -30,11 +30,13 @@
 #define PT__DDB_SPAN_US     1000000LL /* a record is stored < 1 s from its time */
 #define PT__DDB_SHIFT_US    20000LL   /* ... and < 20 ms while at most */
 #define PT__DDB_NEAR_LEASES 8         /* 8 leases of a minute allow it */
-#define PT__DDB_FRESH_US    3600000000LL /* leases alone vouch within 1 h of now \
-                                          */
-#define PT__DDB_LEASE_TTL_S (7 * 86400LL) /* a lease item outlives its minute  \
-                                           */
-#define PT__DDB_MAX_LEASES      32        /* held at once (30 KB each) */
+#define PT__DDB_FRESH_US                                                       \
+    3600000000LL /* leases alone vouch within 1 h of now                       \
+                  */
+#define PT__DDB_LEASE_TTL_S                                                    \
+    (7 * 86400LL)                  /* a lease item outlives its minute         \
+                                    */
+#define PT__DDB_MAX_LEASES      32 /* held at once (30 KB each) */
 #define PT__DDB_LEASE_PARTITION "privtrack#lease"
 #define PT__DDB_BATCH_ITEMS     25 /* BatchWriteItem's limit */
 
@@ -51,6 +53,8 @@ typedef struct pt__dynamodb_stats {
 } pt__dynamodb_stats;
 
 struct pt__ddb_lease;
+struct pt__ddb_put_job;
+struct pt__ddb_put_req;
 
 typedef struct pt__dynamodb {
     pt_storage base;
@@ -76,10 +80,22 @@ typedef struct pt__dynamodb {
     unsigned char owner[8]; /* random id written into lease items */
     int64_t exhausted[8];   /* windows (+ 1) with no class left */
     unsigned int exhausted_next;
+    /* put()'s working memory, kept between calls (dynamodb_write.c): a
+     * steady stream of puts then allocates nothing */
+    struct pt__ddb_put_job *jobs;
+    size_t jobs_cap;
+    struct pt__ddb_put_req *reqs;
+    pt_ddb_request **req_list;
+    size_t reqs_cap;
 } pt__dynamodb;
 
 /** Forget every lease and pick a new owner id (open, and after fork). */
 void pt__ddb_leases_reset(pt__dynamodb *d);
+
+/** A fork()ed child has its parent's leases in memory: both would hand out
+ *  the same slots.  In the child (another pid), start over.  Called once
+ *  per put(). */
+void pt__ddb_leases_after_fork(pt__dynamodb *d);
 
 /** Hand out a free slot in [lo, hi) from the leases held, skipping the
  *  sorted times in `taken` (items seen in the table); PT_ENOTFOUND when the
@@ -105,6 +121,8 @@ int pt__dynamodb_fail(pt__dynamodb *d, int rc);
 int pt__dynamodb_init(pt_storage *s);
 int pt__dynamodb_put(pt_storage *s, const pt_record *const *records,
                      size_t count, int replay, size_t *written);
+/** Free put()'s working memory (close). */
+void pt__dynamodb_put_free(pt__dynamodb *d);
 int pt__dynamodb_query(pt_storage *s, pt_record_list **out, const char *date,
                        size_t limit, int64_t now);
 int pt__dynamodb_purge(pt_storage *s, int64_t now, uint64_t *removed);

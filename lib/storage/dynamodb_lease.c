@@ -52,10 +52,8 @@ pt__ddb_leases_reset(pt__dynamodb *d)
     randombytes_buf(d->owner, sizeof(d->owner));
 }
 
-/* A fork()ed child has its parent's leases in memory: both would hand out
- * the same slots.  The child starts over with its own. */
-static void
-check_pid(pt__dynamodb *d)
+void
+pt__ddb_leases_after_fork(pt__dynamodb *d)
 {
     if (d->lease_pid != (long)getpid())
         pt__ddb_leases_reset(d);
@@ -130,7 +128,6 @@ pt__ddb_lease_take(pt__dynamodb *d, int64_t lo, int64_t hi,
     struct pt__ddb_lease *best = NULL;
     size_t best_k = 0;
 
-    check_pid(d);
     for (size_t i = 0; i < d->lease_count; i++) {
         struct pt__ddb_lease *l = d->leases[i];
         size_t k = index_at_or_after(l, lo), end = index_at_or_after(l, hi);
@@ -194,7 +191,6 @@ pt__ddb_lease_claim(pt__dynamodb *d, int64_t window)
 {
     uint32_t start = 1 + randombytes_uniform(PT__DDB_RESIDUES - 1);
 
-    check_pid(d);
     for (unsigned int probe = 0; probe < CLAIM_PROBES; probe++) {
         /* classes 1..RESIDUES-1, from a random start: writers that start
          * together spread out instead of all colliding on the same one */

@@ -35,7 +35,7 @@
 #define DAY_US         86400000000LL
 #define REDRIVE_ROUNDS 20 /* UnprocessedItems re-driven at most this often */
 
-typedef struct put_job {
+typedef struct pt__ddb_put_job {
     const pt_record *record;
     int64_t base_us; /* the record's own time; -1 when unparsable */
     int64_t lo, hi;  /* the slots it may take: [lo, hi) */
@@ -48,7 +48,7 @@ typedef struct put_job {
     int stored;
 } put_job;
 
-typedef struct put_req {
+typedef struct pt__ddb_put_req {
     pt_ddb_request req;
     size_t members[PT__DDB_BATCH_ITEMS]; /* jobs still to be written */
     size_t n;
@@ -404,6 +404,7 @@ build_batch(put_ctx *c, put_req *q)
 {
     pt_buf *b = &q->req.body;
     pt_buf_clear(b);
+    pt_buf_reserve(b, q->n * 1024); /* grown once, not by doubling */
     pt_buf_puts(b, "{\"RequestItems\":{");
     pt_buf_json_string(b, c->d->table, strlen(c->d->table));
     pt_buf_puts(b, ":[");
@@ -532,39 +533,88 @@ on_done(pt_ddb_request *req, void *userdata)
     return 1;
 }
 
+/* Room for `cap` requests in the instance's cache; their buffers stay
+ * allocated from one put() to the next. */
+static int
+reserve_reqs(pt__dynamodb *d, size_t cap)
+{
+    if (cap <= d->reqs_cap)
+        return PT_OK;
+    put_req *grown = realloc(d->reqs, cap * sizeof(*grown));
+    if (!grown)
+        return pt__fail(PT_ENOMEM, "out of memory");
+    memset(grown + d->reqs_cap, 0, (cap - d->reqs_cap) * sizeof(*grown));
+    d->reqs = grown;
+    pt_ddb_request **list = realloc(d->req_list, cap * sizeof(*list));
+    if (!list)
+        return pt__fail(PT_ENOMEM, "out of memory");
+    d->req_list = list;
+    d->reqs_cap = cap;
+    return PT_OK;
+}
+
+static put_req *
+reuse_req(put_req *q, const char *op)
+{
+    pt_buf body = q->req.body, response = q->req.response;
+    memset(q, 0, sizeof(*q));
+    pt_ddb_request_init(&q->req, op);
+    q->req.body = body;
+    q->req.response = response;
+    pt_buf_clear(&q->req.body);
+    pt_buf_clear(&q->req.response);
+    q->req.userdata = q;
+    return q;
+}
+
+void
+pt__dynamodb_put_free(pt__dynamodb *d)
+{
+    for (size_t i = 0; i < d->reqs_cap; i++)
+        pt_ddb_request_free(&d->reqs[i].req);
+    free(d->reqs);
+    free(d->req_list);
+    free(d->jobs);
+    d->reqs = NULL;
+    d->req_list = NULL;
+    d->jobs = NULL;
+    d->reqs_cap = d->jobs_cap = 0;
+}
+
 /* Group the records still to write into requests and run them. */
 static int
 send_all(put_ctx *c)
 {
-    size_t nreq = 0, cap = c->count;
-    put_req *reqs = calloc(cap, sizeof(*reqs));
-    pt_ddb_request **list = calloc(cap, sizeof(*list));
+    size_t nreq = 0, cap = 0, batched = 0;
     put_req *open_batch = NULL;
     int rc = PT_OK;
 
-    if (!reqs || !list) {
-        free(reqs);
-        free(list);
-        return pt__fail(PT_ENOMEM, "out of memory");
+    for (size_t i = 0; i < c->count; i++) {
+        const put_job *j = &c->jobs[i];
+        if (!j->stored && j->dup_of < 0)
+            j->conditional ? cap++ : batched++;
     }
+    cap += (batched + PT__DDB_BATCH_ITEMS - 1) / PT__DDB_BATCH_ITEMS;
+    if (cap == 0)
+        return PT_OK;
+    rc = reserve_reqs(c->d, cap);
+    if (rc != PT_OK)
+        return rc;
+    put_req *reqs = c->d->reqs;
+    pt_ddb_request **list = c->d->req_list;
     for (size_t i = 0; i < c->count && rc == PT_OK; i++) {
         put_job *j = &c->jobs[i];
         if (j->stored || j->dup_of >= 0)
             continue;
         if (j->conditional) {
-            put_req *q = &reqs[nreq++];
-            pt_ddb_request_init(&q->req, "PutItem");
-            q->req.userdata = q;
+            put_req *q = reuse_req(&reqs[nreq++], "PutItem");
             q->members[q->n++] = i;
             c->d->stats.conditional++;
             rc = build_conditional(c, q) == PT_OK ? PT_OK : PT_ENOMEM;
             continue;
         }
-        if (!open_batch || open_batch->n == PT__DDB_BATCH_ITEMS) {
-            open_batch = &reqs[nreq++];
-            pt_ddb_request_init(&open_batch->req, "BatchWriteItem");
-            open_batch->req.userdata = open_batch;
-        }
+        if (!open_batch || open_batch->n == PT__DDB_BATCH_ITEMS)
+            open_batch = reuse_req(&reqs[nreq++], "BatchWriteItem");
         open_batch->members[open_batch->n++] = i;
         c->d->stats.batched++;
     }
@@ -577,14 +627,8 @@ send_all(put_ctx *c)
         }
     }
     if (rc != PT_OK)
-        rc = pt__fail(PT_ENOMEM, "out of memory");
-    else if (nreq)
-        rc = pt_ddb_run(c->d->client, list, nreq, on_done, c);
-    for (size_t i = 0; i < nreq; i++)
-        pt_ddb_request_free(&reqs[i].req);
-    free(reqs);
-    free(list);
-    return rc;
+        return pt__fail(PT_ENOMEM, "out of memory");
+    return pt_ddb_run(c->d->client, list, nreq, on_done, c);
 }
 
 /* ---- put() --------------------------------------------------------------- */
@@ -670,12 +714,19 @@ pt__dynamodb_put(pt_storage *s, const pt_record *const *records, size_t count,
     rc = pt__dynamodb_client(d, &client);
     if (rc != PT_OK)
         return rc;
+    pt__ddb_leases_after_fork(d);
     memset(&c, 0, sizeof(c));
     c.d = d;
     c.count = count;
-    c.jobs = calloc(count, sizeof(*c.jobs));
-    if (!c.jobs)
-        return pt__storage_fail(s, PT_ENOMEM, "out of memory");
+    if (count > d->jobs_cap) {
+        put_job *grown = realloc(d->jobs, count * sizeof(*grown));
+        if (!grown)
+            return pt__storage_fail(s, PT_ENOMEM, "out of memory");
+        d->jobs = grown;
+        d->jobs_cap = count;
+    }
+    c.jobs = d->jobs;
+    memset(c.jobs, 0, count * sizeof(*c.jobs));
     for (int pass = 0; pass < 2; pass++) {
         rc = prepare(&c, records, replay);
         if (rc == PT_OK)
@@ -696,6 +747,5 @@ pt__dynamodb_put(pt_storage *s, const pt_record *const *records, size_t count,
     while (*written < count && c.jobs[*written].stored)
         (*written)++;
     free(c.taken);
-    free(c.jobs);
     return rc;
 }
