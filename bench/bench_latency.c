@@ -16,8 +16,14 @@
  * After each thread count, the same run times a ~1 µs busy loop instead of
  * pt_track() ("latency.floor.*"): what this machine adds by itself.
  * BENCH_LAT_BATCH overrides the tracker's batch_size, to diagnose a miss.
+ * BENCH_LAT_DIAG=1 reads getrusage(RUSAGE_THREAD) around every call (outside
+ * the timed window) and reports, on stderr, what the calls over 5 µs had in
+ * common: a page fault, an involuntary or a voluntary context switch.
  */
+#define _GNU_SOURCE /* RUSAGE_THREAD */
 #include "bench_common.h"
+
+#include <sys/resource.h>
 
 #include <pthread.h>
 #include <stdio.h>
@@ -38,7 +44,13 @@ typedef struct producer {
     uint32_t *histogram;   /* BUCKETS */
     uint32_t *after_pause; /* BUCKETS: the first call after each pause */
     unsigned long spin;    /* floor run: busy loop instead of pt_track */
+    int diag;              /* BENCH_LAT_DIAG: attribute the slow calls */
+    /* calls over SLOW_NS: all, with a minor fault, with an involuntary /
+     * a voluntary switch, with none of them; faults in all calls */
+    uint64_t slow, slow_flt, slow_ivcsw, slow_vcsw, slow_none, flt;
 } producer;
+
+#define SLOW_NS 5000
 
 /* The timing floor: a fixed busy loop, timed exactly like pt_track(), shows
  * what the machine itself adds (preemption, interrupts, a cold core after
@@ -109,7 +121,10 @@ produce(void *arg)
     next = pt_bench_now_ns();
     for (size_t done = 0; done < p->count;) {
         for (size_t k = 0; k < per_burst && done < p->count; k++, done++) {
+            struct rusage r0, r1;
             pt_bench_visit(&visit, p->first + done, addr);
+            if (p->diag)
+                getrusage(RUSAGE_THREAD, &r0);
             uint64_t t0 = pt_bench_now_ns();
             if (p->spin)
                 spin(p->spin);
@@ -117,6 +132,20 @@ produce(void *arg)
                 pt_track(p->tracker, &visit, NULL);
             uint64_t t1 = pt_bench_now_ns();
             p->histogram[bucket_of(t1 - t0)]++;
+            if (p->diag) {
+                getrusage(RUSAGE_THREAD, &r1);
+                long flt = r1.ru_minflt - r0.ru_minflt;
+                long iv = r1.ru_nivcsw - r0.ru_nivcsw;
+                long vo = r1.ru_nvcsw - r0.ru_nvcsw;
+                p->flt += (uint64_t)flt;
+                if (t1 - t0 > SLOW_NS) {
+                    p->slow++;
+                    p->slow_flt += flt > 0;
+                    p->slow_ivcsw += iv > 0;
+                    p->slow_vcsw += vo > 0;
+                    p->slow_none += !flt && !iv && !vo;
+                }
+            }
             if (k == 0 && p->rate > 0)
                 p->after_pause[bucket_of(t1 - t0)]++;
         }
@@ -166,6 +195,9 @@ run(int threads, double rate, double seconds, pt_policy *policy,
     pthread_barrier_t start;
     uint64_t *merged = calloc(BUCKETS, sizeof *merged), total = 0;
     uint64_t *firsts = calloc(BUCKETS, sizeof *firsts), first_total = 0;
+    uint64_t slow = 0, slow_flt = 0, slow_iv = 0, slow_vo = 0, slow_none = 0;
+    uint64_t faults = 0;
+    int diag = (int)pt_bench_env_size("BENCH_LAT_DIAG", 0);
     size_t per_thread =
         rate > 0 ? (size_t)(rate * seconds / threads)
                  : pt_bench_env_size("BENCH_LAT_N", 1000000) / (size_t)threads;
@@ -185,6 +217,7 @@ run(int threads, double rate, double seconds, pt_policy *policy,
         p[t].rate = rate / threads;
         p[t].start = &start;
         p[t].spin = floor_spin;
+        p[t].diag = diag;
         p[t].histogram = calloc(BUCKETS, sizeof(uint32_t));
         p[t].after_pause = calloc(BUCKETS, sizeof(uint32_t));
         if (!p[t].histogram || !p[t].after_pause || !merged || !firsts)
@@ -199,6 +232,12 @@ run(int threads, double rate, double seconds, pt_policy *policy,
             firsts[b] += p[t].after_pause[b];
             first_total += p[t].after_pause[b];
         }
+        slow += p[t].slow;
+        slow_flt += p[t].slow_flt;
+        slow_iv += p[t].slow_ivcsw;
+        slow_vo += p[t].slow_vcsw;
+        slow_none += p[t].slow_none;
+        faults += p[t].flt;
         free(p[t].histogram);
         free(p[t].after_pause);
     }
@@ -227,6 +266,16 @@ run(int threads, double rate, double seconds, pt_policy *policy,
             floor_spin ? " (floor)" : "", threads, (unsigned long long)total,
             (unsigned long long)c.accepted, (unsigned long long)c.stored,
             (unsigned long long)c.dropped[PT_DROP_QUEUE_FULL]);
+    if (diag)
+        fprintf(stderr,
+                "latency%s diag: %d thread(s): %llu calls over %d us: %llu "
+                "with a page fault, %llu an involuntary switch, %llu a "
+                "voluntary switch, %llu none; %llu page faults in all\n",
+                floor_spin ? " (floor)" : "", threads,
+                (unsigned long long)slow, SLOW_NS / 1000,
+                (unsigned long long)slow_flt, (unsigned long long)slow_iv,
+                (unsigned long long)slow_vo, (unsigned long long)slow_none,
+                (unsigned long long)faults);
     pt_tracker_close(tracker, 60000);
     pthread_barrier_destroy(&start);
     free(merged);

@@ -284,7 +284,8 @@ check_stored(put_ctx *c)
 static int
 is_taken(const put_ctx *c, int64_t t)
 {
-    return bsearch(&t, c->taken, c->ntaken, sizeof(*c->taken), cmp_i64) != NULL;
+    return c->ntaken > 0 &&
+           bsearch(&t, c->taken, c->ntaken, sizeof(*c->taken), cmp_i64) != NULL;
 }
 
 /* The conditional path's next candidate: class 0's slots of the span, from
