@@ -117,7 +117,10 @@ struct pt_tracker {
     pthread_mutex_t held_lock;
     pt_record **held;
     size_t held_count;
-    int abandoned; /* close() gave up on the writer; it frees itself */
+    int held_tried; /* a put of the held records failed and neither it nor
+                       the spool took them all: some may be stored, so
+                       they are sent again as a replay (writer only) */
+    int abandoned;  /* close() gave up on the writer; it frees itself */
 
     /* Two buffers so a reader never sees one being rewritten. */
     /* Two buffers, so that a reader holding the current message is not

@@ -206,15 +206,15 @@ backend_due(pt_tracker *t)
  * caller with the error: *persisted counts the first records that made
  * it. */
 static int
-persist(pt_tracker *t, pt_record *const *records, size_t count, int sync,
-        size_t *persisted)
+persist(pt_tracker *t, pt_record *const *records, size_t count, int replay,
+        int sync, size_t *persisted)
 {
     size_t written = 0;
     int rc;
 
     /* While the spool holds records, newer ones queue up behind them. */
     if (!pt__spool_pending(t->spool) && backend_due(t)) {
-        rc = store_batch(t, records, count, 0, sync, &written);
+        rc = store_batch(t, records, count, replay, sync, &written);
         atomic_fetch_add(&t->written.stored, written);
         if (rc == PT_OK) {
             *persisted = count;
@@ -410,7 +410,7 @@ static int
 dispose_held(pt_tracker *t)
 {
     size_t persisted = 0;
-    int rc = persist(t, t->held, t->held_count, 1, &persisted);
+    int rc = persist(t, t->held, t->held_count, t->held_tried, 1, &persisted);
 
     pthread_mutex_lock(&t->held_lock);
     if (t->abandoned) {
@@ -422,6 +422,9 @@ dispose_held(pt_tracker *t)
     memmove(t->held, t->held + persisted,
             (t->held_count - persisted) * sizeof(*t->held));
     t->held_count -= persisted;
+    /* Records left behind may be stored already (a put that failed part
+     * way, then a failing spool): the next try is a replay. */
+    t->held_tried = t->held_count > 0;
     pthread_mutex_unlock(&t->held_lock);
     atomic_fetch_add(&t->done, persisted);
     set_stuck(t, rc);
@@ -511,7 +514,7 @@ pt__write_through(pt_tracker *t, pt_record *record)
         replay_some(t, 0);
     /* No sync per record: the CLI would fsync every line.  flush() and
      * every batch_size records sync instead. */
-    rc = persist(t, &record, 1, 0, &persisted);
+    rc = persist(t, &record, 1, 0, 0, &persisted);
     if (rc == PT_OK && ++t->unsynced >= t->batch_size) {
         t->unsynced = 0;
         if (pt__storage_sync(t->backend) != PT_OK && !t->sticky_error)

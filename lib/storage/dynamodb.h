@@ -25,17 +25,23 @@
 
 /* ---- slot leases (dynamodb_lease.c) -------------------------------------- */
 
-#define PT__DDB_RESIDUES    250        /* slot classes: µs mod 250 */
-#define PT__DDB_WINDOW_US   60000000LL /* a lease covers one minute */
-#define PT__DDB_SPAN_US     1000000LL /* a record is stored < 1 s from its time */
-#define PT__DDB_SHIFT_US    20000LL   /* ... and < 20 ms while at most */
-#define PT__DDB_NEAR_LEASES 8         /* 8 leases of a minute allow it */
-#define PT__DDB_FRESH_US                                                       \
-    3600000000LL /* leases alone vouch within 1 h of now                       \
-                  */
-#define PT__DDB_LEASE_TTL_S                                                    \
-    (7 * 86400LL)                  /* a lease item outlives its minute         \
-                                    */
+/* Slots are microseconds, in PT__DDB_RESIDUES classes (µs mod 250); a
+ * lease is one class of one PT__DDB_WINDOW_US window. */
+#define PT__DDB_RESIDUES  250
+#define PT__DDB_WINDOW_US 60000000LL
+/* A record is stored less than PT__DDB_SPAN_US after its time, and less
+ * than PT__DDB_SHIFT_US after it while PT__DDB_NEAR_LEASES leases of a
+ * window allow it. */
+#define PT__DDB_SPAN_US     1000000LL
+#define PT__DDB_SHIFT_US    20000LL
+#define PT__DDB_NEAR_LEASES 8
+/* Within PT__DDB_FRESH_US of the clock, leases alone vouch for a slot;
+ * further, records are looked up first. */
+#define PT__DDB_FRESH_US 3600000000LL
+/* A lease item's ttl: this long after its window or its claim, whichever
+ * is later; a lease is held in memory PT__DDB_LEASE_KEEP_US at most. */
+#define PT__DDB_LEASE_TTL_S     (30 * 86400LL)
+#define PT__DDB_LEASE_KEEP_US   (25 * 86400000000LL)
 #define PT__DDB_MAX_LEASES      32 /* held at once (30 KB each) */
 #define PT__DDB_LEASE_PARTITION "privtrack#lease"
 #define PT__DDB_BATCH_ITEMS     25 /* BatchWriteItem's limit */
@@ -92,10 +98,11 @@ typedef struct pt__dynamodb {
 /** Forget every lease and pick a new owner id (open, and after fork). */
 void pt__ddb_leases_reset(pt__dynamodb *d);
 
-/** A fork()ed child has its parent's leases in memory: both would hand out
- *  the same slots.  In the child (another pid), start over.  Called once
- *  per put(). */
-void pt__ddb_leases_after_fork(pt__dynamodb *d);
+/** Once per put(): in a fork()ed child (another pid), which has its
+ *  parent's leases in memory — both would hand out the same slots — start
+ *  over, with a client of its own; and forget leases held for longer than
+ *  PT__DDB_LEASE_KEEP_US, whose items may have expired. */
+void pt__ddb_leases_check(pt__dynamodb *d, int64_t now_us);
 
 /** Hand out a free slot in [lo, hi) from the leases held, skipping the
  *  sorted times in `taken` (items seen in the table); PT_ENOTFOUND when the

@@ -38,7 +38,8 @@
 struct pt__ddb_lease {
     int64_t window; /* window start / PT__DDB_WINDOW_US */
     unsigned int residue;
-    uint64_t used; /* LRU tick */
+    uint64_t used;      /* LRU tick */
+    int64_t claimed_us; /* wall clock at the claim */
     uint64_t bits[WORDS_PER_LEASE];
 };
 
@@ -53,10 +54,27 @@ pt__ddb_leases_reset(pt__dynamodb *d)
 }
 
 void
-pt__ddb_leases_after_fork(pt__dynamodb *d)
+pt__ddb_leases_check(pt__dynamodb *d, int64_t now_us)
 {
-    if (d->lease_pid != (long)getpid())
+    if (d->lease_pid != (long)getpid()) {
         pt__ddb_leases_reset(d);
+        /* The parent's connections too: cleaning them up here could send
+         * a TLS close_notify down the parent's sockets, so the child only
+         * lets go of them (a one-off leak) and opens its own. */
+        d->client = NULL;
+        return;
+    }
+    /* A lease item lives PT__DDB_LEASE_TTL_S after its claim at least;
+     * a lease held this long (a process stopped for weeks) may be gone
+     * from the table and claimed by another writer: forget it. */
+    for (size_t i = 0; i < d->lease_count;) {
+        if (d->leases[i]->claimed_us < now_us - PT__DDB_LEASE_KEEP_US) {
+            free(d->leases[i]);
+            d->leases[i] = d->leases[--d->lease_count];
+        } else {
+            i++;
+        }
+    }
 }
 
 static int64_t
@@ -154,6 +172,12 @@ lease_item(pt_buf *b, const pt__dynamodb *d, int64_t window,
 {
     char ts[PT_TIMESTAMP_LEN + 1], owner[2 * sizeof(d->owner) + 1];
     int64_t end_s = (int64_t)((window + 1) * (PT__DDB_WINDOW_US / 1000000));
+    int64_t now_s = pt__now_us() / 1000000;
+
+    /* Kept a month after its window or after now, whichever is later: a
+     * lease of an old window (a replay) must not be born expired. */
+    if (end_s < now_s)
+        end_s = now_s;
 
     pt__format_timestamp(ts, window * PT__DDB_WINDOW_US);
     for (size_t i = 0; i < sizeof(d->owner); i++)
@@ -219,6 +243,7 @@ pt__ddb_lease_claim(pt__dynamodb *d, int64_t window)
         l->window = window;
         l->residue = r;
         l->used = ++d->lease_tick;
+        l->claimed_us = pt__now_us();
         d->leases[d->lease_count++] = l;
         pt__log(PT_LOG_DEBUG,
                 "dynamodb: leased slot class %u of the minute "

@@ -34,11 +34,13 @@
 
 #define DAY_US         86400000000LL
 #define REDRIVE_ROUNDS 20 /* UnprocessedItems re-driven at most this often */
+#define NO_SLOT        1  /* take_or_claim(): none free (not an error) */
 
 typedef struct pt__ddb_put_job {
     const pt_record *record;
-    int64_t base_us; /* the record's own time; -1 when unparsable */
-    int64_t lo, hi;  /* the slots it may take: [lo, hi) */
+    int64_t base_us; /* the record's own time, when `parsed` */
+    int parsed;
+    int64_t lo, hi;                /* the slots it may take: [lo, hi) */
     char ts[PT_TIMESTAMP_LEN + 1]; /* the slot it goes to */
     unsigned char digest[16];      /* content without the timestamp */
     long dup_of;     /* the same record earlier in a checked batch */
@@ -90,6 +92,7 @@ content_digest(const pt_record *r, unsigned char out[16], pt_buf *scratch)
 typedef struct seen_item {
     int64_t us;
     unsigned char digest[16];
+    int claimed; /* already found to be one record of the batch */
 } seen_item;
 
 typedef struct seen_set {
@@ -134,6 +137,7 @@ take_items(seen_set *set, const cJSON *items, pt_buf *scratch)
         seen_item *s = &set->items[set->count++];
         s->us = us;
         memset(s->digest, 0, sizeof(s->digest));
+        s->claimed = 0;
         pt_record_list *one = NULL;
         if (pt_record_list_new(&one) != PT_OK)
             return pt__fail(PT_ENOMEM, "out of memory");
@@ -234,8 +238,7 @@ check_stored(put_ctx *c)
     if (!order)
         return pt__fail(PT_ENOMEM, "out of memory");
     for (size_t i = 0; i < c->count; i++)
-        if (c->jobs[i].check && c->jobs[i].dup_of < 0 &&
-            c->jobs[i].base_us >= 0)
+        if (c->jobs[i].check && c->jobs[i].dup_of < 0 && c->jobs[i].parsed)
             order[n++] = &c->jobs[i];
     qsort(order, n, sizeof(*order), cmp_span);
     for (size_t i = 0; i < n && rc == PT_OK;) {
@@ -263,12 +266,15 @@ check_stored(put_ctx *c)
         qsort(c->taken, c->ntaken, sizeof(*c->taken), cmp_i64);
     for (size_t i = 0; rc == PT_OK && i < c->count; i++) {
         put_job *j = &c->jobs[i];
-        if (!j->check || j->dup_of >= 0 || j->base_us < 0)
+        if (!j->check || j->dup_of >= 0 || !j->parsed)
             continue;
         c->d->stats.checked++;
         for (size_t s = 0; s < set.count; s++) {
-            if (set.items[s].us >= j->lo && set.items[s].us < j->hi &&
+            /* one item is one record: two identical visits are two items */
+            if (!set.items[s].claimed && set.items[s].us >= j->lo &&
+                set.items[s].us < j->hi &&
                 sodium_memcmp(set.items[s].digest, j->digest, 16) == 0) {
+                set.items[s].claimed = 1;
                 j->stored = 1;
                 c->d->stats.found++;
                 break;
@@ -293,7 +299,7 @@ is_taken(const put_ctx *c, int64_t t)
 static int
 conditional_slot(put_ctx *c, put_job *j)
 {
-    if (j->base_us < 0) { /* unparsable: its own timestamp or nothing */
+    if (!j->parsed) { /* unparsable: its own timestamp or nothing */
         if (j->k > 0)
             return pt__fail(PT_EEXIST,
                             "DynamoDB: a record with the "
@@ -362,7 +368,7 @@ take_or_claim(put_ctx *c, put_job *j, int64_t end, size_t max_leases,
             PT_OK)
             return PT_OK;
     }
-    return PT_ENOTFOUND;
+    return NO_SLOT;
 }
 
 /* A leased slot for j: within PT__DDB_SHIFT_US of its time when the
@@ -375,25 +381,25 @@ assign(put_ctx *c, put_job *j)
     int64_t slot, near = j->lo + PT__DDB_SHIFT_US;
     int rc;
 
-    if (j->base_us < 0) {
+    if (!j->parsed) {
         j->conditional = 1;
         return conditional_slot(c, j);
     }
     rc = take_or_claim(c, j, near < j->hi ? near : j->hi, PT__DDB_NEAR_LEASES,
                        &slot);
-    if (rc == PT_ENOTFOUND && near < j->hi)
+    if (rc == NO_SLOT && near < j->hi)
         rc = take_or_claim(c, j, j->hi, PT__DDB_MAX_LEASES, &slot);
     if (rc == PT_OK) {
         pt__format_timestamp(j->ts, slot);
         return PT_OK;
     }
-    if (rc != PT_ENOTFOUND)
+    if (rc != NO_SLOT)
         return rc;
     /* Records of this batch with the same span start on different slots
      * of class 0 instead of all racing for the first one. */
     j->conditional = 1;
     for (put_job *p = c->jobs; p < j; p++)
-        if (p->conditional && p->base_us >= 0 && p->lo == j->lo)
+        if (p->conditional && p->parsed && p->lo == j->lo)
             j->k++;
     return conditional_slot(c, j);
 }
@@ -502,6 +508,16 @@ on_done(pt_ddb_request *req, void *userdata)
         }
         if (req->rc != PT_EEXIST)
             return 0;
+        if (req->attempt > 0) {
+            /* An earlier attempt may have stored it, its answer lost: the
+             * item there could be this record.  Fail; the pipeline sends
+             * it again as a replay, which looks it up by content. */
+            req->rc = PT_EBACKEND;
+            pt__snprintf(req->message, sizeof(req->message),
+                         "slot taken after a retry (perhaps by this very "
+                         "record); it will be looked up and sent again");
+            return 0;
+        }
         c->d->stats.conflicts++;
         j->k++;
         if (conditional_slot(c, j) != PT_OK || build_conditional(c, q) != PT_OK)
@@ -650,10 +666,9 @@ prepare(put_ctx *c, const pt_record *const *records, int replay)
         }
         j->record = r;
         j->dup_of = -1;
-        if (pt__parse_iso8601(r->timestamp, &j->base_us) != PT_OK) {
-            j->base_us = -1;
+        if (pt__parse_iso8601(r->timestamp, &j->base_us) != PT_OK)
             continue;
-        }
+        j->parsed = 1;
         int64_t day_end = (floor_div(j->base_us, DAY_US) + 1) * DAY_US;
         j->lo = j->base_us;
         j->hi = j->base_us + PT__DDB_SPAN_US;
@@ -670,7 +685,7 @@ prepare(put_ctx *c, const pt_record *const *records, int replay)
         /* The same record twice in a batch to check is written once. */
         for (size_t p = 0; rc == PT_OK && p < i; p++)
             if (c->jobs[p].check && c->jobs[p].dup_of < 0 &&
-                c->jobs[p].base_us == j->base_us &&
+                c->jobs[p].parsed && c->jobs[p].base_us == j->base_us &&
                 memcmp(c->jobs[p].digest, j->digest, 16) == 0) {
                 j->dup_of = (long)p;
                 break;
@@ -712,10 +727,10 @@ pt__dynamodb_put(pt_storage *s, const pt_record *const *records, size_t count,
     *written = 0;
     if (count == 0)
         return PT_OK;
+    pt__ddb_leases_check(d, pt__now_us()); /* first: may drop the client */
     rc = pt__dynamodb_client(d, &client);
     if (rc != PT_OK)
         return rc;
-    pt__ddb_leases_after_fork(d);
     memset(&c, 0, sizeof(c));
     c.d = d;
     c.count = count;
@@ -729,10 +744,12 @@ pt__dynamodb_put(pt_storage *s, const pt_record *const *records, size_t count,
     c.jobs = d->jobs;
     memset(c.jobs, 0, count * sizeof(*c.jobs));
     for (int pass = 0; pass < 2; pass++) {
-        rc = prepare(&c, records, replay);
+        /* After the table was created (below), a replay: another process
+         * may have created it meanwhile and taken some records. */
+        rc = prepare(&c, records, replay || pass > 0);
         if (rc == PT_OK)
             rc = send_all(&c);
-        /* The table was missing: nothing was stored; create and redo. */
+        /* The table was missing: create it and try again. */
         if (rc == PT_OK || pass > 0 || !maybe_create_table(d, rc))
             break;
         free(c.taken);

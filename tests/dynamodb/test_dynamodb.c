@@ -586,6 +586,39 @@ test_no_lease_left(void **state)
     s->methods->close(s);
 }
 
+/* The lease items in the table, and their smallest ttl. */
+static size_t
+lease_items(pt_storage *s, int64_t *min_ttl)
+{
+    pt__dynamodb *d = (pt__dynamodb *)(void *)s;
+    pt_ddb_client *c = NULL;
+    pt_buf body = PT_BUF_INIT, resp = PT_BUF_INIT;
+    size_t n = 0;
+    assert_int_equal(pt__dynamodb_client(d, &c), PT_OK);
+    pt_buf_printf(&body,
+                  "{\"TableName\":\"%s\",\"KeyConditionExpression\":\"#d = "
+                  ":d\",\"ExpressionAttributeNames\":{\"#d\":\"date\"},"
+                  "\"ExpressionAttributeValues\":{\":d\":{\"S\":"
+                  "\"" PT__DDB_LEASE_PARTITION "\"}},\"ConsistentRead\":true}",
+                  d->table);
+    assert_int_equal(pt_ddb_call(c, "Query", body.ptr, body.len, &resp, NULL),
+                     PT_OK);
+    cJSON *doc = cJSON_ParseWithLength(resp.ptr, resp.len);
+    const cJSON *it;
+    *min_ttl = INT64_MAX;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(doc, "Items"))
+    {
+        int64_t ttl = pt__dynamodb_item_ttl(it);
+        if (ttl < *min_ttl)
+            *min_ttl = ttl;
+        n++;
+    }
+    cJSON_Delete(doc);
+    pt_buf_free(&body);
+    pt_buf_free(&resp);
+    return n;
+}
+
 static void
 test_limit_pagination_ttl_purge(void **state)
 {
@@ -624,6 +657,16 @@ test_limit_pagination_ttl_purge(void **state)
     pt_record_list_free(l);
     assert_int_equal(s->methods->purge(s, now, &removed), PT_OK);
     assert_int_equal(removed, 0);
+    /* the leases of those 2025 minutes were claimed today: they live a
+     * month from now, not from their window (they would be born expired) */
+    int64_t min_ttl = 0;
+    assert_true(lease_items(s, &min_ttl) >= 1);
+    assert_true(min_ttl >= pt__now_us() / 1000000 + 29 * 86400);
+    /* purged once expired, and not counted as records */
+    assert_int_equal(s->methods->purge(s, min_ttl + 40 * 86400, &removed),
+                     PT_OK);
+    assert_int_equal(removed, 40);
+    assert_int_equal(lease_items(s, &min_ttl), 0);
     free_batch(&live);
     free_batch(&old);
     s->methods->close(s);
@@ -692,12 +735,30 @@ test_seed_item_and_conflict(void **state)
                   table);
     assert_int_equal(pt_ddb_call(c, "PutItem", body.ptr, body.len, NULL, NULL),
                      PT_OK);
+    /* more of its items on the next 249 microseconds: every slot class
+     * has a taken slot right at the record's time, whichever it leases */
+    for (int k = 1; k < PT__DDB_RESIDUES; k += 25) {
+        pt_buf_clear(&body);
+        pt_buf_printf(&body, "{\"RequestItems\":{\"%s\":[", table);
+        for (int i = k; i < k + 25 && i < PT__DDB_RESIDUES; i++) {
+            char ts[PT_TIMESTAMP_LEN + 1];
+            pt__format_timestamp(ts, T0 + i);
+            pt_buf_printf(&body,
+                          "%s{\"PutRequest\":{\"Item\":{\"date\":{\"S\":"
+                          "\"2025-01-15\"},\"timestamp\":{\"S\":\"%s\"}}}}",
+                          i == k ? "" : ",", ts);
+        }
+        pt_buf_puts(&body, "]}}");
+        assert_int_equal(
+            pt_ddb_call(c, "BatchWriteItem", body.ptr, body.len, NULL, NULL),
+            PT_OK);
+    }
     pt_buf_free(&body);
     make_batch(&b, 1, T0, "s", 0);
     assert_int_equal(s->methods->put(s, b.ptrs, 1, 0, &w), PT_OK);
     pt_record_list *l = query(s, "2025-01-15", 0, 0);
-    assert_int_equal(l->count, 2);
-    const pt_record *seed = &l->records[1];
+    assert_int_equal(l->count, 1 + PT__DDB_RESIDUES);
+    const pt_record *seed = &l->records[l->count - 1];
     assert_string_equal(seed->timestamp, "2025-01-15T14:30:00.123456+00:00");
     assert_null(seed->session_id);
     assert_null(seed->policy);
@@ -705,11 +766,11 @@ test_seed_item_and_conflict(void **state)
     assert_int_equal(seed->num_files_downloaded, 4);
     assert_int_equal(seed->title_count, 1);
     assert_true(seed->has_errors);
-    assert_true(strcmp(l->records[0].timestamp,
-                       "2025-01-15T14:30:00.123456+00:00") > 0);
-    assert_string_equal(l->records[0].session_id, b.sids[0]);
-    l->count = 1; /* the span is the new record's */
-    assert_within_span(l, T0);
+    /* the record went past all of them, within its span */
+    const pt_record *own = find_session(l, b.sids[0]);
+    int64_t at = 0;
+    pt__parse_iso8601(own->timestamp, &at);
+    assert_true(at >= T0 + PT__DDB_RESIDUES && at < T0 + PT__DDB_SPAN_US);
     pt_record_list_free(l);
     free_batch(&b);
     s->methods->close(s);

@@ -89,9 +89,15 @@ main(void)
     snprintf(port, sizeof(port), "%s", strrchr(endpoint, ':') + 1);
     setenv("PT_DYNALITE_PORT", port, 1);
     pt_set_log(on_log, NULL, PT_LOG_INFO);
+    /* Visits a few seconds old: current, so that they are stored on slot
+     * leases alone, while the spooled ones are replayed (looked up first).
+     * Near midnight, noon instead: the visits must stay on one date. */
+    now -= 5;
     gmtime_r(&now, &tm);
-    tm.tm_hour = 12;
-    tm.tm_min = tm.tm_sec = 0;
+    if (tm.tm_hour == 23 && tm.tm_min == 59) {
+        tm.tm_hour = 12;
+        tm.tm_min = tm.tm_sec = 0;
+    }
     base_us = (int64_t)timegm(&tm) * 1000000;
     strftime(date, sizeof(date), "%Y-%m-%d", &tm);
 
