@@ -304,6 +304,11 @@ pt__replay_until(pt_tracker *t, int64_t deadline_us, uint64_t *replayed)
         if (rc != PT_OK)
             break;
     }
+    /* The writer thread may be finishing a step that emptied the spool:
+     * its counter is bumped just after the spool's progress, under
+     * backend_lock.  Wait for that step, so the counters agree. */
+    if (rc == PT_OK && lock_until(&t->backend_lock, deadline_us))
+        pthread_mutex_unlock(&t->backend_lock);
     if (replayed)
         *replayed = atomic_load(&t->written.replayed) - before;
     return rc;

@@ -136,6 +136,79 @@ test_unprocessed_items_redriven(void **state)
     s->methods->close(s);
 }
 
+/* One request of three fails (its records are refused), the two others
+ * succeed: *written counts only the leading records stored for certain. */
+static enum fault
+refuse_marked_batch(const char *op, const char *body, size_t len)
+{
+    (void)len;
+    return strcmp(op, "BatchWriteItem") == 0 && strstr(body, "MARKED")
+               ? FAULT_VALIDATION
+               : FAULT_OK;
+}
+
+static void
+test_written_stops_at_the_failed_request(void **state)
+{
+    pt_storage *s = backend(2);
+    pt__dynamodb_stats st;
+    size_t w = 99;
+    (void)state;
+    make_records_at(40, 0);
+    recs[30].session_id = "MARKED"; /* in the second request (25..39) */
+    srv.decide = refuse_marked_batch;
+    set_fault(FAULT_DECIDE, -1);
+    assert_int_equal(s->methods->put(s, ptrs, 40, 0, &w), PT_EBACKEND);
+    assert_int_equal(w, 25); /* the first request's records, not more */
+    assert_non_null(strstr(s->errmsg, "ValidationException"));
+    assert_int_equal(s->methods->control(s, PT__DYNAMODB_CTL_GET_STATS, &st),
+                     PT_OK);
+    assert_int_equal(st.batch_requests, 2);
+    srv.decide = NULL;
+    s->methods->close(s);
+}
+
+/* No lease to be had (every class taken), so records go out as
+ * conditional PutItems; one lands but its answer is lost (a 500), and the
+ * retry meets ConditionalCheckFailed — perhaps its own item: the record is
+ * not moved to another slot (it would be stored twice) but fails, to be
+ * looked up on replay. */
+static int record_puts;
+
+static enum fault
+leases_taken_then_lost_answer(const char *op, const char *body, size_t len)
+{
+    (void)len;
+    if (strcmp(op, "PutItem") != 0)
+        return FAULT_OK;
+    if (strstr(body, PT__DDB_LEASE_PARTITION))
+        return FAULT_CONDITIONAL;
+    return record_puts++ == 0 ? FAULT_500 : FAULT_CONDITIONAL;
+}
+
+static void
+test_retried_conflict_is_not_stepped_past(void **state)
+{
+    pt_storage *s = backend(3);
+    pt__dynamodb_stats st;
+    size_t w = 99;
+    (void)state;
+    make_records_at(1, 0);
+    record_puts = 0;
+    srv.decide = leases_taken_then_lost_answer;
+    set_fault(FAULT_DECIDE, -1);
+    assert_int_equal(s->methods->put(s, ptrs, 1, 0, &w), PT_EBACKEND);
+    assert_int_equal(w, 0);
+    assert_non_null(strstr(s->errmsg, "after a retry"));
+    assert_int_equal(record_puts, 2); /* the 500, then the conflict */
+    assert_int_equal(s->methods->control(s, PT__DYNAMODB_CTL_GET_STATS, &st),
+                     PT_OK);
+    assert_int_equal(st.conditional, 1);
+    assert_int_equal(st.conflicts, 0); /* not walked to the next slot */
+    srv.decide = NULL;
+    s->methods->close(s);
+}
+
 static void
 test_failing_puts_written_zero(void **state)
 {
@@ -215,6 +288,8 @@ main(void)
         cmocka_unit_test(test_throttled_puts_are_retried),
         cmocka_unit_test(test_failing_puts_written_zero),
         cmocka_unit_test(test_unprocessed_items_redriven),
+        cmocka_unit_test(test_written_stops_at_the_failed_request),
+        cmocka_unit_test(test_retried_conflict_is_not_stepped_past),
         cmocka_unit_test(test_hostile_query_answers),
         cmocka_unit_test(test_http_only_for_loopback),
     };

@@ -208,9 +208,17 @@ connection_main(void *arg)
         int n = srv.requests++;
         if (srv.faulty < 0 || n < srv.faulty)
             f = srv.fault;
+        if (f == FAULT_DECIDE) {
+            const char *t = strstr(buf, "DynamoDB_20120810.");
+            char op[64] = "";
+            if (t)
+                sscanf(t + 18, "%63[A-Za-z]", op);
+            f = srv.decide ? srv.decide(op, body, body_len) : FAULT_OK;
+        }
         pthread_mutex_unlock(&srv.lock);
         switch (f) {
         case FAULT_OK:
+        case FAULT_DECIDE:
             respond(fd, 200, NULL, ok_body, 0);
             break;
         case FAULT_THROTTLE:
@@ -218,8 +226,10 @@ connection_main(void *arg)
         case FAULT_VALIDATION:
         case FAULT_NOTFOUND:
         case FAULT_ACCESS:
-        case FAULT_UNRECOGNIZED: {
+        case FAULT_UNRECOGNIZED:
+        case FAULT_CONDITIONAL: {
             static const char *types[] = {
+                [FAULT_CONDITIONAL] = "ConditionalCheckFailedException",
                 [FAULT_THROTTLE] = "ThrottlingException",
                 [FAULT_PTEE] = "ProvisionedThroughputExceededException",
                 [FAULT_VALIDATION] = "ValidationException",

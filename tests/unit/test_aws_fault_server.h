@@ -27,6 +27,8 @@ enum fault {
     FAULT_BODY,        /* 200 with srv.body (valid CRC) */
     FAULT_UNPROCESSED, /* BatchWriteItem: the first item comes back in
                           UnprocessedItems (other requests: answered) */
+    FAULT_CONDITIONAL, /* 400 ConditionalCheckFailedException */
+    FAULT_DECIDE,      /* srv.decide() chooses, request by request */
 };
 
 typedef struct server {
@@ -45,6 +47,9 @@ typedef struct server {
     char last_target[128];
     const char *body; /* FAULT_BODY answer */
     int tokens_seen;  /* requests carrying X-Amz-Security-Token */
+    /* FAULT_DECIDE: given the request's X-Amz-Target ("PutItem", ...) and
+     * body, return the fault to answer it with (FAULT_OK: answered). */
+    enum fault (*decide)(const char *op, const char *body, size_t len);
 } server;
 
 extern server srv;

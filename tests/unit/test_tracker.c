@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -595,6 +597,57 @@ test_spool_on_failure_exactly_once_in_order(void **state)
     pt_policy_free(p);
 }
 
+/* A put fails part way having stored more than it could vouch for, and
+ * the spool cannot take the rest (the file size limit: a full disk): the
+ * records stay with the writer and are sent again as a replay, so none is
+ * stored twice. */
+static void
+test_failed_put_and_spool_resend_as_replay(void **state)
+{
+    fixture *f = *state;
+    pt_policy *p = make_policy("mem", f->store, 0, NULL);
+    pt_tracker_options o = PT_TRACKER_OPTIONS_INIT;
+    pt_tracker *t;
+    struct rlimit saved, tiny;
+    enum { N = 10 };
+    char ids[N][24];
+
+    o.batch_size = N;
+    assert_int_equal(pt_tracker_open(&t, p, &o), PT_OK);
+    pthread_mutex_lock(&mem.lock);
+    mem.fail_puts = 1;
+    mem.fail_written = 3; /* reported */
+    mem.fail_extra = 4;   /* stored too, not reported */
+    pthread_mutex_unlock(&mem.lock);
+    signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved), 0);
+    tiny = saved;
+    tiny.rlim_cur = 1; /* the spool cannot grow */
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &tiny), 0);
+    for (int i = 0; i < N; i++) {
+        pt_visit v = visit(0);
+        pt_track_result r;
+        assert_int_equal(pt_track(t, &v, &r), PT_OK);
+        strcpy(ids[i], r.session_id);
+    }
+    /* flush() may report the spool's failure; the writer retries the
+     * backend on its own meanwhile (the spool still refusing) */
+    (void)pt_tracker_flush(t, 2000);
+    for (int i = 0; i < 500 && mem_count() < N; i++)
+        sleep_ms(10);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved), 0);
+    assert_int_equal(pt_tracker_flush(t, 10000), PT_OK);
+    assert_int_equal(mem_count(), N);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(mem_occurrences(ids[i]), 1);
+    pthread_mutex_lock(&mem.lock);
+    assert_true(mem.replay_puts >= 1);
+    assert_int_equal(mem.replay_skipped, 4);
+    pthread_mutex_unlock(&mem.lock);
+    assert_int_equal(pt_tracker_close(t, 5000), PT_OK);
+    pt_policy_free(p);
+}
+
 /* A backend that stays down: flush succeeds (spooled), status shows the
  * spool, an explicit replay drains it once the backend is back. */
 static void
@@ -830,6 +883,7 @@ main(void)
         T(test_default_queue_is_bounded),
         T(test_deadlines_with_hanging_backend),
         T(test_spool_on_failure_exactly_once_in_order),
+        T(test_failed_put_and_spool_resend_as_replay),
         T(test_status_and_explicit_replay),
         T(test_synchronous_mode),
         T(test_fork_rule),

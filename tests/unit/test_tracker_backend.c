@@ -74,6 +74,9 @@ mem_put(pt_storage *s, const pt_record *const *records, size_t count,
         rc = mem.fail_rc ? mem.fail_rc : PT_ENETWORK;
         snprintf(s->errmsg, sizeof(s->errmsg), "mem: injected failure");
     }
+    size_t reported = limit;
+    if (rc != PT_OK && !mem.always_fail)
+        limit = limit + mem.fail_extra < count ? limit + mem.fail_extra : count;
     *written = 0;
     for (size_t i = 0; i < limit; i++) {
         /* Idempotent replay, as the interface asks. */
@@ -83,7 +86,8 @@ mem_put(pt_storage *s, const pt_record *const *records, size_t count,
             rc = PT_ENOMEM;
             break;
         }
-        (*written)++;
+        if (*written < reported)
+            (*written)++;
     }
     mem.in_put = 0;
     pthread_mutex_unlock(&mem.lock);
@@ -123,6 +127,7 @@ mem_reset(void)
     mem.count = mem.cap = 0;
     mem.fail_puts = 0;
     mem.fail_written = 0;
+    mem.fail_extra = 0;
     mem.fail_rc = 0;
     mem.always_fail = 0;
     mem.hang = 0;

@@ -18,6 +18,8 @@ typedef struct mem_state {
     size_t cap;
     int fail_puts;       /* the next N puts fail */
     size_t fail_written; /* ... after storing this many of their records */
+    size_t fail_extra;   /* ... and this many more, unreported (allowed:
+                          *written counts those stored for certain) */
     int fail_rc;         /* with this code (default PT_ENETWORK) */
     int always_fail;
     int hang; /* put blocks while set */
