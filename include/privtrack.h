@@ -295,7 +295,8 @@ typedef struct pt_tracker_options {
     void *audit_userdata;
     size_t queue_capacity;       /* records queued at most; 0: 8192 */
     size_t batch_size;           /* records per backend write; 0: what the
-                                    backend asks for, else 25 */
+                                    backend asks for (threaded trackers),
+                                    else 25 */
     unsigned int batch_delay_ms; /* longest wait to fill a batch; 0: 50 */
     unsigned int block_us;       /* queue full: wait up to this long; 0: never
                                     block (drop, reason queue_full) */
@@ -429,10 +430,10 @@ PT_EXTERN int pt_tracker_spool_replay(pt_tracker *tracker,
 /* Capability flags. */
 #define PT_STORAGE_CAP_QUERY 0x1u /* query() works */
 #define PT_STORAGE_CAP_PURGE 0x2u /* purge() works */
-#define PT_STORAGE_CAP_IDEMPOTENT                                              \
-    0x4u /* put of a record already stored is                                  \
-            a no-op (same date, timestamp and                                  \
-            session_id) */
+/* A put() with replay != 0 of a record already stored does not store it
+ * again (the file store matches date, timestamp and session_id; DynamoDB
+ * the record's content). */
+#define PT_STORAGE_CAP_IDEMPOTENT 0x4u
 
 typedef struct pt_storage pt_storage;
 
@@ -490,7 +491,10 @@ typedef struct pt_storage_methods {
 #define PT_STORAGE_CTL_GROUP_COMMIT 0x2
 /** [size_t *arg] how many records the backend would like per put() when
  *  the application leaves pt_tracker_options.batch_size at 0 (DynamoDB:
- *  enough for a BatchWriteItem on every connection).  Without it: 25. */
+ *  enough for a BatchWriteItem on every connection).  Asked once, by
+ *  pt_tracker_open() on the opening thread, before the writer thread
+ *  starts, and only for trackers with a writer thread; bounded by half the
+ *  queue.  Without it: 25. */
 #define PT_STORAGE_CTL_BATCH_SIZE 0x3
 
 /** The base of every backend instance. */

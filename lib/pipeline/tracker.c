@@ -258,8 +258,13 @@ open_pipeline(pt_tracker *t, const pt_tracker_options *o)
                                                      : DEFAULT_QUEUE_CAPACITY);
     if (rc != PT_OK)
         return rc;
-    if (!o->batch_size && backend_batch_size(t->backend) > 0)
-        t->batch_size = backend_batch_size(t->backend);
+    if (!o->batch_size) {
+        size_t wish = backend_batch_size(t->backend);
+        if (wish > pt__queue_capacity(&t->queue) / 2)
+            wish = pt__queue_capacity(&t->queue) / 2;
+        if (wish > 0)
+            t->batch_size = wish;
+    }
     t->held_capacity =
         held_capacity(t->batch_size, pt__queue_capacity(&t->queue),
                       backend_group_commit(t->backend));

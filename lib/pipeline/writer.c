@@ -142,7 +142,7 @@ log_saved(pt_tracker *t, pt_record *const *records, size_t count)
                 records[i]->session_id ? records[i]->session_id : "");
 }
 
-/* One put per batch_size records (a DynamoDB BatchWriteItem holds 25). */
+/* One put per batch_size records (25, or what the backend asked for). */
 static int
 put_batches(pt_tracker *t, pt_record *const *records, size_t count, int replay,
             size_t *written)
@@ -291,7 +291,7 @@ int
 pt__replay_until(pt_tracker *t, int64_t deadline_us, uint64_t *replayed)
 {
     uint64_t before = atomic_load(&t->written.replayed);
-    int rc = PT_OK;
+    int rc = PT_OK, had = pt__spool_pending(t->spool);
 
     while (pt__spool_pending(t->spool)) {
         if (pt__monotonic_us() >= deadline_us ||
@@ -307,7 +307,7 @@ pt__replay_until(pt_tracker *t, int64_t deadline_us, uint64_t *replayed)
     /* The writer thread may be finishing a step that emptied the spool:
      * its counter is bumped just after the spool's progress, under
      * backend_lock.  Wait for that step, so the counters agree. */
-    if (rc == PT_OK && lock_until(&t->backend_lock, deadline_us))
+    if (rc == PT_OK && had && lock_until(&t->backend_lock, deadline_us))
         pthread_mutex_unlock(&t->backend_lock);
     if (replayed)
         *replayed = atomic_load(&t->written.replayed) - before;

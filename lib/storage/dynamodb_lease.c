@@ -17,10 +17,10 @@
  * that stalls (a paused process, a long outage) keeps its slots: there is
  * no expiry race.  Lease items live in their own partition
  * (PT__DDB_LEASE_PARTITION), never in a date's, so the seed's queries by
- * date never see them; their ttl is a week after their window, and records
- * more than PT__DDB_FRESH_US away from the clock are checked against the
- * table first (dynamodb_write.c), so an expired lease cannot be reused
- * blindly.
+ * date never see them; their ttl is 30 days after their window or claim,
+ * and records more than PT__DDB_FRESH_US away from the clock are checked
+ * against the table first (dynamodb_write.c), so an expired lease cannot be
+ * reused blindly.
  */
 #include "storage/dynamodb.h"
 

@@ -150,7 +150,7 @@ scan_expired(pt__dynamodb *d, int64_t now, char **start_key, cJSON **keys)
     pt_buf_json_string(&body, d->table, strlen(d->table));
     pt_buf_printf(&body,
                   ",\"FilterExpression\":\"#t < :now AND #t > :zero\","
-                  "\"ProjectionExpression\":\"#d, #ts\","
+                  "\"ProjectionExpression\":\"#d, #ts, #t\","
                   "\"ExpressionAttributeNames\":{\"#t\":\"ttl\",\"#d\":"
                   "\"date\",\"#ts\":\"timestamp\"},"
                   "\"ExpressionAttributeValues\":{\":now\":{\"N\":\"%" PRId64
@@ -255,6 +255,7 @@ pt__dynamodb_purge(pt_storage *s, int64_t now, uint64_t *removed)
     pt__dynamodb *d = (pt__dynamodb *)(void *)s;
     pt_ddb_client *c;
     char *start_key = NULL;
+    int64_t real_now = pt__now_us() / 1000000;
     int rc = pt__dynamodb_client(d, &c);
 
     *removed = 0;
@@ -273,6 +274,19 @@ pt__dynamodb_purge(pt_storage *s, int64_t now, uint64_t *removed)
         {
             if (rc != PT_OK)
                 break;
+            /* A slot lease goes only once expired by the clock: a purge
+             * with a later `now` must not free a lease a writer holds. */
+            if (is_lease(k) && pt__dynamodb_item_ttl(k) >= real_now) {
+                if (n > 0 && !k->next) {
+                    rc = delete_batch(d, batch, n);
+                    if (rc == PT_OK)
+                        *removed += records;
+                    n = 0;
+                    records = 0;
+                }
+                continue;
+            }
+            cJSON_DeleteItemFromObjectCaseSensitive(k, "ttl"); /* key only */
             batch[n++] = k;
             /* expired slot leases go too, but are not records */
             if (!is_lease(k))
