@@ -108,7 +108,8 @@ typedef enum pt_log_level {
 
 /** Receives one log line (no trailing newline).  `message` is valid only for
  *  the duration of the call.  May be called from any thread, including the
- *  tracker's writer thread, concurrently: the callback must be thread-safe. */
+ *  tracker's writer thread, concurrently: the callback must be thread-safe.
+ *  It must not call back into a tracker (the writer may hold its locks). */
 typedef void (*pt_log_fn)(pt_log_level level, const char *message,
                           void *userdata);
 
