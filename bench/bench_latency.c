@@ -271,11 +271,10 @@ run(int threads, double rate, double seconds, pt_policy *policy,
                 "latency%s diag: %d thread(s): %llu calls over %d us: %llu "
                 "with a page fault, %llu an involuntary switch, %llu a "
                 "voluntary switch, %llu none; %llu page faults in all\n",
-                floor_spin ? " (floor)" : "", threads,
-                (unsigned long long)slow, SLOW_NS / 1000,
-                (unsigned long long)slow_flt, (unsigned long long)slow_iv,
-                (unsigned long long)slow_vo, (unsigned long long)slow_none,
-                (unsigned long long)faults);
+                floor_spin ? " (floor)" : "", threads, (unsigned long long)slow,
+                SLOW_NS / 1000, (unsigned long long)slow_flt,
+                (unsigned long long)slow_iv, (unsigned long long)slow_vo,
+                (unsigned long long)slow_none, (unsigned long long)faults);
     pt_tracker_close(tracker, 60000);
     pthread_barrier_destroy(&start);
     free(merged);
