@@ -112,8 +112,8 @@ next_random(pt_ddb_client *c)
     return c->rng * 0x2545f4914f6cdd1dULL;
 }
 
-static unsigned int
-backoff_ms(pt_ddb_client *c, unsigned int attempt)
+unsigned int
+pt_ddb_client_backoff_ms(pt_ddb_client *c, unsigned int attempt)
 {
     uint64_t ceiling = c->cfg.retry.base_ms;
     for (unsigned int i = 1; i < attempt && ceiling < c->cfg.retry.cap_ms; i++)
@@ -557,7 +557,7 @@ finish_transfer(pt_ddb_client *c, slot *s, CURLcode result)
     req->running = 0;
     retry = classify(s, result, req);
     if (retry && req->attempt + 1 < c->cfg.retry.max_attempts) {
-        unsigned int delay = backoff_ms(c, ++req->attempt);
+        unsigned int delay = pt_ddb_client_backoff_ms(c, ++req->attempt);
         c->retries++;
         log_retry(req, c->cfg.retry.max_attempts, delay);
         req->ready_at_us = pt__monotonic_us() + (int64_t)delay * 1000;

@@ -66,6 +66,13 @@ void pt_ddb_client_free(pt_ddb_client *client);
 /** Retries performed since the client was created. */
 uint64_t pt_ddb_client_retries(const pt_ddb_client *client);
 
+/** A backoff for retry `attempt` (1, 2, ...) under the client's policy:
+ *  capped exponential with full jitter, a random delay in
+ *  [0, min(cap_ms, base_ms x 2^(attempt-1))].  Also for what callers
+ *  re-drive themselves (UnprocessedItems). */
+unsigned int pt_ddb_client_backoff_ms(pt_ddb_client *client,
+                                      unsigned int attempt);
+
 /** Change the retry policy (tests use short delays). */
 void pt_ddb_client_set_retry(pt_ddb_client *client, const pt_ddb_retry *r);
 

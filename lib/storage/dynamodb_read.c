@@ -229,12 +229,8 @@ delete_batch(pt__dynamodb *d, cJSON *const *keys, size_t n)
         pt_buf_clear(&body);
         pt_buf_printf(&body, "{\"RequestItems\":%s}", again ? again : "{}");
         free(again);
-        /* capped exponential backoff with full jitter */
-        unsigned int ceiling = d->retry.base_ms << (round < 7 ? round : 7);
-        if (ceiling > d->retry.cap_ms)
-            ceiling = d->retry.cap_ms;
-        uint64_t r = (uint64_t)pt__monotonic_us() * 0x9e3779b97f4a7c15ULL;
-        usleep((useconds_t)((r >> 33) % (ceiling + 1)) * 1000u);
+        usleep((useconds_t)pt_ddb_client_backoff_ms(d->client, round + 1) *
+               1000u);
     }
     pt_buf_free(&body);
     return rc;

@@ -441,15 +441,6 @@ build_conditional(put_ctx *c, put_req *q)
     return b->oom ? PT_ENOMEM : PT_OK;
 }
 
-static unsigned int
-redrive_delay_ms(const pt__dynamodb *d, unsigned int round)
-{
-    unsigned int ceiling = d->retry.base_ms << (round < 7 ? round : 7);
-    if (ceiling > d->retry.cap_ms)
-        ceiling = d->retry.cap_ms;
-    return randombytes_uniform(ceiling + 1);
-}
-
 /* The members the answer lists in UnprocessedItems stay; the rest are
  * stored.  Returns how many stay, or -1 for an answer that makes no
  * sense. */
@@ -545,8 +536,9 @@ on_done(pt_ddb_request *req, void *userdata)
     }
     if (build_batch(c, q) != PT_OK)
         return 0;
-    req->ready_at_us = pt__monotonic_us() +
-                       (int64_t)redrive_delay_ms(c->d, q->rounds - 1) * 1000;
+    req->ready_at_us =
+        pt__monotonic_us() +
+        (int64_t)pt_ddb_client_backoff_ms(c->d->client, q->rounds) * 1000;
     return 1;
 }
 
