@@ -180,8 +180,7 @@ lease_item(pt_buf *b, const pt__dynamodb *d, int64_t window,
         end_s = now_s;
 
     pt__format_timestamp(ts, window * PT__DDB_WINDOW_US);
-    for (size_t i = 0; i < sizeof(d->owner); i++)
-        pt__snprintf(owner + 2 * i, 3, "%02x", d->owner[i]);
+    sodium_bin2hex(owner, sizeof(owner), d->owner, sizeof(d->owner));
     pt_buf_puts(b, "{\"TableName\":");
     pt_buf_json_string(b, d->table, strlen(d->table));
     pt_buf_printf(b,
