@@ -134,6 +134,26 @@ int pt__dynamodb_query(pt_storage *s, pt_record_list **out, const char *date,
                        size_t limit, int64_t now);
 int pt__dynamodb_purge(pt_storage *s, int64_t now, uint64_t *removed);
 
+/* ---- pages (dynamodb_read.c) ----------------------------------------------
+ */
+
+struct cJSON;
+/** Write a request body; start_key is the previous page's LastEvaluatedKey
+ *  (JSON) or NULL for the first page. */
+typedef void (*pt__ddb_page_body_fn)(pt_buf *body, const char *start_key,
+                                     void *ctx);
+/** Consume one answer (Items is an array; the callback may edit it, it is
+ *  freed after); PT_OK for the next page, 1 to stop here, a negative code
+ *  to fail. */
+typedef int (*pt__ddb_page_take_fn)(struct cJSON *doc, void *ctx);
+
+/** Run `op` ("Query", "Scan") page by page until LastEvaluatedKey ends or
+ *  `take` stops; a key the server repeats is PT_ECORRUPT.  The client must
+ *  exist (pt__dynamodb_client()). */
+int pt__dynamodb_pages(pt__dynamodb *d, const char *op,
+                       pt__ddb_page_body_fn body, pt__ddb_page_take_fn take,
+                       void *ctx);
+
 /* ---- items (dynamodb_item.c) --------------------------------------------- */
 
 /** Append the Item map ({"date":{"S":...},...}) of `r`, with `timestamp`
@@ -144,7 +164,6 @@ void pt__dynamodb_item_json(pt_buf *b, const pt_record *r,
 /** Append the record held in a DynamoDB item (a cJSON object) to `list`.
  *  Tolerates the seed's items (missing attributes, numbers as N or S,
  *  string sets).  PT_EPARSE when date or timestamp is missing. */
-struct cJSON;
 int pt__dynamodb_item_append(pt_record_list *list, const struct cJSON *item);
 
 /** The item's ttl (0 when none). */

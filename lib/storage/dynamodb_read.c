@@ -16,10 +16,83 @@
 
 #define DELETE_BATCH 25 /* BatchWriteItem's limit */
 
-static void
-query_body(pt_buf *b, const pt__dynamodb *d, const char *date, int64_t now,
-           size_t limit, const char *start_key)
+/* ---- pages ----------------------------------------------------------------
+ * Every Query and Scan here follows LastEvaluatedKey the same way, and
+ * refuses a key the server repeats (it would page forever). */
+int
+pt__dynamodb_pages(pt__dynamodb *d, const char *op, pt__ddb_page_body_fn body,
+                   pt__ddb_page_take_fn take, void *ctx)
 {
+    char *start_key = NULL, *prev_key = NULL;
+    int rc = PT_OK, more = 1;
+
+    while (rc == PT_OK && more) {
+        pt_buf req = PT_BUF_INIT, resp = PT_BUF_INIT;
+        cJSON *doc = NULL;
+        body(&req, start_key, ctx);
+        rc = req.oom
+                 ? pt__fail(PT_ENOMEM, "out of memory")
+                 : pt_ddb_call(d->client, op, req.ptr, req.len, &resp, NULL);
+        pt_buf_free(&req);
+        free(prev_key);
+        prev_key = start_key;
+        start_key = NULL;
+        more = 0;
+        if (rc == PT_OK) {
+            doc = cJSON_ParseWithLength(resp.ptr, resp.len);
+            if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(doc, "Items")))
+                rc = pt__fail(PT_EPARSE, "DynamoDB %s: answer without Items",
+                              op);
+        }
+        pt_buf_free(&resp);
+        if (rc == PT_OK) {
+            const cJSON *last =
+                cJSON_GetObjectItemCaseSensitive(doc, "LastEvaluatedKey");
+            if (cJSON_IsObject(last) &&
+                !(start_key = cJSON_PrintUnformatted(last)))
+                rc = pt__fail(PT_ENOMEM, "out of memory");
+        }
+        if (rc == PT_OK) {
+            int taken = take(doc, ctx);
+            if (taken < 0)
+                rc = taken;
+            else
+                more = taken == 0 && start_key != NULL;
+        }
+        if (rc == PT_OK && more && prev_key && strcmp(start_key, prev_key) == 0)
+            rc = pt__fail(PT_ECORRUPT,
+                          "DynamoDB %s: the server returned the same "
+                          "LastEvaluatedKey twice",
+                          op);
+        cJSON_Delete(doc);
+    }
+    free(start_key);
+    free(prev_key);
+    return rc;
+}
+
+/* ---- query ----------------------------------------------------------------
+ */
+
+typedef struct query_ctx {
+    const pt__dynamodb *d;
+    const char *date;
+    int64_t now;
+    size_t limit;
+    pt_record_list *list;
+} query_ctx;
+
+static void
+query_body(pt_buf *b, const char *start_key, void *ctx)
+{
+    const query_ctx *q = ctx;
+    const pt__dynamodb *d = q->d;
+    size_t limit = q->limit ? q->limit - q->list->count : 0;
+
+    if (d->page_limit && (limit == 0 || limit > d->page_limit))
+        limit = d->page_limit;
+    if (limit > 1000000) /* Limit is a 32-bit Integer; pages are 1 MB */
+        limit = 1000000;
     pt_buf_puts(b, "{\"TableName\":");
     pt_buf_json_string(b, d->table, strlen(d->table));
     pt_buf_puts(b, ",\"KeyConditionExpression\":\"#d = :d\","
@@ -28,8 +101,8 @@ query_body(pt_buf *b, const pt__dynamodb *d, const char *date, int64_t now,
                    "\"ExpressionAttributeNames\":{\"#d\":\"date\",\"#t\":"
                    "\"ttl\"},"
                    "\"ExpressionAttributeValues\":{\":d\":{\"S\":");
-    pt_buf_json_string(b, date, strlen(date));
-    pt_buf_printf(b, "},\":now\":{\"N\":\"%" PRId64 "\"}},", now);
+    pt_buf_json_string(b, q->date, strlen(q->date));
+    pt_buf_printf(b, "},\":now\":{\"N\":\"%" PRId64 "\"}},", q->now);
     pt_buf_puts(b, "\"ScanIndexForward\":false");
     if (limit > 0)
         pt_buf_printf(b, ",\"Limit\":%zu", limit);
@@ -40,46 +113,30 @@ query_body(pt_buf *b, const pt__dynamodb *d, const char *date, int64_t now,
     pt_buf_putc(b, '}');
 }
 
-/* Parse one page: append live items to `list`, return the next start key
- * (malloc'd JSON) or NULL at the end. */
+/* One page: append live items to the list; 1 once the limit is met. */
 static int
-take_page(pt_record_list *list, const pt_buf *resp, int64_t now, size_t limit,
-          char **next_key)
+take_page(cJSON *doc, void *ctx)
 {
-    cJSON *j = cJSON_ParseWithLength(resp->ptr, resp->len);
-    const cJSON *items = cJSON_GetObjectItemCaseSensitive(j, "Items");
-    const cJSON *last = cJSON_GetObjectItemCaseSensitive(j, "LastEvaluatedKey");
+    query_ctx *q = ctx;
     const cJSON *item;
-    int rc = PT_OK;
 
-    *next_key = NULL;
-    if (!cJSON_IsArray(items)) {
-        cJSON_Delete(j);
-        return pt__fail(PT_EPARSE, "DynamoDB Query: answer without Items");
-    }
-    cJSON_ArrayForEach(item, items)
+    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(doc, "Items"))
     {
         int64_t ttl = pt__dynamodb_item_ttl(item);
-        if (limit && list->count >= limit)
+        if (q->limit && q->list->count >= q->limit)
             break;
-        if (ttl > 0 && ttl < now) /* the server's filter, double-checked */
+        if (ttl > 0 && ttl < q->now) /* the server's filter, double-checked */
             continue;
-        rc = pt__dynamodb_item_append(list, item);
+        int rc = pt__dynamodb_item_append(q->list, item);
         if (rc == PT_EPARSE) {
             pt__log(PT_LOG_WARN, "dynamodb: skipped an item without date or "
                                  "timestamp");
             rc = PT_OK;
         }
         if (rc != PT_OK)
-            break;
+            return rc;
     }
-    if (rc == PT_OK && cJSON_IsObject(last)) {
-        *next_key = cJSON_PrintUnformatted(last);
-        if (!*next_key)
-            rc = pt__fail(PT_ENOMEM, "out of memory");
-    }
-    cJSON_Delete(j);
-    return rc;
+    return q->limit && q->list->count >= q->limit;
 }
 
 int
@@ -89,7 +146,6 @@ pt__dynamodb_query(pt_storage *s, pt_record_list **out, const char *date,
     pt__dynamodb *d = (pt__dynamodb *)(void *)s;
     pt_ddb_client *c;
     pt_record_list *list = NULL;
-    char *start_key = NULL;
     int rc;
 
     *out = NULL;
@@ -101,33 +157,10 @@ pt__dynamodb_query(pt_storage *s, pt_record_list **out, const char *date,
     if (rc != PT_OK)
         return rc;
     rc = pt_record_list_new(&list);
-    while (rc == PT_OK) {
-        pt_buf body = PT_BUF_INIT, resp = PT_BUF_INIT;
-        size_t page = limit ? limit - list->count : 0;
-        if (d->page_limit && (page == 0 || page > d->page_limit))
-            page = d->page_limit;
-        if (page > 1000000) /* Limit is a 32-bit Integer; pages are 1 MB */
-            page = 1000000;
-        char *prev_key = start_key;
-        query_body(&body, d, date, now, page, start_key);
-        start_key = NULL;
-        rc = body.oom
-                 ? pt__fail(PT_ENOMEM, "out of memory")
-                 : pt_ddb_call(c, "Query", body.ptr, body.len, &resp, NULL);
-        if (rc == PT_OK)
-            rc = take_page(list, &resp, now, limit, &start_key);
-        /* A server repeating a key would keep us paging forever. */
-        if (rc == PT_OK && start_key && prev_key &&
-            strcmp(start_key, prev_key) == 0)
-            rc = pt__fail(PT_ECORRUPT, "DynamoDB Query: the server returned "
-                                       "the same LastEvaluatedKey twice");
-        free(prev_key);
-        pt_buf_free(&body);
-        pt_buf_free(&resp);
-        if (!start_key || (limit && list->count >= limit))
-            break;
+    if (rc == PT_OK) {
+        query_ctx q = {d, date, now, limit, list};
+        rc = pt__dynamodb_pages(d, "Query", query_body, take_page, &q);
     }
-    free(start_key);
     if (rc != PT_OK) {
         pt_record_list_free(list);
         return pt__dynamodb_fail(d, rc);
@@ -138,50 +171,33 @@ pt__dynamodb_query(pt_storage *s, pt_record_list **out, const char *date,
 
 /* ---- purge --------------------------------------------------------------- */
 
-/* One Scan page of expired keys, as DeleteRequest JSON objects. */
-static int
-scan_expired(pt__dynamodb *d, int64_t now, char **start_key, cJSON **keys)
-{
-    pt_buf body = PT_BUF_INIT, resp = PT_BUF_INIT;
-    cJSON *j = NULL;
-    int rc;
+typedef struct purge_ctx {
+    pt__dynamodb *d;
+    int64_t now;      /* what the caller calls now */
+    int64_t real_now; /* the clock, for slot leases */
+    uint64_t removed; /* records (not leases) deleted */
+} purge_ctx;
 
-    pt_buf_puts(&body, "{\"TableName\":");
-    pt_buf_json_string(&body, d->table, strlen(d->table));
-    pt_buf_printf(&body,
+/* A Scan page of expired keys. */
+static void
+scan_body(pt_buf *b, const char *start_key, void *ctx)
+{
+    const purge_ctx *p = ctx;
+    pt_buf_puts(b, "{\"TableName\":");
+    pt_buf_json_string(b, p->d->table, strlen(p->d->table));
+    pt_buf_printf(b,
                   ",\"FilterExpression\":\"#t < :now AND #t > :zero\","
                   "\"ProjectionExpression\":\"#d, #ts, #t\","
                   "\"ExpressionAttributeNames\":{\"#t\":\"ttl\",\"#d\":"
                   "\"date\",\"#ts\":\"timestamp\"},"
                   "\"ExpressionAttributeValues\":{\":now\":{\"N\":\"%" PRId64
                   "\"},\":zero\":{\"N\":\"0\"}}",
-                  now);
-    if (*start_key) {
-        pt_buf_puts(&body, ",\"ExclusiveStartKey\":");
-        pt_buf_puts(&body, *start_key);
-        free(*start_key);
-        *start_key = NULL;
+                  p->now);
+    if (start_key) {
+        pt_buf_puts(b, ",\"ExclusiveStartKey\":");
+        pt_buf_puts(b, start_key);
     }
-    pt_buf_putc(&body, '}');
-    rc = pt_ddb_call(d->client, "Scan", body.ptr, body.len, &resp, NULL);
-    pt_buf_free(&body);
-    if (rc == PT_OK) {
-        j = cJSON_ParseWithLength(resp.ptr, resp.len);
-        cJSON *items = cJSON_DetachItemFromObjectCaseSensitive(j, "Items");
-        const cJSON *last =
-            cJSON_GetObjectItemCaseSensitive(j, "LastEvaluatedKey");
-        if (!cJSON_IsArray(items)) {
-            cJSON_Delete(items);
-            rc = pt__fail(PT_EPARSE, "DynamoDB Scan: answer without Items");
-        } else {
-            *keys = items;
-            if (cJSON_IsObject(last))
-                *start_key = cJSON_PrintUnformatted(last);
-        }
-        cJSON_Delete(j);
-    }
-    pt_buf_free(&resp);
-    return rc;
+    pt_buf_putc(b, '}');
 }
 
 /* Delete up to 25 keys; UnprocessedItems are re-driven with backoff. */
@@ -245,60 +261,47 @@ is_lease(const cJSON *key)
            strcmp(date->valuestring, PT__DDB_LEASE_PARTITION) == 0;
 }
 
+/* Delete one page's expired items, 25 per request.  A slot lease goes
+ * only once the clock says it expired: a purge with a later `now` must not
+ * free a lease a writer holds; and leases are not counted as records. */
+static int
+purge_page(cJSON *doc, void *ctx)
+{
+    purge_ctx *p = ctx;
+    cJSON *batch[DELETE_BATCH], *k;
+    size_t n = 0, records = 0;
+    int rc = PT_OK;
+
+    cJSON_ArrayForEach(k, cJSON_GetObjectItemCaseSensitive(doc, "Items"))
+    {
+        if (is_lease(k) && pt__dynamodb_item_ttl(k) >= p->real_now)
+            continue;
+        records += !is_lease(k);
+        cJSON_DeleteItemFromObjectCaseSensitive(k, "ttl"); /* the key only */
+        batch[n++] = k;
+        if (n == DELETE_BATCH) {
+            rc = delete_batch(p->d, batch, n);
+            if (rc != PT_OK)
+                return rc;
+            p->removed += records;
+            n = records = 0;
+        }
+    }
+    if (n > 0 && (rc = delete_batch(p->d, batch, n)) == PT_OK)
+        p->removed += records;
+    return rc;
+}
+
 int
 pt__dynamodb_purge(pt_storage *s, int64_t now, uint64_t *removed)
 {
     pt__dynamodb *d = (pt__dynamodb *)(void *)s;
     pt_ddb_client *c;
-    char *start_key = NULL;
-    int64_t real_now = pt__now_us() / 1000000;
+    purge_ctx p = {d, now, pt__now_us() / 1000000, 0};
     int rc = pt__dynamodb_client(d, &c);
 
-    *removed = 0;
-    while (rc == PT_OK) {
-        cJSON *keys = NULL, *k;
-        cJSON *batch[DELETE_BATCH];
-        size_t n = 0, records = 0;
-        char *prev_key = start_key ? pt__strdup(start_key) : NULL;
-        rc = scan_expired(d, now, &start_key, &keys);
-        if (rc == PT_OK && start_key && prev_key &&
-            strcmp(start_key, prev_key) == 0)
-            rc = pt__fail(PT_ECORRUPT, "DynamoDB Scan: the server returned "
-                                       "the same LastEvaluatedKey twice");
-        free(prev_key);
-        cJSON_ArrayForEach(k, keys)
-        {
-            if (rc != PT_OK)
-                break;
-            /* A slot lease goes only once expired by the clock: a purge
-             * with a later `now` must not free a lease a writer holds. */
-            if (is_lease(k) && pt__dynamodb_item_ttl(k) >= real_now) {
-                if (n > 0 && !k->next) {
-                    rc = delete_batch(d, batch, n);
-                    if (rc == PT_OK)
-                        *removed += records;
-                    n = 0;
-                    records = 0;
-                }
-                continue;
-            }
-            cJSON_DeleteItemFromObjectCaseSensitive(k, "ttl"); /* key only */
-            batch[n++] = k;
-            /* expired slot leases go too, but are not records */
-            if (!is_lease(k))
-                records++;
-            if (n == DELETE_BATCH || !k->next) {
-                rc = delete_batch(d, batch, n);
-                if (rc == PT_OK)
-                    *removed += records;
-                n = 0;
-                records = 0;
-            }
-        }
-        cJSON_Delete(keys);
-        if (!start_key)
-            break;
-    }
-    free(start_key);
+    if (rc == PT_OK)
+        rc = pt__dynamodb_pages(d, "Scan", scan_body, purge_page, &p);
+    *removed = p.removed;
     return rc == PT_OK ? PT_OK : pt__dynamodb_fail(d, rc);
 }

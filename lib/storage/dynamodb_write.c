@@ -153,64 +153,56 @@ take_items(seen_set *set, const cJSON *items, pt_buf *scratch)
     return PT_OK;
 }
 
+typedef struct span_ctx {
+    const pt__dynamodb *d;
+    const char *date;
+    char from[PT_TIMESTAMP_LEN + 1], to[PT_TIMESTAMP_LEN + 1];
+    seen_set *set;
+    pt_buf scratch;
+} span_ctx;
+
+static void
+span_body(pt_buf *b, const char *start_key, void *ctx)
+{
+    const span_ctx *q = ctx;
+    pt_buf_puts(b, "{\"TableName\":");
+    pt_buf_json_string(b, q->d->table, strlen(q->d->table));
+    pt_buf_puts(b, ",\"KeyConditionExpression\":\"#d = :d AND #ts "
+                   "BETWEEN :lo AND :hi\",\"ExpressionAttributeNames\":"
+                   "{\"#d\":\"date\",\"#ts\":\"timestamp\"},"
+                   "\"ExpressionAttributeValues\":{\":d\":{\"S\":");
+    pt_buf_json_string(b, q->date, strlen(q->date));
+    pt_buf_printf(b,
+                  "},\":lo\":{\"S\":\"%s\"},\":hi\":{\"S\":\"%s\"}},"
+                  "\"ConsistentRead\":true",
+                  q->from, q->to);
+    if (start_key) {
+        pt_buf_puts(b, ",\"ExclusiveStartKey\":");
+        pt_buf_puts(b, start_key);
+    }
+    pt_buf_putc(b, '}');
+}
+
+static int
+span_page(cJSON *doc, void *ctx)
+{
+    span_ctx *q = ctx;
+    return take_items(q->set, cJSON_GetObjectItemCaseSensitive(doc, "Items"),
+                      &q->scratch);
+}
+
 /* Every item of `date` with a timestamp in [lo, hi). */
 static int
 read_span(pt__dynamodb *d, const char *date, int64_t lo, int64_t hi,
           seen_set *set)
 {
-    char from[PT_TIMESTAMP_LEN + 1], to[PT_TIMESTAMP_LEN + 1];
-    char *start_key = NULL;
-    pt_buf scratch = PT_BUF_INIT;
-    int rc = PT_OK, more = 1;
+    span_ctx q = {.d = d, .date = date, .set = set, .scratch = PT_BUF_INIT};
+    int rc;
 
-    pt__format_timestamp(from, lo);
-    pt__format_timestamp(to, hi - 1);
-    while (rc == PT_OK && more) {
-        pt_buf body = PT_BUF_INIT, resp = PT_BUF_INIT;
-        pt_buf_puts(&body, "{\"TableName\":");
-        pt_buf_json_string(&body, d->table, strlen(d->table));
-        pt_buf_puts(&body, ",\"KeyConditionExpression\":\"#d = :d AND #ts "
-                           "BETWEEN :lo AND :hi\",\"ExpressionAttributeNames\":"
-                           "{\"#d\":\"date\",\"#ts\":\"timestamp\"},"
-                           "\"ExpressionAttributeValues\":{\":d\":{\"S\":");
-        pt_buf_json_string(&body, date, strlen(date));
-        pt_buf_printf(&body,
-                      "},\":lo\":{\"S\":\"%s\"},\":hi\":{\"S\":\"%s\"}},"
-                      "\"ConsistentRead\":true",
-                      from, to);
-        if (start_key) {
-            pt_buf_puts(&body, ",\"ExclusiveStartKey\":");
-            pt_buf_puts(&body, start_key);
-            free(start_key);
-            start_key = NULL;
-        }
-        pt_buf_putc(&body, '}');
-        rc = body.oom ? pt__fail(PT_ENOMEM, "out of memory")
-                      : pt_ddb_call(d->client, "Query", body.ptr, body.len,
-                                    &resp, NULL);
-        more = 0;
-        if (rc == PT_OK) {
-            cJSON *doc = cJSON_ParseWithLength(resp.ptr, resp.len);
-            const cJSON *items = cJSON_GetObjectItemCaseSensitive(doc, "Items");
-            const cJSON *last =
-                cJSON_GetObjectItemCaseSensitive(doc, "LastEvaluatedKey");
-            if (!cJSON_IsArray(items))
-                rc = pt__fail(PT_EPARSE, "DynamoDB Query: no Items");
-            else
-                rc = take_items(set, items, &scratch);
-            if (rc == PT_OK && cJSON_IsObject(last)) {
-                start_key = cJSON_PrintUnformatted(last);
-                more = start_key != NULL;
-                if (!more)
-                    rc = pt__fail(PT_ENOMEM, "out of memory");
-            }
-            cJSON_Delete(doc);
-        }
-        pt_buf_free(&body);
-        pt_buf_free(&resp);
-    }
-    free(start_key);
-    pt_buf_free(&scratch);
+    pt__format_timestamp(q.from, lo);
+    pt__format_timestamp(q.to, hi - 1);
+    rc = pt__dynamodb_pages(d, "Query", span_body, span_page, &q);
+    pt_buf_free(&q.scratch);
     return rc;
 }
 

@@ -257,6 +257,18 @@ test_hostile_query_answers(void **state)
                  "\"timestamp\":{\"S\":\"y\"}}}",
                  PT_ECORRUPT, 0);
     assert_int_equal(requests_seen(), 2);
+    /* the same from the lookup before a replay (the write path's Query) */
+    {
+        pt_storage *s = backend(2);
+        size_t w = 99;
+        make_records(3);
+        set_fault(FAULT_BODY, -1);
+        assert_int_equal(s->methods->put(s, ptrs, 3, 1, &w), PT_ECORRUPT);
+        assert_int_equal(w, 0);
+        assert_int_equal(requests_seen(), 2);
+        assert_non_null(strstr(s->errmsg, "LastEvaluatedKey"));
+        s->methods->close(s);
+    }
     expect_query("<html>not json</html>", PT_EPARSE, 0);
     expect_query("{\"Count\":1}", PT_EPARSE, 0);
     /* junk items are skipped, the good one is read */
