@@ -515,18 +515,67 @@ test_fork_keeps_slots_apart(void **state)
     s->methods->close(s);
 }
 
+/* Write items straight into the table, as another program would: item(k,
+ * out) writes the k-th Item map (JSON) into out; 25 per BatchWriteItem. */
+static void
+write_raw_items(pt_storage *s, int first, int end,
+                void (*item)(int k, pt_buf *out, const void *arg),
+                const void *arg)
+{
+    pt__dynamodb *d = (pt__dynamodb *)(void *)s;
+    pt_ddb_client *c = NULL;
+    assert_int_equal(pt__dynamodb_client(d, &c), PT_OK);
+    for (int k = first; k < end; k += 25) {
+        pt_buf body = PT_BUF_INIT;
+        pt_buf_printf(&body, "{\"RequestItems\":{\"%s\":[", d->table);
+        for (int i = k; i < k + 25 && i < end; i++) {
+            pt_buf_puts(&body, i == k ? "{\"PutRequest\":{\"Item\":"
+                                      : ",{\"PutRequest\":{\"Item\":");
+            item(i, &body, arg);
+            pt_buf_puts(&body, "}}");
+        }
+        pt_buf_puts(&body, "]}}");
+        assert_int_equal(
+            pt_ddb_call(c, "BatchWriteItem", body.ptr, body.len, NULL, NULL),
+            PT_OK);
+        pt_buf_free(&body);
+    }
+}
+
+/* Class k of the minute starting at `arg` (a timestamp), leased by
+ * another writer. */
+static void
+foreign_lease(int k, pt_buf *out, const void *arg)
+{
+    pt_buf_printf(out,
+                  "{\"date\":{\"S\":\"" PT__DDB_LEASE_PARTITION
+                  "\"},\"timestamp\":{\"S\":\"%s/%04d\"},\"owner\":{\"S\":"
+                  "\"other\"}}",
+                  (const char *)arg, k);
+}
+
+/* A seed-shaped item at T0 + k µs. */
+static void
+seed_item(int k, pt_buf *out, const void *arg)
+{
+    char ts[PT_TIMESTAMP_LEN + 1];
+    (void)arg;
+    pt__format_timestamp(ts, T0 + k);
+    pt_buf_printf(out,
+                  "{\"date\":{\"S\":\"2025-01-15\"},\"timestamp\":{\"S\":"
+                  "\"%s\"}}",
+                  ts);
+}
+
 /* Every slot class of the minute leased by someone else: records go out
  * one by one as conditional PutItems to class 0, and nothing is lost. */
 static void
 test_no_lease_left(void **state)
 {
     pt_storage *s = fresh_backend(0);
-    pt__dynamodb *d = (pt__dynamodb *)(void *)s;
-    pt_ddb_client *c = NULL;
     int64_t when = now_time();
     int64_t window = when / PT__DDB_WINDOW_US;
     char start[PT_TIMESTAMP_LEN + 1];
-    const char *table = NULL;
     batch b;
     size_t w = 0;
     (void)state;
@@ -535,24 +584,8 @@ test_no_lease_left(void **state)
         when -= 2 * PT__DDB_SPAN_US;
         window = when / PT__DDB_WINDOW_US;
     }
-    s->methods->control(s, PT__DYNAMODB_CTL_TABLE_NAME, &table);
-    assert_int_equal(pt__dynamodb_client(d, &c), PT_OK);
     pt__format_timestamp(start, window * PT__DDB_WINDOW_US);
-    for (unsigned int r = 1; r < PT__DDB_RESIDUES; r += 25) {
-        pt_buf body = PT_BUF_INIT;
-        pt_buf_printf(&body, "{\"RequestItems\":{\"%s\":[", table);
-        for (unsigned int k = r; k < r + 25 && k < PT__DDB_RESIDUES; k++)
-            pt_buf_printf(&body,
-                          "%s{\"PutRequest\":{\"Item\":{\"date\":{\"S\":"
-                          "\"" PT__DDB_LEASE_PARTITION "\"},\"timestamp\":{"
-                          "\"S\":\"%s/%04u\"},\"owner\":{\"S\":\"other\"}}}}",
-                          k == r ? "" : ",", start, k);
-        pt_buf_puts(&body, "]}}");
-        assert_int_equal(
-            pt_ddb_call(c, "BatchWriteItem", body.ptr, body.len, NULL, NULL),
-            PT_OK);
-        pt_buf_free(&body);
-    }
+    write_raw_items(s, 1, PT__DDB_RESIDUES, foreign_lease, start);
     warn_log[0] = '\0';
     make_batch(&b, 30, when, "x", 0);
     assert_int_equal(s->methods->put(s, b.ptrs, 30, 0, &w), PT_OK);
@@ -757,23 +790,8 @@ test_seed_item_and_conflict(void **state)
                      PT_OK);
     /* more of its items on the next 249 microseconds: every slot class
      * has a taken slot right at the record's time, whichever it leases */
-    for (int k = 1; k < PT__DDB_RESIDUES; k += 25) {
-        pt_buf_clear(&body);
-        pt_buf_printf(&body, "{\"RequestItems\":{\"%s\":[", table);
-        for (int i = k; i < k + 25 && i < PT__DDB_RESIDUES; i++) {
-            char ts[PT_TIMESTAMP_LEN + 1];
-            pt__format_timestamp(ts, T0 + i);
-            pt_buf_printf(&body,
-                          "%s{\"PutRequest\":{\"Item\":{\"date\":{\"S\":"
-                          "\"2025-01-15\"},\"timestamp\":{\"S\":\"%s\"}}}}",
-                          i == k ? "" : ",", ts);
-        }
-        pt_buf_puts(&body, "]}}");
-        assert_int_equal(
-            pt_ddb_call(c, "BatchWriteItem", body.ptr, body.len, NULL, NULL),
-            PT_OK);
-    }
     pt_buf_free(&body);
+    write_raw_items(s, 1, PT__DDB_RESIDUES, seed_item, NULL);
     make_batch(&b, 1, T0, "s", 0);
     assert_int_equal(s->methods->put(s, b.ptrs, 1, 0, &w), PT_OK);
     pt_record_list *l = query(s, "2025-01-15", 0, 0);
