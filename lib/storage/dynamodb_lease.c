@@ -220,13 +220,12 @@ pt__ddb_lease_claim(pt__dynamodb *d, int64_t window)
         unsigned int r =
             1u + (start - 1u + probe * 7919u) % (PT__DDB_RESIDUES - 1u);
         pt_buf body = PT_BUF_INIT;
-        char type[96] = "";
         int rc;
 
         lease_item(&body, d, window, r);
         rc = body.oom ? pt__fail(PT_ENOMEM, "out of memory")
                       : pt_ddb_call(d->client, "PutItem", body.ptr, body.len,
-                                    NULL, type);
+                                    NULL, NULL);
         pt_buf_free(&body);
         d->stats.lease_claims++;
         if (rc == PT_EEXIST) {

@@ -113,9 +113,14 @@ cmp_i64(const void *a, const void *b)
 static int
 take_items(seen_set *set, const cJSON *items, pt_buf *scratch)
 {
+    pt_record_list *page = NULL;
     const cJSON *it;
+    int rc = pt_record_list_new(&page);
+
     cJSON_ArrayForEach(it, items)
     {
+        if (rc != PT_OK)
+            break;
         const cJSON *ts = cJSON_GetObjectItemCaseSensitive(
             cJSON_GetObjectItemCaseSensitive(it, "timestamp"), "S");
         char canon[PT_TIMESTAMP_LEN + 1];
@@ -129,8 +134,10 @@ take_items(seen_set *set, const cJSON *items, pt_buf *scratch)
         if (set->count == set->cap) {
             size_t cap = set->cap ? 2 * set->cap : 256;
             seen_item *grown = realloc(set->items, cap * sizeof(*grown));
-            if (!grown)
-                return pt__fail(PT_ENOMEM, "out of memory");
+            if (!grown) {
+                rc = pt__fail(PT_ENOMEM, "out of memory");
+                break;
+            }
             set->items = grown;
             set->cap = cap;
         }
@@ -138,19 +145,13 @@ take_items(seen_set *set, const cJSON *items, pt_buf *scratch)
         s->us = us;
         memset(s->digest, 0, sizeof(s->digest));
         s->claimed = 0;
-        pt_record_list *one = NULL;
-        if (pt_record_list_new(&one) != PT_OK)
-            return pt__fail(PT_ENOMEM, "out of memory");
-        if (pt__dynamodb_item_append(one, it) == PT_OK && one->count == 1) {
-            int rc = content_digest(&one->records[0], s->digest, scratch);
-            if (rc != PT_OK) {
-                pt_record_list_free(one);
-                return rc;
-            }
-        }
-        pt_record_list_free(one);
+        size_t before = page->count;
+        if (pt__dynamodb_item_append(page, it) == PT_OK &&
+            page->count == before + 1)
+            rc = content_digest(&page->records[before], s->digest, scratch);
     }
-    return PT_OK;
+    pt_record_list_free(page);
+    return rc;
 }
 
 typedef struct span_ctx {
