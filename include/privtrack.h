@@ -302,7 +302,9 @@ typedef struct pt_tracker_options {
     unsigned int block_us;       /* queue full: wait up to this long; 0: never
                                     block (drop, reason queue_full) */
     const char *spool_dir;       /* durable spool; NULL: <storage path>/spool
-                                    or ./privtrack-spool */
+                                    (storage_path, else [storage] path, else
+                                    ./var: also for backends that do not
+                                    store in that directory, e.g. DynamoDB) */
     int synchronous;             /* 1: no writer thread; pt_track() writes
                                     through (used by the CLI and tests) */
     int read_only;               /* 1: for query, stats and purge only: no

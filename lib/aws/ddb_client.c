@@ -504,7 +504,7 @@ classify(slot *s, CURLcode result, pt_ddb_request *req)
     if (req->status == 200) {
         if (s->crc[0]) {
             unsigned long want = strtoul(s->crc, NULL, 10);
-            uint32_t got = pt_aws_crc32(req->response.ptr, req->response.len);
+            uint32_t got = pt__crc32(0, req->response.ptr, req->response.len);
             if ((uint32_t)want != got) {
                 req->rc = PT_ECORRUPT;
                 pt__snprintf(req->message, sizeof(req->message),

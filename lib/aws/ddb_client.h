@@ -28,9 +28,6 @@ typedef struct pt_aws_endpoint {
 int pt_aws_endpoint_resolve(pt_aws_endpoint *out, const char *configured,
                             const char *region);
 
-/** zlib-compatible CRC-32 (the x-amz-crc32 header). */
-uint32_t pt_aws_crc32(const void *data, size_t len);
-
 typedef struct pt_ddb_retry {
     unsigned int max_attempts; /* total tries per request (>= 1) */
     unsigned int base_ms;      /* first backoff ceiling */

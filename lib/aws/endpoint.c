@@ -7,7 +7,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -133,30 +132,4 @@ pt_aws_endpoint_resolve(pt_aws_endpoint *out, const char *configured,
                  out->host);
     out->tls = tls;
     return PT_OK;
-}
-
-static uint32_t crc_table[256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void
-crc_table_init(void)
-{
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++)
-            c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
-        crc_table[i] = c;
-    }
-}
-
-uint32_t
-pt_aws_crc32(const void *data, size_t len)
-{
-    const unsigned char *p = data;
-    uint32_t crc = 0xffffffffu;
-
-    pthread_once(&crc_once, crc_table_init);
-    for (size_t i = 0; i < len; i++)
-        crc = crc_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
-    return crc ^ 0xffffffffu;
 }

@@ -115,6 +115,10 @@ int pt__errno_code(int err);
 /** 0-15 for a hexadecimal digit of either case, -1 for anything else. */
 int pt__hex_value(char c);
 
+/** CRC-32 as zlib's crc32(): IEEE 802.3, reflected; `crc` is the value so
+ *  far (0 to start).  Spool lines and DynamoDB's x-amz-crc32 header. */
+uint32_t pt__crc32(uint32_t crc, const void *data, size_t len);
+
 /* ---- time
  * -------------------------------------------------------------------- */
 

@@ -25,10 +25,12 @@ wait_until(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t deadline_us)
     pthread_cond_timedwait(cond, lock, &ts);
 }
 
-/* Every record whose push returned before `target` was read has a queue
+/* pt_tracker_flush() with a writer thread: block until the writer has
+ * stored or spooled every record accepted before the call, or the deadline.
+ * Every record whose push returned before `target` was read has a queue
  * ticket below it, and the writer counts records in ticket order. */
-int
-pt__tracker_flush_async(pt_tracker *t, unsigned int timeout_ms)
+static int
+wait_for_writer(pt_tracker *t, unsigned int timeout_ms)
 {
     uint64_t target = pt__queue_pushed(&t->queue);
     int64_t deadline = pt__monotonic_us() + (int64_t)timeout_ms * 1000;
@@ -103,7 +105,7 @@ pt_tracker_flush(pt_tracker *t, unsigned int timeout_ms)
         return PT_OK;
     if (!t->has_thread)
         return flush_synchronous(t);
-    return pt__tracker_flush_async(t, timeout_ms);
+    return wait_for_writer(t, timeout_ms);
 }
 
 /* Spool whatever is still queued, from this thread. */

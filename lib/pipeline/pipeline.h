@@ -16,6 +16,34 @@
  *    a backend call past the deadline.
  *  - the spool has its own mutex (spool.h) and is never held across a
  *    backend call.
+ *  - wake_lock pairs with wake_cond (the writer sleeps) and done_cond
+ *    (flush and close wait); writer_exited is read and written under it.
+ *  - errmsg_lock guards the two errmsg buffers; audit_lock the dry-run
+ *    audit file.
+ *
+ * Lock order (a thread holding a lock takes only locks further right):
+ *     backend_lock -> held_lock -> spool lock -> errmsg_lock
+ *     backend_lock -> wake_lock
+ * wake_lock, errmsg_lock and audit_lock are leaves: nothing is locked, and
+ * no backend or spool call is made, while holding one.  The log callback
+ * may run with backend_lock, held_lock, the spool lock or audit_lock held,
+ * which is why it must not call back into a tracker (privtrack.h).
+ * close() takes held_lock and the spool lock without backend_lock: that is
+ * how it rescues a writer stuck inside a backend call, so nothing may wait
+ * for backend_lock while holding held_lock.
+ *
+ * Reference counts (`refs`): the owner holds one from pt_tracker_open();
+ * the writer thread holds a second from pthread_create() until it returns.
+ * pt__tracker_release() drops one; whoever drops the last frees the tracker
+ * (and the records still in `held` and the queue).  pt_tracker_close()
+ * normally joins the writer and then drops the owner's reference, freeing
+ * everything.  When close() abandons a writer stuck in the backend, it sets
+ * `abandoned` (under held_lock), spools copies of what was pending, detaches
+ * the thread and drops its own reference: the writer frees the tracker when
+ * the backend call returns, and must not touch the queue, the spool or
+ * `held` after it sees `abandoned` (it checks under held_lock).  Nothing
+ * else takes a reference: a pt_tracker must not be used concurrently with,
+ * or after, its pt_tracker_close().
  */
 #ifndef PT_PIPELINE_H
 #define PT_PIPELINE_H
@@ -151,8 +179,5 @@ int pt__replay_until(pt_tracker *t, int64_t deadline_us, uint64_t *replayed);
 /** Spool records in the caller's thread (close() rescuing the queue);
  *  counts them, or counts failures and logs the loss. */
 int pt__rescue(pt_tracker *t, pt_record **records, size_t count);
-
-/* close.c */
-int pt__tracker_flush_async(pt_tracker *t, unsigned int timeout_ms);
 
 #endif

@@ -100,12 +100,6 @@ pt__spool_close(pt__spool *s)
     free(s);
 }
 
-const char *
-pt__spool_dir(const pt__spool *s)
-{
-    return s->dir;
-}
-
 static int
 push_segment(pt__spool *s, const segment *seg)
 {

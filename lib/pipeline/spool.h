@@ -40,9 +40,6 @@ int pt__spool_open(pt__spool **out, const char *dir);
  *  NULL is a no-op. */
 void pt__spool_close(pt__spool *spool);
 
-/** The spool directory (owned by the spool). */
-const char *pt__spool_dir(const pt__spool *spool);
-
 /** Append `count` records durably (one write, then fdatasync).  Creates the
  *  directory and this spool's segment on first use.  On failure (disk full,
  *  I/O error) the segment is cut back to its previous length so no partial
@@ -75,8 +72,5 @@ int pt__spool_replay_step(pt__spool *spool, size_t max_records,
 
 /** Records and bytes waiting in every segment of `dir` (any owner). */
 int pt__spool_status(const char *dir, pt_spool_status *out);
-
-/** CRC-32 (IEEE 802.3, as zlib's crc32()). */
-uint32_t pt__crc32(uint32_t crc, const void *data, size_t len);
 
 #endif

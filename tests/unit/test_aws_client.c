@@ -282,20 +282,10 @@ test_connection_refused(void **state)
     pt_ddb_client_free(c);
 }
 
-static void
-test_crc32(void **state)
-{
-    (void)state;
-    /* Known value: CRC-32 of "123456789" is 0xCBF43926. */
-    assert_int_equal(pt_aws_crc32("123456789", 9), 0xCBF43926u);
-    assert_int_equal(pt_aws_crc32("", 0), 0);
-}
-
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_crc32),
         cmocka_unit_test(test_ok_keepalive_and_signature),
         cmocka_unit_test(test_throttling),
         cmocka_unit_test(test_server_errors),

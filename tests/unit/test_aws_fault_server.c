@@ -33,7 +33,7 @@ static void
 respond(int fd, int status, const char *type, const char *body, int bad_crc)
 {
     char head[512];
-    uint32_t crc = pt_aws_crc32(body, strlen(body));
+    uint32_t crc = pt__crc32(0, body, strlen(body));
     (void)type;
     snprintf(head, sizeof(head),
              "HTTP/1.1 %d X\r\nContent-Type: application/x-amz-json-1.0\r\n"

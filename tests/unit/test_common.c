@@ -124,6 +124,18 @@ capture_log(pt_log_level level, const char *message, void *userdata)
         log_calls++;
 }
 
+/* The one CRC-32 of the library (spool lines, x-amz-crc32) is zlib's. */
+static void
+test_crc32(void **state)
+{
+    (void)state;
+    assert_int_equal(pt__crc32(0, "123456789", 9), 0xCBF43926u);
+    assert_int_equal(pt__crc32(0, "", 0), 0);
+    /* Incremental: the value so far continues the checksum. */
+    assert_int_equal(pt__crc32(pt__crc32(0, "1234", 4), "56789", 5),
+                     0xCBF43926u);
+}
+
 static void
 test_log_callback(void **state)
 {
@@ -148,6 +160,7 @@ main(void)
         cmocka_unit_test(test_utf8_sanitize_cut_at_boundary),
         cmocka_unit_test(test_time_format),
         cmocka_unit_test(test_time_parse),
+        cmocka_unit_test(test_crc32),
         cmocka_unit_test(test_log_callback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

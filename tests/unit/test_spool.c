@@ -165,14 +165,6 @@ segment_path(const char *dir, char *out, size_t size)
 /* ---- tests --------------------------------------------------------------- */
 
 static void
-test_crc32_known_value(void **state)
-{
-    (void)state;
-    assert_int_equal(pt__crc32(0, "123456789", 9), 0xCBF43926u);
-    assert_int_equal(pt__crc32(0, "", 0), 0);
-}
-
-static void
 test_nothing_on_disk_until_needed(void **state)
 {
     fixture *f = *state;
@@ -503,7 +495,6 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_crc32_known_value),
         cmocka_unit_test_setup_teardown(test_nothing_on_disk_until_needed,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_replay_in_order, setup,
