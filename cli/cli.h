@@ -14,6 +14,8 @@
 
 #include <privtrack.h>
 
+#include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -143,6 +145,40 @@ int cli_visit_parse(cli_visit *out, const char *line, size_t len, char *err,
 
 /** Release a parsed visit.  Safe on a zeroed or already freed struct. */
 void cli_visit_free(cli_visit *v);
+
+/* ---- lines of input with a bounded buffer (lines.c) --------------------- */
+
+/** The longest visit line `record` reads by default (--max-line). */
+#define CLI_DEFAULT_MAX_LINE ((size_t)1 << 20)
+
+/** Reads lines from a descriptor keeping at most `max` bytes of each: a
+ *  longer line is read to its end and discarded (only counted), so memory
+ *  stays bounded whatever the input.  One reader per descriptor; nothing
+ *  else may read the descriptor meanwhile. */
+typedef struct cli_lines {
+    char *line;    /* the current line, NUL-terminated, without its '\n';
+                      NULL when it was too long */
+    size_t len;    /* bytes of it kept in `line` */
+    size_t length; /* its whole length (too_long: more than `max`) */
+    int too_long;  /* it was longer than `max` bytes and is not kept */
+    /* private */
+    int fd;
+    size_t max, cap, pos, end;
+    char *chunk;
+    const volatile sig_atomic_t *stop;
+} cli_lines;
+
+/** Prepare to read `fd`.  A read interrupted by a signal is retried unless
+ *  `stop` (may be NULL) is set.  -1 when out of memory. */
+int cli_lines_init(cli_lines *r, int fd, size_t max,
+                   const volatile sig_atomic_t *stop);
+
+/** Read the next line: 1 (a line, maybe too long), 0 (end of input), -1
+ *  (read error or out of memory, errno says which). */
+int cli_lines_next(cli_lines *r);
+
+/** Release the reader's buffers (not the descriptor). */
+void cli_lines_free(cli_lines *r);
 
 /* ---- reading one date (cmd_query.c) ------------------------------------- */
 

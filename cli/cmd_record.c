@@ -35,7 +35,10 @@ static const char record_help[] =
     "\n"
     "  --dry-run        apply the policy but store nothing: one audit line "
     "per\n"
-    "                   visit on [audit] output (default: standard output)\n";
+    "                   visit on [audit] output (default: standard output)\n"
+    "  --max-line BYTES the longest visit line read (default 1048576); a\n"
+    "                   longer one is reported as FILE:LINE and skipped\n"
+    "                   without being kept in memory\n";
 
 /* How long pt_track() may wait for room in the queue before the record is
  * dropped as queue_full (and the run fails): a store slower than this per
@@ -44,6 +47,10 @@ static const char record_help[] =
 
 /* Bounds for writing out what is queued at the end; whatever misses them
  * is in the spool, replayed by the next run. */
+/* The most --max-line may raise the limit to: the parsed line costs about
+ * 40 times its length in memory. */
+#define MAX_LINE_LIMIT ((uint64_t)1 << 30)
+
 #define FLUSH_TIMEOUT_MS 120000u
 #define CLOSE_TIMEOUT_MS 30000u
 
@@ -53,6 +60,7 @@ typedef struct record_run {
     FILE *audit;
     int audit_owned;
     int dry_run;
+    size_t max_line; /* --max-line */
     uint64_t read;
     uint64_t rejected;
 } record_run;
@@ -144,22 +152,35 @@ blank(const char *line, size_t len)
 static int
 track_lines(record_run *run, pt_tracker *tracker)
 {
-    char *line = NULL;
-    size_t cap = 0, lineno = 0;
-    ssize_t len;
-    int rc = CLI_OK;
+    cli_lines lines;
+    size_t lineno = 0;
+    int rc = CLI_OK, lrc = 0;
 
-    while (!interrupted && (len = getline(&line, &cap, run->input)) >= 0) {
+    if (cli_lines_init(&lines, fileno(run->input), run->max_line,
+                       &interrupted) != 0) {
+        cli_error("record: out of memory");
+        return CLI_RUNTIME;
+    }
+    while (!interrupted && (lrc = cli_lines_next(&lines)) > 0) {
         cli_visit visit;
         pt_track_result result;
         char err[160];
         int trc;
 
         lineno++;
-        if (blank(line, (size_t)len))
+        if (lines.too_long) {
+            run->read++;
+            run->rejected++;
+            fprintf(stderr,
+                    "%s:%zu: line of %zu bytes is longer than --max-line "
+                    "%zu; skipped\n",
+                    run->input_name, lineno, lines.length, run->max_line);
+            continue;
+        }
+        if (blank(lines.line, lines.len))
             continue;
         run->read++;
-        if (cli_visit_parse(&visit, line, (size_t)len, err, sizeof(err))) {
+        if (cli_visit_parse(&visit, lines.line, lines.len, err, sizeof(err))) {
             fprintf(stderr, "%s:%zu: %s\n", run->input_name, lineno, err);
             run->rejected++;
             continue;
@@ -176,11 +197,11 @@ track_lines(record_run *run, pt_tracker *tracker)
                   "read so far are flushed",
                   lineno, run->input_name);
         rc = CLI_RUNTIME;
-    } else if (rc == CLI_OK && ferror(run->input)) {
+    } else if (rc == CLI_OK && lrc < 0) {
         cli_error("cannot read %s: %s", run->input_name, strerror(errno));
         rc = CLI_RUNTIME;
     }
-    free(line);
+    cli_lines_free(&lines);
     return rc;
 }
 
@@ -314,18 +335,28 @@ cli_cmd_record(int argc, char **argv, cli_common *common)
 {
     static const struct option longopts[] = {
         {"dry-run", no_argument, NULL, 'n'},
+        {"max-line", required_argument, NULL, 'm'},
         CLI_COMMON_LONG_OPTIONS,
         {NULL, 0, NULL, 0}};
     record_run run;
     int opt, rc;
 
     memset(&run, 0, sizeof(run));
+    run.max_line = CLI_DEFAULT_MAX_LINE;
     cli_getopt_reset();
     while ((opt = getopt_long(argc, argv, ":vh", longopts, NULL)) != -1) {
         if (cli_common_option(opt, optarg, common))
             continue;
         if (opt == 'n') {
             run.dry_run = 1;
+        } else if (opt == 'm') {
+            uint64_t max;
+            if (cli_parse_uint(optarg, MAX_LINE_LIMIT, &max) != 0 || max == 0)
+                return cli_usage_error("record",
+                                       "record: --max-line wants a number "
+                                       "of bytes from 1 to %llu",
+                                       (unsigned long long)MAX_LINE_LIMIT);
+            run.max_line = (size_t)max;
         } else if (opt == 'h') {
             printf("%s\n%s", record_help, cli_common_help);
             return CLI_OK;

@@ -54,11 +54,61 @@ printf '%s\n' '{"remote_addr": "198.51.100.9", "time": "'"$D"'T11:00:00Z"}' '{oo
 contains "$ERR" '^<stdin>:2: malformed JSON'
 expect_count stored 1
 
-# A line too long for any sane buffer is still just one line.
-"$PY" -c 'import sys; sys.stdout.write("{\"remote_addr\": \"198.51.100.10\", \"links\": [\"" + "a" * 3000000 + "\"]}\n{bad\n")' >long.jsonl
+# A line over --max-line (1 MiB by default) is reported and skipped; the
+# next lines are still read.  --max-line raises the limit.
+"$PY" -c 'import sys; sys.stdout.write("{\"remote_addr\": \"198.51.100.10\", \"links\": [\"" + "a" * 3000000 + "\"]}\n{bad\n{}\n")' >long.jsonl
 run 0 "$PT" record long.jsonl
+expect_count read 3
 expect_count stored 1
-contains "$ERR" '^long\.jsonl:2: '
+expect_count rejected 2
+contains "$ERR" '^long\.jsonl:1: line of 3000047 bytes is longer than --max-line 1048576; skipped$'
+contains "$ERR" '^long\.jsonl:2: malformed JSON'
+run 0 "$PT" record --max-line 3000047 long.jsonl
+expect_count stored 2
+expect_count rejected 1
+run 0 "$PT" record --max-line 3000046 long.jsonl
+contains "$ERR" '^long\.jsonl:1: line of 3000047 bytes'
+for bad in 0 -1 x 1073741825; do
+    run 1 "$PT" record --max-line "$bad" long.jsonl
+    contains "$ERR" 'max-line wants a number of bytes from 1 to 1073741824'
+done
+
+# Memory stays bounded: a 100 MB line, streamed through a pipe between two
+# good visits, costs no more memory than a short line (the whole line was
+# kept, then parsed at ~40 bytes per byte: 4 GB).  Peak RSS of privtrack
+# itself (wait4), so the test holds under the sanitizers too.
+peak_rss() { # peak_rss LONG_BYTES: prints "EXIT PEAK_KIB", stderr in rss.err
+    "$PY" - "$PT" "$D" "$1" <<'PY'
+import os, subprocess, sys
+pt, day, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+p = subprocess.Popen([pt, "record"], stdin=subprocess.PIPE,
+                     stdout=subprocess.DEVNULL, stderr=open("rss.err", "wb"))
+w = p.stdin.write
+w(('{"remote_addr": "198.51.100.21", "time": "%sT13:00:00Z"}\n' % day).encode())
+w(b'{"links": ["')
+chunk = b"a" * (1 << 20)
+for _ in range(size >> 20):
+    w(chunk)
+w(b"a" * (size & ((1 << 20) - 1)) + b'"]}\n')
+w(('{"remote_addr": "198.51.100.22", "time": "%sT13:00:01Z"}\n' % day).encode())
+p.stdin.close()
+_, status, usage = os.wait4(p.pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+PY
+}
+read -r rc small < <(peak_rss 100)
+[ "$rc" = 0 ] || fail "record with a short line exited $rc"
+read -r rc big < <(peak_rss $((100 * 1024 * 1024)))
+[ "$rc" = 0 ] || fail "record with a 100 MB line exited $rc"
+cp rss.err "$ERR"
+expect_count read 3
+expect_count stored 2
+expect_count rejected 1
+contains "$ERR" '^<stdin>:2: line of 104857615 bytes is longer than --max-line'
+echo "peak RSS: ${small} KiB with a short line, ${big} KiB with a 100 MB line"
+[ $((big - small)) -lt 16384 ] ||
+    fail "a 100 MB line raised the peak RSS from $small to $big KiB"
+ok
 
 # Invalid UTF-8 in a field is sanitised by the library, never rejected.
 printf '{"remote_addr": "198.51.100.11", "filenames": ["caf\xe9 \xff.mp3"], "time": "%sT12:00:00Z"}\n' "$D" >utf8.jsonl

@@ -1,11 +1,13 @@
 /* The command's own parsers (cli/time.c, cli/visit.c): ISO-8601 times,
  * dates, and visit lines, including the errors that must never quote the
- * input. */
+ * input; and its bounded line reader (cli/lines.c). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -141,6 +143,106 @@ test_visit_errors_never_quote(void **state)
     }
 }
 
+/* A file holding `len` bytes, positioned at its start; its descriptor is
+ * what the reader reads. */
+static FILE *
+file_with(const char *bytes, size_t len)
+{
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    assert_int_equal(fwrite(bytes, 1, len, f), len);
+    assert_int_equal(fflush(f), 0);
+    rewind(f);
+    return f;
+}
+
+static void
+expect_line(cli_lines *r, const char *text, size_t len)
+{
+    assert_int_equal(cli_lines_next(r), 1);
+    assert_false(r->too_long);
+    assert_int_equal(r->len, len);
+    assert_int_equal(r->length, len);
+    assert_memory_equal(r->line, text, len);
+    assert_int_equal(r->line[len], '\0');
+}
+
+static void
+test_lines_short(void **state)
+{
+    static const char text[] = "a\n\nb\r\nc\0d\nlast";
+    FILE *f = file_with(text, sizeof(text) - 1);
+    cli_lines r;
+    (void)state;
+    assert_int_equal(cli_lines_init(&r, fileno(f), 16, NULL), 0);
+    expect_line(&r, "a", 1);
+    expect_line(&r, "", 0);
+    expect_line(&r, "b\r", 2);  /* the caller decides about '\r' */
+    expect_line(&r, "c\0d", 3); /* a NUL byte does not end a line */
+    expect_line(&r, "last", 4); /* no final newline */
+    assert_int_equal(cli_lines_next(&r), 0);
+    assert_int_equal(cli_lines_next(&r), 0);
+    cli_lines_free(&r);
+    cli_lines_free(&r);
+    fclose(f);
+}
+
+/* Lines longer than the limit are counted, not kept; the buffer never
+ * holds more than the limit; the lines around them, and lines exactly at
+ * the limit, come through whole, across the reader's 64 KiB chunks. */
+static void
+test_lines_too_long(void **state)
+{
+    const size_t max = 100000, big = 1000000;
+    const size_t lens[] = {max, max + 1, 5, big, max, 0, big + 7, 3};
+    size_t total = 0, o = 0;
+    char *text;
+    FILE *f;
+    cli_lines r;
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++)
+        total += lens[i] + 1;
+    text = malloc(total);
+    assert_non_null(text);
+    for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+        memset(text + o, 'a' + (int)i, lens[i]);
+        o += lens[i];
+        text[o++] = '\n';
+    }
+    f = file_with(text, total - 1); /* the last line without its newline */
+    assert_int_equal(cli_lines_init(&r, fileno(f), max, NULL), 0);
+    for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+        assert_int_equal(cli_lines_next(&r), 1);
+        assert_int_equal(r.length, lens[i]);
+        assert_true(r.cap <= max + 1);
+        if (lens[i] > max) {
+            assert_true(r.too_long);
+            assert_null(r.line);
+            continue;
+        }
+        assert_false(r.too_long);
+        assert_int_equal(r.len, lens[i]);
+        for (size_t k = 0; k < lens[i]; k++)
+            if (r.line[k] != 'a' + (int)i)
+                fail_msg("line %zu byte %zu", i, k);
+    }
+    assert_int_equal(cli_lines_next(&r), 0);
+    cli_lines_free(&r);
+    fclose(f);
+    free(text);
+}
+
+static void
+test_lines_read_error(void **state)
+{
+    cli_lines r;
+    (void)state;
+    assert_int_equal(cli_lines_init(&r, -1, 10, NULL), 0);
+    assert_int_equal(cli_lines_next(&r), -1);
+    cli_lines_free(&r);
+}
+
 int
 main(void)
 {
@@ -150,6 +252,9 @@ main(void)
         cmocka_unit_test(test_visit_full),
         cmocka_unit_test(test_visit_empty_object),
         cmocka_unit_test(test_visit_errors_never_quote),
+        cmocka_unit_test(test_lines_short),
+        cmocka_unit_test(test_lines_too_long),
+        cmocka_unit_test(test_lines_read_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
