@@ -12,7 +12,10 @@
  * Replay progress lives beside the segment in `<segment>.off` (the byte
  * offset of the first record not yet replayed), replaced atomically after
  * each replayed batch, so a crash mid-replay replays at most one batch
- * again, which backends absorb (put with replay = 1 is idempotent).
+ * again, which backends absorb (put with replay = 1 is idempotent).  A
+ * progress file that does not hold the offset of a line start within the
+ * segment (garbage, a sign, past the end) is reported and read as 0: the
+ * segment is replayed from its start, never skipped or left stuck.
  *
  * The owner of a segment holds flock(LOCK_EX) on it for its lifetime; a
  * segment whose lock can be taken belongs to a process that is gone, and

@@ -276,23 +276,71 @@ out:
     return rc;
 }
 
-static uint64_t
-load_offset(const char *path)
+int
+pt__spool_offset_parse(const char *text, size_t len, uint64_t *out)
 {
-    char text[32] = "";
-    pt_buf off = PT_BUF_INIT;
     uint64_t value = 0;
-    int fd;
+    size_t i = 0;
+
+    if (len > 0 && text[len - 1] == '\n')
+        len--;
+    if (len == 0)
+        return -1;
+    for (; i < len; i++) {
+        unsigned d = (unsigned)(text[i] - '0');
+        if (d > 9 || value > (UINT64_MAX - d) / 10)
+            return -1;
+        value = value * 10 + d;
+    }
+    *out = value;
+    return 0;
+}
+
+/* The offset in `<path>.off`, checked against the segment open on `fd`: a
+ * line start within it.  Anything else (unreadable, not a number, past the
+ * end, inside a line) is reported and means "from the start": replay is
+ * idempotent, so replaying again costs time, never a record, whereas
+ * trusting a bad offset would skip records or fail every replay. */
+static uint64_t
+load_offset(const char *path, int fd)
+{
+    char text[32];
+    pt_buf off = PT_BUF_INIT;
+    const char *problem = NULL;
+    uint64_t value = 0;
+    struct stat st;
+    ssize_t n = -1;
+    int ofd;
 
     pt_buf_printf(&off, "%s.off", path);
-    fd = off.oom ? -1 : open(off.ptr, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        ssize_t n = read(fd, text, sizeof(text) - 1);
-        if (n > 0) {
-            text[n] = '\0';
-            value = strtoull(text, NULL, 10);
-        }
-        close(fd);
+    ofd = off.oom ? -1 : open(off.ptr, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (ofd < 0) {
+        if (!off.oom && errno != ENOENT)
+            problem = "cannot be read";
+    } else {
+        do
+            n = read(ofd, text, sizeof(text));
+        while (n < 0 && errno == EINTR);
+        close(ofd);
+        if (n < 0)
+            problem = "cannot be read";
+        else if ((size_t)n == sizeof(text) ||
+                 pt__spool_offset_parse(text, (size_t)n, &value) != 0)
+            problem = "does not hold a byte offset";
+    }
+    if (!problem && value > 0) {
+        char c = 0;
+        if (fstat(fd, &st) != 0 || value > (uint64_t)st.st_size)
+            problem = "points past the end of the segment";
+        else if (pread(fd, &c, 1, (off_t)(value - 1)) != 1 || c != '\n')
+            problem = "does not point at the start of a record";
+    }
+    if (problem) {
+        pt__log(PT_LOG_WARN,
+                "spool %s: the progress file %s; replaying the segment from "
+                "its start (replay is idempotent)",
+                off.oom ? path : off.ptr, problem);
+        value = 0;
     }
     pt_buf_free(&off);
     return value;
@@ -384,7 +432,7 @@ pt__spool_file_claim(const char *path, int *fd_out, uint64_t *offset)
         close(fd);
         return PT_ENOTFOUND;
     }
-    *offset = load_offset(path);
+    *offset = load_offset(path, fd);
     *fd_out = fd;
     return PT_OK;
 }
@@ -404,8 +452,8 @@ pt__spool_file_pending(const char *dir, const char *name, pt_spool_status *out)
         free(chunk);
         return pt__fail(PT_ENOMEM, "out of memory");
     }
-    offset = load_offset(path.ptr);
     fd = open(path.ptr, O_RDONLY | O_CLOEXEC);
+    offset = fd >= 0 ? load_offset(path.ptr, fd) : 0;
     if (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_size > offset) {
         /* Complete lines only: a torn tail is not a pending record. */
         uint64_t pos = offset, last_nl = offset;

@@ -40,6 +40,11 @@ void pt__spool_batch_free(pt__spool_batch *batch);
 /** Persist replay progress: write `<path>.off` atomically. */
 int pt__spool_file_save_offset(const char *path, uint64_t offset);
 
+/** Parse a progress file's text: decimal digits, optionally ending with
+ *  '\n'.  0 and *out, or -1 (empty, a sign, anything else, or more than
+ *  64 bits).  Pure. */
+int pt__spool_offset_parse(const char *text, size_t len, uint64_t *out);
+
 /** Remove a segment and its progress file. */
 void pt__spool_file_unlink(const char *path);
 
@@ -50,8 +55,9 @@ int pt__spool_file_list(const char *dir, char ***names, size_t *count);
 int pt__spool_file_locked_by_other(const char *path);
 
 /** Open and lock an orphan segment for replay; *offset from its progress
- *  file.  PT_EEXIST when another tracker holds it, PT_ENOTFOUND when it is
- *  gone. */
+ *  file (a progress file that does not hold the offset of a line start
+ *  within the segment is reported and read as 0).  PT_EEXIST when another
+ * tracker holds it, PT_ENOTFOUND when it is gone. */
 int pt__spool_file_claim(const char *path, int *fd, uint64_t *offset);
 
 /** Add the pending records and bytes of segment `name` in `dir` to *out. */

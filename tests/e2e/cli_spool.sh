@@ -59,4 +59,33 @@ contains "$OUT" '^spool: 0 records pending'
 run 0 "$PT" query --date "$(days_ago 2)" --json
 py 'import json,sys; assert [r["titles"] for r in json.load(open(sys.argv[1]))] == [["late"]]' "$OUT"
 
+# A corrupt progress file (spool/<segment>.log.off) is reported and means
+# "from the start of the segment": status counts every record, replay
+# stores each once, and later runs store normally.
+D3="$(days_ago 3)"
+for i in $(seq 1 20); do
+    printf '{"remote_addr": "198.51.100.%d", "filenames": ["p-%02d.mp3"], "time": "%sT10:%02d:00Z"}\n' "$i" "$i" "$D3" "$i"
+done >progress.jsonl
+for bad in 99999999999999999999 -5 'not a number' 123456789; do
+    mkdir "var/$D3.jsonl"
+    run 2 "$PT" record progress.jsonl
+    expect_count spooled 20
+    rmdir "var/$D3.jsonl"
+    seg="$(ls var/spool/spool-*.log)"
+    printf '%s\n' "$bad" >"$seg.off"
+    run 0 "$PT" spool status
+    contains "$OUT" '^spool: 20 records pending'
+    contains "$ERR" 'progress file .*from its start'
+    run 0 "$PT" spool replay
+    contains "$OUT" '^spool: replayed 20 records$'
+    [ -z "$(ls var/spool)" ] || fail "spool not emptied: $(ls var/spool)"
+    ok
+    run 0 "$PT" query --date "$D3" --json --limit 0
+    py 'import json,sys; t=sorted(r["titles"][0] for r in json.load(open(sys.argv[1]))); assert t == ["p-%02d" % i for i in range(1, 21)], t' "$OUT"
+    rm "var/$D3.jsonl"
+done
+# The store works again at once: nothing is left spooled or stuck.
+run 0 "$PT" record progress.jsonl
+expect_count stored 20
+
 finish

@@ -357,6 +357,128 @@ test_torn_and_corrupt_lines_skipped(void **state)
     free(s);
 }
 
+/* Warnings logged by the spool, for the tests that expect one. */
+static char last_warning[1024];
+static int warnings;
+
+static void
+capture_log(pt_log_level level, const char *message, void *userdata)
+{
+    (void)userdata;
+    if (level < PT_LOG_WARN)
+        return;
+    warnings++;
+    snprintf(last_warning, sizeof(last_warning), "%s", message);
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+}
+
+/* A progress file that does not hold an offset of a line start within the
+ * segment (a number too big for 64 bits, a negative one, garbage, an offset
+ * past the end or inside a line) is reported and taken as "start of the
+ * segment": status counts every record, and replay stores them all (it is
+ * idempotent: the backend skips what it had), never failing for good. */
+static void
+test_corrupt_progress_file_means_start(void **state)
+{
+    fixture *f = *state;
+    static const char *const bad[] = {
+        "99999999999999999999\n", "-5\n", "garbage", "", "12x\n",
+        "18446744073709551615",   "past", "inside"};
+
+    for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+        pt__spool *a, *b;
+        rec_set recs;
+        sink *s = calloc(1, sizeof(*s));
+        char seg[512], off[600], text[64];
+        pt_spool_status st;
+        struct stat sb;
+        size_t n = 0;
+
+        assert_int_equal(pt__spool_open(&a, f->dir), PT_OK);
+        make_records(&recs, 20, 0);
+        assert_int_equal(pt__spool_append(a, recs.ptrs, 20), PT_OK);
+        /* Some progress, so that a .off file exists, then "crash". */
+        assert_int_equal(pt__spool_replay_step(a, 5, sink_put, s, &n), PT_OK);
+        assert_int_equal(n, 5);
+        pt__spool_close(a);
+        segment_path(f->dir, seg, sizeof(seg));
+        snprintf(off, sizeof(off), "%s.off", seg);
+        assert_int_equal(stat(seg, &sb), 0);
+        if (strcmp(bad[k], "past") == 0)
+            snprintf(text, sizeof(text), "%lld\n", (long long)sb.st_size + 100);
+        else if (strcmp(bad[k], "inside") == 0)
+            snprintf(text, sizeof(text), "%d\n", 7); /* mid first line */
+        else
+            snprintf(text, sizeof(text), "%s", bad[k]);
+        write_file(off, text);
+
+        warnings = 0;
+        pt_set_log(capture_log, NULL, PT_LOG_WARN);
+        assert_int_equal(pt__spool_status(f->dir, &st), PT_OK);
+        assert_int_equal(st.pending_records, 20);
+        assert_int_equal(st.pending_bytes, (uint64_t)sb.st_size);
+        assert_true(warnings >= 1);
+        assert_non_null(strstr(last_warning, ".off"));
+        assert_non_null(strstr(last_warning, "start"));
+
+        s->count = 0;
+        warnings = 0;
+        assert_int_equal(pt__spool_open(&b, f->dir), PT_OK);
+        assert_int_equal(pt__spool_scan(b), 1);
+        assert_int_equal(drain(b, s, 8), 20);
+        assert_true(warnings >= 1);
+        pt_set_log(NULL, NULL, PT_LOG_WARN);
+        for (unsigned i = 0; i < 20; i++)
+            assert_int_equal(s->ids[i], i);
+        assert_int_equal(count_files(f->dir, ".log"), 0);
+        assert_int_equal(count_files(f->dir, ".off"), 0);
+        pt__spool_close(b);
+        free(s);
+    }
+}
+
+/* An orphan whose progress file says it was wholly replayed, and one
+ * without a progress file: nothing is replayed twice by the first, all of
+ * the second is. */
+static void
+test_valid_progress_file_respected(void **state)
+{
+    fixture *f = *state;
+    pt__spool *a, *b;
+    rec_set recs;
+    sink *s = calloc(1, sizeof(*s));
+    pt_spool_status st;
+    size_t n = 0;
+
+    assert_int_equal(pt__spool_open(&a, f->dir), PT_OK);
+    make_records(&recs, 10, 0);
+    assert_int_equal(pt__spool_append(a, recs.ptrs, 10), PT_OK);
+    assert_int_equal(pt__spool_replay_step(a, 4, sink_put, s, &n), PT_OK);
+    pt__spool_close(a);
+    warnings = 0;
+    pt_set_log(capture_log, NULL, PT_LOG_WARN);
+    assert_int_equal(pt__spool_status(f->dir, &st), PT_OK);
+    assert_int_equal(st.pending_records, 6);
+    assert_int_equal(pt__spool_open(&b, f->dir), PT_OK);
+    assert_int_equal(pt__spool_scan(b), 1);
+    assert_int_equal(drain(b, s, 8), 6);
+    assert_int_equal(warnings, 0);
+    pt_set_log(NULL, NULL, PT_LOG_WARN);
+    assert_int_equal(s->count, 10);
+    for (unsigned i = 0; i < 10; i++)
+        assert_int_equal(s->ids[i], i);
+    pt__spool_close(b);
+    free(s);
+}
+
 /* Full disk: RLIMIT_FSIZE in a child.  The append fails with PT_ENOSPACE,
  * the segment keeps exactly its earlier bytes (no partial record), and a
  * later small append still works. */
@@ -509,6 +631,10 @@ main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_orphans_before_own_records, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_progress_file_means_start,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_valid_progress_file_respected,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_during_replay_step, setup,
                                         teardown),
     };
