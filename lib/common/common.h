@@ -104,6 +104,116 @@ char *pt__strndup(const char *s, size_t n);
  *  that failed copied into `failed` when it is not NULL. */
 int pt__mkdirs(const char *dir, char *failed, size_t failed_size);
 
+/* ---- safe file access (fs.c) ----------------------------------------------
+ *
+ * privtrack often runs as root in directories other users can reach.  Every
+ * file the library or the CLI creates, writes or appends to, and every file
+ * it reads from a store, spool or key location, is opened through these
+ * helpers; plain open()/fopen()/mkdir()/rename() on such paths is a bug.
+ *
+ * Directories (pt__fs_open_dir) are opened one component at a time from
+ * "/" (a relative path is taken from the working directory, getcwd()), and
+ * every directory passed through is checked:
+ *  - its owner is root or the effective user;
+ *  - it is not writable by group or others, except that a directory on the
+ *    way (not the last one) may be if it is sticky, like /tmp: others cannot
+ *    replace what they do not own there.  The last directory (the store,
+ *    spool or key directory itself) gets no sticky excuse;
+ *  - a symbolic link on the way is followed only when root or the effective
+ *    user owns it (it sits in a directory that passed, so nobody else could
+ *    have put it there); the directory it leads to is checked, the
+ *    directories its target passes through are not.
+ * With PT_FS_MKDIR missing directories are created 0700.  PT_FS_ANY_DIR
+ * skips the checks and opens the directory as the system resolves it: for
+ * the directory of a file the operator named (an export, the audit output,
+ * a policy), which may well be a shared one; the file itself is still
+ * opened by pt__fs_open_at's rules.
+ *
+ * Files (pt__fs_open_at and the conveniences built on it) are opened
+ * relative to a directory descriptor, by a name without '/':
+ *  - never through a symbolic link (O_NOFOLLOW; PT_FS_FOLLOW_OWNED allows a
+ *    link owned by root or the effective user, for read-only files the
+ *    operator configured, such as key_file);
+ *  - never anything but a regular file: the name is lstat'ed first so that a
+ *    device is not even opened, the open is O_NONBLOCK so that a FIFO
+ *    cannot hang it, and the descriptor is fstat'ed again; O_NONBLOCK is
+ *    cleared before it is returned;
+ *  - when opened for writing, the file has one link (a planted hard link to
+ *    another file is refused), and O_TRUNC is applied only after the checks;
+ *  - created 0600 (with O_CREAT; O_EXCL as the caller asks), close-on-exec.
+ * Temporary files (pt__fs_temp_at) get unpredictable names (getrandom) and
+ * O_EXCL; pt__fs_replace_at renames one over its target and fsyncs the
+ * directory, so readers see the old file or the new one.
+ *
+ * Recipes.  Append to a file of a store: pt__fs_open_in(&fd, store, name,
+ * O_RDWR | O_APPEND | O_CREAT, PT_FS_MKDIR).  Read one: pt__fs_open_in(&fd,
+ * store, name, O_RDONLY, 0) (PT_ENOTFOUND: none).  Write one atomically:
+ * pt__fs_open_dir(&dirfd, store, PT_FS_MKDIR), pt__fs_temp_at(&fd, dirfd,
+ * store, ".name.tmp-", tmp, sizeof(tmp)), write and fsync(fd), then
+ * pt__fs_replace_at(dirfd, store, tmp, name), or unlinkat(dirfd, tmp, 0)
+ * on failure.  Read a file the operator configured (a key): pt__fs_open_path
+ * (&fd, path, O_RDONLY, PT_FS_FOLLOW_OWNED), then pt__fs_check_owner.
+ *
+ * Every helper returns PT_OK; PT_ENOTFOUND when the path does not exist
+ * (and is not to be created); PT_EACCESS when it is refused as unsafe, with
+ * a message naming the path, what is wrong and what to run to fix it;
+ * PT_ENOSPACE or PT_EIO for other errors (the errno text); PT_EINVAL for a
+ * path too long.  The message is the thread's pt_last_error(); helpers never
+ * log.  They keep no state: any thread may call them. */
+
+#define PT_FS_MKDIR        0x1 /* create missing directories, 0700 */
+#define PT_FS_ANY_DIR      0x2 /* an operator-named directory: unchecked */
+#define PT_FS_FOLLOW_OWNED 0x4 /* the file may be a link owned by root/euid */
+
+/** Open directory `path` (checked as above) as an O_RDONLY|O_DIRECTORY
+ *  descriptor in *out, to be closed by the caller.  `flags`: PT_FS_MKDIR,
+ *  PT_FS_ANY_DIR. */
+int pt__fs_open_dir(int *out, const char *path, int flags);
+
+/** Open `name` (one component) in directory `dirfd` (whose path, `dir`, is
+ *  used in messages) with `oflags` (O_RDONLY/O_WRONLY/O_RDWR, O_APPEND,
+ *  O_CREAT, O_EXCL, O_TRUNC; O_NOFOLLOW, O_NONBLOCK and O_CLOEXEC are
+ *  added).  `flags`: PT_FS_FOLLOW_OWNED.  The descriptor in *out is a
+ *  regular file, blocking, close-on-exec. */
+int pt__fs_open_at(int *out, int dirfd, const char *dir, const char *name,
+                   int oflags, int flags);
+
+/** pt__fs_open_dir(dir, flags) then pt__fs_open_at(name); the directory
+ *  descriptor is closed again. */
+int pt__fs_open_in(int *out, const char *dir, const char *name, int oflags,
+                   int flags);
+
+/** pt__fs_open_in on the directory and last component of `path` (a path
+ *  without '/' is in the working directory). */
+int pt__fs_open_path(int *out, const char *path, int oflags, int flags);
+
+/** Split `path` into its directory ("." when none) and last component;
+ *  PT_EINVAL when it is too long, ends with '/' or has no last component. */
+int pt__fs_split(const char *path, char *dir, size_t dir_size, char *name,
+                 size_t name_size);
+
+/** Create a new, empty temporary file `<prefix><12 random hex>` in `dirfd`
+ *  (O_RDWR, O_EXCL, 0600); its name is copied to `name` (`size` bytes,
+ *  at least strlen(prefix) + 13).  Start `prefix` with '.' so that readers
+ *  listing the directory skip it. */
+int pt__fs_temp_at(int *out, int dirfd, const char *dir, const char *prefix,
+                   char *name, size_t size);
+
+/** Rename `from` over `to` in `dirfd` (atomically) and fsync the directory. */
+int pt__fs_replace_at(int dirfd, const char *dir, const char *from,
+                      const char *to);
+
+/** fsync a directory descriptor (EINVAL, from file systems that cannot, is
+ *  not an error). */
+int pt__fs_sync_dir(int dirfd, const char *dir);
+
+/** Check who may change the open file `fd` (shown as `what` `path` in
+ *  messages): PT_EACCESS unless its owner is root or the effective user and
+ *  no bit of `forbidden` (e.g. 077 for a key, 002 for a policy) is set in
+ *  its mode. */
+int pt__fs_check_owner(int fd, const char *what, const char *path,
+                       unsigned int forbidden);
+
 /** write() all `len` bytes, across short writes and EINTR.  0, or -1 with
  *  errno set. */
 int pt__write_all(int fd, const void *data, size_t len);

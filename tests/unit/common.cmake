@@ -1,2 +1,4 @@
 pt_add_unit_test(test_common SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_common.c
                  LIBS pt_common)
+pt_add_unit_test(test_fs SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_fs.c
+                 LIBS pt_common)
