@@ -54,6 +54,10 @@ static const char *const policy_keys[][2] = {
     {"audit", "dry_run"},
     {"audit", "output"},
     {"audit", "show_raw"},
+    {"notice", "controller"},
+    {"notice", "contact"},
+    {"notice", "purpose"},
+    {"notice", "url"},
 };
 
 static void

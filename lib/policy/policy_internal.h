@@ -49,8 +49,15 @@ typedef enum pt__key {
     PT_K_AUDIT_DRY_RUN,
     PT_K_AUDIT_OUTPUT,
     PT_K_AUDIT_SHOW_RAW,
+    PT_K_NOTICE_CONTROLLER,
+    PT_K_NOTICE_CONTACT,
+    PT_K_NOTICE_PURPOSE,
+    PT_K_NOTICE_URL,
     PT_K__COUNT
 } pt__key;
+
+/* [notice] purpose when the file does not say. */
+#define PT_NOTICE_DEFAULT_PURPOSE "audience measurement of the site"
 
 /* Enumerated values: the numbers are indexes into the key's name list. */
 enum { PT_FSYNC_ALWAYS, PT_FSYNC_BATCH, PT_FSYNC_NEVER };
@@ -105,6 +112,8 @@ struct pt_policy {
     char *text[PT_K__COUNT];        /* effective value of each key, as text */
     unsigned int num[PT_K__COUNT];  /* booleans, numbers, enum indexes */
     unsigned char set[PT_K__COUNT]; /* the file set this key */
+    unsigned int line[PT_K__COUNT]; /* the line that set it (0: default) */
+    char *source;                   /* the file (or name) it was loaded from */
     pt__cidr *proxies;              /* [ip] trusted_proxies */
     size_t proxy_count, proxy_cap;
     const char *cookie_name;  /* [optout] cookie, split at '=' (points */

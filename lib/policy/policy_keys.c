@@ -40,6 +40,9 @@ static int check_table(const char *v, char *err, size_t errlen);
 static int check_region(const char *v, char *err, size_t errlen);
 static int check_endpoint(const char *v, char *err, size_t errlen);
 static int check_cookie(const char *v, char *err, size_t errlen);
+static int check_prose(const char *v, char *err, size_t errlen);
+static int check_contact(const char *v, char *err, size_t errlen);
+static int check_url(const char *v, char *err, size_t errlen);
 
 /* clang-format off */
 static const key_spec keys[PT_K__COUNT] = {
@@ -76,6 +79,10 @@ static const key_spec keys[PT_K__COUNT] = {
     [PT_K_AUDIT_DRY_RUN] = {"audit", "dry_run", T_BOOL, "false", 0, 0, NULL, NULL, 0},
     [PT_K_AUDIT_OUTPUT] = {"audit", "output", T_TEXT, "-", 0, 0, NULL, NULL, 0},
     [PT_K_AUDIT_SHOW_RAW] = {"audit", "show_raw", T_BOOL, "false", 0, 0, NULL, NULL, 0},
+    [PT_K_NOTICE_CONTROLLER] = {"notice", "controller", T_TEXT, "", 0, 0, NULL, check_prose, 0},
+    [PT_K_NOTICE_CONTACT] = {"notice", "contact", T_TEXT, "", 0, 0, NULL, check_contact, 0},
+    [PT_K_NOTICE_PURPOSE] = {"notice", "purpose", T_TEXT, PT_NOTICE_DEFAULT_PURPOSE, 0, 0, NULL, check_prose, 0},
+    [PT_K_NOTICE_URL] = {"notice", "url", T_TEXT, "", 0, 0, NULL, check_url, 0},
 };
 /* clang-format on */
 
@@ -180,8 +187,10 @@ check_region(const char *v, char *err, size_t errlen)
     return 0;
 }
 
+/* An http:// or https:// URL with a host, and nothing that would need
+ * quoting in a message, a header or a page. */
 static int
-check_endpoint(const char *v, char *err, size_t errlen)
+is_url(const char *v)
 {
     const char *host;
     if (strncmp(v, "http://", 7) == 0)
@@ -189,9 +198,69 @@ check_endpoint(const char *v, char *err, size_t errlen)
     else if (strncmp(v, "https://", 8) == 0)
         host = v + 8;
     else
-        host = NULL;
-    if (!host || !*host || *host == '/' || strpbrk(v, " \t\"'<>\\")) {
+        return 0;
+    if (!*host || *host == '/')
+        return 0;
+    for (const char *p = v; *p; p++)
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f ||
+            strchr("\"'<>\\`", *p))
+            return 0;
+    return 1;
+}
+
+static int
+check_endpoint(const char *v, char *err, size_t errlen)
+{
+    if (!is_url(v)) {
         pt__snprintf(err, errlen, "an endpoint is an http:// or https:// URL");
+        return -1;
+    }
+    return 0;
+}
+
+static int
+check_url(const char *v, char *err, size_t errlen)
+{
+    if (!is_url(v)) {
+        pt__snprintf(err, errlen,
+                     "expected the http:// or https:// URL of a page");
+        return -1;
+    }
+    return 0;
+}
+
+/* Text shown to visitors ([notice] controller, purpose): one line of at
+ * most 160 bytes, no control characters (the loader checked UTF-8). */
+static int
+check_prose(const char *v, char *err, size_t errlen)
+{
+    int ok = strlen(v) <= 160;
+    for (const char *p = v; ok && *p; p++)
+        ok = (unsigned char)*p >= 0x20 && *p != 0x7f;
+    if (!ok) {
+        pt__snprintf(err, errlen,
+                     "expected one line of text of at most 160 bytes");
+        return -1;
+    }
+    return 0;
+}
+
+/* An e-mail address (local@domain.tld, without blanks or quotes) or the
+ * URL of a contact page. */
+static int
+check_contact(const char *v, char *err, size_t errlen)
+{
+    const char *at = strchr(v, '@');
+    const char *dot = at ? strchr(at + 1, '.') : NULL;
+    int ok = at && at != v && !strchr(at + 1, '@') && dot && dot != at + 1 &&
+             dot[1] != '\0' && strlen(v) <= 160;
+    for (const char *p = v; ok && *p; p++)
+        ok = (unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f &&
+             !strchr("\"'<>()[]\\,;:`", *p);
+    if (!ok && !is_url(v)) {
+        pt__snprintf(err, errlen,
+                     "expected an e-mail address or the http:// or "
+                     "https:// URL of a contact page");
         return -1;
     }
     return 0;
@@ -479,6 +548,8 @@ pt__policy_finish(pt_policy *policy, const char *source_name)
     policy->num[PT_K_AUDIT_DRY_RUN] = policy->num[PT_K_POLICY_DRY_RUN];
     if (!policy->text[PT_K_POLICY_NAME])
         policy->text[PT_K_POLICY_NAME] = derive_name(source_name);
+    if (!policy->source && !(policy->source = pt__strdup(source_name)))
+        return PT_ENOMEM;
     for (int k = 0; k < PT_K__COUNT; k++) {
         if (keys[k].type != T_TEXT) {
             free(policy->text[k]);
@@ -510,6 +581,7 @@ pt__policy_destroy(pt_policy *policy)
         return;
     for (int k = 0; k < PT_K__COUNT; k++)
         free(policy->text[k]);
+    free(policy->source);
     free(policy->proxies);
     free(policy);
 }

@@ -192,7 +192,7 @@ classify_section(parse_ctx *ctx, const char *start, const char *end)
         char q[48];
         report(ctx, ctx->lineno,
                "unknown section [%s] (known: policy, storage, ip, optout, "
-               "retention, fields, audit)",
+               "retention, fields, audit, notice)",
                quote(q, sizeof(q), name));
     }
 }
@@ -450,6 +450,12 @@ check_other(parse_ctx *ctx)
         check_unused(ctx, PT_K_STORAGE_ENDPOINT, PT_K_STORAGE_BACKEND, why);
         check_unused(ctx, PT_K_STORAGE_CREATE_TABLE, PT_K_STORAGE_BACKEND, why);
     }
+    /* The notice would send visitors to a page whose choice privtrack
+     * cannot see: the page must set the opt-out cookie. */
+    if (!p->set[PT_K_OPTOUT_COOKIE])
+        check_unused(ctx, PT_K_NOTICE_URL, PT_K_OPTOUT_COOKIE,
+                     "unless [optout] cookie is set (the opt-out page sets "
+                     "that cookie)");
 }
 
 /* ---- parsing --------------------------------------------------------------
@@ -505,6 +511,8 @@ parse(pt_policy **out, const char *text, size_t len, const char *source,
         pt__policy_destroy(ctx.policy);
         return PT_EPOLICY;
     }
+    /* Kept for the regime checks, which point at the line of a key. */
+    memcpy(ctx.policy->line, ctx.key_line, sizeof(ctx.key_line));
     *out = ctx.policy;
     return PT_OK;
 }

@@ -215,6 +215,11 @@ test_defaults_and_get(void **state)
     assert_string_equal(pt_policy_get(p, "audit", "output"), "-");
     assert_string_equal(pt_policy_get(p, "audit", "show_raw"), "false");
     assert_string_equal(pt_policy_get(p, "policy", "name"), "t");
+    assert_string_equal(pt_policy_get(p, "notice", "controller"), "");
+    assert_string_equal(pt_policy_get(p, "notice", "contact"), "");
+    assert_string_equal(pt_policy_get(p, "notice", "purpose"),
+                        "audience measurement of the site");
+    assert_string_equal(pt_policy_get(p, "notice", "url"), "");
     assert_null(pt_policy_get(p, "ip", "colour"));
     assert_null(pt_policy_get(p, "nope", "mode"));
     assert_null(pt_policy_get(NULL, "ip", "mode"));
@@ -340,6 +345,25 @@ test_single_errors(void **state)
     expect_one_error("[ip]\nmode = hash\n  truncate\n", 3, "not a list");
     /* inih strips " ;" comments: a value cannot contain one. */
     expect_one_error("[ip]\nmode = ;hash\n", 2, "empty value");
+    expect_one_error("[notice]\ncontact = nobody\n", 2, "e-mail address");
+    expect_one_error("[notice]\ncontact = a b@c.org\n", 2, "e-mail address");
+    expect_one_error("[notice]\ncontact = a@b\n", 2, "e-mail address");
+    expect_one_error("[notice]\ncontact = a@b@c.org\n", 2, "e-mail address");
+    expect_one_error("[notice]\ncontact = <a@b.org>\n", 2, "e-mail address");
+    expect_one_error("[notice]\ncontact = mailto:a@b.org\n", 2,
+                     "e-mail address");
+    expect_one_error("[optout]\ncookie = o=1\n[notice]\nurl = /optout\n", 4,
+                     "URL of a page");
+    expect_one_error("[optout]\ncookie = o=1\n[notice]\n"
+                     "url = https://x.example/\"><script>\n",
+                     4, "URL of a page");
+    expect_one_error("[notice]\ncontroller = tab\there\n", 2, "one line");
+    expect_one_error("[notice]\npurpose = "
+                     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                     "\n",
+                     2, "at most 160 bytes");
 }
 
 static void
@@ -369,6 +393,52 @@ test_contradictions(void **state)
                      "honor_gpc = false\n",
                      4, "no opt-out signal");
     expect_one_error("[storage]\nregion = eu-west-1\n", 2, "backend = file");
+    expect_one_error("[notice]\nurl = https://x.example/optout\n", 2,
+                     "url has no effect unless [optout] cookie is set");
+}
+
+/* [notice] values as written, and the line of every key the file set
+ * (the regime checks point at them). */
+static void
+test_notice_keys_and_lines(void **state)
+{
+    pt_policy *p = load_ok("; a comment\n"
+                           "[optout]\n"
+                           "cookie = optout=1\n"
+                           "[notice]\n"
+                           "controller = Société Exemple SARL, 1 rue X\n"
+                           "contact = privacy@example.org\n"
+                           "purpose = audience measurement of music.example\n"
+                           "url = https://music.example/optout?x=1#y\n"
+                           "[ip]\n"
+                           "\n"
+                           "mode = truncate\n");
+    pt_policy *q = load_ok("[notice]\ncontact = https://example.org/contact\n");
+    (void)state;
+    assert_string_equal(pt_policy_get(p, "notice", "controller"),
+                        "Société Exemple SARL, 1 rue X");
+    assert_string_equal(pt_policy_get(p, "notice", "contact"),
+                        "privacy@example.org");
+    assert_string_equal(pt_policy_get(p, "notice", "purpose"),
+                        "audience measurement of music.example");
+    assert_string_equal(pt_policy_get(p, "notice", "url"),
+                        "https://music.example/optout?x=1#y");
+    assert_string_equal(pt_policy_get(q, "notice", "contact"),
+                        "https://example.org/contact");
+    assert_int_equal(p->line[PT_K_OPTOUT_COOKIE], 3);
+    assert_int_equal(p->line[PT_K_NOTICE_CONTROLLER], 5);
+    assert_int_equal(p->line[PT_K_NOTICE_URL], 8);
+    assert_int_equal(p->line[PT_K_IP_MODE], 11);
+    assert_int_equal(p->line[PT_K_RETENTION_TTL_DAYS], 0);
+    assert_string_equal(p->source, "t.ini");
+    /* A notice does not change what a record contains, nor its id. */
+    {
+        pt_policy *plain = load_ok("");
+        assert_string_equal(pt_policy_id(q), pt_policy_id(plain));
+        pt_policy_free(plain);
+    }
+    pt_policy_free(p);
+    pt_policy_free(q);
 }
 
 static void
@@ -565,6 +635,7 @@ main(void)
         cmocka_unit_test(test_single_errors),
         cmocka_unit_test(test_contradictions),
         cmocka_unit_test(test_not_contradictions),
+        cmocka_unit_test(test_notice_keys_and_lines),
         cmocka_unit_test(test_long_lines),
         cmocka_unit_test(test_check_reports_every_error),
         cmocka_unit_test(test_check_long_line_fixture),
