@@ -185,6 +185,50 @@ PT_EXTERN const char *pt_policy_get(const pt_policy *policy,
 PT_EXTERN void pt_policy_free(pt_policy *policy);
 
 /* ------------------------------------------------------------------------ */
+/* Key periods                                                              */
+/* ------------------------------------------------------------------------ */
+
+/** How often the keys of address pseudonyms rotate ([ip] rotate).  With a
+ *  rotation, one visitor has one pseudonym per period: distinct client_ip
+ *  values count unique visitors within a period, and counts of several
+ *  periods add up to a sum of per-period counts, not to one count. */
+typedef enum pt_rotation {
+    PT_ROTATE_NEVER = 0,  /* one key for ever */
+    PT_ROTATE_DAILY = 1,  /* UTC days */
+    PT_ROTATE_WEEKLY = 2, /* weeks from Monday 00:00 UTC */
+    PT_ROTATE_MONTHLY = 3 /* calendar months, UTC */
+} pt_rotation;
+
+/** "never", "daily", "weekly" or "monthly" ("unknown" otherwise).  Static;
+ *  any thread. */
+PT_EXTERN const char *pt_rotation_name(pt_rotation rotation);
+
+/** The policy's rotation: PT_ROTATE_NEVER unless [ip] mode = hash rotates
+ *  its keys.  Any thread. */
+PT_EXTERN pt_rotation pt_policy_rotation(const pt_policy *policy);
+
+/** One key period: the span of time in which one key makes pseudonyms. */
+typedef struct pt_key_period {
+    pt_rotation rotation;
+    int64_t start;       /* first second (Unix time, UTC); INT64_MIN for
+                            never */
+    int64_t end;         /* first second after it; INT64_MAX for never */
+    char first_date[11]; /* its first UTC date, "YYYY-MM-DD" ("" for
+                            never) */
+    char last_date[11];  /* its last UTC date ("" for never) */
+    char name[24];       /* the key's name: rotation and first date,
+                            "daily-2025-01-15", "weekly-2025-01-13",
+                            "monthly-2025-01-01" ("" for never) */
+} pt_key_period;
+
+/** The period of `rotation` that holds `time` (Unix seconds, 1970 to
+ *  9999).  A period includes its start and excludes its end: a visit at
+ *  23:59:59.999999 belongs to its own day.  PT_EINVAL for a time outside
+ *  that range or an unknown rotation.  Pure; any thread. */
+PT_EXTERN int pt_key_period_of(pt_rotation rotation, int64_t time,
+                               pt_key_period *out);
+
+/* ------------------------------------------------------------------------ */
 /* Visits and records                                                       */
 /* ------------------------------------------------------------------------ */
 

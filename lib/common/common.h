@@ -256,4 +256,7 @@ int pt__valid_date(const char *s);
 /** Days since 1970-01-01 for a proleptic Gregorian date. */
 int64_t pt__days_from_civil(int64_t y, unsigned m, unsigned d);
 
+/** The proleptic Gregorian date of a day number (days since 1970-01-01). */
+void pt__civil_from_days(int64_t days, int *y, unsigned *m, unsigned *d);
+
 #endif

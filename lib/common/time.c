@@ -18,8 +18,8 @@ pt__days_from_civil(int64_t y, unsigned m, unsigned d)
     return era * 146097 + (int64_t)doe - 719468;
 }
 
-static void
-civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
+void
+pt__civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
 {
     int64_t era;
     unsigned doe, yoe, doy, mp;
@@ -78,7 +78,7 @@ pt__format_date(char *out, int64_t time_us)
     unsigned secs, micros, m, d;
     int y;
     split(time_us, &days, &secs, &micros);
-    civil_from_days(days, &y, &m, &d);
+    pt__civil_from_days(days, &y, &m, &d);
     put_digits(out, (unsigned)(y < 0 ? 0 : y), 4);
     out[4] = '-';
     put_digits(out + 5, m, 2);

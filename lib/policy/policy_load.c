@@ -717,3 +717,10 @@ pt__policy_ttl_days(const pt_policy *policy)
 {
     return policy->num[PT_K_RETENTION_TTL_DAYS];
 }
+
+pt_rotation
+pt_policy_rotation(const pt_policy *policy)
+{
+    (void)policy; /* no policy rotates its keys yet: [ip] rotate is next */
+    return PT_ROTATE_NEVER;
+}

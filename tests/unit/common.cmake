@@ -2,3 +2,6 @@ pt_add_unit_test(test_common SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_common.c
                  LIBS pt_common)
 pt_add_unit_test(test_fs SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_fs.c
                  LIBS pt_common)
+# lib/common/period.c: key periods (rotation, grace, prefetch).
+pt_add_unit_test(test_period SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_period.c
+                 LIBS pt_common)
