@@ -23,8 +23,7 @@ function(pt_add_unit_test name)
                                              ${PROJECT_SOURCE_DIR}/lib
                                              ${PROJECT_SOURCE_DIR}/tests)
   target_compile_definitions(${name} PRIVATE
-    PT_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
-    PT_SHARED_DIR="${PROJECT_SOURCE_DIR}/../shared")
+    PT_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
   add_test(NAME ${name} COMMAND ${name})
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 120)

@@ -1,11 +1,12 @@
 """The seed's tracking module, re-created as the benchmark baseline.
 
-This is the design privtrack replaces (../shared/seed/DYNAMODB_TRACKING_SETUP.md):
-one DynamoDB item per visit, written with boto3 ``put_item`` from a new thread
-per write, and the guide's suggested ``sha256(ip)[:16]`` "anonymisation".  It
-is kept deliberately faithful, flaws included (no retry, no batching, a
-microsecond collision overwrites an item); only what the benchmark needs to
-drive it (an endpoint override and a table name argument) was added.
+This is the design privtrack replaces, as the old tracker's setup guide (not
+part of this repository) describes it: one DynamoDB item per visit, written
+with boto3 ``put_item`` from a new thread per write, and the guide's
+suggested ``sha256(ip)[:16]`` "anonymisation".  It is kept deliberately
+faithful, flaws included (no retry, no batching, a microsecond collision
+overwrites an item); only what the benchmark needs to drive it (an endpoint
+override and a table name argument) was added.
 
 Use Debian's python3-boto3: run with /usr/bin/python3.
 """

@@ -1,5 +1,6 @@
 /*
- * SigV4 against AWS's signing test suite (../shared/testdata/sigv4/): every
+ * SigV4 against AWS's signing test suite (tests/data/sigv4/, copied from
+ * aws-c-auth under Apache-2.0: see its README.txt, LICENSE and NOTICE): every
  * case directory becomes one cmocka test comparing the canonical request,
  * the string to sign, the signature and the Authorization header byte for
  * byte.  A missing or empty suite is a failure, not a skip.
@@ -19,7 +20,7 @@
 
 #include <cmocka.h>
 
-#define SUITE_DIR PT_SHARED_DIR "/testdata/sigv4"
+#define SUITE_DIR PT_SOURCE_DIR "/tests/data/sigv4"
 
 static char *
 read_file(const char *dir, const char *name, size_t *len_out)
