@@ -17,11 +17,16 @@ packages=(
 installed() {
     # Tools that may come from elsewhere than Debian's package of that name
     # (e.g. a nodejs build that bundles npm and conflicts with Debian's npm
-    # package) count as present when they work.
+    # package) count as present when they work.  Not so the AWS CLI: the
+    # tests run /usr/bin/aws (Debian's awscli, on /usr/bin/python3), so an
+    # `aws` elsewhere on PATH (a pyenv shim, a pip install) does not count;
+    # what counts is exactly what tests/dynamodb/compat.sh runs.
     case "$1" in
     nodejs) command -v node >/dev/null && return 0 ;;
     npm) command -v npm >/dev/null && return 0 ;;
-    awscli) command -v aws >/dev/null && return 0 ;;
+    awscli)
+        /usr/bin/aws --version >/dev/null 2>&1 || return 1
+        ;;
     python3-boto3) /usr/bin/python3 -c 'import boto3' 2>/dev/null && return 0 ;;
     esac
     # "install ok installed" only: a removed package whose configuration
