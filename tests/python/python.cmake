@@ -1,0 +1,28 @@
+# The Python binding's tests (label "python"): pytest under Debian's
+# /usr/bin/python3 (python3-pytest, python3-flask, gunicorn), against this
+# build's libprivtrack and privtrack command.  Not registered in sanitizer
+# builds: an ASan/TSan-instrumented libprivtrack cannot be loaded into a
+# Python that was not started with the sanitizer runtime preloaded.
+set(PT_PYTHON /usr/bin/python3 CACHE FILEPATH
+    "Python with pytest, Flask and gunicorn (Debian's) for the binding tests")
+
+if(NOT PT_SANITIZE)
+  # pt_add_python_test(NAME FILE [LABELS ...] [TIMEOUT n] [WRAPPER cmd...])
+  function(pt_add_python_test name file)
+    cmake_parse_arguments(T "" "TIMEOUT" "LABELS;WRAPPER" ${ARGN})
+    if(NOT T_TIMEOUT)
+      set(T_TIMEOUT 300)
+    endif()
+    set(_basetemp ${CMAKE_CURRENT_BINARY_DIR}/python-tmp-${name})
+    add_test(NAME python_${name}
+             COMMAND ${T_WRAPPER} ${PT_PYTHON} -m pytest -q -p no:cacheprovider
+                     --basetemp=${_basetemp} ${CMAKE_CURRENT_LIST_DIR}/${file})
+    set_tests_properties(python_${name} PROPERTIES
+      LABELS "python;${T_LABELS}" TIMEOUT ${T_TIMEOUT}
+      ENVIRONMENT "PRIVTRACK_LIBRARY=$<TARGET_FILE:privtrack>;PRIVTRACK_CLI=$<TARGET_FILE:privtrack_cli>;PYTHONPATH=${PROJECT_SOURCE_DIR}/bindings/python;PYTHONDONTWRITEBYTECODE=1;PT_BUILD_DIR=${PROJECT_BINARY_DIR}")
+  endfunction()
+
+  pt_add_python_test(stats test_stats.py)
+  pt_add_python_test(tracker test_tracker.py)
+  pt_add_python_test(concurrency test_concurrency.py TIMEOUT 600)
+endif()
