@@ -122,12 +122,6 @@ int cli_valid_date(const char *date);
 /** Parse a non-negative decimal integer that fits in `max`. */
 int cli_parse_uint(const char *text, uint64_t max, uint64_t *out);
 
-/** Parse an ISO-8601 date-time ("2025-01-15T14:30:00.123456+00:00",
- *  "...Z", a space instead of "T", no offset = UTC, or a bare date) into
- *  microseconds since the epoch.  Returns 0 on success, -1 when malformed or
- *  out of range. */
-int cli_parse_time(const char *text, int64_t *out_us);
-
 /** A visit parsed from one JSON line.  The pt_visit borrows its strings
  *  from the parsed JSON tree, so both live until cli_visit_free(). */
 typedef struct cli_visit {

@@ -191,6 +191,11 @@ track_lines(record_run *run, pt_tracker *tracker)
             rc = cli_fail(tracker, trc, "record");
             break;
         }
+        /* The library found the visit unusable: say which line, and why
+         * (its detail never quotes an address). */
+        if (result.dropped == PT_DROP_INVALID)
+            fprintf(stderr, "%s:%zu: visit dropped as invalid: %s\n",
+                    run->input_name, lineno, pt_last_error());
     }
     if (rc == CLI_OK && interrupted) {
         cli_error("record: interrupted after line %zu of %s; the records "

@@ -195,12 +195,19 @@ parse_time(cli_visit *v, char *err, size_t errlen)
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(v->root, "time");
     if (!t || cJSON_IsNull(t))
         return 0;
-    if (!cJSON_IsString(t) ||
-        cli_parse_time(t->valuestring, &v->visit.time_us) != 0)
+    if (!cJSON_IsString(t))
+        return fail(err, errlen, "\"time\" must be a string");
+    /* The library's parser: what it accepts, pt_track() accepts too. */
+    switch (pt_time_parse(t->valuestring, &v->visit.time_us)) {
+    case PT_OK:
+        return 0;
+    case PT_EINVAL: /* out of range; the detail names the limit */
+        return fail(err, errlen, "\"time\": %s", pt_last_error());
+    default:
         return fail(err, errlen,
                     "\"time\" must be an ISO-8601 date-time such as "
                     "2025-01-15T14:30:00Z");
-    return 0;
+    }
 }
 
 static int

@@ -239,6 +239,23 @@ typedef struct pt_header {
 
 #define PT_VISIT_VERSION 1
 
+/* The visit times a record can hold, in µs since the Unix epoch (UTC): from
+ * just after the epoch (0 in pt_visit.time_us means "now") to the last
+ * microsecond of year 9999 (a record's date has a four-digit year).  A visit
+ * with a time outside this range is dropped as PT_DROP_INVALID. */
+#define PT_TIME_MIN_US INT64_C(1)
+#define PT_TIME_MAX_US                                                         \
+    INT64_C(253402300799999999) /* 9999-12-31T23:59:59.999999Z */
+
+/** Parse an ISO-8601 date-time into µs since the Unix epoch, UTC:
+ *  "2025-01-15T14:30:00.123456+00:00", "...Z", "+HH:MM", "+HHMM" or "+HH"
+ *  offsets, none meaning UTC, a space for the "T", any number of fraction
+ *  digits (microseconds kept), or a bare date "2025-01-15" (midnight UTC).
+ *  PT_OK; PT_EPARSE when malformed; PT_EINVAL when the time is outside
+ *  PT_TIME_MIN_US..PT_TIME_MAX_US (so every time it accepts, pt_track()
+ *  accepts too).  The detail is in pt_last_error().  Any thread. */
+PT_EXTERN int pt_time_parse(const char *text, int64_t *out_us);
+
 /** A visit's raw facts.  Everything is borrowed for the duration of
  *  pt_track() only: the library copies what the policy lets it keep. */
 typedef struct pt_visit {
@@ -253,7 +270,7 @@ typedef struct pt_visit {
     size_t filename_count;
     size_t error_count; /* failed downloads; messages never stored */
     int64_t time_us;    /* visit time, µs since the Unix epoch, UTC;
-                           0 = now */
+                           0 = now; else PT_TIME_MIN_US..PT_TIME_MAX_US */
 } pt_visit;
 
 #define PT_VISIT_INIT                                                          \

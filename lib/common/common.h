@@ -246,8 +246,10 @@ void pt__format_timestamp(char *out, int64_t time_us);
 /** Format a UTC date ("2025-01-15") into `out` (PT_DATE_LEN + 1 bytes). */
 void pt__format_date(char *out, int64_t time_us);
 
-/** Parse ISO-8601 "YYYY-MM-DD[THH:MM[:SS[.f{1,9}]]][Z|±HH:MM|±HHMM]" (no
- *  offset means UTC) into µs since the epoch.  PT_EPARSE when malformed. */
+/** Parse ISO-8601 "YYYY-MM-DD[THH:MM[:SS[.f+]]][Z|±HH:MM|±HHMM|±HH]" (no
+ *  offset means UTC) into µs since the epoch, whatever the year (stored
+ *  timestamps); pt_time_parse() adds the range of visit times.  PT_EPARSE
+ *  when malformed. */
 int pt__parse_iso8601(const char *s, int64_t *out_us);
 
 /** Validate "YYYY-MM-DD" (a real calendar date).  Non-zero when valid. */

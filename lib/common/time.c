@@ -173,13 +173,14 @@ pt__parse_iso8601(const char *s, int64_t *out_us)
             if (*p == '.' || *p == ',') {
                 int n = 0;
                 p++;
+                /* Any precision; microseconds are kept. */
                 while (*p >= '0' && *p <= '9') {
                     if (n < 6)
                         frac = frac * 10 + (*p - '0');
                     n++;
                     p++;
                 }
-                if (n == 0 || n > 9)
+                if (n == 0)
                     return pt__fail(PT_EPARSE,
                                     "not an ISO-8601 time: bad fraction");
                 for (; n < 6; n++)
@@ -191,13 +192,16 @@ pt__parse_iso8601(const char *s, int64_t *out_us)
         if (*p == 'Z' || *p == 'z') {
             p++;
         } else if (*p == '+' || *p == '-') {
-            int sign = *p == '-' ? -1 : 1, oh, om;
+            int sign = *p == '-' ? -1 : 1, oh, om = 0, colon;
             p++;
             if (!digits(&p, 2, &oh))
                 return pt__fail(PT_EPARSE, "not an ISO-8601 offset");
-            if (*p == ':')
-                p++;
-            if (!digits(&p, 2, &om) || oh > 23 || om > 59)
+            /* +HH:MM, +HHMM, or +HH alone */
+            colon = *p == ':';
+            p += colon;
+            if ((colon || (*p >= '0' && *p <= '9')) && !digits(&p, 2, &om))
+                return pt__fail(PT_EPARSE, "not an ISO-8601 offset");
+            if (oh > 23 || om > 59)
                 return pt__fail(PT_EPARSE, "not an ISO-8601 offset");
             off = sign * (oh * 3600 + om * 60);
         }
@@ -208,5 +212,28 @@ pt__parse_iso8601(const char *s, int64_t *out_us)
                h * 3600 + mi * 60 + sec - off) *
                   1000000 +
               frac;
+    return PT_OK;
+}
+
+int
+pt_time_parse(const char *text, int64_t *out_us)
+{
+    int64_t us;
+    int rc;
+
+    if (!out_us)
+        return pt__fail(PT_EINVAL, "pt_time_parse: out_us is NULL");
+    rc = pt__parse_iso8601(text, &us);
+    if (rc != PT_OK)
+        return rc;
+    if (us < PT_TIME_MIN_US)
+        return pt__fail(PT_EINVAL, "the time is not after "
+                                   "1970-01-01T00:00:00Z (UTC), the first "
+                                   "a record can hold");
+    if (us > PT_TIME_MAX_US)
+        return pt__fail(PT_EINVAL, "the time is after "
+                                   "9999-12-31T23:59:59.999999Z (UTC), the "
+                                   "last a record can hold");
+    *out_us = us;
     return PT_OK;
 }

@@ -536,17 +536,16 @@ count_of(size_t n)
     return (uint64_t)n > (uint64_t)MAX_COUNT ? MAX_COUNT : (int64_t)n;
 }
 
-/* The visit times a record can carry: 1970-01-01 to 9999-12-31 (a
- * four-digit year). */
-#define MAX_TIME_US INT64_C(253402300799999999)
-
 static int
 check_visit(const pt_visit *v)
 {
-    if (v->time_us < 0 || v->time_us > MAX_TIME_US)
+    /* The range pt_time_parse() enforces too (0 is "now"). */
+    if (v->time_us != 0 &&
+        (v->time_us < PT_TIME_MIN_US || v->time_us > PT_TIME_MAX_US))
         return pt__fail(PT_EINVAL,
                         "visit time %lld us is outside "
-                        "1970-9999",
+                        "1970-01-01T00:00:00.000001Z..9999-12-31T23:59:59."
+                        "999999Z",
                         (long long)v->time_us);
     if (v->version < 1)
         return pt__fail(PT_EINVAL, "visit version %u (expected %d)", v->version,

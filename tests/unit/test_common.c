@@ -115,6 +115,70 @@ test_time_parse(void **state)
     assert_false(pt__valid_date("2024-02-290"));
 }
 
+/* The public parser of visit times: the formats the command has always
+ * taken, and exactly the range pt_track() accepts. */
+static void
+test_time_parse_public(void **state)
+{
+    int64_t us = 0;
+    (void)state;
+    assert_int_equal(pt_time_parse("2025-01-15T14:30:00.123456+00:00", &us),
+                     PT_OK);
+    assert_true(us == INT64_C(1736951400123456));
+    assert_int_equal(pt_time_parse("2025-01-15 16:30:00+02:00", &us), PT_OK);
+    assert_true(us == INT64_C(1736951400000000));
+    assert_int_equal(pt_time_parse("2025-01-15T09:30-0500", &us), PT_OK);
+    assert_true(us == INT64_C(1736951400000000));
+    assert_int_equal(pt_time_parse("2025-01-15T09:30-05", &us), PT_OK);
+    assert_true(us == INT64_C(1736951400000000));
+    assert_int_equal(pt_time_parse("2025-01-15T14:30:00.5", &us), PT_OK);
+    assert_true(us == INT64_C(1736951400500000));
+    assert_int_equal(pt_time_parse("2025-01-15T14:30:00.1234567891234Z", &us),
+                     PT_OK);
+    assert_true(us == INT64_C(1736951400123456));
+    assert_int_equal(pt_time_parse("2025-01-15", &us), PT_OK);
+    assert_true(us == INT64_C(1736899200000000));
+
+    /* The range, at both ends. */
+    assert_int_equal(pt_time_parse("9999-12-31T23:59:59.999999Z", &us), PT_OK);
+    assert_true(us == PT_TIME_MAX_US);
+    assert_int_equal(pt_time_parse("9999-12-31T22:59:59.999999-01:00", &us),
+                     PT_OK);
+    assert_true(us == PT_TIME_MAX_US);
+    assert_int_equal(pt_time_parse("1970-01-01T00:00:00.000001Z", &us), PT_OK);
+    assert_true(us == PT_TIME_MIN_US);
+    us = 42;
+    assert_int_equal(pt_time_parse("9999-12-31T23:59:59-01:00", &us),
+                     PT_EINVAL);
+    assert_non_null(strstr(pt_last_error(), "9999-12-31T23:59:59.999999Z"));
+    assert_true(us == 42); /* untouched on failure */
+    assert_int_equal(pt_time_parse("1970-01-01T00:00:00Z", &us), PT_EINVAL);
+    assert_int_equal(pt_time_parse("1970-01-01T00:30:00+01:00", &us),
+                     PT_EINVAL);
+    assert_int_equal(pt_time_parse("0000-01-01T00:00:00Z", &us), PT_EINVAL);
+
+    const char *bad[] = {"",
+                         "yesterday",
+                         "2025-02-29T00:00:00Z",
+                         "2025-13-01",
+                         "2025-01-15T24:00:00Z",
+                         "2025-01-15T14:60:00Z",
+                         "2025-01-15T14:30:00+25:00",
+                         "2025-01-15T14:30:00+05:",
+                         "2025-01-15T14:30:00+05:3",
+                         "2025-01-15T14:30:00+0",
+                         "2025-01-15T14:30:00.Z",
+                         "2025-01-15T14:30:00Zjunk",
+                         "10000-01-01T00:00:00Z",
+                         "25-01-15",
+                         "2025-1-15"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (pt_time_parse(bad[i], &us) != PT_EPARSE)
+            fail_msg("'%s' not refused as malformed", bad[i]);
+    assert_int_equal(pt_time_parse(NULL, &us), PT_EPARSE);
+    assert_int_equal(pt_time_parse("2025-01-15", NULL), PT_EINVAL);
+}
+
 static int log_calls;
 static void
 capture_log(pt_log_level level, const char *message, void *userdata)
@@ -160,6 +224,7 @@ main(void)
         cmocka_unit_test(test_utf8_sanitize_cut_at_boundary),
         cmocka_unit_test(test_time_format),
         cmocka_unit_test(test_time_parse),
+        cmocka_unit_test(test_time_parse_public),
         cmocka_unit_test(test_crc32),
         cmocka_unit_test(test_log_callback),
     };
