@@ -6,6 +6,7 @@
 #define PT_STORAGE_DYNAMODB_H
 
 #include "aws/ddb_client.h"
+#include "storage/dynamodb_slots.h"
 #include "storage/storage.h"
 
 /* control() operations (arg types in brackets).  Unknown ops return
@@ -23,26 +24,8 @@
 
 #define PT__DYNAMODB_DEFAULT_TABLE "link-downloader-visits"
 
-/* ---- slot leases (dynamodb_lease.c) -------------------------------------- */
+/* ---- slot leases (dynamodb_lease.c; the rules: dynamodb_slots.h) --------- */
 
-/* Slots are microseconds, in PT__DDB_RESIDUES classes (µs mod 250); a
- * lease is one class of one PT__DDB_WINDOW_US window. */
-#define PT__DDB_RESIDUES  250
-#define PT__DDB_WINDOW_US 60000000LL
-/* A record is stored less than PT__DDB_SPAN_US after its time, and less
- * than PT__DDB_SHIFT_US after it while PT__DDB_NEAR_LEASES leases of a
- * window allow it. */
-#define PT__DDB_SPAN_US     1000000LL
-#define PT__DDB_SHIFT_US    20000LL
-#define PT__DDB_NEAR_LEASES 8
-/* Within PT__DDB_FRESH_US of the clock, leases alone vouch for a slot;
- * further, records are looked up first. */
-#define PT__DDB_FRESH_US 3600000000LL
-/* A lease item's ttl: this long after its window or its claim, whichever
- * is later; a lease is held in memory PT__DDB_LEASE_KEEP_US at most. */
-#define PT__DDB_LEASE_TTL_S     (30 * 86400LL)
-#define PT__DDB_LEASE_KEEP_US   (25 * 86400000000LL)
-#define PT__DDB_MAX_LEASES      32 /* held at once (30 KB each) */
 #define PT__DDB_LEASE_PARTITION "privtrack#lease"
 #define PT__DDB_BATCH_ITEMS     25 /* BatchWriteItem's limit */
 
@@ -58,7 +41,6 @@ typedef struct pt__dynamodb_stats {
     uint64_t found;           /* ... found already stored */
 } pt__dynamodb_stats;
 
-struct pt__ddb_lease;
 struct pt__ddb_put_job;
 struct pt__ddb_put_req;
 
@@ -78,14 +60,10 @@ typedef struct pt__dynamodb {
     unsigned int parallel;
     unsigned int page_limit;
     pt__dynamodb_stats stats;
-    /* slot leases held (dynamodb_lease.c) */
-    struct pt__ddb_lease *leases[PT__DDB_MAX_LEASES];
-    size_t lease_count;
-    uint64_t lease_tick;
+    /* slot leases held (dynamodb_lease.c, dynamodb_slots.c) */
+    pt__ddb_slots slots;
     long lease_pid;         /* the process they belong to */
     unsigned char owner[8]; /* random id written into lease items */
-    int64_t exhausted[8];   /* windows (+ 1) with no class left */
-    unsigned int exhausted_next;
     /* put()'s working memory, kept between calls (dynamodb_write.c): a
      * steady stream of puts then allocates nothing */
     struct pt__ddb_put_job *jobs;
@@ -104,18 +82,10 @@ void pt__ddb_leases_reset(pt__dynamodb *d);
  *  PT__DDB_LEASE_KEEP_US, whose items may have expired. */
 void pt__ddb_leases_check(pt__dynamodb *d, int64_t now_us);
 
-/** Hand out a free slot in [lo, hi) from the leases held, skipping the
- *  sorted times in `taken` (items seen in the table); PT_ENOTFOUND when the
- *  leases held have none. */
-int pt__ddb_lease_take(pt__dynamodb *d, int64_t lo, int64_t hi,
-                       const int64_t *taken, size_t ntaken, int64_t *slot);
-
-/** How many leases of `window` are held. */
-size_t pt__ddb_leases_in(const pt__dynamodb *d, int64_t window);
-
 /** Claim one more class of the window (conditional PutItem of its lease
- *  item, trying several classes).  PT_EEXIST when every class tried is
- *  taken; other codes are the server's (pt_last_error() has the detail). */
+ *  item, trying PT__DDB_CLAIM_PROBES classes) and hold it in d->slots.
+ *  PT_EEXIST when every class tried is taken; other codes are the
+ *  server's (pt_last_error() has the detail). */
 int pt__ddb_lease_claim(pt__dynamodb *d, int64_t window);
 
 /** The client, created on first use; fails with PT_ECREDENTIALS (or the

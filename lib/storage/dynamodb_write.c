@@ -4,10 +4,11 @@
  *
  * BatchWriteItem takes no condition, so what keeps two records off one key
  * (date, timestamp) is where they are put: each record is stored in a slot
- * (a microsecond) that this instance holds a lease on (dynamodb_lease.c)
- * and has not handed out before, at most PT__DDB_SPAN_US after its own
- * time (before it, at the very end of a day, so the date never changes).
- * No other writer can hold that slot, so the write needs no condition.
+ * (a microsecond) that the slot allocator (dynamodb_slots.c) hands out from
+ * a lease this instance holds (dynamodb_lease.c), at most PT__DDB_SPAN_US
+ * after its own time (before it, at the very end of a day, so the date
+ * never changes).  No other writer can hold that slot, so the write needs
+ * no condition.
  *
  * Records whose time is more than PT__DDB_FRESH_US from the clock, and
  * every record of a replay (the spool, or a put() after a failure whose
@@ -32,9 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DAY_US         86400000000LL
 #define REDRIVE_ROUNDS 20 /* UnprocessedItems re-driven at most this often */
-#define NO_SLOT        1  /* take_or_claim(): none free (not an error) */
 
 typedef struct pt__ddb_put_job {
     const pt_record *record;
@@ -61,15 +60,8 @@ typedef struct put_ctx {
     pt__dynamodb *d;
     put_job *jobs;
     size_t count;
-    int64_t *taken; /* sorted: slots seen holding an item */
-    size_t ntaken;
+    pt__ddb_taken taken; /* slots seen holding an item */
 } put_ctx;
-
-static int64_t
-floor_div(int64_t a, int64_t b)
-{
-    return a / b - (a % b != 0 && (a < 0) != (b < 0));
-}
 
 /* ---- content ------------------------------------------------------------- */
 
@@ -99,13 +91,6 @@ typedef struct seen_set {
     seen_item *items;
     size_t count, cap;
 } seen_set;
-
-static int
-cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
 
 /* Take one Query page's items: their slot (when the timestamp is in
  * privtrack's canonical form: only then can it be one of our slots) and
@@ -249,14 +234,13 @@ check_stored(put_ctx *c)
     }
     free(order);
     if (rc == PT_OK && set.count) {
-        c->taken = malloc(set.count * sizeof(*c->taken));
-        if (!c->taken)
+        c->taken.times = malloc(set.count * sizeof(*c->taken.times));
+        if (!c->taken.times)
             rc = pt__fail(PT_ENOMEM, "out of memory");
     }
     for (size_t i = 0; rc == PT_OK && i < set.count; i++)
-        c->taken[c->ntaken++] = set.items[i].us;
-    if (c->ntaken)
-        qsort(c->taken, c->ntaken, sizeof(*c->taken), cmp_i64);
+        c->taken.times[c->taken.count++] = set.items[i].us;
+    pt__ddb_taken_sort(&c->taken);
     for (size_t i = 0; rc == PT_OK && i < c->count; i++) {
         put_job *j = &c->jobs[i];
         if (!j->check || j->dup_of >= 0 || !j->parsed)
@@ -280,18 +264,13 @@ check_stored(put_ctx *c)
 
 /* ---- choosing slots ------------------------------------------------------ */
 
-static int
-is_taken(const put_ctx *c, int64_t t)
-{
-    return c->ntaken > 0 &&
-           bsearch(&t, c->taken, c->ntaken, sizeof(*c->taken), cmp_i64) != NULL;
-}
-
 /* The conditional path's next candidate: class 0's slots of the span, from
  * index j->k, skipping those seen taken.  PT_EEXIST when none is left. */
 static int
 conditional_slot(put_ctx *c, put_job *j)
 {
+    int64_t slot;
+
     if (!j->parsed) { /* unparsable: its own timestamp or nothing */
         if (j->k > 0)
             return pt__fail(PT_EEXIST,
@@ -302,92 +281,50 @@ conditional_slot(put_ctx *c, put_job *j)
         pt__snprintf(j->ts, sizeof(j->ts), "%s", j->record->timestamp);
         return PT_OK;
     }
-    int64_t first = floor_div(j->lo + PT__DDB_RESIDUES - 1, PT__DDB_RESIDUES) *
-                    PT__DDB_RESIDUES;
-    for (;; j->k++) {
-        int64_t t = first + (int64_t)j->k * PT__DDB_RESIDUES;
-        if (t >= j->hi)
-            return pt__fail(PT_EEXIST,
-                            "DynamoDB: every free slot within %lld ms of "
-                            "%.40s is taken",
-                            (long long)(PT__DDB_SPAN_US / 1000),
-                            j->record->timestamp);
-        if (!is_taken(c, t)) {
-            pt__format_timestamp(j->ts, t);
-            return PT_OK;
-        }
-    }
+    if (pt__ddb_class0_slot(j->lo, j->hi, &j->k, &c->taken, &slot) != PT_OK)
+        return pt__fail(PT_EEXIST,
+                        "DynamoDB: every free slot within %lld ms of "
+                        "%.40s is taken",
+                        (long long)(PT__DDB_SPAN_US / 1000),
+                        j->record->timestamp);
+    pt__format_timestamp(j->ts, slot);
+    return PT_OK;
 }
 
-static int
-window_exhausted(const pt__dynamodb *d, int64_t w)
-{
-    for (size_t i = 0; i < sizeof(d->exhausted) / sizeof(d->exhausted[0]); i++)
-        if (d->exhausted[i] == w + 1)
-            return 1;
-    return 0;
-}
-
-/* A slot in [lo, end) from the leases held, or from one more lease of the
- * windows that range touches (while fewer than `max_leases` of that window
- * are held). */
-static int
-take_or_claim(put_ctx *c, put_job *j, int64_t end, size_t max_leases,
-              int64_t *slot)
-{
-    pt__dynamodb *d = c->d;
-    if (pt__ddb_lease_take(d, j->lo, end, c->taken, c->ntaken, slot) == PT_OK)
-        return PT_OK;
-    for (int64_t w = floor_div(j->lo, PT__DDB_WINDOW_US);
-         w <= floor_div(end - 1, PT__DDB_WINDOW_US); w++) {
-        if (window_exhausted(d, w) || pt__ddb_leases_in(d, w) >= max_leases)
-            continue;
-        int rc = pt__ddb_lease_claim(d, w);
-        if (rc == PT_EEXIST) {
-            /* remembered (w + 1: zero is "none"), so that later records
-             * do not probe that minute again */
-            d->exhausted[d->exhausted_next++ %
-                         (sizeof(d->exhausted) / sizeof(d->exhausted[0]))] =
-                w + 1;
-            pt__log(PT_LOG_WARN,
-                    "dynamodb: no slot lease left for a minute of %s; "
-                    "writing its records one by one, with a condition",
-                    j->record->date);
-            continue;
-        }
-        if (rc != PT_OK)
-            return rc;
-        if (pt__ddb_lease_take(d, j->lo, end, c->taken, c->ntaken, slot) ==
-            PT_OK)
-            return PT_OK;
-    }
-    return NO_SLOT;
-}
-
-/* A leased slot for j: within PT__DDB_SHIFT_US of its time when the
- * leases held allow it, or one more while few are held (so a dense burst
- * does not lease every class of a minute); else anywhere in its span,
- * leasing as needed; the conditional path when no class is left. */
+/* A leased slot for j, claiming leases as the allocator asks; the
+ * conditional path when no class is left. */
 static int
 assign(put_ctx *c, put_job *j)
 {
-    int64_t slot, near = j->lo + PT__DDB_SHIFT_US;
-    int rc;
+    pt__dynamodb *d = c->d;
+    pt__ddb_search q;
+    pt__ddb_step step;
+    int64_t found;
 
     if (!j->parsed) {
         j->conditional = 1;
         return conditional_slot(c, j);
     }
-    rc = take_or_claim(c, j, near < j->hi ? near : j->hi, PT__DDB_NEAR_LEASES,
-                       &slot);
-    if (rc == NO_SLOT && near < j->hi)
-        rc = take_or_claim(c, j, j->hi, PT__DDB_MAX_LEASES, &slot);
-    if (rc == PT_OK) {
-        pt__format_timestamp(j->ts, slot);
+    pt__ddb_search_init(&q, j->lo, j->hi);
+    while ((step = pt__ddb_search_next(&d->slots, &q, &c->taken, &found)) ==
+           PT__DDB_CLAIM) {
+        int rc = pt__ddb_lease_claim(d, found);
+        if (rc == PT_EEXIST) {
+            /* remembered, so that later records do not probe that minute
+             * again */
+            pt__ddb_slots_exhaust(&d->slots, found);
+            pt__log(PT_LOG_WARN,
+                    "dynamodb: no slot lease left for a minute of %s; "
+                    "writing its records one by one, with a condition",
+                    j->record->date);
+        } else if (rc != PT_OK) {
+            return rc;
+        }
+    }
+    if (step == PT__DDB_FOUND) {
+        pt__format_timestamp(j->ts, found);
         return PT_OK;
     }
-    if (rc != NO_SLOT)
-        return rc;
     /* Records of this batch with the same span start on different slots
      * of class 0 instead of all racing for the first one. */
     j->conditional = 1;
@@ -654,15 +591,8 @@ prepare(put_ctx *c, const pt_record *const *records, int replay)
         if (pt__parse_iso8601(r->timestamp, &j->base_us) != PT_OK)
             continue;
         j->parsed = 1;
-        int64_t day_end = (floor_div(j->base_us, DAY_US) + 1) * DAY_US;
-        j->lo = j->base_us;
-        j->hi = j->base_us + PT__DDB_SPAN_US;
-        if (j->hi > day_end) {
-            j->hi = day_end;
-            j->lo = day_end - PT__DDB_SPAN_US;
-        }
-        j->check = replay || j->base_us < now - PT__DDB_FRESH_US ||
-                   j->base_us > now + PT__DDB_FRESH_US;
+        pt__ddb_span(j->base_us, &j->lo, &j->hi);
+        j->check = pt__ddb_needs_lookup(j->base_us, now, replay);
         if (!j->check)
             continue;
         any_check = 1;
@@ -737,9 +667,9 @@ pt__dynamodb_put(pt_storage *s, const pt_record *const *records, size_t count,
         /* The table was missing: create it and try again. */
         if (rc == PT_OK || pass > 0 || !maybe_create_table(d, rc))
             break;
-        free(c.taken);
-        c.taken = NULL;
-        c.ntaken = 0;
+        free(c.taken.times);
+        c.taken.times = NULL;
+        c.taken.count = 0;
         memset(c.jobs, 0, count * sizeof(*c.jobs));
     }
     if (rc != PT_OK)
@@ -749,6 +679,6 @@ pt__dynamodb_put(pt_storage *s, const pt_record *const *records, size_t count,
             c.jobs[i].stored = c.jobs[c.jobs[i].dup_of].stored;
     while (*written < count && c.jobs[*written].stored)
         (*written)++;
-    free(c.taken);
+    free(c.taken.times);
     return rc;
 }

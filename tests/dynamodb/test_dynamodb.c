@@ -585,7 +585,7 @@ test_no_lease_left(void **state)
         window = when / PT__DDB_WINDOW_US;
     }
     pt__format_timestamp(start, window * PT__DDB_WINDOW_US);
-    write_raw_items(s, 1, PT__DDB_RESIDUES, foreign_lease, start);
+    write_raw_items(s, 1, PT__DDB_CLASSES, foreign_lease, start);
     warn_log[0] = '\0';
     make_batch(&b, 30, when, "x", 0);
     assert_int_equal(s->methods->put(s, b.ptrs, 30, 0, &w), PT_OK);
@@ -611,7 +611,7 @@ test_no_lease_left(void **state)
     for (size_t i = 0; i < l->count; i++) {
         int64_t us = 0;
         pt__parse_iso8601(l->records[i].timestamp, &us);
-        assert_int_equal(us % PT__DDB_RESIDUES, 0); /* class 0 only */
+        assert_int_equal(us % PT__DDB_CLASSES, 0); /* class 0 only */
     }
     pt_record_list_free(l);
     free_batch(&more);
@@ -791,11 +791,11 @@ test_seed_item_and_conflict(void **state)
     /* more of its items on the next 249 microseconds: every slot class
      * has a taken slot right at the record's time, whichever it leases */
     pt_buf_free(&body);
-    write_raw_items(s, 1, PT__DDB_RESIDUES, seed_item, NULL);
+    write_raw_items(s, 1, PT__DDB_CLASSES, seed_item, NULL);
     make_batch(&b, 1, T0, "s", 0);
     assert_int_equal(s->methods->put(s, b.ptrs, 1, 0, &w), PT_OK);
     pt_record_list *l = query(s, "2025-01-15", 0, 0);
-    assert_int_equal(l->count, 1 + PT__DDB_RESIDUES);
+    assert_int_equal(l->count, 1 + PT__DDB_CLASSES);
     const pt_record *seed = &l->records[l->count - 1];
     assert_string_equal(seed->timestamp, "2025-01-15T14:30:00.123456+00:00");
     assert_null(seed->session_id);
@@ -808,7 +808,7 @@ test_seed_item_and_conflict(void **state)
     const pt_record *own = find_session(l, b.sids[0]);
     int64_t at = 0;
     pt__parse_iso8601(own->timestamp, &at);
-    assert_true(at >= T0 + PT__DDB_RESIDUES && at < T0 + PT__DDB_SPAN_US);
+    assert_true(at >= T0 + PT__DDB_CLASSES && at < T0 + PT__DDB_SPAN_US);
     pt_record_list_free(l);
     free_batch(&b);
     s->methods->close(s);
