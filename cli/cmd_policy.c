@@ -8,8 +8,10 @@ static const char policy_help[] =
     "Usage: privtrack policy check FILE...\n"
     "       privtrack policy show [--policy FILE]\n"
     "\n"
-    "  check FILE...    validate policy files; print every problem as\n"
-    "                   FILE:LINE: message and exit 1 when there is one\n"
+    "  check FILE...    validate policy files; print every problem (the\n"
+    "                   first 100 per file, in line order) as\n"
+    "                   FILE:LINE: message, then their number, and exit 1\n"
+    "                   when there is one\n"
     "  show             print the effective policy's id (stored in every\n"
     "                   record), where it comes from and its settings\n"
     "                   after defaults\n";
@@ -60,12 +62,17 @@ static const char *const policy_keys[][2] = {
     {"notice", "url"},
 };
 
+/* The library reports every problem, in line order; a screen of them is
+ * enough to start fixing, the rest are counted. */
+#define PROBLEMS_SHOWN 100
+
 static void
 report_problem(const char *file, unsigned int line, const char *message,
                void *userdata)
 {
     unsigned int *count = userdata;
-    (*count)++;
+    if (++*count > PROBLEMS_SHOWN)
+        return;
     if (line)
         fprintf(stderr, "%s:%u: %s\n", file, line, message);
     else
@@ -85,6 +92,10 @@ policy_check(int argc, char **argv)
             printf("%s: ok\n", argv[i]);
             continue;
         }
+        if (problems > PROBLEMS_SHOWN)
+            fprintf(stderr, "%s: %u more problem%s not shown\n", argv[i],
+                    problems - PROBLEMS_SHOWN,
+                    problems - PROBLEMS_SHOWN == 1 ? "" : "s");
         if (problems == 0)
             cli_error("policy check %s: %s", argv[i],
                       *pt_last_error() ? pt_last_error() : pt_strerror(prc));

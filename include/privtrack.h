@@ -152,14 +152,15 @@ PT_EXTERN int pt_policy_load_default(pt_policy **out);
 /** The text of the built-in default policy.  Static; any thread. */
 PT_EXTERN const char *pt_policy_default_text(void);
 
-/** Called once per problem found by pt_policy_check_*(); `line` is 1-based,
- *  0 when the problem is not tied to a line (a contradiction between keys
- *  names the line of the later key). */
+/** Called once per problem found by pt_policy_check_*(), in line order;
+ *  `line` is 1-based, 0 when the problem is not tied to a line (those come
+ *  first; a contradiction between keys names the line of the later key). */
 typedef void (*pt_policy_error_fn)(const char *file, unsigned int line,
                                    const char *message, void *userdata);
 
 /** Validate a policy file and report *every* error through `cb` (not only
- *  the first).  Returns PT_OK when the policy is valid, PT_EPOLICY when at
+ *  the first, however many there are; memory does not grow with their
+ *  number).  Returns PT_OK when the policy is valid, PT_EPOLICY when at
  *  least one error was reported, PT_EIO when the file cannot be read.  Any
  *  thread. */
 PT_EXTERN int pt_policy_check_file(const char *path, pt_policy_error_fn cb,

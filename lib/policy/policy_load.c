@@ -17,13 +17,13 @@
 
 #include <errno.h>
 #include <ini.h>
+#include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MAX_POLICY_BYTES (1024 * 1024)
-#define MAX_PROBLEMS     100 /* reported in full; the rest are counted */
 
 typedef enum line_kind {
     LINE_BLANK,
@@ -34,12 +34,24 @@ typedef enum line_kind {
     LINE_ERROR
 } line_kind;
 
-/* Problems are kept and reported in line order at the end, whichever
- * check found them. */
+/* Problems are delivered in line order, every one of them, with memory
+ * that does not grow with their number.  Problems found while reading come
+ * in line order by themselves; the few found after reading (contradictions
+ * between keys, at most a handful per key) name earlier lines.  So a
+ * policy is read twice when it has problems: the first pass only counts
+ * the problems found while reading and keeps the later ones; the second
+ * (the same parse again) delivers them as they are found, merging in the
+ * kept ones before the first problem of a later line. */
 typedef struct problem {
     unsigned int line;
     char *message;
 } problem;
+
+typedef enum report_mode {
+    REPORT_COUNT,  /* first pass, reading: count only */
+    REPORT_KEEP,   /* first pass, checks after reading: keep */
+    REPORT_DELIVER /* second pass: deliver, merged with the kept ones */
+} report_mode;
 
 typedef struct parse_ctx {
     const char *text;
@@ -54,10 +66,45 @@ typedef struct parse_ctx {
     pt_policy_error_fn cb;
     void *userdata;
     unsigned int errors;
-    problem *problems;
-    size_t problem_count, problem_cap;
+    report_mode mode;
+    problem *kept; /* REPORT_KEEP's problems, sorted by line once kept */
+    size_t kept_count, kept_cap, kept_next;
     int oom;
 } parse_ctx;
+
+static void
+keep_problem(parse_ctx *ctx, unsigned int line, const char *msg)
+{
+    if (ctx->kept_count == ctx->kept_cap) {
+        size_t cap = ctx->kept_cap ? 2 * ctx->kept_cap : 8;
+        problem *grown = realloc(ctx->kept, cap * sizeof(*grown));
+        if (!grown) {
+            ctx->oom = 1;
+            return;
+        }
+        ctx->kept = grown;
+        ctx->kept_cap = cap;
+    }
+    ctx->kept[ctx->kept_count].line = line;
+    ctx->kept[ctx->kept_count].message = pt__strdup(msg);
+    if (!ctx->kept[ctx->kept_count].message) {
+        ctx->oom = 1;
+        return;
+    }
+    ctx->kept_count++;
+}
+
+/* Deliver the kept problems of lines before `line` (all: UINT_MAX). */
+static void
+deliver_kept(parse_ctx *ctx, unsigned int line)
+{
+    while (ctx->kept_next < ctx->kept_count &&
+           (line == UINT_MAX || ctx->kept[ctx->kept_next].line < line)) {
+        const problem *p = &ctx->kept[ctx->kept_next++];
+        if (ctx->cb)
+            ctx->cb(ctx->source, p->line, p->message, ctx->userdata);
+    }
+}
 
 static void PT__PRINTF(3, 4)
     report(parse_ctx *ctx, unsigned int line, const char *fmt, ...)
@@ -68,56 +115,39 @@ static void PT__PRINTF(3, 4)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     ctx->errors++;
-    if (ctx->problem_count == MAX_PROBLEMS)
-        return;
-    if (ctx->problem_count == ctx->problem_cap) {
-        size_t cap = ctx->problem_cap ? 2 * ctx->problem_cap : 16;
-        problem *grown = realloc(ctx->problems, cap * sizeof(*grown));
-        if (!grown) {
-            ctx->oom = 1;
-            return;
-        }
-        ctx->problems = grown;
-        ctx->problem_cap = cap;
+    if (ctx->mode == REPORT_KEEP) {
+        keep_problem(ctx, line, msg);
+    } else if (ctx->mode == REPORT_DELIVER) {
+        deliver_kept(ctx, line);
+        if (ctx->cb)
+            ctx->cb(ctx->source, line, msg, ctx->userdata);
     }
-    ctx->problems[ctx->problem_count].line = line;
-    ctx->problems[ctx->problem_count].message = pt__strdup(msg);
-    if (!ctx->problems[ctx->problem_count].message) {
-        ctx->oom = 1;
-        return;
-    }
-    ctx->problem_count++;
 }
 
-/* Deliver the problems sorted by line (stable: same-line problems keep
- * their order), then free them. */
+/* Sort the kept problems by line (stable: same-line problems keep their
+ * order). */
 static void
-deliver(parse_ctx *ctx)
+sort_kept(parse_ctx *ctx)
 {
-    for (size_t i = 1; i < ctx->problem_count; i++) {
-        problem p = ctx->problems[i];
+    for (size_t i = 1; i < ctx->kept_count; i++) {
+        problem p = ctx->kept[i];
         size_t j = i;
-        while (j > 0 && ctx->problems[j - 1].line > p.line) {
-            ctx->problems[j] = ctx->problems[j - 1];
+        while (j > 0 && ctx->kept[j - 1].line > p.line) {
+            ctx->kept[j] = ctx->kept[j - 1];
             j--;
         }
-        ctx->problems[j] = p;
+        ctx->kept[j] = p;
     }
-    for (size_t i = 0; i < ctx->problem_count; i++) {
-        if (ctx->cb)
-            ctx->cb(ctx->source, ctx->problems[i].line,
-                    ctx->problems[i].message, ctx->userdata);
-        free(ctx->problems[i].message);
-    }
-    if (ctx->cb && !ctx->oom && ctx->errors > ctx->problem_count) {
-        char msg[96];
-        pt__snprintf(msg, sizeof(msg), "%zu more problems not shown",
-                     (size_t)ctx->errors - ctx->problem_count);
-        ctx->cb(ctx->source, 0, msg, ctx->userdata);
-    }
-    free(ctx->problems);
-    ctx->problems = NULL;
-    ctx->problem_count = ctx->problem_cap = 0;
+}
+
+static void
+free_kept(parse_ctx *ctx)
+{
+    for (size_t i = 0; i < ctx->kept_count; i++)
+        free(ctx->kept[i].message);
+    free(ctx->kept);
+    ctx->kept = NULL;
+    ctx->kept_count = ctx->kept_cap = ctx->kept_next = 0;
 }
 
 /* A value quoted for a message: printable ASCII only, at most 40 bytes. */
@@ -461,8 +491,50 @@ check_other(parse_ctx *ctx)
 /* ---- parsing --------------------------------------------------------------
  */
 
-/* Parse `len` bytes into a new policy; every problem goes to ctx->cb.
- * Returns PT_OK (policy in *out), PT_EPOLICY or PT_ENOMEM. */
+/* A context for one pass over the text, with an empty policy. */
+static int
+begin_pass(parse_ctx *ctx, const char *text, size_t len, const char *source,
+           pt_policy_error_fn cb, void *userdata)
+{
+    memset(ctx, 0, sizeof(*ctx));
+    ctx->text = text;
+    ctx->len = len;
+    ctx->source = source;
+    ctx->last_key = -1;
+    ctx->cb = cb;
+    ctx->userdata = userdata;
+    ctx->policy = calloc(1, sizeof(*ctx->policy));
+    if (!ctx->policy)
+        return -1;
+    atomic_init(&ctx->policy->refs, 1);
+    return 0;
+}
+
+/* The second pass: the same parse, delivering every problem in line order
+ * (see "problem" above).  0, or -1 when out of memory. */
+static int
+deliver_all(parse_ctx *first)
+{
+    parse_ctx ctx;
+    int rc;
+
+    if (!first->cb)
+        return 0;
+    if (begin_pass(&ctx, first->text, first->len, first->source, first->cb,
+                   first->userdata) != 0)
+        return -1;
+    sort_kept(first);
+    ctx.mode = REPORT_DELIVER;
+    ctx.kept = first->kept;
+    ctx.kept_count = first->kept_count;
+    rc = ini_parse_stream(read_line, &ctx, handle, &ctx);
+    deliver_kept(&ctx, UINT_MAX);
+    pt__policy_destroy(ctx.policy);
+    return rc == -2 ? -1 : 0;
+}
+
+/* Parse `len` bytes into a new policy; every problem goes to `cb`, in line
+ * order.  Returns PT_OK (policy in *out), PT_EPOLICY or PT_ENOMEM. */
 static int
 parse(pt_policy **out, const char *text, size_t len, const char *source,
       pt_policy_error_fn cb, void *userdata)
@@ -473,36 +545,25 @@ parse(pt_policy **out, const char *text, size_t len, const char *source,
     *out = NULL;
     if (sodium_init() < 0)
         return pt__fail(PT_ECRYPTO, "libsodium failed to initialise");
-    memset(&ctx, 0, sizeof(ctx));
-    ctx.text = text;
-    ctx.len = len;
-    ctx.source = source;
-    ctx.last_key = -1;
-    ctx.cb = cb;
-    ctx.userdata = userdata;
-    ctx.policy = calloc(1, sizeof(*ctx.policy));
-    if (!ctx.policy)
+    if (begin_pass(&ctx, text, len, source, cb, userdata) != 0)
         return pt__fail(PT_ENOMEM, "out of memory loading %s", source);
-    atomic_init(&ctx.policy->refs, 1);
 
+    ctx.mode = REPORT_COUNT;
     rc = ini_parse_stream(read_line, &ctx, handle, &ctx);
-    if (rc == -2) {
-        deliver(&ctx);
-        pt__policy_destroy(ctx.policy);
-        return pt__fail(PT_ENOMEM, "out of memory loading %s", source);
-    }
+    ctx.mode = REPORT_KEEP;
     if (rc > 0 && ctx.errors == 0)
         report(&ctx, (unsigned int)rc, "syntax error");
     check_dry_run(&ctx);
-    if (pt__policy_finish(ctx.policy, source) != PT_OK) {
-        deliver(&ctx);
-        pt__policy_destroy(ctx.policy);
-        return pt__fail(PT_ENOMEM, "out of memory loading %s", source);
+    if (rc == -2 || pt__policy_finish(ctx.policy, source) != PT_OK)
+        ctx.oom = 1;
+    if (!ctx.oom) {
+        check_ip(&ctx);
+        check_fields(&ctx);
+        check_other(&ctx);
     }
-    check_ip(&ctx);
-    check_fields(&ctx);
-    check_other(&ctx);
-    deliver(&ctx);
+    if (!ctx.oom && ctx.errors && deliver_all(&ctx) != 0)
+        ctx.oom = 1;
+    free_kept(&ctx);
     if (ctx.oom) {
         pt__policy_destroy(ctx.policy);
         return pt__fail(PT_ENOMEM, "out of memory loading %s", source);

@@ -43,6 +43,25 @@ ok
 run 1 "$PT" policy check
 run 1 "$PT" policy frobnicate
 
+# Many problems: the first 100 in line order, how many were not shown, and
+# the right total.
+{
+    echo '[fields]'
+    echo 'max_user_agent = 10' # line 2: a contradiction found after reading
+    echo '[ip]'
+    for i in $(seq 1 499); do echo "bad$i = 1"; done
+} >many.ini
+run 1 "$PT" policy check many.ini
+[ "$(grep -c '^many\.ini:[0-9]*: ' "$ERR")" = 100 ] || fail "not 100 problems shown"
+ok
+contains "$ERR" '^many\.ini:2: .*max_user_agent'
+contains "$ERR" '^many\.ini:102: unknown key .bad99.'
+lacks "$ERR" '^many\.ini:103: '
+contains "$ERR" '^many\.ini: 400 more problems not shown$'
+contains "$ERR" '^many\.ini: 500 problems$'
+head -n 100 "$ERR" | cut -d: -f2 | sort -n -c || fail "problems out of line order"
+ok
+
 # ---- a bad policy stops every command with exit 1 and file:line ------------
 run 1 "$PT" record --policy bad.ini /dev/null
 contains "$ERR" 'bad\.ini:4'

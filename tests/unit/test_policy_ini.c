@@ -492,6 +492,13 @@ test_long_lines(void **state)
     p = load_ok("[ip]\r\nmode = truncate\r\n");
     assert_string_equal(pt_policy_get(p, "ip", "mode"), "truncate");
     pt_policy_free(p);
+    /* The README states the limit the checker enforces. */
+    {
+        size_t len;
+        char *readme = slurp(PT_SOURCE_DIR "/README.md", &len);
+        assert_non_null(strstr(readme, "Lines are at most 198 bytes"));
+        free(readme);
+    }
 }
 
 /* ---- every error, from fixture files ----------------------------------- */
@@ -560,24 +567,55 @@ test_check_binary_fixture(void **state)
     expect_errors("binary.ini", lines, 2, fragments);
 }
 
+/* Every problem, however many, in line order: the contradictions found
+ * after reading are merged in at their lines. */
+typedef struct ordered {
+    unsigned int count, last_line, unordered, contradictions;
+} ordered;
+
 static void
-test_many_problems_are_capped(void **state)
+check_order(const char *file, unsigned int line, const char *message,
+            void *userdata)
+{
+    ordered *o = userdata;
+    (void)file;
+    if (line < o->last_line)
+        o->unordered++;
+    if (strstr(message, "has no effect")) {
+        o->contradictions++;
+        /* max_user_agent (line 2) comes before the first bad key (3). */
+        if (line == 2 && o->count != 0)
+            o->unordered++;
+    }
+    o->last_line = line;
+    o->count++;
+}
+
+static void
+test_check_delivers_every_problem(void **state)
 {
     pt_buf text = PT_BUF_INIT;
-    errors e;
+    ordered o = {0};
+    pt_policy *p = (pt_policy *)1;
     (void)state;
-    pt_buf_puts(&text, "[ip]\n");
-    for (int i = 0; i < 150; i++)
+    pt_buf_puts(&text, "[fields]\nmax_user_agent = 10\n[ip]\n");
+    for (int i = 0; i < 500; i++)
         pt_buf_printf(&text, "bad%d = 1\n", i);
-    memset(&e, 0, sizeof(e));
+    pt_buf_puts(&text, "mode = keep\nipv4_prefix = 24\n");
     assert_int_equal(
-        pt_policy_check_buffer(text.ptr, text.len, "t.ini", collect, &e),
+        pt_policy_check_buffer(text.ptr, text.len, "t.ini", check_order, &o),
         PT_EPOLICY);
-    /* 100 in full, then one line saying how many more. */
-    assert_int_equal(e.count, 101);
-    assert_int_equal(e.line[MAX_ERRORS - 1], MAX_ERRORS + 1);
-    assert_int_equal(e.last_line, 0);
-    assert_string_equal(e.last, "50 more problems not shown");
+    /* 500 unknown keys, max_user_agent without user_agent = keep (line 2),
+     * ipv4_prefix without truncate or hash (the last line). */
+    assert_int_equal(o.count, 502);
+    assert_int_equal(o.contradictions, 2);
+    assert_int_equal(o.unordered, 0);
+    assert_int_equal(o.last_line, 505);
+    /* Loading names the first one. */
+    assert_int_equal(pt_policy_load_buffer(&p, text.ptr, text.len, "t.ini"),
+                     PT_EPOLICY);
+    assert_null(p);
+    assert_non_null(strstr(pt_last_error(), "t.ini:2: "));
     pt_buf_free(&text);
 }
 
@@ -641,7 +679,7 @@ main(void)
         cmocka_unit_test(test_check_long_line_fixture),
         cmocka_unit_test(test_check_contradiction_fixture),
         cmocka_unit_test(test_check_binary_fixture),
-        cmocka_unit_test(test_many_problems_are_capped),
+        cmocka_unit_test(test_check_delivers_every_problem),
         cmocka_unit_test(test_continuation_lines),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_key_file_value_not_echoed),
