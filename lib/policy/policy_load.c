@@ -410,6 +410,19 @@ check_dry_run(parse_ctx *ctx)
                "[policy] dry_run and [audit] dry_run disagree");
 }
 
+/* Truncating to the whole address keeps it raw, which PRIVACY.md promises
+ * only `mode = keep` does. */
+static void
+check_full_prefix(parse_ctx *ctx, int key, unsigned int width)
+{
+    if (ctx->policy->set[key] && ctx->policy->num[key] == width)
+        report(ctx, later(ctx, key, PT_K_IP_MODE),
+               "[ip] %s = %u with mode = truncate keeps whole addresses: "
+               "raw addresses are stored only with mode = keep (or use a "
+               "shorter prefix)",
+               pt__key_name((pt__key)key), width);
+}
+
 static void
 check_ip(parse_ctx *ctx)
 {
@@ -421,6 +434,10 @@ check_ip(parse_ctx *ctx)
         check_unused(ctx, PT_K_IP_KEY_FILE, PT_K_IP_MODE, why);
         check_unused(ctx, PT_K_IP_HASH_BYTES, PT_K_IP_MODE, why);
         check_unused(ctx, PT_K_IP_TRUNCATE_BEFORE_HASH, PT_K_IP_MODE, why);
+    }
+    if (mode == PT_IP_TRUNCATE) {
+        check_full_prefix(ctx, PT_K_IP_IPV4_PREFIX, 32);
+        check_full_prefix(ctx, PT_K_IP_IPV6_PREFIX, 128);
     }
     if (mode == PT_IP_KEEP || mode == PT_IP_DROP) {
         const char *why = "unless [ip] mode is truncate or hash";

@@ -395,6 +395,13 @@ test_contradictions(void **state)
     expect_one_error("[storage]\nregion = eu-west-1\n", 2, "backend = file");
     expect_one_error("[notice]\nurl = https://x.example/optout\n", 2,
                      "url has no effect unless [optout] cookie is set");
+    /* Truncating to the whole address would store it raw (PRIVACY.md:
+     * only mode = keep does that). */
+    expect_one_error("[ip]\nmode = truncate\nipv4_prefix = 32\n", 3,
+                     "ipv4_prefix = 32 with mode = truncate keeps whole "
+                     "addresses");
+    expect_one_error("[ip]\nipv6_prefix = 128\n\nmode = truncate\n", 4,
+                     "ipv6_prefix = 128 with mode = truncate");
 }
 
 /* [notice] values as written, and the line of every key the file set
@@ -458,6 +465,13 @@ test_not_contradictions(void **state)
                 "cookie = x=1\naction = anonymous\n");
     pt_policy_free(p);
     p = load_ok("[storage]\nbackend = custom\ntable = t_1\n");
+    pt_policy_free(p);
+    /* A keyed hash of the whole address is a pseudonym, not the address;
+     * a prefix one bit short of it is truncation. */
+    p = load_ok("[ip]\nmode = hash\nipv4_prefix = 32\nipv6_prefix = 128\n");
+    pt_policy_free(p);
+    p = load_ok("[ip]\nmode = truncate\nipv4_prefix = 31\n"
+                "ipv6_prefix = 127\n");
     pt_policy_free(p);
 }
 
