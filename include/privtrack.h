@@ -319,6 +319,62 @@ PT_EXTERN void pt_record_list_free(pt_record_list *list);
  *  NULL is a no-op. */
 PT_EXTERN void pt_free(void *ptr);
 
+/* ---- reading records one by one ----------------------------------------- */
+
+/** Receives one record of a scan (pt_tracker_scan(), a backend's scan()).
+ *  `record` and everything it points to are borrowed: valid only until the
+ *  callback returns (copy what you keep, e.g. with pt_record_list_append()).
+ *  Return PT_OK to go on, PT_SCAN_STOP to end the scan early (the scan then
+ *  returns PT_OK), or a negative pt_error code to abort it (the scan returns
+ *  that code).  Called on the thread that called the scan. */
+typedef int (*pt_record_fn)(const pt_record *record, void *userdata);
+
+#define PT_SCAN_STOP 1
+
+/* Which fields a scan's callback reads (pt_scan_options.fields).  `date`,
+ * `timestamp` and `ttl` are always filled; a field not asked for is NULL or
+ * 0 in the records handed to the callback, and a backend may skip reading
+ * it (DynamoDB's ProjectionExpression, the file store's parser). */
+#define PT_FIELD_SESSION_ID 0x01u
+#define PT_FIELD_CLIENT_IP  0x02u
+#define PT_FIELD_USER_AGENT 0x04u
+#define PT_FIELD_COUNTS                                                        \
+    0x08u /* num_links_submitted, num_files_downloaded,                        \
+             has_errors, error_count */
+#define PT_FIELD_LINKS     0x10u
+#define PT_FIELD_TITLES    0x20u
+#define PT_FIELD_FILENAMES 0x40u
+#define PT_FIELD_POLICY    0x80u
+#define PT_FIELD_ALL       0xFFu
+
+/* pt_scan_options.flags */
+/** Dates from `to` down to `from`, each date's records newest first (the
+ *  file store: in reverse order of storage, which is time order except for
+ *  records stored late, e.g. imported or replayed from the spool; DynamoDB:
+ *  by timestamp).  Without it: dates from `from` up to `to`, each date's
+ *  records in stored order (file store) or oldest first (DynamoDB). */
+#define PT_SCAN_NEWEST_FIRST 0x1u
+
+#define PT_SCAN_OPTIONS_VERSION 1
+
+/** What a scan reads.  Initialise with PT_SCAN_OPTIONS_INIT; fields are only
+ *  ever appended. */
+typedef struct pt_scan_options {
+    unsigned int version; /* PT_SCAN_OPTIONS_VERSION */
+    const char *from;     /* first UTC date, "YYYY-MM-DD" (required) */
+    const char *to;       /* last UTC date, inclusive; NULL: `from` */
+    size_t limit;         /* stop after this many records; 0: all */
+    unsigned int flags;   /* PT_SCAN_* */
+    unsigned int fields;  /* PT_FIELD_* the callback reads; 0: all */
+    int64_t now;          /* Unix seconds: records whose ttl is before it are
+                             skipped (never shown); 0: the clock */
+} pt_scan_options;
+
+#define PT_SCAN_OPTIONS_INIT                                                   \
+    {                                                                          \
+        PT_SCAN_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, 0                        \
+    }
+
 /* ------------------------------------------------------------------------ */
 /* Tracker                                                                  */
 /* ------------------------------------------------------------------------ */
@@ -450,6 +506,25 @@ PT_EXTERN int pt_tracker_counters(const pt_tracker *tracker, pt_counters *out);
 PT_EXTERN int pt_tracker_query(pt_tracker *tracker, pt_record_list **out,
                                const char *date, size_t limit);
 
+/** Hand every record of the dates `opts->from`..`opts->to` to `fn`, one at a
+ *  time, in the order `opts->flags` asks for, skipping expired records.
+ *  Memory does not grow with the number of records read: the file store
+ *  reads day files line by line (a torn or corrupt line is skipped and
+ *  logged with its place, never its content); DynamoDB runs one Query per
+ *  date, several dates in flight, reading only the attributes in
+ *  `opts->fields`.  A backend without a scan() of its own (methods version
+ *  1) is read one date at a time through its query().
+ *
+ *  The scan runs on a backend instance of its own, opened for the call: it
+ *  never holds up the tracker's writer, and records stored while it runs
+ *  may or may not be seen.  Returns PT_OK, PT_EINVAL (a date that is not
+ *  one, or `from` after `to`), the callback's negative code, or the
+ *  backend's error (detail in pt_tracker_errmsg()).  Any thread, several at
+ *  once; must not race with pt_tracker_close(), and `fn` must not close the
+ *  tracker. */
+PT_EXTERN int pt_tracker_scan(pt_tracker *tracker, const pt_scan_options *opts,
+                              pt_record_fn fn, void *userdata);
+
 /** Remove records whose ttl is before `now` (Unix seconds; 0: now).
  *  `removed` (optional) receives how many.  Any thread. */
 PT_EXTERN int pt_tracker_purge(pt_tracker *tracker, int64_t now,
@@ -490,7 +565,7 @@ PT_EXTERN int pt_tracker_spool_replay(pt_tracker *tracker,
  * time (the writer thread, or the caller of query/purge/init, serialised by
  * the tracker).  Instances of the same backend may run in parallel. */
 
-#define PT_STORAGE_METHODS_VERSION 1
+#define PT_STORAGE_METHODS_VERSION 2
 
 /* Capability flags. */
 #define PT_STORAGE_CAP_QUERY 0x1u /* query() works */
@@ -540,6 +615,21 @@ typedef struct pt_storage_methods {
 
     /** Release the instance.  Mandatory. */
     void (*close)(pt_storage *storage);
+
+    /* ---- version 2 (a version-1 table ends above: the library reads the
+     * fields below only when `version` >= 2) ---- */
+
+    /** Hand the records of opts->from..opts->to to `fn`, in the order
+     *  opts->flags says, skipping records whose ttl is before opts->now, and
+     *  stopping after opts->limit records (0: all), as pt_tracker_scan()
+     *  describes.  The library fills every option: `to` and `now` are set,
+     *  the dates are valid and from <= to, `fields` is not 0.  A non-zero
+     *  return from `fn` ends the scan: PT_SCAN_STOP means success (return
+     *  PT_OK), a negative code is returned as is.  Memory should not grow
+     *  with the records read.  NULL: the library reads date by date through
+     *  query(). */
+    int (*scan)(pt_storage *storage, const pt_scan_options *opts,
+                pt_record_fn fn, void *userdata);
 } pt_storage_methods;
 
 /* control() operations the tracker asks of every backend; a backend that

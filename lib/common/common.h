@@ -255,6 +255,10 @@ int pt__parse_iso8601(const char *s, int64_t *out_us);
 /** Validate "YYYY-MM-DD" (a real calendar date).  Non-zero when valid. */
 int pt__valid_date(const char *s);
 
+/** Days since 1970-01-01 of a "YYYY-MM-DD" date: 0, or -1 when it is not
+ *  a real calendar date. */
+int pt__date_days(const char *s, int64_t *days);
+
 /** Days since 1970-01-01 for a proleptic Gregorian date. */
 int64_t pt__days_from_civil(int64_t y, unsigned m, unsigned d);
 

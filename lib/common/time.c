@@ -151,6 +151,17 @@ pt__valid_date(const char *s)
 }
 
 int
+pt__date_days(const char *s, int64_t *days)
+{
+    int y, m, d;
+    const char *p = s;
+    if (!s || !parse_date(&p, &y, &m, &d) || *p != '\0')
+        return -1;
+    *days = pt__days_from_civil(y, (unsigned)m, (unsigned)d);
+    return 0;
+}
+
+int
 pt__parse_iso8601(const char *s, int64_t *out_us)
 {
     const char *p = s;

@@ -167,6 +167,16 @@ void pt__tracker_set_error(pt_tracker *t, int code, const char *fmt, ...)
 void pt__tracker_release(pt_tracker *t);
 int pt__tracker_forked(const pt_tracker *t);
 
+/* read.c */
+/** Check a caller's scan options and complete them into *out (`to`,
+ *  `fields` and `now` filled in).  PT_EINVAL with the detail in
+ *  pt_last_error(). */
+int pt__scan_options_check(const pt_scan_options *in, pt_scan_options *out);
+/** A backend instance of the tracker's own kind for one read (scan,
+ *  stats), so that the writer never waits for it.  Close it with
+ *  pt__storage_close(). */
+int pt__tracker_open_reader(pt_tracker *t, const char *what, pt_storage **out);
+
 /* writer.c */
 void *pt__writer_main(void *arg);
 void pt__writer_wake(pt_tracker *t);

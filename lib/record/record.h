@@ -34,6 +34,33 @@ void pt__record_json(pt_buf *b, const pt_record *record);
  *  detail in pt_last_error() when malformed. */
 int pt__record_parse_json(pt_record **out, const char *json, size_t len);
 
+/* ---- the fast reader (record_view.c) -------------------------------------
+ * A record read from a JSON line without a cJSON tree or an allocation per
+ * line: `record`'s strings point into the reader's buffers, valid until
+ * the next read.  Zero-initialise the struct; free with
+ * pt__record_reader_free(). */
+typedef struct pt__record_reader {
+    pt_record record;
+    char *scratch; /* decoded strings */
+    size_t scratch_cap;
+    const char **slots; /* list elements */
+    size_t slots_cap;
+} pt__record_reader;
+
+/** pt__record_read_fast()'s answer for a line it does not handle. */
+#define PT__RECORD_DECLINED 1
+
+/** Read `len` bytes of one record's JSON object into rd->record, filling
+ *  date, timestamp, ttl and the PT_FIELD_* groups in `fields` (0: all).
+ *  PT_OK; PT__RECORD_DECLINED when the line is not in the simple flat shape
+ *  this reader handles (read it with pt__record_parse_json() then, which
+ *  also reports what is wrong); PT_ENOMEM.  Whatever it accepts,
+ *  pt__record_parse_json() accepts as the same record. */
+int pt__record_read_fast(pt__record_reader *rd, const char *json, size_t len,
+                         unsigned int fields);
+
+void pt__record_reader_free(pt__record_reader *rd);
+
 /** Deep-copy helpers for record lists (used by backends).  Appends a
  *  record made by pt__record_dup() or pt__record_parse_json() and takes
  *  ownership of it, also on failure (then it is freed).  The list must come

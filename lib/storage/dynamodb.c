@@ -354,4 +354,5 @@ const pt_storage_methods pt__dynamodb_storage_methods = {
     pt__dynamodb_purge,
     NULL, /* sync: a successful PutItem is durable */
     dynamodb_control,
-    dynamodb_close};
+    dynamodb_close,
+    pt__dynamodb_scan};

@@ -103,6 +103,9 @@ void pt__dynamodb_put_free(pt__dynamodb *d);
 int pt__dynamodb_query(pt_storage *s, pt_record_list **out, const char *date,
                        size_t limit, int64_t now);
 int pt__dynamodb_purge(pt_storage *s, int64_t now, uint64_t *removed);
+/** A range of dates, several in flight (dynamodb_scan.c). */
+int pt__dynamodb_scan(pt_storage *s, const pt_scan_options *opts,
+                      pt_record_fn fn, void *userdata);
 
 /* ---- pages (dynamodb_read.c) ----------------------------------------------
  */

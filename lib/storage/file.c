@@ -247,4 +247,5 @@ const pt_storage_methods pt__file_storage_methods = {
     file_sync,
     file_control,
     file_close,
+    pt__file_scan_range,
 };

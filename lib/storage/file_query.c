@@ -10,21 +10,17 @@
 
 #include "record/record.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 typedef struct query_ctx {
     pt__file_store *fs;
-    const char *path;
-    size_t limit; /* 0: all */
-    int64_t now;
+    size_t limit;     /* 0: all */
     pt_record **heap; /* with a limit: heap[0] is the oldest kept */
     size_t count;
     size_t cap;
-    uint64_t corrupt;
+    pt__file_reader rd;
 } query_ctx;
 
 /* Non-zero when a sorts after b (is older, newest-first order). */
@@ -99,14 +95,20 @@ keep(query_ctx *q, pt_record *r)
     return PT_OK;
 }
 
-static void
-report_corrupt(query_ctx *q, uint64_t line_no, const char *why)
+/* A record to keep: copied out of the reader's buffers. */
+static int
+query_record(const pt_record *r, void *ctx)
 {
-    q->corrupt++;
-    /* The file and line, never the content: it may be personal data. */
-    if (q->corrupt <= PT__FILE_LOG_CORRUPT)
-        pt__log(PT_LOG_WARN, "file store: %s:%llu: %s, line skipped", q->path,
-                (unsigned long long)line_no, why);
+    query_ctx *q = ctx;
+    pt_record *copy;
+    int rc;
+
+    if (q->limit && q->count == q->limit && !older(q->heap[0], r))
+        return PT_OK; /* older than every record kept: not copied */
+    rc = pt__record_dup(&copy, r);
+    if (rc != PT_OK)
+        return pt__file_fail(q->fs, rc, "out of memory");
+    return keep(q, copy);
 }
 
 static int
@@ -114,25 +116,8 @@ query_line(void *ctx, const char *line, size_t len, uint64_t line_no,
            uint64_t offset, int flags)
 {
     query_ctx *q = ctx;
-    pt_record *r;
-
-    (void)offset;
-    if (flags & PT__LINE_OVERLONG) {
-        report_corrupt(q, line_no, "line too long");
-        return PT_OK;
-    }
-    if (pt__record_parse_json(&r, line, len) != PT_OK) {
-        report_corrupt(q, line_no,
-                       flags & PT__LINE_TERMINATED
-                           ? "corrupt record"
-                           : "torn last line (crash or write in progress)");
-        return PT_OK;
-    }
-    if (r->ttl != 0 && r->ttl < q->now) {
-        pt__record_free(r);
-        return PT_OK;
-    }
-    return keep(q, r);
+    return pt__file_read_line(&q->rd, line, len, line_no, offset, flags,
+                              query_record, q);
 }
 
 static int
@@ -170,37 +155,26 @@ pt__file_query(pt_storage *s, pt_record_list **out, const char *date,
                size_t limit, int64_t now)
 {
     pt__file_store *fs = (pt__file_store *)(void *)s;
-    char path[PT__FILE_PATH_MAX], name[PT_DATE_LEN + 8];
+    char path[PT__FILE_PATH_MAX];
     query_ctx q;
     int fd, rc;
 
     *out = NULL;
-    /* The date becomes a file name: only a real date, never a path. */
-    if (!date || !pt__valid_date(date))
-        return pt__file_fail(fs, PT_EINVAL,
-                             "file store: invalid date (expected YYYY-MM-DD)");
-    memcpy(name, date, PT_DATE_LEN);
-    memcpy(name + PT_DATE_LEN, ".jsonl", 7);
-    if ((rc = pt__file_path(fs, path, sizeof(path), name)) != PT_OK)
-        return rc;
     memset(&q, 0, sizeof(q));
     q.fs = fs;
-    q.path = path;
     q.limit = limit;
-    q.now = now > 0 ? now : pt__now_us() / 1000000;
-
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 && errno != ENOENT)
-        return pt__file_fail_errno(fs, errno, "cannot open", path);
+    rc = pt__file_open_day(fs, date, path, sizeof(path), &fd);
+    if (rc != PT_OK)
+        return rc;
+    pt__file_reader_init(&q.rd, fs, PT_FIELD_ALL,
+                         now > 0 ? now : pt__now_us() / 1000000);
+    q.rd.path = path;
     if (fd >= 0) {
         rc = pt__file_scan(fs, fd, path, query_line, &q);
         close(fd);
     }
-    if (q.corrupt > PT__FILE_LOG_CORRUPT)
-        pt__log(PT_LOG_WARN,
-                "file store: %s: %llu corrupt or torn lines "
-                "skipped in all",
-                path, (unsigned long long)q.corrupt);
+    pt__file_reader_done(&q.rd);
+    pt__file_reader_free(&q.rd);
     if (rc == PT_OK)
         rc = make_list(&q, out);
     for (size_t i = 0; i < q.count; i++)

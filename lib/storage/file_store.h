@@ -32,6 +32,7 @@
 #define PT_FILE_STORE_H
 
 #include "common/common.h"
+#include "record/record.h"
 
 #include <sys/types.h>
 
@@ -120,12 +121,51 @@ typedef int (*pt__file_line_fn)(void *ctx, const char *line, size_t len,
 int pt__file_scan(pt__file_store *fs, int fd, const char *path,
                   pt__file_line_fn fn, void *ctx);
 
+/** Read the same lines last first, from the end of the file: line_no is 0
+ *  (unknown), `offset` is exact.  Stops and returns when `fn` returns
+ *  non-zero. */
+int pt__file_scan_reverse(pt__file_store *fs, int fd, const char *path,
+                          pt__file_line_fn fn, void *ctx);
+
+/** Open `date`'s day file for reading into *fd (path into `path`): -1 when
+ *  there is none (or no store yet).  Refuses (PT_EIO) anything but a
+ *  regular file: a FIFO would block, a device never end, a symbolic link
+ *  lead elsewhere. */
+int pt__file_open_day(pt__file_store *fs, const char *date, char *path,
+                      size_t path_size, int *fd);
+
+/* Turning lines into records (file_range.c): the fast reader first, the
+ * cJSON one when it declines; expired records skipped; corrupt lines
+ * counted and logged by place. */
+typedef struct pt__file_reader {
+    pt__file_store *fs;
+    const char *path; /* for messages */
+    unsigned int fields;
+    int64_t now;
+    uint64_t corrupt;
+    pt__record_reader reader;
+} pt__file_reader;
+
+void pt__file_reader_init(pt__file_reader *rd, pt__file_store *fs,
+                          unsigned int fields, int64_t now);
+/** Hand the line's record to `fn` (borrowed for the call) unless it is
+ *  corrupt or expired.  Returns what `fn` returned. */
+int pt__file_read_line(pt__file_reader *rd, const char *line, size_t len,
+                       uint64_t line_no, uint64_t offset, int flags,
+                       pt_record_fn fn, void *userdata);
+/** Log the total of corrupt lines of the file just read (past the ones
+ *  logged one by one) and reset it. */
+void pt__file_reader_done(pt__file_reader *rd);
+void pt__file_reader_free(pt__file_reader *rd);
+
 /** The methods (see file*.c). */
 int pt__file_put(pt_storage *s, const pt_record *const *records, size_t count,
                  int replay, size_t *written);
 int pt__file_query(pt_storage *s, pt_record_list **out, const char *date,
                    size_t limit, int64_t now);
 int pt__file_purge(pt_storage *s, int64_t now, uint64_t *removed);
+int pt__file_scan_range(pt_storage *s, const pt_scan_options *opts,
+                        pt_record_fn fn, void *userdata);
 
 /* Keys (timestamp, session_id) of the records already in a day file, for
  * idempotent replay. */

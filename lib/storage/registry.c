@@ -141,6 +141,61 @@ pt__storage_query(pt_storage *s, pt_record_list **out, const char *date,
     return s->methods->query(s, out, date, limit, now);
 }
 
+/* A version-1 backend has no scan(): read it date by date through query(),
+ * holding one date's records at a time. */
+static int
+scan_by_query(pt_storage *s, const pt_scan_options *opts, pt_record_fn fn,
+              void *userdata)
+{
+    int newest_first = (opts->flags & PT_SCAN_NEWEST_FIRST) != 0;
+    int64_t first, last, step = newest_first ? -1 : 1;
+    size_t delivered = 0;
+    int rc = PT_OK;
+
+    if (pt__date_days(opts->from, &first) || pt__date_days(opts->to, &last))
+        return pt__storage_fail(s, PT_EINVAL, "invalid date range");
+    if (newest_first) {
+        int64_t t = first;
+        first = last;
+        last = t;
+    }
+    for (int64_t day = first; rc == PT_OK; day += step) {
+        char date[PT_DATE_LEN + 1];
+        pt_record_list *list = NULL;
+        size_t limit = opts->limit ? opts->limit - delivered : 0;
+
+        pt__format_date(date, day * 86400 * (int64_t)1000000);
+        rc = pt__storage_query(s, &list, date, newest_first ? limit : 0,
+                               opts->now);
+        for (size_t i = 0; rc == PT_OK && list && i < list->count; i++) {
+            /* query() is newest first; oldest first reads it backwards. */
+            const pt_record *r =
+                &list->records[newest_first ? i : list->count - 1 - i];
+            if (r->ttl != 0 && r->ttl < opts->now)
+                continue;
+            rc = fn(r, userdata);
+            if (rc == PT_OK && opts->limit && ++delivered >= opts->limit)
+                rc = PT_SCAN_STOP;
+        }
+        pt_record_list_free(list);
+        if (day == last)
+            break;
+    }
+    return rc == PT_SCAN_STOP ? PT_OK : rc;
+}
+
+int
+pt__storage_scan(pt_storage *s, const pt_scan_options *opts, pt_record_fn fn,
+                 void *userdata)
+{
+    /* The table of a version-1 backend ends before scan: not read. */
+    if (s->methods->version >= 2 && s->methods->scan) {
+        int rc = s->methods->scan(s, opts, fn, userdata);
+        return rc == PT_SCAN_STOP ? PT_OK : rc;
+    }
+    return scan_by_query(s, opts, fn, userdata);
+}
+
 int
 pt__storage_purge(pt_storage *s, int64_t now, uint64_t *removed)
 {

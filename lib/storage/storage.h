@@ -21,6 +21,11 @@ int pt__storage_put(pt_storage *s, const pt_record *const *records,
                     size_t count, int replay, size_t *written);
 int pt__storage_query(pt_storage *s, pt_record_list **out, const char *date,
                       size_t limit, int64_t now);
+/** The backend's scan(), or for a backend without one (methods version 1)
+ *  its query() date by date.  `opts` is complete: `to`, `now` and
+ *  `fields` set, the dates valid and in order. */
+int pt__storage_scan(pt_storage *s, const pt_scan_options *opts,
+                     pt_record_fn fn, void *userdata);
 int pt__storage_purge(pt_storage *s, int64_t now, uint64_t *removed);
 int pt__storage_sync(pt_storage *s);
 void pt__storage_close(pt_storage *s);

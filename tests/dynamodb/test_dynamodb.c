@@ -867,6 +867,112 @@ test_credentials_missing(void **state)
     free(saved_home);
 }
 
+/* ---- scan(): a range of dates, several Queries in flight ---------------- */
+
+typedef struct scanned {
+    char keys[256][80]; /* "date timestamp" in delivery order */
+    size_t count;
+    unsigned int fields;
+} scanned;
+
+static int
+scanned_add(const pt_record *r, void *userdata)
+{
+    scanned *sc = userdata;
+    assert_true(sc->count < 256);
+    snprintf(sc->keys[sc->count++], sizeof(sc->keys[0]), "%s %s", r->date,
+             r->timestamp);
+    if (sc->fields == PT_FIELD_CLIENT_IP) {
+        /* ProjectionExpression: only what was asked for came back */
+        assert_string_equal(r->client_ip, "203.0.113.0");
+        assert_null(r->session_id);
+        assert_null(r->user_agent);
+        assert_null(r->titles);
+        assert_null(r->policy);
+        assert_int_equal(r->num_files_downloaded, 0);
+    } else {
+        assert_non_null(r->session_id);
+        assert_int_equal(r->title_count, 2);
+    }
+    return PT_OK;
+}
+
+static int
+scan_range(pt_storage *s, const char *from, const char *to, unsigned int flags,
+           size_t limit, int64_t now, scanned *out)
+{
+    pt_scan_options o = PT_SCAN_OPTIONS_INIT;
+    o.from = from;
+    o.to = to;
+    o.flags = flags;
+    o.limit = limit;
+    o.now = now;
+    o.fields = out->fields ? out->fields : PT_FIELD_ALL;
+    return s->methods->scan(s, &o, scanned_add, out);
+}
+
+static void
+test_scan_range(void **state)
+{
+    pt_storage *s = fresh_backend(0);
+    const int per_day[7] = {5, 0, 3, 9, 1, 4, 6}; /* 2025-01-15 .. 21 */
+    int64_t now = T0 / 1000000 + 100;
+    unsigned int page = 2;
+    scanned *up = calloc(1, sizeof(*up)), *down = calloc(1, sizeof(*down));
+    scanned *few = calloc(1, sizeof(*few)), *ip = calloc(1, sizeof(*ip));
+    batch b[7], dead;
+    size_t w, total = 0;
+    (void)state;
+
+    for (int d = 0; d < 7; d++) {
+        make_batch(&b[d], (size_t)per_day[d] + 1, T0 + d * 86400000000LL, "s",
+                   now + 1000);
+        if (per_day[d])
+            assert_int_equal(
+                s->methods->put(s, b[d].ptrs, (size_t)per_day[d], 0, &w),
+                PT_OK);
+        total += (size_t)per_day[d];
+    }
+    make_batch(&dead, 2, T0 + 3 * 86400000000LL + 7, "x", now - 1);
+    assert_int_equal(s->methods->put(s, dead.ptrs, 2, 0, &w), PT_OK);
+    /* Pages of 2 items: every date but the smallest needs LastEvaluatedKey,
+     * while four dates are in flight. */
+    assert_int_equal(s->methods->control(s, PT__DYNAMODB_CTL_PAGE_LIMIT, &page),
+                     PT_OK);
+    assert_int_equal(scan_range(s, "2025-01-13", "2025-01-23", 0, 0, now, up),
+                     PT_OK);
+    assert_int_equal(up->count, total); /* the expired two are not there */
+    for (size_t i = 1; i < up->count; i++)
+        if (strcmp(up->keys[i - 1], up->keys[i]) >= 0)
+            fail_msg("not oldest first at %zu: %s then %s", i, up->keys[i - 1],
+                     up->keys[i]);
+    assert_int_equal(scan_range(s, "2025-01-13", "2025-01-23",
+                                PT_SCAN_NEWEST_FIRST, 0, now, down),
+                     PT_OK);
+    assert_int_equal(down->count, total);
+    for (size_t i = 0; i < total; i++)
+        assert_string_equal(down->keys[i], up->keys[total - 1 - i]);
+    /* A limit stops across dates, newest first. */
+    assert_int_equal(scan_range(s, "2025-01-15", "2025-01-21",
+                                PT_SCAN_NEWEST_FIRST, 8, now, few),
+                     PT_OK);
+    assert_int_equal(few->count, 8);
+    for (size_t i = 0; i < 8; i++)
+        assert_string_equal(few->keys[i], down->keys[i]);
+    ip->fields = PT_FIELD_CLIENT_IP;
+    assert_int_equal(scan_range(s, "2025-01-15", "2025-01-21", 0, 0, now, ip),
+                     PT_OK);
+    assert_int_equal(ip->count, total);
+    for (int d = 0; d < 7; d++)
+        free_batch(&b[d]);
+    free_batch(&dead);
+    free(up);
+    free(down);
+    free(few);
+    free(ip);
+    s->methods->close(s);
+}
+
 int
 main(void)
 {
@@ -878,6 +984,7 @@ main(void)
         cmocka_unit_test(test_fork_keeps_slots_apart),
         cmocka_unit_test(test_no_lease_left),
         cmocka_unit_test(test_limit_pagination_ttl_purge),
+        cmocka_unit_test(test_scan_range),
         cmocka_unit_test(test_partial_failure_written),
         cmocka_unit_test(test_seed_item_and_conflict),
         cmocka_unit_test(test_day_end),

@@ -133,7 +133,8 @@ static const pt_storage_methods down_methods = {PT_STORAGE_METHODS_VERSION,
                                                 NULL,
                                                 NULL,
                                                 NULL,
-                                                down_close};
+                                                down_close,
+                                                NULL};
 
 /* ---- acknowledgements through a pipe ---------------------------------------
  */
@@ -508,7 +509,8 @@ static const pt_storage_methods slow_methods = {PT_STORAGE_METHODS_VERSION,
                                                 NULL,
                                                 NULL,
                                                 NULL,
-                                                down_close};
+                                                down_close,
+                                                NULL};
 
 static void
 child_fill_spool(fixture *f, int fd)

@@ -23,3 +23,10 @@ add_executable(file_store_bench ${CMAKE_CURRENT_LIST_DIR}/file_store_bench.c
 target_include_directories(file_store_bench PRIVATE
                            ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/lib)
 target_link_libraries(file_store_bench PRIVATE pt_record pt_common)
+
+# scan(): ranges of dates, forwards and backwards, hostile day files.
+pt_add_unit_test(test_file_scan
+                 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_file_scan.c
+                         ${CMAKE_CURRENT_LIST_DIR}/file_store_fixture.c
+                         ${PT_FILE_STORE_SOURCES}
+                 LIBS pt_record pt_common LABELS unit)

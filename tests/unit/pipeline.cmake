@@ -13,3 +13,7 @@ pt_add_unit_test(test_tracker
                  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_tracker.c
                          ${CMAKE_CURRENT_LIST_DIR}/test_tracker_backend.c
                  LIBS privtrack_static TIMEOUT 300)
+# pt_tracker_scan(): ranges of dates through the public API.
+pt_add_unit_test(test_tracker_scan
+                 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_tracker_scan.c
+                 LIBS privtrack_static)

@@ -495,6 +495,191 @@ test_list_many(void **state)
     pt_record_list_free(list);
 }
 
+/* ---- the fast reader (record_view.c) -------------------------------------
+ * Whatever it accepts, pt__record_parse_json() must accept as the same
+ * record; what privtrack itself writes, it must accept (or it is no
+ * faster). */
+
+/* Both readers on `json`; returns 1 when the fast one accepted. */
+static int
+fast_agrees(const char *json)
+{
+    pt__record_reader rd;
+    pt_record *slow = NULL;
+    size_t len = strlen(json);
+    int fast_rc, slow_rc;
+
+    memset(&rd, 0, sizeof(rd));
+    fast_rc = pt__record_read_fast(&rd, json, len, 0);
+    slow_rc = pt__record_parse_json(&slow, json, len);
+    assert_true(fast_rc == PT_OK || fast_rc == PT__RECORD_DECLINED);
+    if (fast_rc == PT_OK) {
+        pt_buf a = PT_BUF_INIT, b = PT_BUF_INIT;
+        if (slow_rc != PT_OK)
+            fail_msg("fast reader accepted what the cJSON one refuses: %s",
+                     json);
+        pt__record_json(&a, &rd.record);
+        pt__record_json(&b, slow);
+        if (strcmp(a.ptr, b.ptr) != 0)
+            fail_msg("readers disagree on %s:\n fast %s\n slow %s", json, a.ptr,
+                     b.ptr);
+        pt_buf_free(&a);
+        pt_buf_free(&b);
+    }
+    pt__record_free(slow);
+    pt__record_reader_free(&rd);
+    return fast_rc == PT_OK;
+}
+
+static void
+test_fast_reader_takes_what_privtrack_writes(void **state)
+{
+    pt_record r = full_record();
+    static const char *const odd[] = {"caf\xc3\xa9 \"quoted\" \\ tab\t",
+                                      "\xf0\x9f\x8e\xb5 emoji", ""};
+    pt_buf b = PT_BUF_INIT;
+    (void)state;
+
+    pt__record_json(&b, &r);
+    assert_true(fast_agrees(b.ptr));
+    pt_buf_clear(&b);
+    r.titles = odd;
+    r.title_count = 3;
+    r.client_ip = NULL;
+    r.policy = NULL;
+    r.links = NULL;
+    r.link_count = 0;
+    r.ttl = 0;
+    pt__record_json(&b, &r);
+    assert_true(fast_agrees(b.ptr));
+    pt_buf_free(&b);
+}
+
+static void
+test_fast_reader_agrees_or_declines(void **state)
+{
+    /* Accepted: the shapes the seed and other writers produce too. */
+    static const char *const accepted[] = {
+        "{\"date\":\"2025-01-15\",\"timestamp\":\"t\"}",
+        " { \"timestamp\" : \"t\" , \"date\" : \"d\" } \r\n",
+        "{\"date\":\"d\",\"timestamp\":\"t\",\"client_ip\":null,"
+        "\"titles\":null,\"ttl\":null,\"has_errors\":null}",
+        "{\"date\":\"d\",\"timestamp\":\"t\",\"extra\":-1.5e+3,\"x\":true,"
+        "\"y\":\"\\u00e9\\ud83c\\udfb5\\n\\/\",\"z\":0}",
+        "{\"date\":\"d\",\"timestamp\":\"t\",\"titles\":[\"a\",\"\\\"b\"],"
+        "\"links\":[ ],\"num_files_downloaded\":123456789012345}",
+        "{\"date\":\"d\",\"timestamp\":\"t\",\"user_agent\":\"\\u20ac\"}",
+    };
+    /* Declined (the cJSON reader decides): nested values, numbers that are
+     * not plain counts, escapes in keys, control bytes, duplicates, NUL,
+     * broken surrogates, trailing data, a missing key. */
+    static const char *const declined[] = {
+        "{\"date\":\"d\",\"timestamp\":\"t\",\"x\":{\"a\":1}}",
+        "{\"date\":\"d\",\"timestamp\":\"t\",\"x\":[1]}",
+        "{\"date\":\"d\",\"timestamp\":\"t\",\"ttl\":1.0}",
+        "{\"date\":\"d\",\"timestamp\":\"t\",\"ttl\":-1}",
+        "{\"date\":\"d\",\"timestamp\":\"t\",\"ttl\":\"5\"}",
+        "{\"date\":\"d\",\"timestamp\":\"t\",\"ttl\":0123}",
+        "{\"date\":\"d\",\"timestamp\":\"t\",\"ttl\":1234567890123456}",
+        "{\"d\\u0061te\":\"d\",\"timestamp\":\"t\"}",
+        "{\"date\":\"d\x01\",\"timestamp\":\"t\"}",
+        "{\"date\":\"d\",\"date\":\"e\",\"timestamp\":\"t\"}",
+        "{\"date\":\"d\\u0000x\",\"timestamp\":\"t\"}",
+        "{\"date\":\"d\\ud800\",\"timestamp\":\"t\"}",
+        "{\"date\":\"d\\udc00\",\"timestamp\":\"t\"}",
+        "{\"date\":\"d\\x\",\"timestamp\":\"t\"}",
+        "{\"date\":\"d\",\"timestamp\":\"t\"} x",
+        "{\"date\":\"d\",\"timestamp\":\"t\",}",
+        "{\"date\":\"d\"}",
+        "{\"date\":null,\"timestamp\":\"t\"}",
+        "{\"date\":\"d\",\"timestamp\":\"t\",\"has_errors\":1}",
+        "{\"date\":\"d\",\"timestamp\":\"t\",\"titles\":[null]}",
+        "{\"date\":\"d\",\"timestamp\":\"t\",\"titles\":[\"a\",]}",
+        "{\"date\":\"d\",\"timestamp\":\"t\",\"x\":tru}",
+        "{\"date\":\"d\",\"timestamp\":\"t\",\"x\":1.}",
+        "{\"date\":\"d\",\"timestamp\":\"t",
+        "\xef\xbb\xbf{\"date\":\"d\",\"timestamp\":\"t\"}",
+        "[]",
+        "{}",
+        "",
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(accepted) / sizeof(*accepted); i++)
+        if (!fast_agrees(accepted[i]))
+            fail_msg("fast reader declined %s", accepted[i]);
+    for (size_t i = 0; i < sizeof(declined) / sizeof(*declined); i++)
+        if (fast_agrees(declined[i]))
+            fail_msg("fast reader accepted %s", declined[i]);
+}
+
+/* Every prefix and every one-byte change of a real line: the fast reader
+ * never accepts what the other refuses, never disagrees, never reads past
+ * the end (ASan). */
+static void
+test_fast_reader_mutations(void **state)
+{
+    pt_record r = full_record();
+    pt_buf b = PT_BUF_INIT;
+    static const char subst[] = "\"\\{}[],:0-9aentu \x01\x80";
+    (void)state;
+
+    pt__record_json(&b, &r);
+    for (size_t n = 0; n <= b.len; n++) {
+        char *cut = malloc(n + 1);
+        memcpy(cut, b.ptr, n);
+        cut[n] = '\0';
+        (void)fast_agrees(cut);
+        free(cut);
+    }
+    for (size_t i = 0; i < b.len; i++) {
+        for (size_t k = 0; k < sizeof(subst) - 1; k++) {
+            char saved = b.ptr[i];
+            b.ptr[i] = subst[k];
+            (void)fast_agrees(b.ptr);
+            b.ptr[i] = saved;
+        }
+    }
+    pt_buf_free(&b);
+}
+
+static void
+test_fast_reader_fields(void **state)
+{
+    pt_record r = full_record();
+    pt__record_reader rd;
+    pt_buf b = PT_BUF_INIT;
+    (void)state;
+
+    memset(&rd, 0, sizeof(rd));
+    pt__record_json(&b, &r);
+    assert_int_equal(pt__record_read_fast(&rd, b.ptr, b.len,
+                                          PT_FIELD_TITLES | PT_FIELD_COUNTS),
+                     PT_OK);
+    assert_string_equal(rd.record.date, r.date);
+    assert_string_equal(rd.record.timestamp, r.timestamp);
+    assert_int_equal(rd.record.ttl, r.ttl);
+    assert_int_equal(rd.record.title_count, 2);
+    assert_string_equal(rd.record.titles[1], "Song Title 2");
+    assert_int_equal(rd.record.num_files_downloaded, 4);
+    assert_true(rd.record.has_errors);
+    assert_null(rd.record.client_ip);
+    assert_null(rd.record.session_id);
+    assert_null(rd.record.user_agent);
+    assert_null(rd.record.policy);
+    assert_null(rd.record.links);
+    assert_int_equal(rd.record.link_count, 0);
+    assert_null(rd.record.filenames);
+    /* The buffers are reused: a second, shorter line reads right. */
+    assert_int_equal(pt__record_read_fast(
+                         &rd, "{\"date\":\"a\",\"timestamp\":\"b\"}", 28, 0),
+                     PT_OK);
+    assert_string_equal(rd.record.date, "a");
+    assert_int_equal(rd.record.title_count, 0);
+    assert_null(rd.record.titles);
+    pt__record_reader_free(&rd);
+    pt_buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -514,6 +699,10 @@ main(void)
         cmocka_unit_test(test_parse_hostile_input),
         cmocka_unit_test(test_list_append_sort_free),
         cmocka_unit_test(test_list_many),
+        cmocka_unit_test(test_fast_reader_takes_what_privtrack_writes),
+        cmocka_unit_test(test_fast_reader_agrees_or_declines),
+        cmocka_unit_test(test_fast_reader_mutations),
+        cmocka_unit_test(test_fast_reader_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,218 @@
+/*
+ * Reading records from day files: the line reader shared by query() and
+ * scan(), and scan() itself — a range of dates streamed through a callback,
+ * one line at a time, in bounded memory.
+ *
+ * A line is read by the fast reader (record_view.c) and, when it declines,
+ * by the cJSON one; a line neither can read is skipped and counted, and
+ * logged with its place in the file — never its content, which may be
+ * personal data.
+ */
+#include "storage/file_store.h"
+
+#include "record/record.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int
+pt__file_open_day(pt__file_store *fs, const char *date, char *path,
+                  size_t path_size, int *fd_out)
+{
+    char name[PT_DATE_LEN + 8];
+    struct stat st;
+    int fd, rc;
+
+    *fd_out = -1;
+    /* The date becomes a file name: only a real date, never a path. */
+    if (!date || !pt__valid_date(date))
+        return pt__file_fail(fs, PT_EINVAL,
+                             "file store: invalid date (expected YYYY-MM-DD)");
+    memcpy(name, date, PT_DATE_LEN);
+    memcpy(name + PT_DATE_LEN, ".jsonl", 7);
+    if ((rc = pt__file_path(fs, path, path_size, name)) != PT_OK)
+        return rc;
+    /* Not a FIFO that would block, a device that never ends, or a link
+     * to somewhere else: a regular file, or nothing. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0 && (errno == ENOENT || errno == ENOTDIR))
+        return PT_OK; /* nothing stored that day (or no store yet) */
+    if (fd < 0 && errno == ELOOP)
+        return pt__file_fail(
+            fs, PT_EIO, "file store: %s is a symbolic link: refused", path);
+    if (fd < 0)
+        return pt__file_fail_errno(fs, errno, "cannot open", path);
+    if (fstat(fd, &st) != 0) {
+        rc = pt__file_fail_errno(fs, errno, "cannot stat", path);
+        close(fd);
+        return rc;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return pt__file_fail(
+            fs, PT_EIO, "file store: %s is not a regular file: refused", path);
+    }
+    *fd_out = fd;
+    return PT_OK;
+}
+
+void
+pt__file_reader_init(pt__file_reader *rd, pt__file_store *fs,
+                     unsigned int fields, int64_t now)
+{
+    memset(rd, 0, sizeof(*rd));
+    rd->fs = fs;
+    rd->fields = fields ? fields : PT_FIELD_ALL;
+    rd->now = now;
+}
+
+static void
+report_corrupt(pt__file_reader *rd, uint64_t line_no, uint64_t offset,
+               const char *why)
+{
+    rd->corrupt++;
+    if (rd->corrupt > PT__FILE_LOG_CORRUPT)
+        return;
+    if (line_no)
+        pt__log(PT_LOG_WARN, "file store: %s:%llu: %s, line skipped", rd->path,
+                (unsigned long long)line_no, why);
+    else
+        pt__log(PT_LOG_WARN, "file store: %s: line at byte %llu: %s, skipped",
+                rd->path, (unsigned long long)offset, why);
+}
+
+void
+pt__file_reader_done(pt__file_reader *rd)
+{
+    if (rd->corrupt > PT__FILE_LOG_CORRUPT)
+        pt__log(PT_LOG_WARN,
+                "file store: %s: %llu corrupt or torn lines skipped in all",
+                rd->path, (unsigned long long)rd->corrupt);
+    rd->corrupt = 0;
+}
+
+void
+pt__file_reader_free(pt__file_reader *rd)
+{
+    pt__record_reader_free(&rd->reader);
+}
+
+int
+pt__file_read_line(pt__file_reader *rd, const char *line, size_t len,
+                   uint64_t line_no, uint64_t offset, int flags,
+                   pt_record_fn fn, void *userdata)
+{
+    pt_record *slow = NULL;
+    const pt_record *r;
+    int rc;
+
+    if (flags & PT__LINE_OVERLONG) {
+        report_corrupt(rd, line_no, offset, "line too long");
+        return PT_OK;
+    }
+    rc = pt__record_read_fast(&rd->reader, line, len, rd->fields);
+    if (rc == PT_OK) {
+        r = &rd->reader.record;
+    } else if (rc == PT__RECORD_DECLINED &&
+               pt__record_parse_json(&slow, line, len) == PT_OK) {
+        r = slow;
+    } else if (rc == PT__RECORD_DECLINED) {
+        report_corrupt(rd, line_no, offset,
+                       flags & PT__LINE_TERMINATED
+                           ? "corrupt record"
+                           : "torn last line (crash or write in progress)");
+        return PT_OK;
+    } else {
+        return pt__file_fail(rd->fs, rc, "out of memory reading %s", rd->path);
+    }
+    rc = r->ttl != 0 && r->ttl < rd->now ? PT_OK : fn(r, userdata);
+    pt__record_free(slow);
+    return rc;
+}
+
+/* ---- scan ----------------------------------------------------------------
+ */
+
+typedef struct scan_ctx {
+    pt__file_reader rd;
+    const pt_scan_options *opts;
+    pt_record_fn fn;
+    void *userdata;
+    size_t delivered;
+} scan_ctx;
+
+/* The caller's callback, and the limit. */
+static int
+deliver(const pt_record *r, void *ctx)
+{
+    scan_ctx *s = ctx;
+    int rc = s->fn(r, s->userdata);
+    if (rc == PT_OK && s->opts->limit && ++s->delivered >= s->opts->limit)
+        rc = PT_SCAN_STOP;
+    return rc;
+}
+
+static int
+scan_line(void *ctx, const char *line, size_t len, uint64_t line_no,
+          uint64_t offset, int flags)
+{
+    scan_ctx *s = ctx;
+    return pt__file_read_line(&s->rd, line, len, line_no, offset, flags,
+                              deliver, s);
+}
+
+static int
+scan_day(scan_ctx *s, const char *date)
+{
+    char path[PT__FILE_PATH_MAX];
+    int fd, rc = pt__file_open_day(s->rd.fs, date, path, sizeof(path), &fd);
+
+    if (rc != PT_OK || fd < 0)
+        return rc;
+    s->rd.path = path;
+    if (s->opts->flags & PT_SCAN_NEWEST_FIRST)
+        rc = pt__file_scan_reverse(s->rd.fs, fd, path, scan_line, s);
+    else
+        rc = pt__file_scan(s->rd.fs, fd, path, scan_line, s);
+    close(fd);
+    pt__file_reader_done(&s->rd);
+    s->rd.path = NULL;
+    return rc;
+}
+
+int
+pt__file_scan_range(pt_storage *st, const pt_scan_options *opts,
+                    pt_record_fn fn, void *userdata)
+{
+    pt__file_store *fs = (pt__file_store *)(void *)st;
+    int newest_first = (opts->flags & PT_SCAN_NEWEST_FIRST) != 0;
+    int64_t first, last, step = newest_first ? -1 : 1;
+    scan_ctx s;
+    int rc = PT_OK;
+
+    if (pt__date_days(opts->from, &first) || pt__date_days(opts->to, &last))
+        return pt__file_fail(fs, PT_EINVAL, "file store: invalid date range");
+    if (newest_first) {
+        int64_t t = first;
+        first = last;
+        last = t;
+    }
+    memset(&s, 0, sizeof(s));
+    pt__file_reader_init(&s.rd, fs, opts->fields, opts->now);
+    s.opts = opts;
+    s.fn = fn;
+    s.userdata = userdata;
+    for (int64_t day = first; rc == PT_OK; day += step) {
+        char date[PT_DATE_LEN + 1];
+        pt__format_date(date, day * 86400 * (int64_t)1000000);
+        rc = scan_day(&s, date);
+        if (day == last)
+            break;
+    }
+    pt__file_reader_free(&s.rd);
+    return rc == PT_SCAN_STOP ? PT_OK : rc;
+}
