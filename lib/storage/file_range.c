@@ -12,11 +12,9 @@
 
 #include "record/record.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 int
@@ -24,8 +22,7 @@ pt__file_open_day(pt__file_store *fs, const char *date, char *path,
                   size_t path_size, int *fd_out)
 {
     char name[PT_DATE_LEN + 8];
-    struct stat st;
-    int fd, rc;
+    int rc;
 
     *fd_out = -1;
     /* The date becomes a file name: only a real date, never a path. */
@@ -36,27 +33,13 @@ pt__file_open_day(pt__file_store *fs, const char *date, char *path,
     memcpy(name + PT_DATE_LEN, ".jsonl", 7);
     if ((rc = pt__file_path(fs, path, path_size, name)) != PT_OK)
         return rc;
-    /* Not a FIFO that would block, a device that never ends, or a link
-     * to somewhere else: a regular file, or nothing. */
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-    if (fd < 0 && (errno == ENOENT || errno == ENOTDIR))
-        return PT_OK; /* nothing stored that day (or no store yet) */
-    if (fd < 0 && errno == ELOOP)
-        return pt__file_fail(
-            fs, PT_EIO, "file store: %s is a symbolic link: refused", path);
-    if (fd < 0)
-        return pt__file_fail_errno(fs, errno, "cannot open", path);
-    if (fstat(fd, &st) != 0) {
-        rc = pt__file_fail_errno(fs, errno, "cannot stat", path);
-        close(fd);
-        return rc;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return pt__file_fail(
-            fs, PT_EIO, "file store: %s is not a regular file: refused", path);
-    }
-    *fd_out = fd;
+    /* A regular file or nothing: a FIFO would block the reader, a device
+     * never end, a link lead out of the store (common/fs.c). */
+    rc = pt__fs_open_in(fd_out, fs->dir, name, O_RDONLY, 0);
+    if (rc == PT_ENOTFOUND)
+        return PT_OK; /* nothing stored that day, or no store yet */
+    if (rc != PT_OK)
+        return pt__file_fail(fs, rc, "file store: %s", pt_last_error());
     return PT_OK;
 }
 

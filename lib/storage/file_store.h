@@ -128,9 +128,8 @@ int pt__file_scan_reverse(pt__file_store *fs, int fd, const char *path,
                           pt__file_line_fn fn, void *ctx);
 
 /** Open `date`'s day file for reading into *fd (path into `path`): -1 when
- *  there is none (or no store yet).  Refuses (PT_EIO) anything but a
- *  regular file: a FIFO would block, a device never end, a symbolic link
- *  lead elsewhere. */
+ *  there is none (or no store yet).  Refuses (PT_EACCESS) anything but a
+ *  regular file, and a store directory others may write (pt__fs_open_in). */
 int pt__file_open_day(pt__file_store *fs, const char *date, char *path,
                       size_t path_size, int *fd);
 

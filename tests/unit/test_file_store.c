@@ -531,7 +531,7 @@ test_day_file_that_is_a_directory(void **state)
     assert_int_equal(put(s, recs, 1, 0, &written), PT_EIO);
     assert_int_equal(written, 0);
     assert_non_null(strstr(s->errmsg, DAY ".jsonl"));
-    assert_int_equal(s->methods->query(s, &list, DAY, 0, 0), PT_EIO);
+    assert_int_equal(s->methods->query(s, &list, DAY, 0, 0), PT_EACCESS);
     assert_null(list);
     assert_int_not_equal(s->methods->purge(s, 0, &removed), PT_OK);
     s->methods->close(s);
