@@ -576,8 +576,8 @@ free_slot(pt_ddb_client *c)
     return NULL;
 }
 
-/* Start whatever is ready; fills *pending (waiting, not held) and the
- * earliest ready time among them. */
+/* Start whatever is ready; fills *pending (waiting for a connection or
+ * for its backoff) and the earliest ready time among them. */
 static int
 start_ready(pt_ddb_client *c, pt_ddb_request *const *reqs, size_t n,
             size_t *running, size_t *pending, int64_t *next_ready)
@@ -588,7 +588,7 @@ start_ready(pt_ddb_client *c, pt_ddb_request *const *reqs, size_t n,
     *next_ready = INT64_MAX;
     for (size_t i = 0; i < n; i++) {
         pt_ddb_request *r = reqs[i];
-        if (r->done || r->held)
+        if (r->done)
             continue;
         if (!r->running && !full && r->ready_at_us <= now) {
             slot *s = free_slot(c);
@@ -722,7 +722,7 @@ pt_ddb_run(pt_ddb_client *c, pt_ddb_request *const *reqs, size_t n,
             c->slots[i].req = NULL;
         }
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) { /* only after an internal failure */
         if (!reqs[i]->done) {
             reqs[i]->done = 1;
             reqs[i]->rc = PT_EBACKEND;

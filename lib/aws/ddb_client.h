@@ -79,7 +79,6 @@ typedef struct pt_ddb_request {
     const char *op;
     pt_buf body;
     void *userdata;
-    int held; /* 1: not to be started until a callback clears it */
 
     /* results, valid once done */
     int done;
@@ -98,13 +97,14 @@ typedef struct pt_ddb_request {
 /** Called when a request finished (success or final error).  Return 1 to
  *  resubmit it (after rewriting its body; attempts restart): at once, or
  *  once pt__monotonic_us() reaches the `ready_at_us` the callback set; 0 to
- *  leave it done.  May clear `held` on other requests of the same run. */
+ *  leave it done. */
 typedef int (*pt_ddb_done_fn)(pt_ddb_request *req, void *userdata);
 
-/** Run `n` requests with up to `parallel` in flight, until each is done or
- *  held with nothing left to release it (those end with PT_EBACKEND,
- *  "not attempted").  Returns PT_OK when every request succeeded, else the
- *  rc of the first failed one (its detail is also pt_last_error()). */
+/** Run `n` requests with up to `parallel` in flight, until each is done
+ *  (a request the run could not even prepare ends the run: those not
+ *  started end with PT_EBACKEND, "not attempted").  Returns PT_OK when
+ *  every request succeeded, else the rc of the first failed one (its
+ *  detail is also pt_last_error()). */
 int pt_ddb_run(pt_ddb_client *client, pt_ddb_request *const *reqs, size_t n,
                pt_ddb_done_fn on_done, void *userdata);
 
