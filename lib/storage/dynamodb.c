@@ -203,11 +203,10 @@ describe_table(pt__dynamodb *d, char *status, size_t size)
 {
     pt_ddb_client *c = d->client;
     pt_buf body = PT_BUF_INIT, resp = PT_BUF_INIT;
-    char type[96];
     int rc;
 
     table_body(&body, d);
-    rc = pt_ddb_call(c, "DescribeTable", body.ptr, body.len, &resp, type);
+    rc = pt_ddb_call(c, "DescribeTable", body.ptr, body.len, &resp, NULL);
     pt_buf_free(&body);
     status[0] = '\0';
     if (rc == PT_ENOTFOUND) {
