@@ -483,11 +483,9 @@ pt_track(pt_tracker *t, const pt_visit *visit, pt_track_result *result)
         return pt__fail(PT_ECLOSED, "the tracker is closing");
     rc = pt__policy_apply(t->policy, &t->key, visit, pt__now_us(), &applied,
                           t->dry_run ? &audit : NULL);
-    if (rc != PT_OK && applied.record) {
-        pt__record_free(applied.record);
-        applied.record = NULL;
-    }
-    if (rc != PT_OK || (!applied.record && applied.dropped == PT_DROP_NONE))
+    /* A failure leaves no record (nor audit line); success, a record or a
+     * drop reason. */
+    if (rc != PT_OK)
         applied.dropped = PT_DROP_INVALID;
     if (result) {
         result->dropped = applied.dropped;

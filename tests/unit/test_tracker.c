@@ -253,9 +253,18 @@ test_file_backend_counts_and_stores(void **state)
                 strcpy(first_id, r.session_id);
         }
     }
+    /* An unusable visit (a count without its array) is dropped as
+     * invalid: counted, no session id, nothing stored. */
+    pt_visit bad = visit(0);
+    bad.links = NULL;
+    bad.link_count = 2;
+    assert_int_equal(pt_track(t, &bad, &r), PT_OK);
+    assert_int_equal(r.dropped, PT_DROP_INVALID);
+    assert_string_equal(r.session_id, "");
     assert_int_equal(pt_tracker_flush(t, 10000), PT_OK);
     assert_int_equal(pt_tracker_counters(t, &c), PT_OK);
     assert_int_equal(c.accepted, 110);
+    assert_int_equal(c.dropped[PT_DROP_INVALID], 1);
     assert_int_equal(c.dropped[PT_DROP_DNT], 10);
     assert_int_equal(c.dropped[PT_DROP_QUEUE_FULL], 0);
     assert_int_equal(c.stored, 110);
