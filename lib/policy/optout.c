@@ -7,13 +7,16 @@
 
 #include <string.h>
 
+/* HTTP's optional whitespace, and the line end a value copied from a raw
+ * header line still carries ("1\r\n"): DNT, Sec-GPC and cookies are all
+ * trimmed alike. */
 static int
 is_space(char c)
 {
-    return c == ' ' || c == '\t';
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-/* "1", allowing blanks around it. */
+/* "1", allowing whitespace around it. */
 static int
 is_one(const char *v)
 {

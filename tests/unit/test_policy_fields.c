@@ -432,6 +432,40 @@ test_scan_headers(void **state)
     pt_policy_free(p);
 }
 
+/* DNT and Sec-GPC read "1" the same way, whatever whitespace surrounds it
+ * (a value copied with its line end, "1\r\n", is still a yes). */
+static void
+test_optout_signals_trim_alike(void **state)
+{
+    static const char *const yes[] = {"1",   " 1 ",   "\t1\t", "1\r\n",
+                                      "1\n", "\r\n1", " 1\r\n"};
+    static const char *const no[] = {"",   " ",      "0",  "1 1",
+                                     "11", "1\r\nx", "\v", "true"};
+    pt_policy *p = NULL;
+    pt_visit v = PT_VISIT_INIT;
+    pt__visit_headers out;
+    pt_header h[2];
+    (void)state;
+    assert_int_equal(pt_policy_load_buffer(&p, "", 0, "t"), PT_OK);
+    v.headers = h;
+    v.header_count = 2;
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        h[0] = (pt_header){"DNT", yes[i]};
+        h[1] = (pt_header){"Sec-GPC", yes[i]};
+        pt__scan_headers(p, &v, &out);
+        if (!out.dnt || !out.gpc)
+            fail_msg("value %zu: dnt %d gpc %d", i, out.dnt, out.gpc);
+    }
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+        h[0] = (pt_header){"DNT", no[i]};
+        h[1] = (pt_header){"Sec-GPC", no[i]};
+        pt__scan_headers(p, &v, &out);
+        if (out.dnt || out.gpc)
+            fail_msg("value %zu: dnt %d gpc %d", i, out.dnt, out.gpc);
+    }
+    pt_policy_free(p);
+}
+
 int
 main(void)
 {
@@ -446,6 +480,7 @@ main(void)
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_cookie_parsing),
         cmocka_unit_test(test_scan_headers),
+        cmocka_unit_test(test_optout_signals_trim_alike),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
