@@ -245,16 +245,27 @@ trusted(const pt_policy *policy, const pt__addr *addr)
     return 0;
 }
 
+/* Nothing but the blanks pt__addr_parse() skips. */
+static int
+blank(const char *s, const char *end)
+{
+    while (s < end && (*s == ' ' || *s == '\t'))
+        s++;
+    return s == end;
+}
+
 /* More trusted hops than any real proxy chain: the header is not to be
  * believed, and walking it must not cost the request much. */
 #define MAX_HOPS 64
 
 /* Walk X-Forwarded-For headers from the right (the last header's last
  * entry is the one our trusted peer added).  Returns 1 with the client,
- * 0 when an entry does not parse, 2 when every entry was trusted. */
+ * 0 when an entry does not parse (`why` says how), 2 when every entry was
+ * trusted. */
 static int
 walk_xff(const pt_policy *policy, const pt_visit *visit, pt__addr *out,
-         const char **raw, size_t *raw_len, unsigned int *invalid)
+         const char **raw, size_t *raw_len, unsigned int *invalid,
+         const char **why)
 {
     unsigned int hops = 0;
     for (size_t h = visit->header_count; h-- > 0;) {
@@ -273,14 +284,22 @@ walk_xff(const pt_policy *policy, const pt_visit *visit, pt__addr *out,
             *raw = comma;
             *raw_len = (size_t)(end - comma);
             if (pt__addr_parse(&addr, comma, (size_t)(end - comma)) != 0) {
+                /* Nothing to the left can be believed.  An empty entry
+                 * ("a, b," or "a,,b") is the usual way a header is broken:
+                 * say so. */
                 (*invalid)++;
-                return 0; /* nothing to the left can be believed */
+                *why = blank(comma, end) ? "empty X-Forwarded-For entry "
+                                           "from a trusted proxy"
+                                         : "X-Forwarded-For entry from a "
+                                           "trusted proxy is not an address";
+                return 0;
             }
             *out = addr;
             if (!trusted(policy, &addr))
                 return 1;
             if (++hops > MAX_HOPS) {
                 (*invalid)++;
+                *why = "more than 64 trusted proxies in X-Forwarded-For";
                 return 0;
             }
             end = comma > v ? comma - 1 : v;
@@ -291,24 +310,27 @@ walk_xff(const pt_policy *policy, const pt_visit *visit, pt__addr *out,
 
 int
 pt__client_addr(const pt_policy *policy, const pt_visit *visit, pt__addr *out,
-                const char **raw, size_t *raw_len, unsigned int *invalid)
+                const char **raw, size_t *raw_len, unsigned int *invalid,
+                const char **why)
 {
     const char *peer = visit->remote_addr;
     size_t peer_len = peer ? strlen(peer) : 0;
 
     *raw = peer;
     *raw_len = peer_len;
+    *why = NULL;
     if (!peer || peer_len == 0)
         return 0;
     if (pt__addr_parse(out, peer, peer_len) != 0) {
         (*invalid)++;
+        *why = "remote_addr is not an address";
         return 0;
     }
     if (policy->proxy_count == 0 || !trusted(policy, out))
         return 1;
     /* The peer is a trusted proxy: the client is the rightmost forwarded
      * address that is not one (or the leftmost, when all are trusted). */
-    return walk_xff(policy, visit, out, raw, raw_len, invalid) != 0;
+    return walk_xff(policy, visit, out, raw, raw_len, invalid, why) != 0;
 }
 
 _Static_assert(sizeof(crypto_generichash_state) <=

@@ -202,7 +202,7 @@ static int
 do_client_ip(work *w, unsigned int *invalid)
 {
     pt__addr addr;
-    const char *raw = NULL;
+    const char *raw = NULL, *why = NULL;
     size_t raw_len = 0;
     pt__rules r;
     int found, rc, from_proxy;
@@ -210,12 +210,17 @@ do_client_ip(work *w, unsigned int *invalid)
 
     if (mode == PT_IP_DROP && !w->audit.b && !w->optout_rule)
         return PT_OK; /* nothing to compute */
-    found =
-        pt__client_addr(w->policy, w->visit, &addr, &raw, &raw_len, invalid);
+    found = pt__client_addr(w->policy, w->visit, &addr, &raw, &raw_len, invalid,
+                            &why);
     from_proxy = raw && raw != w->visit->remote_addr;
     if (!found) {
-        if (w->audit.b && raw && raw_len)
-            audit_ip(w, "ip.invalid(not stored)", NULL, raw, raw_len);
+        /* An address was given but none can be stored: the audit says
+         * why, even when the entry it stopped at is empty. */
+        if (w->audit.b && why) {
+            PT_RULES_INIT(r);
+            pt__rule_add(&r, "ip.invalid(%s; not stored)", why);
+            audit_ip(w, r.text, NULL, raw, raw_len);
+        }
         return PT_OK;
     }
     if (w->optout_rule) {

@@ -174,10 +174,12 @@ int pt__cookie_has(const char *header, const char *name, size_t name_len,
  *  proxy, the rightmost X-Forwarded-For entry that is not one.  Returns 1
  *  when found, 0 when absent, and counts unparseable addresses in
  *  *invalid.  `raw`/`raw_len` receive the chosen address's raw text (for
- *  the audit's length and show_raw). */
+ *  the audit's length and show_raw).  When an address was given but none
+ *  is usable, `*why` says why in a few static words that never hold the
+ *  address (the audit's rule); otherwise it is NULL. */
 int pt__client_addr(const pt_policy *policy, const pt_visit *visit,
                     pt__addr *out, const char **raw, size_t *raw_len,
-                    unsigned int *invalid);
+                    unsigned int *invalid, const char **why);
 
 /** Keyed BLAKE2b of the address (domain-separated by family and prefix),
  *  as lowercase hex of `hash_bytes` bytes into `out` (65 bytes). */

@@ -661,6 +661,39 @@ rule_of(cJSON *line, const char *field)
     return c ? cJSON_GetObjectItem(c, "rule")->valuestring : "<unchanged>";
 }
 
+/* A trusted proxy's X-Forwarded-For that ends in ',' names no client: the
+ * address is not stored, and the audit says why (it said nothing). */
+static void
+test_trusted_proxy_empty_entry_audited(void **state)
+{
+    pt_policy *p =
+        load("[ip]\nmode = truncate\ntrusted_proxies = 10.0.0.0/8\n");
+    fixture f;
+    pt_record *r;
+    pt_buf audit = PT_BUF_INIT;
+    cJSON *line, *change;
+    (void)state;
+    fixture_init(&f);
+    f.headers[1] = (pt_header){"X-Forwarded-For", "198.51.100.4,"};
+    f.visit.remote_addr = "10.0.0.1";
+    r = apply_ok(p, NULL, &f.visit, &audit);
+    assert_null(r->client_ip);
+    pt__record_free(r);
+    line = cJSON_Parse(audit.ptr);
+    assert_non_null(line);
+    change = change_of(line, "client_ip");
+    assert_non_null(change);
+    assert_string_equal(cJSON_GetObjectItem(change, "rule")->valuestring,
+                        "ip.invalid(empty X-Forwarded-For entry from a "
+                        "trusted proxy; not stored)");
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(change, "after")));
+    assert_null(strstr(audit.ptr, "198.51.100"));
+    assert_null(strstr(audit.ptr, "10.0.0.1"));
+    cJSON_Delete(line);
+    pt_buf_free(&audit);
+    pt_policy_free(p);
+}
+
 static void
 test_audit_rules(void **state)
 {
@@ -886,6 +919,7 @@ main(void)
         cmocka_unit_test(test_time_and_ttl),
         cmocka_unit_test(test_ip_modes),
         cmocka_unit_test(test_trusted_proxy_visit),
+        cmocka_unit_test(test_trusted_proxy_empty_entry_audited),
         cmocka_unit_test(test_optout_drop),
         cmocka_unit_test(test_optout_anonymous),
         cmocka_unit_test(test_fields_modes),

@@ -372,6 +372,9 @@ test_hash_prepared(void **state)
 
 /* ---- client address and trusted proxies ---------------------------------- */
 
+/* Why client() found no address (NULL: none was given). */
+static const char *last_why;
+
 static const char *
 client(const pt_policy *p, const char *peer, const char *xff1, const char *xff2,
        unsigned int *invalid, char *out)
@@ -381,13 +384,17 @@ client(const pt_policy *p, const char *peer, const char *xff1, const char *xff2,
                       {"x-forwarded-for", xff2}};
     pt_visit v = PT_VISIT_INIT;
     pt__addr a;
-    const char *raw;
+    const char *raw, *why = "unset";
     size_t raw_len;
     v.remote_addr = peer;
     v.headers = h;
     v.header_count = 3;
-    if (!pt__client_addr(p, &v, &a, &raw, &raw_len, invalid))
+    last_why = "unset";
+    if (!pt__client_addr(p, &v, &a, &raw, &raw_len, invalid, &why)) {
+        last_why = why;
         return strcpy(out, "-");
+    }
+    assert_null(why);
     pt__addr_format(&a, out);
     return out;
 }
@@ -405,8 +412,10 @@ test_client_without_proxies(void **state)
         "198.51.100.1");
     assert_string_equal(client(p, NULL, "1.1.1.1", NULL, &invalid, out), "-");
     assert_int_equal(invalid, 0);
+    assert_null(last_why); /* no address given: nothing to explain */
     assert_string_equal(client(p, "garbage", NULL, NULL, &invalid, out), "-");
     assert_int_equal(invalid, 1);
+    assert_string_equal(last_why, "remote_addr is not an address");
     pt_policy_free(p);
 }
 
@@ -437,6 +446,17 @@ test_client_with_proxies(void **state)
         client(p, "::ffff:10.0.0.1", " 2001:db8:1::2 , ", NULL, &invalid, out),
         "-");
     assert_int_equal(invalid, 1); /* the empty entry after the comma */
+    assert_string_equal(last_why,
+                        "empty X-Forwarded-For entry from a trusted proxy");
+    assert_string_equal(
+        client(p, "10.0.0.1", "203.0.113.9,", NULL, &invalid, out), "-");
+    assert_string_equal(last_why,
+                        "empty X-Forwarded-For entry from a trusted proxy");
+    assert_string_equal(
+        client(p, "10.0.0.1", "203.0.113.9,,10.1.1.1", NULL, &invalid, out),
+        "-");
+    assert_string_equal(last_why,
+                        "empty X-Forwarded-For entry from a trusted proxy");
     invalid = 0;
     /* Every entry trusted: the leftmost is the best we know. */
     assert_string_equal(
@@ -451,6 +471,9 @@ test_client_with_proxies(void **state)
                                NULL, &invalid, out),
                         "-");
     assert_int_equal(invalid, 1);
+    assert_string_equal(
+        last_why,
+        "X-Forwarded-For entry from a trusted proxy is not an address");
     /* A chain longer than any real one is not believed (and its cost is
      * bounded). */
     {
@@ -464,6 +487,8 @@ test_client_with_proxies(void **state)
         assert_string_equal(client(p, "10.0.0.1", chain, NULL, &invalid, out),
                             "-");
         assert_int_equal(invalid, 1);
+        assert_string_equal(last_why,
+                            "more than 64 trusted proxies in X-Forwarded-For");
     }
     pt_policy_free(p);
 }
