@@ -185,6 +185,50 @@ PT_EXTERN const char *pt_policy_get(const pt_policy *policy,
 /** Drop a reference.  NULL is a no-op.  Any thread. */
 PT_EXTERN void pt_policy_free(pt_policy *policy);
 
+/** Documents that pt_policy_describe() writes from a policy's settings. */
+typedef enum pt_policy_document {
+    /** The privacy notice for the site's visitors: what is collected and
+     *  from where, each transformation in plain words, retention, the
+     *  opt-out signals honoured, rights, storage ([notice] names the
+     *  controller, contact, purpose and opt-out page). */
+    PT_DOC_NOTICE_MARKDOWN = 1,
+    /** The same notice as one self-contained HTML page (inline style, a
+     *  Content-Security-Policy that loads nothing, all text escaped). */
+    PT_DOC_NOTICE_HTML = 2,
+    /** The record of processing activities in the shape of GDPR Art. 30(1):
+     *  controller, purposes, data subjects, personal data per field as
+     *  stored, recipients, transfers, retention, security measures. */
+    PT_DOC_RECORD_MARKDOWN = 3,
+    /** The same record as one JSON object. */
+    PT_DOC_RECORD_JSON = 4
+} pt_policy_document;
+
+/** Write `document` for `policy` into *out (NUL-terminated UTF-8; the
+ *  caller frees it with pt_free()).  Every statement is derived from the
+ *  policy's settings alone; each document says in one line that it is not
+ *  legal advice.  Missing [notice] controller or contact (and a DynamoDB
+ *  region, for where records are kept) is logged as a warning.  PT_EINVAL
+ *  for an unknown document, PT_ENOMEM.  Any thread. */
+PT_EXTERN int pt_policy_describe(char **out, const pt_policy *policy,
+                                 pt_policy_document document);
+
+/** Check a loaded policy against the rules of a named regime
+ *  (pt_policy_regime_name()): every rule that fails is reported through
+ *  `cb` as (the file the policy came from, the line of the key to blame or
+ *  0 when it was left at its default, "REGIME: message (source)"), where
+ *  source cites the published text the rule comes from.  Returns PT_OK when
+ *  every rule passes, PT_EPOLICY when at least one failed, PT_EINVAL for an
+ *  unknown regime.  The checks test settings against published rules; they
+ *  are not legal advice.  Any thread. */
+PT_EXTERN int pt_policy_check_regime(const pt_policy *policy,
+                                     const char *regime, pt_policy_error_fn cb,
+                                     void *userdata);
+
+/** The name of the `index`-th regime pt_policy_check_regime() knows
+ *  ("gdpr-baseline", "cnil-exempt", "ccpa"), or NULL past the last one.
+ *  Static; any thread. */
+PT_EXTERN const char *pt_policy_regime_name(unsigned int index);
+
 /* ------------------------------------------------------------------------ */
 /* Key periods                                                              */
 /* ------------------------------------------------------------------------ */

@@ -15,3 +15,6 @@ pt_add_unit_test(test_policy_apply
                  LIBS ${PT_POLICY_TEST_LIBS} PkgConfig::CJSON
                       PkgConfig::OPENSSL Threads::Threads
                  LABELS unit)
+pt_add_unit_test(test_policy_notice
+                 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_policy_notice.c
+                 LIBS ${PT_POLICY_TEST_LIBS} PkgConfig::CJSON LABELS unit)
