@@ -192,6 +192,14 @@ int cli_parse_read_args(int argc, char **argv, cli_common *common,
                         const char *command, const char *help,
                         const char **date, int *json);
 
+/** Write a generated document to `path`, or to standard output when `path`
+ *  is NULL or "-": a new file with a random name (O_EXCL, O_NOFOLLOW, mode
+ *  0600) is written, fsync'ed and renamed over `path`, so a reader never
+ *  sees half of it and no planted file or link is written through.  Prints
+ *  the error (prefixed with `what`) and returns the exit code. */
+int cli_write_output(const char *path, const char *data, size_t len,
+                     const char *what);
+
 /** Write `len` bytes to `out`, returning -1 on a write error. */
 int cli_write(FILE *out, const char *data, size_t len);
 

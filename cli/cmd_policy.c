@@ -1,20 +1,38 @@
-/* privtrack policy check|show, and privtrack version. */
+/* privtrack policy check|show|notice|record, and privtrack version. */
 #include "cli.h"
 
 #include <getopt.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char policy_help[] =
-    "Usage: privtrack policy check FILE...\n"
+    "Usage: privtrack policy check [--regime NAME]... FILE...\n"
     "       privtrack policy show [--policy FILE]\n"
+    "       privtrack policy notice [--format md|html] [--output FILE]\n"
+    "       privtrack policy record [--format md|json] [--output FILE]\n"
     "\n"
     "  check FILE...    validate policy files; print every problem (the\n"
     "                   first 100 per file, in line order) as\n"
     "                   FILE:LINE: message, then their number, and exit 1\n"
     "                   when there is one\n"
+    "    --regime NAME  also check each file against a regime's rules:\n"
+    "                   gdpr-baseline, cnil-exempt, ccpa (repeat it, or\n"
+    "                   give a comma-separated list; 'all' for every one);\n"
+    "                   each failed rule is FILE:LINE: regime: message\n"
+    "                   (source)\n"
     "  show             print the effective policy's id (stored in every\n"
     "                   record), where it comes from and its settings\n"
-    "                   after defaults\n";
+    "                   after defaults\n"
+    "  notice           the privacy notice for the site's visitors, from\n"
+    "                   the effective policy and its [notice] section\n"
+    "                   (--format md, the default, or html: one\n"
+    "                   self-contained page)\n"
+    "  record           the record of processing activities, GDPR Art.\n"
+    "                   30(1) (--format md, the default, or json)\n"
+    "  --output FILE    write the notice or record to FILE (replaced\n"
+    "                   atomically, mode 0600) instead of standard output\n"
+    "\n"
+    "Generated documents and regime checks are not legal advice.\n";
 
 static const char version_help[] = "Usage: privtrack version\n"
                                    "\n"
@@ -66,6 +84,36 @@ static const char *const policy_keys[][2] = {
  * enough to start fixing, the rest are counted. */
 #define PROBLEMS_SHOWN 100
 
+/* The regimes a --regime value names ("all", or a comma-separated list),
+ * appended to `names`.  -1 for an unknown one. */
+static int
+add_regimes(const char *value, const char **names, size_t *count, size_t max)
+{
+    const char *p = value;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        int found = 0;
+        for (unsigned int i = 0; pt_policy_regime_name(i); i++) {
+            const char *name = pt_policy_regime_name(i);
+            int all = len == 3 && strncmp(p, "all", 3) == 0;
+            if (!all && (strlen(name) != len || strncmp(p, name, len) != 0))
+                continue;
+            found = 1;
+            for (size_t j = 0; j < *count; j++)
+                if (names[j] == name)
+                    name = NULL;
+            if (name && *count < max)
+                names[(*count)++] = name;
+        }
+        if (!found)
+            return -1;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
 static void
 report_problem(const char *file, unsigned int line, const char *message,
                void *userdata)
@@ -79,8 +127,32 @@ report_problem(const char *file, unsigned int line, const char *message,
         fprintf(stderr, "%s: %s\n", file, message);
 }
 
+/* One file against the regimes: its problems, or its rule failures. */
 static int
-policy_check(int argc, char **argv)
+check_regimes(const char *path, const char *const *regimes, size_t count)
+{
+    pt_policy *policy = NULL;
+    unsigned int failed = 0;
+    int rc = pt_policy_load_file(&policy, path);
+
+    if (rc != PT_OK) {
+        cli_error("policy check %s: %s", path,
+                  *pt_last_error() ? pt_last_error() : pt_strerror(rc));
+        return CLI_USAGE;
+    }
+    for (size_t i = 0; i < count; i++) {
+        unsigned int before = failed;
+        pt_policy_check_regime(policy, regimes[i], report_problem, &failed);
+        if (failed == before)
+            printf("%s: ok (%s)\n", path, regimes[i]);
+    }
+    pt_policy_free(policy);
+    return failed ? CLI_USAGE : CLI_OK;
+}
+
+static int
+policy_check(int argc, char **argv, const char *const *regimes,
+             size_t regime_count)
 {
     int rc = CLI_OK;
     if (optind >= argc)
@@ -89,7 +161,10 @@ policy_check(int argc, char **argv)
         unsigned int problems = 0;
         int prc = pt_policy_check_file(argv[i], report_problem, &problems);
         if (prc == PT_OK) {
-            printf("%s: ok\n", argv[i]);
+            if (regime_count == 0)
+                printf("%s: ok\n", argv[i]);
+            else if (check_regimes(argv[i], regimes, regime_count) != CLI_OK)
+                rc = CLI_USAGE;
             continue;
         }
         if (problems > PROBLEMS_SHOWN)
@@ -104,6 +179,9 @@ policy_check(int argc, char **argv)
                     problems == 1 ? "" : "s");
         rc = CLI_USAGE;
     }
+    if (regime_count)
+        printf("note: these checks compare settings with published rules; "
+               "they are not legal advice.\n");
     return rc;
 }
 
@@ -133,13 +211,58 @@ policy_show(const cli_common *common)
     return CLI_OK;
 }
 
+/* What `policy notice` and `policy record` write, by --format. */
+static int
+document_of(const char *action, const char *format, pt_policy_document *out)
+{
+    int notice = strcmp(action, "notice") == 0;
+    if (!format || strcmp(format, "md") == 0)
+        *out = notice ? PT_DOC_NOTICE_MARKDOWN : PT_DOC_RECORD_MARKDOWN;
+    else if (notice && strcmp(format, "html") == 0)
+        *out = PT_DOC_NOTICE_HTML;
+    else if (!notice && strcmp(format, "json") == 0)
+        *out = PT_DOC_RECORD_JSON;
+    else
+        return cli_usage_error("policy",
+                               "policy %s: unknown --format '%s' (%s)", action,
+                               format, notice ? "md or html" : "md or json");
+    return CLI_OK;
+}
+
+static int
+policy_describe(const cli_common *common, const char *action,
+                pt_policy_document document, const char *output)
+{
+    pt_policy *policy = NULL;
+    char *text = NULL;
+    int rc = cli_load_policy(common, &policy), prc;
+
+    if (rc != CLI_OK)
+        return rc;
+    prc = pt_policy_describe(&text, policy, document);
+    pt_policy_free(policy);
+    if (prc != PT_OK)
+        return cli_fail(NULL, prc, action);
+    rc = cli_write_output(output, text, strlen(text), action);
+    pt_free(text);
+    return rc;
+}
+
 int
 cli_cmd_policy(int argc, char **argv, cli_common *common)
 {
-    static const struct option longopts[] = {CLI_COMMON_LONG_OPTIONS,
-                                             {NULL, 0, NULL, 0}};
-    const char *action;
-    int opt;
+    enum { OPT_FORMAT = 0x200, OPT_OUTPUT, OPT_REGIME };
+    static const struct option longopts[] = {
+        CLI_COMMON_LONG_OPTIONS,
+        {"format", required_argument, NULL, OPT_FORMAT},
+        {"output", required_argument, NULL, OPT_OUTPUT},
+        {"regime", required_argument, NULL, OPT_REGIME},
+        {NULL, 0, NULL, 0}};
+    const char *action, *format = NULL, *output = NULL;
+    const char *regimes[16];
+    size_t regime_count = 0;
+    int opt, describes;
+    pt_policy_document document;
 
     cli_getopt_reset();
     while ((opt = getopt_long(argc, argv, ":vh", longopts, NULL)) != -1) {
@@ -149,23 +272,52 @@ cli_cmd_policy(int argc, char **argv, cli_common *common)
             printf("%s\n%s", policy_help, cli_common_help);
             return CLI_OK;
         }
-        return cli_bad_option("policy", argv, opt);
+        if (opt == OPT_FORMAT) {
+            format = optarg;
+        } else if (opt == OPT_OUTPUT) {
+            output = optarg;
+        } else if (opt == OPT_REGIME) {
+            if (add_regimes(optarg, regimes, &regime_count,
+                            sizeof(regimes) / sizeof(regimes[0])) != 0)
+                return cli_usage_error("policy",
+                                       "policy check: unknown regime '%s' "
+                                       "(gdpr-baseline, cnil-exempt, ccpa "
+                                       "or all)",
+                                       optarg);
+        } else {
+            return cli_bad_option("policy", argv, opt);
+        }
     }
     if (optind >= argc)
-        return cli_usage_error("policy", "policy: check or show?");
+        return cli_usage_error("policy",
+                               "policy: check, show, notice or record?");
     action = argv[optind++];
+    describes = strcmp(action, "notice") == 0 || strcmp(action, "record") == 0;
+    if (regime_count && strcmp(action, "check") != 0)
+        return cli_usage_error("policy",
+                               "policy %s: --regime is for policy "
+                               "check",
+                               action);
+    if ((format || output) && !describes)
+        return cli_usage_error("policy",
+                               "policy %s: --format and --output are for "
+                               "policy notice and policy record",
+                               action);
     cli_setup_logging(common);
     if (strcmp(action, "check") == 0)
-        return policy_check(argc, argv);
-    if (strcmp(action, "show") == 0) {
-        if (optind < argc)
-            return cli_usage_error("policy",
-                                   "policy show: unexpected argument '%s' "
-                                   "(use --policy FILE)",
-                                   argv[optind]);
+        return policy_check(argc, argv, regimes, regime_count);
+    if (!describes && strcmp(action, "show") != 0)
+        return cli_usage_error("policy", "policy: unknown action '%s'", action);
+    if (optind < argc)
+        return cli_usage_error("policy",
+                               "policy %s: unexpected argument '%s' "
+                               "(use --policy FILE)",
+                               action, argv[optind]);
+    if (!describes)
         return policy_show(common);
-    }
-    return cli_usage_error("policy", "policy: unknown action '%s'", action);
+    if (document_of(action, format, &document) != CLI_OK)
+        return CLI_USAGE;
+    return policy_describe(common, action, document, output);
 }
 
 int

@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -227,4 +228,63 @@ int
 cli_write(FILE *out, const char *data, size_t len)
 {
     return fwrite(data, 1, len, out) == len ? 0 : -1;
+}
+
+int
+cli_write_output(const char *path, const char *data, size_t len,
+                 const char *what)
+{
+    unsigned char random[8];
+    char *tmp;
+    size_t n;
+    int fd, rc = CLI_OK;
+
+    if (!path || strcmp(path, "-") == 0) {
+        if (cli_write(stdout, data, len) != 0 || fflush(stdout) != 0) {
+            cli_error("%s: cannot write the output: %s", what, strerror(errno));
+            return CLI_RUNTIME;
+        }
+        return CLI_OK;
+    }
+    n = strlen(path) + 32;
+    tmp = malloc(n);
+    if (!tmp || getentropy(random, sizeof(random)) != 0) {
+        cli_error("%s: cannot name a temporary file: %s", what,
+                  strerror(errno));
+        free(tmp);
+        return CLI_RUNTIME;
+    }
+    snprintf(tmp, n, "%s.tmp-%02x%02x%02x%02x%02x%02x%02x%02x", path, random[0],
+             random[1], random[2], random[3], random[4], random[5], random[6],
+             random[7]);
+    /* A fresh name, never a file or link someone prepared. */
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        cli_error("%s: cannot create %s: %s", what, tmp, strerror(errno));
+        free(tmp);
+        return CLI_RUNTIME;
+    }
+    for (size_t done = 0; done < len && rc == CLI_OK;) {
+        ssize_t w = write(fd, data + done, len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            rc = CLI_RUNTIME;
+        else
+            done += (size_t)w;
+    }
+    if (rc != CLI_OK || fsync(fd) != 0)
+        rc = CLI_RUNTIME;
+    if (close(fd) != 0)
+        rc = CLI_RUNTIME;
+    if (rc != CLI_OK)
+        cli_error("%s: cannot write %s: %s", what, tmp, strerror(errno));
+    else if (rename(tmp, path) != 0) {
+        cli_error("%s: cannot replace %s: %s", what, path, strerror(errno));
+        rc = CLI_RUNTIME;
+    }
+    if (rc != CLI_OK)
+        unlink(tmp);
+    free(tmp);
+    return rc;
 }
