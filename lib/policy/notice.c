@@ -120,11 +120,6 @@ say_address(pt__doc *d, const pt__facts *f)
         pt__doc_text(d, " (or, when you come through the site's own "
                         "proxies, the address they report)");
     pt__doc_text(d, ".");
-    if (f->ip.mode == PT_IP_TRUNCATE && whole) {
-        pt__doc_text(d, " It is stored whole: the policy truncates it to "
-                        "all of its bits.");
-        return;
-    }
     switch (f->ip.mode) {
     case PT_IP_KEEP:
         pt__doc_text(d, " It is stored as it is.");

@@ -212,7 +212,7 @@ class Checker:
              (self.subject == "ua" and g("fields", "user_agent") == "drop")),
             (r"It is shortened before it is stored: (an IPv4 address [^;]*); "
              r"(an IPv6 address [^.]*)\.",
-             lambda m: mode == "truncate" and not self.whole and
+             lambda m: mode == "truncate" and
              kept_bits_ok(m.group(1), 4, self.v4) and
              kept_bits_ok(m.group(2), 6, self.v6)),
             (r"It is shortened: (an IPv4 address [^;]*); (an IPv6 address "
@@ -224,8 +224,6 @@ class Checker:
              r"secret key\.", lambda m: mode == "hash" and not self.whole),
             (r"It is replaced by a code computed from it with a secret key\.",
              lambda m: mode == "hash" and self.whole),
-            (r"It is stored whole: the policy truncates it to all of its bits\.",
-             lambda m: mode == "truncate" and self.whole),
             (r"The same (address|network) gets the same code for as long as "
              r"the site keeps its key\.",
              lambda m: mode == "hash" and self.rotate == "never" and
