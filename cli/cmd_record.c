@@ -251,16 +251,21 @@ outcome(const record_run *run, const pt_counters *c)
 {
     if (run->dry_run)
         return CLI_OK;
+    int rc = CLI_OK;
+
     if (c->dropped[PT_DROP_QUEUE_FULL]) {
-        cli_error("record: %llu records dropped: the store did not keep up",
+        cli_error("record: %llu records dropped: the queue was full (the "
+                  "store, or the spool, did not take records)",
                   (unsigned long long)c->dropped[PT_DROP_QUEUE_FULL]);
-        return CLI_RUNTIME;
+        rc = CLI_RUNTIME;
     }
     if (c->stored + c->spooled < c->accepted) {
         cli_error("record: %llu records could not be stored nor spooled",
                   (unsigned long long)(c->accepted - c->stored - c->spooled));
-        return CLI_RUNTIME;
+        rc = CLI_RUNTIME;
     }
+    if (rc != CLI_OK)
+        return rc;
     if (c->spooled) {
         cli_error("record: the store failed; %llu records wait in the spool "
                   "(see 'privtrack spool status')",
@@ -332,7 +337,10 @@ run_record(record_run *run, const cli_common *common, const char *path)
     pt_tracker_counters(tracker, &counters);
     pt_tracker_close(tracker, CLOSE_TIMEOUT_MS);
     print_summary(run, &counters);
-    return rc != CLI_OK ? rc : outcome(run, &counters);
+    /* The outcome's lines too when something failed already: they say
+     * how many records did not make it. */
+    prc = outcome(run, &counters);
+    return rc != CLI_OK ? rc : prc;
 }
 
 int

@@ -8,6 +8,7 @@
 #include "cli.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <string.h>
 
 static const cli_command commands[] = {
@@ -82,8 +83,14 @@ main(int argc, char **argv)
 {
     cli_common common = {NULL, NULL, 0};
     const char *name;
-    int first = parse_global(argc, argv, &common);
+    int first;
 
+    /* The file-size limit makes a write fail (EFBIG), reported like a full
+     * disk, rather than kill the command mid-way: the library's writes are
+     * safe either way, this covers the command's own (stdout and stderr
+     * redirected to files, exports, the audit file). */
+    signal(SIGXFSZ, SIG_IGN);
+    first = parse_global(argc, argv, &common);
     if (first < 0)
         return -1 - first;
     if (first >= argc) {

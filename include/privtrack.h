@@ -17,6 +17,13 @@
  *    the callback set with pt_set_log().
  *  - No raw client address, hash key or AWS secret appears in a log line, an
  *    error message or a stored record unless the policy explicitly keeps it.
+ *  - Signals: the library installs no handler and changes no disposition.
+ *    Its file writes cannot be killed by the file-size limit (RLIMIT_FSIZE):
+ *    SIGXFSZ is blocked in its writer thread, and around each write it makes
+ *    on an application's thread (the signal that write raises is consumed),
+ *    so such a write fails with EFBIG, which is handled like a full disk:
+ *    records go to the spool, which goes on in a new segment when one
+ *    reaches the limit.
  */
 #ifndef PRIVTRACK_H
 #define PRIVTRACK_H

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #if defined(__GNUC__)
 #define PT__PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -217,6 +218,15 @@ int pt__fs_check_owner(int fd, const char *what, const char *path,
 /** write() all `len` bytes, across short writes and EINTR.  0, or -1 with
  *  errno set. */
 int pt__write_all(int fd, const void *data, size_t len);
+
+/** write(2), except that reaching the file-size limit (RLIMIT_FSIZE) fails
+ *  with EFBIG instead of killing the process with SIGXFSZ (write.c).  Every
+ *  write the library makes to a file goes through it. */
+ssize_t pt__write(int fd, const void *data, size_t len);
+
+/** Block SIGXFSZ on the calling thread for its life (the writer thread),
+ *  which makes pt__write() a plain write() there. */
+void pt__sigxfsz_block_thread(void);
 
 /** PT_ENOSPACE for ENOSPC, EFBIG and EDQUOT (full disk, file size limit,
  *  quota), PT_EIO for any other errno. */

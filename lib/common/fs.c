@@ -450,7 +450,7 @@ pt__write_all(int fd, const void *data, size_t len)
 {
     const char *p = data;
     while (len > 0) {
-        ssize_t n = write(fd, p, len);
+        ssize_t n = pt__write(fd, p, len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {

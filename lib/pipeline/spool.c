@@ -172,31 +172,71 @@ format_lines(pt_buf *out, const pt_record *const *records, size_t count)
                : PT_OK;
 }
 
+static size_t
+count_lines(const char *data, size_t len)
+{
+    size_t n = 0;
+    for (const char *p = data, *end = data + len;
+         (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
+        n++;
+    return n;
+}
+
 int
-pt__spool_append(pt__spool *s, const pt_record *const *records, size_t count)
+pt__spool_append(pt__spool *s, const pt_record *const *records, size_t count,
+                 size_t *appended)
 {
     pt_buf lines = PT_BUF_INIT;
+    size_t off = 0;
     int rc;
 
+    if (appended)
+        *appended = 0;
     if (count == 0)
         return PT_OK;
     rc = format_lines(&lines, records, count);
     pthread_mutex_lock(&s->lock);
-    if (rc == PT_OK && !s->current)
-        rc = start_segment(s);
-    if (rc == PT_OK) {
-        int cut_failed = 0;
+    while (rc == PT_OK && off < lines.len) {
+        size_t kept = 0;
+        int flags = 0, fresh;
+        if (!s->current && (rc = start_segment(s)) != PT_OK)
+            break;
+        fresh = s->current->size == 0;
         rc = pt__spool_file_append(s->current->fd, s->current->path,
-                                   s->current->size, lines.ptr, lines.len,
-                                   &cut_failed);
+                                   s->current->size, lines.ptr + off,
+                                   lines.len - off, &kept, &flags);
+        s->current->size += kept;
+        off += kept;
         if (rc == PT_OK)
-            s->current->size += lines.len;
-        else if (cut_failed)
+            break;
+        if (flags & PT__SPOOL_CUT_FAILED) {
             /* A torn tail we could not cut stays in a retired segment (its
              * CRC makes replay skip it); never append after it. */
             s->current = NULL;
+            break;
+        }
+        /* The file-size limit: what did not fit goes to a new segment.  A
+         * fresh segment that takes no line at all means the limit is below
+         * one record: give up rather than loop. */
+        if (!(flags & PT__SPOOL_TOO_BIG))
+            break;
+        if (fresh && kept == 0) {
+            rc = pt__fail(PT_ENOSPACE,
+                          "spool: cannot append to %s: the file-size limit "
+                          "(ulimit -f) is smaller than one record",
+                          s->current->path);
+            break;
+        }
+        pt__log(PT_LOG_INFO,
+                "spool %s reached the file-size limit; continuing in a new "
+                "segment",
+                s->current->path);
+        s->current = NULL;
+        rc = PT_OK;
     }
     pthread_mutex_unlock(&s->lock);
+    if (appended)
+        *appended = rc == PT_OK ? count : count_lines(lines.ptr, off);
     pt_buf_free(&lines);
     return rc;
 }

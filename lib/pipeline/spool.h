@@ -43,13 +43,16 @@ int pt__spool_open(pt__spool **out, const char *dir);
  *  NULL is a no-op. */
 void pt__spool_close(pt__spool *spool);
 
-/** Append `count` records durably (one write, then fdatasync).  Creates the
- *  directory and this spool's segment on first use.  On failure (disk full,
- *  I/O error) the segment is cut back to its previous length so no partial
- *  record stays behind, and PT_ENOSPACE or PT_EIO is returned with the
- *  detail (path and errno text) in pt_last_error(). */
+/** Append `count` records durably (one write per segment, then
+ *  fdatasync).  Creates the directory and this spool's segment on first
+ *  use.  At the file-size limit (EFBIG) the records that did not fit go to
+ *  a new segment.  On failure (disk full, a file-size limit below one
+ *  record, I/O error) no partial record stays behind, *appended (optional)
+ *  says how many of the first records are durably spooled, and PT_ENOSPACE
+ *  or PT_EIO is returned with the detail (path and errno text) in
+ *  pt_last_error(). */
 int pt__spool_append(pt__spool *spool, const pt_record *const *records,
-                     size_t count);
+                     size_t count, size_t *appended);
 
 /** Look for segments left by processes that are gone (cheap when the
  *  directory does not exist).  Returns how many were found; they are

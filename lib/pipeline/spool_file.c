@@ -89,14 +89,15 @@ pt__spool_file_create(const char *dir, const char *tmp_name, const char *name,
 
 int
 pt__spool_file_append(int fd, const char *path, uint64_t size, const char *data,
-                      size_t len, int *cut_failed)
+                      size_t len, size_t *kept, int *flags)
 {
-    size_t done = 0;
+    size_t done = 0, whole;
     int err = 0;
 
-    *cut_failed = 0;
+    *kept = 0;
+    *flags = 0;
     while (done < len) {
-        ssize_t n = write(fd, data + done, len - done);
+        ssize_t n = pt__write(fd, data + done, len - done);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
@@ -107,11 +108,22 @@ pt__spool_file_append(int fd, const char *path, uint64_t size, const char *data,
     }
     if (!err && fdatasync(fd) != 0)
         err = errno;
-    if (!err)
+    if (!err) {
+        *kept = len;
         return PT_OK;
-    /* Never leave part of a batch behind: cut back to what was there. */
-    if (ftruncate(fd, (off_t)size) != 0 || fdatasync(fd) != 0)
-        *cut_failed = 1;
+    }
+    if (err == EFBIG)
+        *flags |= PT__SPOOL_TOO_BIG;
+    /* Keep the whole lines that made it (each is checked by its CRC on the
+     * way back), cut the rest: never a partial record behind. */
+    whole = done;
+    while (whole > 0 && data[whole - 1] != '\n')
+        whole--;
+    if (ftruncate(fd, (off_t)(size + whole)) != 0 || fdatasync(fd) != 0) {
+        *flags |= PT__SPOOL_CUT_FAILED;
+        whole = 0; /* nothing of this call is certain */
+    }
+    *kept = whole;
     return io_error(err, "append to", path);
 }
 
@@ -260,7 +272,8 @@ pt__spool_file_save_offset(const char *path, uint64_t offset)
         rc = io_error(errno, "create", tmp.ptr);
         goto out;
     }
-    if (write(fd, text.ptr, text.len) != (ssize_t)text.len || fsync(fd) != 0)
+    if (pt__write(fd, text.ptr, text.len) != (ssize_t)text.len ||
+        fsync(fd) != 0)
         rc = io_error(errno ? errno : EIO, "write", tmp.ptr);
     close(fd);
     if (rc == PT_OK && rename(tmp.ptr, off.ptr) != 0)

@@ -23,11 +23,20 @@ typedef struct pt__spool_batch {
 int pt__spool_file_create(const char *dir, const char *tmp_name,
                           const char *name, int *fd, char **path);
 
-/** Append `len` bytes at the end (the file is `size` bytes long) and
- *  fdatasync.  On failure the file is cut back to `size`; *cut_failed is set
- *  when even that failed.  PT_ENOSPACE (ENOSPC, EFBIG, EDQUOT) or PT_EIO. */
+/* pt__spool_file_append() failure details. */
+#define PT__SPOOL_TOO_BIG                                                      \
+    0x1                          /* EFBIG: the file-size limit; a new file     \
+                                    escapes it */
+#define PT__SPOOL_CUT_FAILED 0x2 /* a torn tail may remain: append no more */
+
+/** Append `len` bytes of whole lines at the end (the file is `size` bytes
+ *  long) and fdatasync.  *kept receives how many leading bytes (whole
+ *  lines) are durably there: `len` on success; on failure the lines
+ *  written before it, the rest cut off (*flags says what happened).
+ *  PT_ENOSPACE (ENOSPC, EFBIG, EDQUOT) or PT_EIO on failure. */
 int pt__spool_file_append(int fd, const char *path, uint64_t size,
-                          const char *data, size_t len, int *cut_failed);
+                          const char *data, size_t len, size_t *kept,
+                          int *flags);
 
 /** Read up to `max` records from `offset`, not past `limit` bytes.  Corrupt
  *  lines are skipped with a warning; a torn last line ends the data. */

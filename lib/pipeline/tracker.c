@@ -417,7 +417,7 @@ emit_audit(pt_tracker *t, pt_buf *line)
         fd = t->audit_fd;
     }
     /* One write per line so lines from several trackers never interleave. */
-    if (fd >= 0 && !line->oom && write(fd, line->ptr, line->len) < 0)
+    if (fd >= 0 && !line->oom && pt__write(fd, line->ptr, line->len) < 0)
         pt__log(PT_LOG_ERROR, "audit output %s: %s", output, strerror(errno));
     pthread_mutex_unlock(&t->audit_lock);
 }
@@ -434,6 +434,11 @@ push_blocking(pt_tracker *t, pt_record *record)
         nanosleep(&pause, NULL);
         if (pt__queue_push(&t->queue, record))
             return 1;
+        /* Neither the backend nor the spool takes records (a full disk,
+         * a file-size limit below one record): waiting cannot make room,
+         * and would make every later call wait as long. */
+        if (atomic_load(&t->stuck_error) != PT_OK)
+            return 0;
     } while (pt__monotonic_us() < deadline);
     return 0;
 }

@@ -209,7 +209,7 @@ static int
 persist(pt_tracker *t, pt_record *const *records, size_t count, int replay,
         int sync, size_t *persisted)
 {
-    size_t written = 0;
+    size_t written = 0, spooled = 0;
     int rc;
 
     /* While the spool holds records, newer ones queue up behind them. */
@@ -222,14 +222,11 @@ persist(pt_tracker *t, pt_record *const *records, size_t count, int replay,
         }
     }
     rc = pt__spool_append(t->spool, (const pt_record *const *)records + written,
-                          count - written);
-    if (rc == PT_OK) {
-        atomic_fetch_add(&t->written.spooled, count - written);
-        *persisted = count;
-        return PT_OK;
-    }
-    *persisted = written;
-    pt__tracker_set_error(t, rc, "%s", pt_last_error());
+                          count - written, &spooled);
+    atomic_fetch_add(&t->written.spooled, spooled);
+    *persisted = written + spooled;
+    if (rc != PT_OK)
+        pt__tracker_set_error(t, rc, "%s", pt_last_error());
     return rc;
 }
 
@@ -464,6 +461,8 @@ pt__writer_main(void *arg)
     pt_tracker *t = arg;
 
     lower_priority();
+    /* The file-size limit makes writes fail (EFBIG: spool), not kill us. */
+    pt__sigxfsz_block_thread();
 
     for (;;) {
         int rc = PT_OK, stop;
@@ -540,19 +539,20 @@ pt__write_through(pt_tracker *t, pt_record *record)
 int
 pt__rescue(pt_tracker *t, pt_record **records, size_t count)
 {
+    size_t spooled = 0;
     int rc;
 
     if (count == 0)
         return PT_OK;
-    rc = pt__spool_append(t->spool, (const pt_record *const *)records, count);
-    if (rc == PT_OK) {
-        atomic_fetch_add(&t->written.spooled, count);
-        atomic_fetch_add(&t->done, count);
+    rc = pt__spool_append(t->spool, (const pt_record *const *)records, count,
+                          &spooled);
+    atomic_fetch_add(&t->written.spooled, spooled);
+    atomic_fetch_add(&t->done, spooled);
+    if (rc == PT_OK)
         return PT_OK;
-    }
-    atomic_fetch_add(&t->written.failures, count);
+    atomic_fetch_add(&t->written.failures, count - spooled);
     pt__tracker_set_error(t, rc, "%zu accepted records lost at close: %s",
-                          count, pt_last_error());
+                          count - spooled, pt_last_error());
     pt__log(PT_LOG_ERROR, "%s", pt_tracker_errmsg(t));
     return rc;
 }

@@ -188,7 +188,7 @@ isolate_torn(pt__file_store *fs, int fd, int lock_op, size_t torn,
                 path);
     } else {
         do
-            w = write(fd, "\n", 1);
+            w = pt__write(fd, "\n", 1);
         while (w < 0 && errno == EINTR);
         pt__log(PT_LOG_WARN,
                 "file store: short write to %s; partial line "
@@ -212,7 +212,7 @@ write_lines(pt__file_store *fs, int fd, int lock_op, const char *data,
     *done = 0;
     while (off < len) {
         size_t chunk = chunk_len(data + off, len - off), keep;
-        ssize_t n = write(fd, data + off, chunk);
+        ssize_t n = pt__write(fd, data + off, chunk);
         if (n < 0) {
             if (errno == EINTR)
                 continue;

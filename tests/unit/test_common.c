@@ -5,7 +5,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "common/common.h"
 
@@ -179,6 +186,52 @@ test_time_parse_public(void **state)
     assert_int_equal(pt_time_parse("2025-01-15", NULL), PT_EINVAL);
 }
 
+/* pt__write at the file-size limit, SIGXFSZ at its default action (kill):
+ * a short write, then EFBIG; the process lives, no SIGXFSZ is left pending
+ * and the thread's signal mask is as it was. */
+static void
+test_write_at_file_size_limit(void **state)
+{
+    char path[] = "/tmp/pt-common-write-XXXXXX";
+    int status, fd = mkstemp(path);
+    pid_t pid;
+
+    (void)state;
+    assert_true(fd >= 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char buf[150];
+        struct rlimit lim;
+        sigset_t mask, pending;
+        int ok = 1;
+
+        memset(buf, 'x', sizeof(buf));
+        signal(SIGXFSZ, SIG_DFL);
+        ok &= getrlimit(RLIMIT_FSIZE, &lim) == 0;
+        lim.rlim_cur = 100;
+        ok &= setrlimit(RLIMIT_FSIZE, &lim) == 0;
+        ok &= pt__write(fd, buf, sizeof(buf)) == 100;
+        errno = 0;
+        ok &= pt__write(fd, buf, 10) == -1 && errno == EFBIG;
+        ok &= pt__write_all(fd, buf, 10) == -1 && errno == EFBIG;
+        ok &= sigpending(&pending) == 0 && !sigismember(&pending, SIGXFSZ);
+        ok &= pthread_sigmask(SIG_BLOCK, NULL, &mask) == 0 &&
+              !sigismember(&mask, SIGXFSZ);
+        /* A thread that blocks it for good (the writer) writes plainly. */
+        pt__sigxfsz_block_thread();
+        ok &= pt__write(fd, buf, 10) == -1 && errno == EFBIG;
+        _exit(ok ? 0 : 1);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    close(fd);
+    unlink(path);
+    if (WIFSIGNALED(status))
+        fail_msg("killed by signal %d", WTERMSIG(status));
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static int log_calls;
 static void
 capture_log(pt_log_level level, const char *message, void *userdata)
@@ -226,6 +279,7 @@ main(void)
         cmocka_unit_test(test_time_parse),
         cmocka_unit_test(test_time_parse_public),
         cmocka_unit_test(test_crc32),
+        cmocka_unit_test(test_write_at_file_size_limit),
         cmocka_unit_test(test_log_callback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

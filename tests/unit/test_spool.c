@@ -195,7 +195,7 @@ test_append_replay_in_order(void **state)
     assert_int_equal(pt__spool_open(&spool, f->dir), PT_OK);
     for (unsigned b = 0; b < 3; b++) {
         make_records(&recs, 10, b * 10);
-        assert_int_equal(pt__spool_append(spool, recs.ptrs, 10), PT_OK);
+        assert_int_equal(pt__spool_append(spool, recs.ptrs, 10, NULL), PT_OK);
     }
     assert_true(pt__spool_pending(spool));
     assert_int_equal(pt__spool_status(f->dir, &st), PT_OK);
@@ -219,7 +219,7 @@ test_append_replay_in_order(void **state)
 
     /* Appending again starts a fresh segment. */
     make_records(&recs, 2, 100);
-    assert_int_equal(pt__spool_append(spool, recs.ptrs, 2), PT_OK);
+    assert_int_equal(pt__spool_append(spool, recs.ptrs, 2, NULL), PT_OK);
     assert_int_equal(count_files(f->dir, ".log"), 1);
     s->count = 0;
     assert_int_equal(drain(spool, s, 25), 2);
@@ -240,7 +240,7 @@ test_orphan_replayed_by_next(void **state)
 
     assert_int_equal(pt__spool_open(&a, f->dir), PT_OK);
     make_records(&recs, 20, 0);
-    assert_int_equal(pt__spool_append(a, recs.ptrs, 20), PT_OK);
+    assert_int_equal(pt__spool_append(a, recs.ptrs, 20, NULL), PT_OK);
 
     /* While `a` lives, nobody else takes its segment. */
     assert_int_equal(pt__spool_open(&b, f->dir), PT_OK);
@@ -276,7 +276,7 @@ test_progress_survives_failure(void **state)
 
     assert_int_equal(pt__spool_open(&a, f->dir), PT_OK);
     make_records(&recs, 12, 0);
-    assert_int_equal(pt__spool_append(a, recs.ptrs, 12), PT_OK);
+    assert_int_equal(pt__spool_append(a, recs.ptrs, 12, NULL), PT_OK);
     s->fail_rc = PT_ENETWORK;
     s->fail_after = 5;
     assert_int_equal(pt__spool_replay_step(a, 10, sink_put, s, &n),
@@ -324,7 +324,7 @@ test_torn_and_corrupt_lines_skipped(void **state)
 
     assert_int_equal(pt__spool_open(&a, f->dir), PT_OK);
     make_records(&recs, 3, 0);
-    assert_int_equal(pt__spool_append(a, recs.ptrs, 3), PT_OK);
+    assert_int_equal(pt__spool_append(a, recs.ptrs, 3, NULL), PT_OK);
     segment_path(f->dir, seg, sizeof(seg));
     /* A well-formed line with a wrong CRC, then a good batch after it. */
     append_raw(seg, "00000000 {\"date\":\"2025-01-15\",\"timestamp\":\"x\"}\n");
@@ -404,7 +404,7 @@ test_corrupt_progress_file_means_start(void **state)
 
         assert_int_equal(pt__spool_open(&a, f->dir), PT_OK);
         make_records(&recs, 20, 0);
-        assert_int_equal(pt__spool_append(a, recs.ptrs, 20), PT_OK);
+        assert_int_equal(pt__spool_append(a, recs.ptrs, 20, NULL), PT_OK);
         /* Some progress, so that a .off file exists, then "crash". */
         assert_int_equal(pt__spool_replay_step(a, 5, sink_put, s, &n), PT_OK);
         assert_int_equal(n, 5);
@@ -460,7 +460,7 @@ test_valid_progress_file_respected(void **state)
 
     assert_int_equal(pt__spool_open(&a, f->dir), PT_OK);
     make_records(&recs, 10, 0);
-    assert_int_equal(pt__spool_append(a, recs.ptrs, 10), PT_OK);
+    assert_int_equal(pt__spool_append(a, recs.ptrs, 10, NULL), PT_OK);
     assert_int_equal(pt__spool_replay_step(a, 4, sink_put, s, &n), PT_OK);
     pt__spool_close(a);
     warnings = 0;
@@ -479,11 +479,23 @@ test_valid_progress_file_respected(void **state)
     free(s);
 }
 
-/* Full disk: RLIMIT_FSIZE in a child.  The append fails with PT_ENOSPACE,
- * the segment keeps exactly its earlier bytes (no partial record), and a
- * later small append still works. */
+/* Lowers this process's file-size limit (a child's: tests fork). */
+static int
+limit_file_size(rlim_t bytes)
+{
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_FSIZE, &lim) != 0)
+        return 0;
+    lim.rlim_cur = bytes;
+    return setrlimit(RLIMIT_FSIZE, &lim) == 0;
+}
+
+/* The file-size limit (RLIMIT_FSIZE in a child, SIGXFSZ left at its
+ * default action, which kills): the spool keeps the whole records that fit,
+ * goes on in a new segment for the rest, and no segment holds a partial
+ * record.  Every record is replayed once, in order. */
 static void
-test_full_disk_leaves_no_partial_record(void **state)
+test_file_size_limit_new_segment(void **state)
 {
     fixture *f = *state;
     pid_t pid = fork();
@@ -494,24 +506,24 @@ test_full_disk_leaves_no_partial_record(void **state)
         pt__spool *spool;
         rec_set recs;
         char seg[512];
-        struct stat before, after;
-        struct rlimit lim;
+        struct stat before;
+        size_t appended = 0;
         int ok = 1;
 
-        signal(SIGXFSZ, SIG_IGN);
+        signal(SIGXFSZ, SIG_DFL);
         make_records(&recs, 2, 0);
         ok &= pt__spool_open(&spool, f->dir) == PT_OK;
-        ok &= pt__spool_append(spool, recs.ptrs, 2) == PT_OK;
+        ok &= pt__spool_append(spool, recs.ptrs, 2, NULL) == PT_OK;
         segment_path(f->dir, seg, sizeof(seg));
         ok &= stat(seg, &before) == 0;
-        lim.rlim_cur = lim.rlim_max = (rlim_t)before.st_size + 1000;
-        ok &= setrlimit(RLIMIT_FSIZE, &lim) == 0;
+        /* Room for a record and a half in the first segment. */
+        ok &= limit_file_size((rlim_t)before.st_size * 5 / 4);
         make_records(&recs, 20, 100);
-        ok &= pt__spool_append(spool, recs.ptrs, 20) == PT_ENOSPACE;
-        ok &= strstr(pt_last_error(), "spool") != NULL;
-        ok &= stat(seg, &after) == 0 && after.st_size == before.st_size;
+        ok &= pt__spool_append(spool, recs.ptrs, 20, &appended) == PT_OK;
+        ok &= appended == 20;
         make_records(&recs, 1, 200);
-        ok &= pt__spool_append(spool, recs.ptrs, 1) == PT_OK;
+        ok &= pt__spool_append(spool, recs.ptrs, 1, &appended) == PT_OK;
+        ok &= count_files(f->dir, ".log") >= 3;
         pt__spool_close(spool);
         if (!ok)
             fprintf(stderr, "child: %s\n", pt_last_error());
@@ -521,17 +533,120 @@ test_full_disk_leaves_no_partial_record(void **state)
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
 
-    /* Everything acknowledged is there, nothing else. */
+    /* Everything acknowledged is there, in order, nothing else. */
+    pt__spool *b;
+    pt_spool_status st;
+    sink *s = calloc(1, sizeof(*s));
+    assert_int_equal(pt__spool_status(f->dir, &st), PT_OK);
+    assert_int_equal(st.pending_records, 23);
+    assert_int_equal(pt__spool_open(&b, f->dir), PT_OK);
+    assert_true(pt__spool_scan(b) >= 3);
+    assert_int_equal(drain(b, s, 7), 23);
+    assert_int_equal(s->ids[0], 0);
+    assert_int_equal(s->ids[1], 1);
+    for (unsigned i = 0; i < 20; i++)
+        assert_int_equal(s->ids[2 + i], 100 + i);
+    assert_int_equal(s->ids[22], 200);
+    assert_int_equal(count_files(f->dir, ".log"), 0);
+    pt__spool_close(b);
+    free(s);
+}
+
+/* A file-size limit below one record: the append fails (PT_ENOSPACE, the
+ * limit named), nothing partial is left, the process lives, and once the
+ * limit is raised the spool works again. */
+static void
+test_file_size_limit_below_one_record(void **state)
+{
+    fixture *f = *state;
+    pid_t pid = fork();
+    int status;
+
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        pt__spool *spool;
+        rec_set recs;
+        size_t appended = 99;
+        int ok = 1;
+
+        signal(SIGXFSZ, SIG_DFL);
+        make_records(&recs, 3, 0);
+        ok &= pt__spool_open(&spool, f->dir) == PT_OK;
+        ok &= limit_file_size(50);
+        ok &= pt__spool_append(spool, recs.ptrs, 3, &appended) == PT_ENOSPACE;
+        ok &= appended == 0;
+        ok &= strstr(pt_last_error(), "file-size limit") != NULL;
+        ok &= limit_file_size(RLIM_INFINITY);
+        ok &= pt__spool_append(spool, recs.ptrs, 3, &appended) == PT_OK;
+        ok &= appended == 3;
+        pt__spool_close(spool);
+        if (!ok)
+            fprintf(stderr, "child: %s\n", pt_last_error());
+        _exit(ok ? 0 : 1);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+
     pt__spool *b;
     sink *s = calloc(1, sizeof(*s));
     assert_int_equal(pt__spool_open(&b, f->dir), PT_OK);
-    assert_int_equal(pt__spool_scan(b), 1);
+    pt__spool_scan(b);
     assert_int_equal(drain(b, s, 10), 3);
-    assert_int_equal(s->ids[0], 0);
-    assert_int_equal(s->ids[1], 1);
-    assert_int_equal(s->ids[2], 200);
+    for (unsigned i = 0; i < 3; i++)
+        assert_int_equal(s->ids[i], i);
     pt__spool_close(b);
     free(s);
+}
+
+/* A segment cut anywhere inside its last record (a crash mid-write) still
+ * gives every record before the cut: status counts them, replay stores
+ * them, the torn tail is reported, never the reason to lose the rest. */
+static void
+test_torn_tail_hides_nothing(void **state)
+{
+    fixture *f = *state;
+    pt__spool *a;
+    rec_set recs;
+    char seg[512];
+    struct stat st;
+    off_t full, last_start;
+
+    assert_int_equal(pt__spool_open(&a, f->dir), PT_OK);
+    make_records(&recs, 4, 0);
+    assert_int_equal(pt__spool_append(a, recs.ptrs, 3, NULL), PT_OK);
+    segment_path(f->dir, seg, sizeof(seg));
+    assert_int_equal(stat(seg, &st), 0);
+    last_start = st.st_size;
+    assert_int_equal(pt__spool_append(a, recs.ptrs + 3, 1, NULL), PT_OK);
+    assert_int_equal(stat(seg, &st), 0);
+    full = st.st_size;
+    pt__spool_close(a);
+
+    char *copy = malloc((size_t)full);
+    int fd = open(seg, O_RDONLY);
+    assert_int_equal(read(fd, copy, (size_t)full), (ssize_t)full);
+    close(fd);
+    for (off_t cut = last_start; cut < full; cut += 7) {
+        pt__spool *b;
+        pt_spool_status status;
+        sink *s = calloc(1, sizeof(*s));
+        fd = open(seg, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        assert_int_equal(write(fd, copy, (size_t)cut), (ssize_t)cut);
+        close(fd);
+        assert_int_equal(pt__spool_status(f->dir, &status), PT_OK);
+        assert_int_equal(status.pending_records, 3);
+        assert_int_equal(status.pending_bytes, (uint64_t)last_start);
+        assert_int_equal(pt__spool_open(&b, f->dir), PT_OK);
+        assert_int_equal(pt__spool_scan(b), 1);
+        assert_int_equal(drain(b, s, 2), 3);
+        for (unsigned i = 0; i < 3; i++)
+            assert_int_equal(s->ids[i], i);
+        pt__spool_close(b);
+        assert_int_equal(count_files(f->dir, ".log"), 0);
+        free(s);
+    }
+    free(copy);
 }
 
 /* Orphans are replayed oldest first, before our own newer records. */
@@ -545,12 +660,12 @@ test_orphans_before_own_records(void **state)
 
     assert_int_equal(pt__spool_open(&a, f->dir), PT_OK);
     make_records(&recs, 5, 0);
-    assert_int_equal(pt__spool_append(a, recs.ptrs, 5), PT_OK);
+    assert_int_equal(pt__spool_append(a, recs.ptrs, 5, NULL), PT_OK);
     pt__spool_close(a);
 
     assert_int_equal(pt__spool_open(&b, f->dir), PT_OK);
     make_records(&recs, 5, 5);
-    assert_int_equal(pt__spool_append(b, recs.ptrs, 5), PT_OK);
+    assert_int_equal(pt__spool_append(b, recs.ptrs, 5, NULL), PT_OK);
     assert_int_equal(pt__spool_scan(b), 1);
     assert_int_equal(drain(b, s, 3), 10);
     for (unsigned i = 0; i < 10; i++)
@@ -592,10 +707,10 @@ test_scan_during_replay_step(void **state)
 
     assert_int_equal(pt__spool_open(&own, f->dir), PT_OK);
     make_records(&recs, 10, 0);
-    assert_int_equal(pt__spool_append(own, recs.ptrs, 10), PT_OK);
+    assert_int_equal(pt__spool_append(own, recs.ptrs, 10, NULL), PT_OK);
     assert_int_equal(pt__spool_open(&other, f->dir), PT_OK);
     make_records(&recs, 5, 100);
-    assert_int_equal(pt__spool_append(other, recs.ptrs, 5), PT_OK);
+    assert_int_equal(pt__spool_append(other, recs.ptrs, 5, NULL), PT_OK);
     pt__spool_close(other); /* an orphan, not yet known to `own` */
 
     s->spool = own;
@@ -627,8 +742,12 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_torn_and_corrupt_lines_skipped,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(test_full_disk_leaves_no_partial_record,
+        cmocka_unit_test_setup_teardown(test_file_size_limit_new_segment, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_file_size_limit_below_one_record,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_torn_tail_hides_nothing, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_orphans_before_own_records, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_progress_file_means_start,

@@ -744,6 +744,103 @@ test_synchronous_mode(void **state)
     pt_policy_free(p);
 }
 
+/* Files in `dir` whose name ends with `suffix`. */
+static size_t
+count_suffix(const char *dir, const char *suffix)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    size_t n = 0, sl = strlen(suffix);
+    if (!d)
+        return 0;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        n += len > sl && strcmp(e->d_name + len - sl, suffix) == 0;
+    }
+    closedir(d);
+    return n;
+}
+
+/* The file-size limit (ulimit -f) with SIGXFSZ at its default action
+ * (kill): the library's writes fail with EFBIG instead, the store's
+ * failure sends records to the spool, the spool continues in new segments
+ * when one reaches the limit, and every accepted record is stored or
+ * spooled: nothing is lost, the process lives.  Once the limit is gone, a
+ * replay stores them all.  With a writer thread and without one (the
+ * application's thread writes). */
+static void
+check_file_size_limit(fixture *f, int synchronous)
+{
+    enum { VISITS = 300 };
+    pt_policy *p = make_policy("file", f->store, 0, NULL);
+    pt_tracker *t;
+    int status;
+    uint64_t replayed = 0;
+    pid_t pid = fork();
+
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        pt_tracker_options o = PT_TRACKER_OPTIONS_INIT;
+        struct rlimit lim;
+        pt_counters c;
+        int ok = 1;
+
+        alarm(60);
+        signal(SIGXFSZ, SIG_DFL);
+        ok &= getrlimit(RLIMIT_FSIZE, &lim) == 0;
+        lim.rlim_cur = 16384; /* ~45 records a file */
+        ok &= setrlimit(RLIMIT_FSIZE, &lim) == 0;
+#if defined(__SANITIZE_THREAD__)
+        synchronous = 1; /* TSan cannot start threads after fork() */
+#endif
+        o.synchronous = synchronous;
+        ok &= pt_tracker_open(&t, p, &o) == PT_OK;
+        for (int i = 0; ok && i < VISITS; i++) {
+            pt_visit v = visit(0);
+            v.time_us = INT64_C(1736951400000000) + i;
+            ok &= pt_track(t, &v, NULL) == PT_OK;
+        }
+        ok &= pt_tracker_flush(t, 30000) == PT_OK;
+        ok &= pt_tracker_counters(t, &c) == PT_OK;
+        ok &= c.accepted == VISITS && c.failures == 0 &&
+              c.stored + c.spooled == VISITS && c.spooled > 0;
+        if (!ok)
+            fprintf(stderr,
+                    "child: stored %llu spooled %llu failures %llu: %s\n",
+                    (unsigned long long)c.stored, (unsigned long long)c.spooled,
+                    (unsigned long long)c.failures, pt_tracker_errmsg(t));
+        ok &= pt_tracker_close(t, 10000) == PT_OK;
+        _exit(ok ? 0 : 1);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (WIFSIGNALED(status))
+        fail_msg("the child was killed by signal %d", WTERMSIG(status));
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    /* The spool went on in more segments than one. */
+    assert_true(count_suffix(f->spool, ".log") >= 2);
+
+    assert_int_equal(pt_tracker_open(&t, p, NULL), PT_OK);
+    assert_int_equal(pt_tracker_spool_replay(t, 30000, &replayed), PT_OK);
+    assert_true(replayed > 0);
+    assert_int_equal(pt_tracker_close(t, 5000), PT_OK);
+    assert_int_equal(count_store_lines(f->store), VISITS);
+    assert_int_equal(count_suffix(f->spool, ".log"), 0);
+    pt_policy_free(p);
+}
+
+static void
+test_file_size_limit_threaded(void **state)
+{
+    check_file_size_limit(*state, 0);
+}
+
+static void
+test_file_size_limit_synchronous(void **state)
+{
+    check_file_size_limit(*state, 1);
+}
+
 /* A tracker opened before fork() refuses to work in the child (no
  * deadlock); a tracker opened in the child works. */
 static void
@@ -896,6 +993,8 @@ main(void)
         T(test_status_and_explicit_replay),
         T(test_synchronous_mode),
         T(test_fork_rule),
+        T(test_file_size_limit_threaded),
+        T(test_file_size_limit_synchronous),
         T(test_orphan_replayed_once_by_two_trackers),
 #undef T
     };
