@@ -12,7 +12,8 @@ packages=(
     libsodium-dev libcurl4-openssl-dev libssl-dev libcjson-dev libinih-dev
     libcmocka-dev libmicrohttpd-dev
     nodejs npm awscli python3-boto3
-    python3-pip python3-setuptools python3-flask python3-pytest gunicorn
+    python3-pip python3-setuptools python3-venv python3-flask python3-pytest
+    gunicorn
 )
 
 installed() {

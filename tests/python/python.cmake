@@ -25,4 +25,13 @@ if(NOT PT_SANITIZE)
   pt_add_python_test(stats test_stats.py)
   pt_add_python_test(tracker test_tracker.py)
   pt_add_python_test(concurrency test_concurrency.py TIMEOUT 600)
+  pt_add_python_test(wsgi test_wsgi.py)
+  pt_add_python_test(flask test_flask.py TIMEOUT 600)
+  pt_add_python_test(gunicorn test_gunicorn.py TIMEOUT 600)
+  pt_add_python_test(install test_install.py TIMEOUT 600)
+  # The compat module against its own dynalite on a free loopback port.
+  pt_add_python_test(compat_dynamodb test_compat_dynamodb.py LABELS dynamodb
+    TIMEOUT 600
+    WRAPPER bash ${PROJECT_SOURCE_DIR}/tests/dynamodb/with-dynalite.sh
+            ${CMAKE_CURRENT_BINARY_DIR}/dynalite-python)
 endif()

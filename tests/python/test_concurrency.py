@@ -107,7 +107,7 @@ class Spinner:
 
     def during(self, call):
         """(seconds, ticks in the middle of the call, outcome): the ticks
-        more than 50 ms from either end, so that the GIL hand-overs around
+        more than 100 ms from either end, so that the GIL hand-overs around
         the call do not count."""
         t0 = time.monotonic()
         try:
@@ -115,7 +115,7 @@ class Spinner:
         except privtrack.Error as exc:
             outcome = exc
         t1 = time.monotonic()
-        middle = sum(1 for t in list(self.ticks) if t0 + 0.05 < t < t1 - 0.05)
+        middle = sum(1 for t in list(self.ticks) if t0 + 0.1 < t < t1 - 0.1)
         return t1 - t0, middle, outcome
 
     def stop(self):
@@ -126,10 +126,12 @@ class Spinner:
 def test_the_spinner_sees_a_call_that_holds_the_gil():
     # The control: the same measure, around a call made with PyDLL (GIL
     # held) and with CDLL (GIL released).
+    held_sleep = ctypes.PyDLL(None).usleep
+    released_sleep = ctypes.CDLL(None).usleep
     spinner = Spinner()
     try:
-        held = spinner.during(lambda: ctypes.PyDLL(None).usleep(300000))
-        released = spinner.during(lambda: ctypes.CDLL(None).usleep(300000))
+        held = spinner.during(lambda: held_sleep(500000))
+        released = spinner.during(lambda: released_sleep(500000))
     finally:
         spinner.stop()
     assert held[1] == 0 and released[1] > 20, (held, released)
@@ -140,22 +142,22 @@ def test_the_gil_is_released_while_the_library_blocks(stuck_dynamodb):
     # blocks in pt_track() for block_us, and flush() for its timeout.  Had
     # the GIL been held, the spinner could not tick during those calls.
     tracker = privtrack.Tracker(stuck_dynamodb, queue_capacity=2,
-                                batch_size=1, block_us=300000)
+                                batch_size=1, block_us=500000)
     spinner = Spinner()
     try:
         blocked = None
         for _ in range(20):
             seconds, ticks, outcome = spinner.during(
                 lambda: tracker.track(remote_addr="198.51.100.1"))
-            if seconds >= 0.25:
+            if seconds >= 0.45:
                 blocked = (seconds, ticks, outcome)
                 break
         assert blocked, "no track() call blocked on the full queue"
         assert blocked[2].dropped == "queue_full"
         assert blocked[1] > 20, blocked
-        seconds, ticks, outcome = spinner.during(lambda: tracker.flush(0.3))
+        seconds, ticks, outcome = spinner.during(lambda: tracker.flush(0.5))
         assert isinstance(outcome, privtrack.TimedOutError), outcome
-        assert seconds >= 0.25 and ticks > 20, (seconds, ticks)
+        assert seconds >= 0.45 and ticks > 20, (seconds, ticks)
     finally:
         spinner.stop()
         with pytest.raises(privtrack.TimedOutError):

@@ -582,7 +582,9 @@ class Tracker:
         self._opts = opts
         self._state = _State(close_timeout)
         _live.add(self._state)
+        # When the Tracker is collected; the exit hook closes the rest.
         self._finalizer = weakref.finalize(self, _finalize, self._state)
+        self._finalizer.atexit = False
         if not lazy:
             with self._state.lock:
                 self._open_here(self._state)

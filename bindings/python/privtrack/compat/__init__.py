@@ -1,0 +1,2 @@
+"""Drop-in interfaces of the modules privtrack replaces (see
+``privtrack.compat.dynamodb_tracker``)."""
