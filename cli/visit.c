@@ -7,7 +7,10 @@
  *
  * with "client_ip" accepted for "remote_addr" and "user_agent" for the
  * User-Agent header.  Unknown keys are errors: a misspelt "remote_adr"
- * would otherwise silently record visits without an address.
+ * would otherwise silently record visits without an address.  So are what
+ * a JSON parser resolves one way and a reader of the line another: a key
+ * given twice in one object (cJSON keeps the first, others the last), and
+ * a NUL in a string (C strings end there: "DNT\u0000x" would read as DNT).
  *
  * Error messages never quote the line: it may hold a raw address.
  */
@@ -97,6 +100,63 @@ error_count(const cJSON *item, size_t *out, char *err, size_t errlen)
 }
 
 static int
+compare_names(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A name given twice in one object.  Sorting keeps this O(n log n) for an
+ * object with many members. */
+static int
+check_duplicates(const cJSON *object, const char *what, char *err,
+                 size_t errlen)
+{
+    size_t n = (size_t)cJSON_GetArraySize(object), i = 0;
+    const char **names;
+    const cJSON *item;
+    int rc = 0;
+
+    if (n < 2)
+        return 0;
+    names = malloc(n * sizeof(*names));
+    if (!names)
+        return fail(err, errlen, "out of memory");
+    cJSON_ArrayForEach(item, object)
+    {
+        names[i++] = item->string;
+    }
+    qsort(names, n, sizeof(*names), compare_names);
+    for (i = 1; i < n && rc == 0; i++)
+        if (strcmp(names[i - 1], names[i]) == 0)
+            rc = fail(err, errlen, "%s \"%s\" given twice", what,
+                      safe_name(names[i]));
+    free(names);
+    return rc;
+}
+
+/* A NUL anywhere in the line: a raw byte, or the escape \u0000 in a
+ * string.  The line is valid JSON here, so a quote outside a string opens
+ * one and an escape inside one is well formed. */
+static int
+has_nul(const char *line, size_t len)
+{
+    int in_string = 0;
+    if (memchr(line, '\0', len))
+        return 1;
+    for (size_t i = 0; i < len; i++) {
+        if (line[i] == '"') {
+            in_string = !in_string;
+        } else if (in_string && line[i] == '\\') {
+            if (i + 5 < len && line[i + 1] == 'u' &&
+                memcmp(line + i + 2, "0000", 4) == 0)
+                return 1;
+            i++; /* the escaped character, a quote or backslash included */
+        }
+    }
+    return 0;
+}
+
+static int
 has_header(const pt_header *headers, size_t count, const char *name)
 {
     for (size_t i = 0; i < count; i++)
@@ -117,8 +177,11 @@ parse_headers(cli_visit *v, const cJSON *headers, const cJSON *user_agent,
         return fail(err, errlen, "\"headers\" must be an object");
     if (user_agent && !cJSON_IsNull(user_agent) && !cJSON_IsString(user_agent))
         return fail(err, errlen, "\"user_agent\" must be a string");
-    if (cJSON_IsObject(headers))
+    if (cJSON_IsObject(headers)) {
+        if (check_duplicates(headers, "header", err, errlen))
+            return -1;
         n = (size_t)cJSON_GetArraySize(headers);
+    }
     v->headers = calloc(n + 1, sizeof(*v->headers));
     if (!v->headers)
         return fail(err, errlen, "out of memory");
@@ -214,8 +277,9 @@ static int
 parse_fields(cli_visit *v, char *err, size_t errlen)
 {
     const cJSON *root = v->root;
-    if (check_keys(root, err, errlen) || parse_address(v, err, errlen) ||
-        parse_time(v, err, errlen) ||
+    if (check_keys(root, err, errlen) ||
+        check_duplicates(root, "key", err, errlen) ||
+        parse_address(v, err, errlen) || parse_time(v, err, errlen) ||
         parse_headers(v, cJSON_GetObjectItemCaseSensitive(root, "headers"),
                       cJSON_GetObjectItemCaseSensitive(root, "user_agent"), err,
                       errlen) ||
@@ -261,6 +325,12 @@ cli_visit_parse(cli_visit *out, const char *line, size_t len, char *err,
     if (!cJSON_IsObject(out->root)) {
         cli_visit_free(out);
         return fail(err, errlen, "a visit must be a JSON object");
+    }
+    if (has_nul(line, len)) {
+        cli_visit_free(out);
+        return fail(err, errlen,
+                    "a NUL character (\\u0000) in the line: strings "
+                    "must not contain one");
     }
     if (parse_fields(out, err, errlen) != 0) {
         cli_visit_free(out);

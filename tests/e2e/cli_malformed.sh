@@ -21,19 +21,27 @@ good() { echo "{\"remote_addr\": \"198.51.100.$1\", \"filenames\": [\"f$1.mp3\"]
     echo '{"remote_addr": "203.0.113.210"} trailing'              # 13
     echo '{"remote_addr": "203.0.113.211", "time": "2025-02-30T00:00:00Z"}' # 14
     good 3                                                        # 15
-    printf '{"remote_addr": "198.51.100.4", "time": "%sT10:00:04Z"}' "$D" # 16, no newline
+    echo '{"remote_addr": null, "remote_addr": "203.0.113.212"}'  # 16 key twice
+    echo '{"remote_addr": "198.51.100.5", "headers": {"DNT": "0", "DNT": "1"}}' # 17
+    echo '{"remote_addr": "203.0.113.213", "headers": {"DNT\u0000x": "1"}}' # 18 NUL
+    echo '{"remote_addr": "203.0.113.214\u0000", "time": "2025-01-15"}' # 19 NUL
+    printf '{"remote_addr": "198.51.100.4", "time": "%sT10:00:04Z"}' "$D" # 20, no newline
 } >visits.jsonl
 
 run 0 "$PT" record visits.jsonl
-expect_count read 15
+expect_count read 19
 expect_count stored 4
-expect_count rejected 11
-for n in 2 4 5 7 8 9 10 11 12 13 14; do
+expect_count rejected 15
+for n in 2 4 5 7 8 9 10 11 12 13 14 16 17 18 19; do
     contains "$ERR" "^visits\.jsonl:$n: " "line $n not reported"
 done
-for n in 1 3 6 15 16; do
+for n in 1 3 6 15 20; do
     lacks "$ERR" "^visits\.jsonl:$n: " "line $n wrongly reported"
 done
+contains "$ERR" '^visits\.jsonl:16: key "remote_addr" given twice$'
+contains "$ERR" '^visits\.jsonl:17: header "DNT" given twice$'
+contains "$ERR" '^visits\.jsonl:18: .*NUL'
+contains "$ERR" '^visits\.jsonl:19: .*NUL'
 contains "$ERR" '^visits\.jsonl:7: .*unknown key "remote_adr"'
 contains "$ERR" '^visits\.jsonl:9: .*time'
 lacks "$ERR" '203\.0\.113\.' "an error message quoted a raw address"

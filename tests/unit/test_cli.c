@@ -95,6 +95,32 @@ test_visit_full(void **state)
     cli_visit_free(&v); /* idempotent */
 }
 
+/* What looks like a NUL but is not one is accepted; a raw NUL byte is
+ * not. */
+static void
+test_visit_nul(void **state)
+{
+    /* An escaped backslash followed by the text u0000; a quote escaped in
+     * a string does not end it. */
+    static const char ok[] =
+        "{\"links\": [\"a\\\\u0000\", \"\\\"\\\\u0000\"], \"filenames\": "
+        "[\"u0000\"]}";
+    static const char raw[] = "{\"remote_addr\": \"203.0.113.9\0x\"}";
+    cli_visit v;
+    char err[160] = "";
+    (void)state;
+    assert_int_equal(cli_visit_parse(&v, ok, strlen(ok), err, sizeof(err)), 0);
+    assert_int_equal(v.visit.link_count, 2);
+    assert_string_equal(v.visit.links[0], "a\\u0000");
+    assert_string_equal(v.visit.links[1], "\"\\u0000");
+    cli_visit_free(&v);
+    assert_int_equal(
+        cli_visit_parse(&v, raw, sizeof(raw) - 1, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "NUL"));
+    assert_null(strstr(err, "203.0.113"));
+    assert_null(v.root);
+}
+
 static void
 test_visit_empty_object(void **state)
 {
@@ -133,6 +159,24 @@ test_visit_errors_never_quote(void **state)
         {"{\"user_agent\": \"a\", \"headers\": {\"user-agent\": \"b\"}}",
          "both given"},
         {"{\"remote_addr\": \"203.0.113.9\"} 203.0.113.9", "unexpected text"},
+        /* A key given twice: which one counts is up to the parser. */
+        {"{\"remote_addr\": null, \"remote_addr\": \"203.0.113.9\"}",
+         "key \"remote_addr\" given twice"},
+        {"{\"remote_addr\": \"203.0.113.9\", \"time\": null, \"links\": [], "
+         "\"time\": \"2025-01-15\"}",
+         "key \"time\" given twice"},
+        {"{\"remote_addr\": \"203.0.113.9\", \"headers\": {\"DNT\": \"0\", "
+         "\"X\": \"y\", \"DNT\": \"1\"}}",
+         "header \"DNT\" given twice"},
+        {"{\"headers\": {\"203.0.113.9\": \"a\", \"203.0.113.9\": \"b\"}}",
+         "header \"(name not shown)\" given twice"},
+        /* A NUL would cut a C string: "DNT\u0000x" would read as DNT. */
+        {"{\"remote_addr\": \"203.0.113.9\\u0000x\"}", "NUL"},
+        {"{\"remote_addr\": \"203.0.113.9\", \"headers\": {\"DNT\\u0000x\": "
+         "\"1\"}}",
+         "NUL"},
+        {"{\"remote_addr\": \"203.0.113.9\", \"links\": [\"a\\\\\\u0000\"]}",
+         "NUL"},
     };
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -257,6 +301,7 @@ main(void)
         cmocka_unit_test(test_dates),
         cmocka_unit_test(test_visit_full),
         cmocka_unit_test(test_visit_empty_object),
+        cmocka_unit_test(test_visit_nul),
         cmocka_unit_test(test_visit_errors_never_quote),
         cmocka_unit_test(test_lines_short),
         cmocka_unit_test(test_lines_too_long),
