@@ -98,6 +98,14 @@ int pt__dynamodb_fail(pt__dynamodb *d, int rc);
 int pt__dynamodb_init(pt_storage *s);
 int pt__dynamodb_put(pt_storage *s, const pt_record *const *records,
                      size_t count, int replay, size_t *written);
+/** One BatchWriteItem's UnprocessedItems, for writes and purge alike, from
+ *  its on_done callback (pt_ddb_run): `left` items came back (-1: the
+ *  answer was not JSON).  Returns 1 when the caller is to rewrite the
+ *  request's body with them and resubmit it (ready_at_us is set to a
+ *  backoff); 0 when it is done: nothing left, or failed (req->rc: at most
+ *  20 re-drives, then PT_ETHROTTLED). */
+int pt__dynamodb_redrive(pt__dynamodb *d, pt_ddb_request *req,
+                         unsigned int *rounds, long left);
 /** Free put()'s working memory (close). */
 void pt__dynamodb_put_free(pt__dynamodb *d);
 int pt__dynamodb_query(pt_storage *s, pt_record_list **out, const char *date,

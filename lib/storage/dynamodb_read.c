@@ -12,7 +12,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define DELETE_BATCH 25 /* BatchWriteItem's limit */
 
@@ -200,55 +199,81 @@ scan_body(pt_buf *b, const char *start_key, void *ctx)
     pt_buf_putc(b, '}');
 }
 
-/* Delete up to 25 keys; UnprocessedItems are re-driven with backoff. */
+typedef struct delete_req {
+    pt_ddb_request req;
+    pt__dynamodb *d;
+    unsigned int rounds;
+} delete_req;
+
+/* The answer: what UnprocessedItems holds is sent again, after a backoff
+ * (pt__dynamodb_redrive). */
+static int
+delete_done(pt_ddb_request *req, void *userdata)
+{
+    delete_req *q = userdata;
+    cJSON *doc, *un, *tables, *table;
+    char *again = NULL;
+    long left = 0;
+    int resend;
+
+    if (req->rc != PT_OK)
+        return 0;
+    doc = cJSON_ParseWithLength(req->response.ptr, req->response.len);
+    un = cJSON_GetObjectItemCaseSensitive(doc, "UnprocessedItems");
+    tables = cJSON_IsObject(un) ? un : NULL;
+    cJSON_ArrayForEach(table, tables)
+    {
+        if (cJSON_IsArray(table))
+            left += cJSON_GetArraySize(table);
+    }
+    if (!doc)
+        left = -1;
+    if (left > 0)
+        again = cJSON_PrintUnformatted(un);
+    cJSON_Delete(doc);
+    resend = pt__dynamodb_redrive(q->d, req, &q->rounds, left);
+    if (resend) {
+        pt_buf_clear(&req->body);
+        pt_buf_puts(&req->body, "{\"RequestItems\":");
+        pt_buf_puts(&req->body, again ? again : "");
+        pt_buf_putc(&req->body, '}');
+        if (!again || req->body.oom) {
+            req->rc = PT_ENOMEM;
+            pt__snprintf(req->message, sizeof(req->message), "out of memory");
+            resend = 0;
+        }
+    }
+    free(again);
+    return resend;
+}
+
+/* Delete up to 25 keys. */
 static int
 delete_batch(pt__dynamodb *d, cJSON *const *keys, size_t n)
 {
-    pt_buf body = PT_BUF_INIT;
+    delete_req q = {.d = d};
+    pt_ddb_request *list[1] = {&q.req};
+    pt_buf *body = &q.req.body;
     int rc = PT_OK;
 
-    pt_buf_puts(&body, "{\"RequestItems\":{");
-    pt_buf_json_string(&body, d->table, strlen(d->table));
-    pt_buf_puts(&body, ":[");
+    pt_ddb_request_init(&q.req, "BatchWriteItem");
+    pt_buf_puts(body, "{\"RequestItems\":{");
+    pt_buf_json_string(body, d->table, strlen(d->table));
+    pt_buf_puts(body, ":[");
     for (size_t i = 0; i < n; i++) {
         char *k = cJSON_PrintUnformatted(keys[i]);
         if (!k)
             rc = pt__fail(PT_ENOMEM, "out of memory");
-        pt_buf_printf(&body, "%s{\"DeleteRequest\":{\"Key\":%s}}", i ? "," : "",
+        pt_buf_printf(body, "%s{\"DeleteRequest\":{\"Key\":%s}}", i ? "," : "",
                       k ? k : "{}");
         free(k);
     }
-    pt_buf_puts(&body, "]}}");
-    for (unsigned int round = 0; rc == PT_OK; round++) {
-        pt_buf resp = PT_BUF_INIT;
-        rc = pt_ddb_call(d->client, "BatchWriteItem", body.ptr, body.len, &resp,
-                         NULL);
-        if (rc != PT_OK) {
-            pt_buf_free(&resp);
-            break;
-        }
-        cJSON *j = cJSON_ParseWithLength(resp.ptr, resp.len);
-        cJSON *un = cJSON_GetObjectItemCaseSensitive(j, "UnprocessedItems");
-        pt_buf_free(&resp);
-        if (!cJSON_IsObject(un) || !un->child) {
-            cJSON_Delete(j);
-            break;
-        }
-        if (round >= 20) {
-            cJSON_Delete(j);
-            rc = pt__fail(PT_ETHROTTLED, "DynamoDB BatchWriteItem: items "
-                                         "still unprocessed after 20 rounds");
-            break;
-        }
-        char *again = cJSON_PrintUnformatted(un);
-        cJSON_Delete(j);
-        pt_buf_clear(&body);
-        pt_buf_printf(&body, "{\"RequestItems\":%s}", again ? again : "{}");
-        free(again);
-        usleep((useconds_t)pt_ddb_client_backoff_ms(d->client, round + 1) *
-               1000u);
-    }
-    pt_buf_free(&body);
+    pt_buf_puts(body, "]}}");
+    if (rc == PT_OK && body->oom)
+        rc = pt__fail(PT_ENOMEM, "out of memory");
+    if (rc == PT_OK)
+        rc = pt_ddb_run(d->client, list, 1, delete_done, &q);
+    pt_ddb_request_free(&q.req);
     return rc;
 }
 

@@ -371,6 +371,32 @@ build_conditional(put_ctx *c, put_req *q)
     return b->oom ? PT_ENOMEM : PT_OK;
 }
 
+int
+pt__dynamodb_redrive(pt__dynamodb *d, pt_ddb_request *req, unsigned int *rounds,
+                     long left)
+{
+    if (left == 0)
+        return 0;
+    if (left < 0) {
+        req->rc = PT_EPARSE;
+        pt__snprintf(req->message, sizeof(req->message),
+                     "an answer that is not JSON");
+        return 0;
+    }
+    d->stats.unprocessed += (uint64_t)left;
+    if (++*rounds > REDRIVE_ROUNDS) {
+        req->rc = PT_ETHROTTLED;
+        pt__snprintf(req->message, sizeof(req->message),
+                     "%ld items still unprocessed after %d rounds", left,
+                     REDRIVE_ROUNDS);
+        return 0;
+    }
+    req->ready_at_us =
+        pt__monotonic_us() +
+        (int64_t)pt_ddb_client_backoff_ms(d->client, *rounds) * 1000;
+    return 1;
+}
+
 /* The members the answer lists in UnprocessedItems stay; the rest are
  * stored.  Returns how many stay, or -1 for an answer that makes no
  * sense. */
@@ -447,28 +473,13 @@ on_done(pt_ddb_request *req, void *userdata)
     }
     if (req->rc != PT_OK)
         return 0;
-    long left = take_processed(c, q);
-    if (left == 0)
+    if (!pt__dynamodb_redrive(c->d, req, &q->rounds, take_processed(c, q)))
         return 0;
-    if (left < 0) {
-        req->rc = PT_EPARSE;
-        pt__snprintf(req->message, sizeof(req->message),
-                     "an answer that is not JSON");
+    if (build_batch(c, q) != PT_OK) { /* of the members still to write */
+        req->rc = PT_ENOMEM;
+        pt__snprintf(req->message, sizeof(req->message), "out of memory");
         return 0;
     }
-    c->d->stats.unprocessed += (uint64_t)left;
-    if (++q->rounds > REDRIVE_ROUNDS) {
-        req->rc = PT_ETHROTTLED;
-        pt__snprintf(req->message, sizeof(req->message),
-                     "%ld items still unprocessed after %d rounds", left,
-                     REDRIVE_ROUNDS);
-        return 0;
-    }
-    if (build_batch(c, q) != PT_OK)
-        return 0;
-    req->ready_at_us =
-        pt__monotonic_us() +
-        (int64_t)pt_ddb_client_backoff_ms(c->d->client, q->rounds) * 1000;
     return 1;
 }
 

@@ -136,6 +136,68 @@ test_unprocessed_items_redriven(void **state)
     s->methods->close(s);
 }
 
+/* Purge's deletes go through the same re-drive: a Scan finds three
+ * expired items, the BatchWriteItem's first key comes back unprocessed
+ * twice and is sent again alone; a server that never takes it ends in
+ * PT_ETHROTTLED. */
+static int unprocessed_left;
+static int deletes_in_last_batch;
+
+static enum fault
+expired_items_then_unprocessed(const char *op, const char *body, size_t len)
+{
+    (void)len;
+    if (strcmp(op, "Scan") == 0)
+        return FAULT_BODY;
+    if (strcmp(op, "BatchWriteItem") != 0)
+        return FAULT_OK;
+    deletes_in_last_batch = 0;
+    for (const char *p = body; (p = strstr(p, "DeleteRequest")); p++)
+        deletes_in_last_batch++;
+    if (unprocessed_left == 0)
+        return FAULT_OK;
+    if (unprocessed_left > 0)
+        unprocessed_left--;
+    return FAULT_UNPROCESSED;
+}
+
+static void
+test_purge_unprocessed_redriven(void **state)
+{
+    pt_storage *s = backend(3);
+    pt__dynamodb_stats st;
+    uint64_t removed = 99;
+    (void)state;
+    srv.body = "{\"Count\":3,\"Items\":["
+               "{\"date\":{\"S\":\"2025-01-15\"},\"timestamp\":{\"S\":"
+               "\"2025-01-15T10:00:00.000001+00:00\"},\"ttl\":{\"N\":\"5\"}},"
+               "{\"date\":{\"S\":\"2025-01-15\"},\"timestamp\":{\"S\":"
+               "\"2025-01-15T10:00:00.000002+00:00\"},\"ttl\":{\"N\":\"5\"}},"
+               "{\"date\":{\"S\":\"2025-01-15\"},\"timestamp\":{\"S\":"
+               "\"2025-01-15T10:00:00.000003+00:00\"},\"ttl\":{\"N\":\"5\"}}]}";
+    srv.decide = expired_items_then_unprocessed;
+    unprocessed_left = 2;
+    set_fault(FAULT_DECIDE, -1);
+    assert_int_equal(s->methods->purge(s, 1000, &removed), PT_OK);
+    assert_int_equal(removed, 3);
+    /* the Scan, the batch of 3, then the unprocessed key alone, twice */
+    assert_int_equal(requests_seen(), 1 + 1 + 2);
+    assert_int_equal(deletes_in_last_batch, 1);
+    assert_int_equal(s->methods->control(s, PT__DYNAMODB_CTL_GET_STATS, &st),
+                     PT_OK);
+    assert_int_equal(st.unprocessed, 2);
+
+    unprocessed_left = -1; /* never taken */
+    set_fault(FAULT_DECIDE, -1);
+    assert_int_equal(s->methods->purge(s, 1000, &removed), PT_ETHROTTLED);
+    assert_int_equal(removed, 0);
+    assert_non_null(strstr(s->errmsg, "unprocessed"));
+    assert_int_equal(requests_seen(), 1 + 1 + 20); /* 20 re-drives at most */
+    srv.decide = NULL;
+    srv.body = NULL;
+    s->methods->close(s);
+}
+
 /* One request of three fails (its records are refused), the two others
  * succeed: *written counts only the leading records stored for certain. */
 static enum fault
@@ -300,6 +362,7 @@ main(void)
         cmocka_unit_test(test_throttled_puts_are_retried),
         cmocka_unit_test(test_failing_puts_written_zero),
         cmocka_unit_test(test_unprocessed_items_redriven),
+        cmocka_unit_test(test_purge_unprocessed_redriven),
         cmocka_unit_test(test_written_stops_at_the_failed_request),
         cmocka_unit_test(test_retried_conflict_is_not_stepped_past),
         cmocka_unit_test(test_hostile_query_answers),
