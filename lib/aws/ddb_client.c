@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #define RESPONSE_MAX     (32u << 20) /* DynamoDB answers are <= 16 MB */
 #define TARGET_PREFIX    "DynamoDB_20120810."
@@ -37,7 +36,7 @@ struct pt_ddb_client {
     slot *slots;
     unsigned int nslots;
     uint64_t retries;
-    uint64_t rng;
+    uint64_t rng; /* jitter state (pt__backoff) */
     char key_date[9];
     unsigned char key[32];
     /* curl's sockets and timer (multi_socket API): polling only what curl
@@ -102,25 +101,11 @@ on_timer(CURLM *multi, long timeout_ms, void *userp)
 
 /* ---- small helpers ------------------------------------------------------- */
 
-static uint64_t
-next_random(pt_ddb_client *c)
-{
-    /* xorshift64*: jitter needs spread, not secrecy. */
-    c->rng ^= c->rng >> 12;
-    c->rng ^= c->rng << 25;
-    c->rng ^= c->rng >> 27;
-    return c->rng * 0x2545f4914f6cdd1dULL;
-}
-
 unsigned int
 pt_ddb_client_backoff_ms(pt_ddb_client *c, unsigned int attempt)
 {
-    uint64_t ceiling = c->cfg.retry.base_ms;
-    for (unsigned int i = 1; i < attempt && ceiling < c->cfg.retry.cap_ms; i++)
-        ceiling *= 2;
-    if (ceiling > c->cfg.retry.cap_ms)
-        ceiling = c->cfg.retry.cap_ms;
-    return (unsigned int)(next_random(c) % (ceiling + 1));
+    return (unsigned int)pt__backoff(&c->rng, attempt, c->cfg.retry.base_ms,
+                                     c->cfg.retry.cap_ms, PT__JITTER_FULL);
 }
 
 static void
@@ -269,10 +254,7 @@ pt_ddb_client_new(pt_ddb_client **out, const pt_ddb_client_config *cfg,
     curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_timer);
     curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
     c->timer_at_us = -1;
-    c->rng = (uint64_t)pt__monotonic_us() ^ ((uint64_t)getpid() << 32) ^
-             (uint64_t)(uintptr_t)c;
-    if (!c->rng)
-        c->rng = 0x9e3779b97f4a7c15ULL;
+    c->rng = pt__backoff_seed(c);
     c->creds = *creds;
     memset(creds, 0, sizeof(*creds));
     *out = c;

@@ -72,6 +72,27 @@ void pt_buf_free(pt_buf *b);
 /** Hand the buffer's memory to the caller (free with free()); resets b. */
 char *pt_buf_detach(pt_buf *b);
 
+/* ---- retry backoff (backoff.c) --------------------------------------------
+ */
+
+/** How much of a backoff is random.  FULL: any delay in [0, ceiling], so
+ *  many clients retrying at once spread out the most (the DynamoDB
+ *  client's retries).  HALF: [ceiling / 2, ceiling], a floor that never
+ *  retries at once (the writer probing a store that is down). */
+typedef enum pt__jitter { PT__JITTER_FULL, PT__JITTER_HALF } pt__jitter;
+
+/** A jitter state for pt__backoff(), never 0: from the clock, the pid and
+ *  the address of its `owner`, so that processes and instances started
+ *  together do not draw in step.  Spread, not secrecy. */
+uint64_t pt__backoff_seed(const void *owner);
+
+/** The delay before retry `attempt` (1, 2, ...): capped exponential,
+ *  ceiling = min(cap, base x 2^(attempt - 1)), jittered as `jitter` says,
+ *  in the unit of base and cap.  Advances *state; one state per thread (or
+ *  under its owner's lock). */
+uint64_t pt__backoff(uint64_t *state, unsigned int attempt, uint64_t base,
+                     uint64_t cap, pt__jitter jitter);
+
 /* ---- UTF-8 ----------------------------------------------------------------
  */
 

@@ -128,9 +128,9 @@ struct pt_tracker {
     pt__spool *spool;
     int backend_down;
     unsigned int attempts; /* consecutive failures, for the backoff */
-    uint64_t rng;
-    size_t unsynced;  /* synchronous mode: puts since the last sync */
-    int sticky_error; /* synchronous mode: a record was lost */
+    uint64_t rng;          /* jitter state (pt__backoff) */
+    size_t unsynced;       /* synchronous mode: puts since the last sync */
+    int sticky_error;      /* synchronous mode: a record was lost */
 
     /* The writer thread and its wake-ups. */
     pthread_t thread;

@@ -250,8 +250,7 @@ open_pipeline(pt_tracker *t, const pt_tracker_options *o)
                 "spool %s: %zu segment(s) left by an earlier process will be "
                 "replayed",
                 t->spool_dir, orphans);
-    t->rng = (uint64_t)pt__now_us() ^ ((uint64_t)getpid() << 32) ^
-             (uint64_t)(uintptr_t)t;
+    t->rng = pt__backoff_seed(t);
     if (t->synchronous)
         return PT_OK;
     rc = pt__queue_init(&t->queue, o->queue_capacity ? o->queue_capacity

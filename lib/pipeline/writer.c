@@ -67,28 +67,14 @@ notify_waiters(pt_tracker *t)
 
 /* ---- backend outage state (backend_lock held) ---------------------------- */
 
-static int64_t
-next_backoff_us(pt_tracker *t)
-{
-    int64_t delay = BACKOFF_BASE_US;
-    uint64_t x = t->rng;
-
-    for (unsigned int i = 0; i < t->attempts && delay < BACKOFF_CAP_US; i++)
-        delay *= 2;
-    if (delay > BACKOFF_CAP_US)
-        delay = BACKOFF_CAP_US;
-    /* xorshift64: jitter so that many trackers do not retry in step. */
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    t->rng = x;
-    return delay / 2 + (int64_t)(x % (uint64_t)(delay / 2 + 1));
-}
-
 static void
 schedule_retry(pt_tracker *t)
 {
-    int64_t at = pt__monotonic_us() + next_backoff_us(t);
+    /* jittered so that many trackers do not retry in step, with a floor
+     * so that a store that is down is not probed at once */
+    int64_t at = pt__monotonic_us() +
+                 (int64_t)pt__backoff(&t->rng, t->attempts + 1, BACKOFF_BASE_US,
+                                      BACKOFF_CAP_US, PT__JITTER_HALF);
     if (t->attempts < 64)
         t->attempts++;
     atomic_store(&t->retry_at_us, at);

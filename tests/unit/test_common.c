@@ -16,6 +16,47 @@
 
 #include "common/common.h"
 
+/* Every retry's delay lies within its ceiling (capped exponential) and its
+ * jitter's floor, and the draws spread over the whole range. */
+static void
+test_backoff(void **state)
+{
+    static int owner;
+    uint64_t rng = pt__backoff_seed(&owner), zero = 0;
+    (void)state;
+    assert_true(rng != 0);
+    for (unsigned int attempt = 0; attempt < 70; attempt++) {
+        uint64_t ceiling = 25;
+        for (unsigned int i = 1; i < attempt && ceiling < 3000; i++)
+            ceiling *= 2;
+        if (ceiling > 3000)
+            ceiling = 3000;
+        uint64_t lo = UINT64_MAX, hi = 0;
+        for (int i = 0; i < 4000; i++) {
+            uint64_t full =
+                pt__backoff(&rng, attempt, 25, 3000, PT__JITTER_FULL);
+            uint64_t half =
+                pt__backoff(&rng, attempt, 25, 3000, PT__JITTER_HALF);
+            assert_true(full <= ceiling);
+            assert_true(half >= ceiling / 2 && half <= ceiling);
+            lo = full < lo ? full : lo;
+            hi = full > hi ? full : hi;
+        }
+        assert_true(lo <= ceiling / 20);      /* near 0 ... */
+        assert_true(hi >= ceiling * 19 / 20); /* ... and near the ceiling */
+    }
+    /* the cap wins over the base; no overflow at the top of the range */
+    assert_true(pt__backoff(&rng, 1, 500, 40, PT__JITTER_FULL) <= 40);
+    assert_true(pt__backoff(&rng, 200, UINT64_C(1) << 62, UINT64_MAX,
+                            PT__JITTER_HALF) >= UINT64_MAX / 2);
+    pt__backoff(&rng, 3, 1, UINT64_MAX, PT__JITTER_FULL);
+    /* a zero state still jitters */
+    assert_true(pt__backoff(&zero, 1, 1000, 1000, PT__JITTER_FULL) !=
+                    pt__backoff(&zero, 1, 1000, 1000, PT__JITTER_FULL) ||
+                pt__backoff(&zero, 1, 1000, 1000, PT__JITTER_FULL) !=
+                    pt__backoff(&zero, 1, 1000, 1000, PT__JITTER_FULL));
+}
+
 static void
 test_errors(void **state)
 {
@@ -281,6 +322,7 @@ main(void)
         cmocka_unit_test(test_crc32),
         cmocka_unit_test(test_write_at_file_size_limit),
         cmocka_unit_test(test_log_callback),
+        cmocka_unit_test(test_backoff),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
