@@ -344,9 +344,10 @@ say_optout(pt__doc *d, const pt__facts *f)
                             "recorded.");
         else
             pt__doc_text(d, "When you opt out, your visit is still "
-                            "counted: its date and time and how many links "
-                            "and files it had are recorded, without your "
-                            "address, user agent, links or file names.");
+                            "counted: its date and time, how many links and "
+                            "files it had and whether its downloads failed "
+                            "are recorded, without your address, user "
+                            "agent, links or file names.");
     }
     if (!f->honor_dnt || !f->honor_gpc) {
         pt__doc_para(d);

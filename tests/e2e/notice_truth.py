@@ -337,8 +337,9 @@ class Checker:
             (r"When you opt out, nothing of your visit is recorded\.",
              lambda m: g("optout", "action") == "drop"),
             (r"When you opt out, your visit is still counted: its date and "
-             r"time and how many links and files it had are recorded, without "
-             r"your address, user agent, links or file names\.",
+             r"time, how many links and files it had and whether its "
+             r"downloads failed are recorded, without your address, user "
+             r"agent, links or file names\.",
              lambda m: g("optout", "action") == "anonymous"),
             (r"Do Not Track and Global Privacy Control are not honoured\.",
              lambda m: g("optout", "honor_dnt") == "false" and
