@@ -57,6 +57,11 @@ static const char *const policy_keys[][2] = {
     {"ip", "hash_bytes"},
     {"ip", "key_file"},
     {"ip", "trusted_proxies"},
+    {"ip", "rotate"},
+    {"ip", "key_grace_hours"},
+    {"ip", "key_store"},
+    {"ip", "key_dir"},
+    {"ip", "key_wrap_file"},
     {"optout", "honor_dnt"},
     {"optout", "honor_gpc"},
     {"optout", "cookie"},
@@ -127,6 +132,29 @@ report_problem(const char *file, unsigned int line, const char *message,
         fprintf(stderr, "%s: %s\n", file, message);
 }
 
+/* A valid policy whose rotating keys would be stored as they are: whoever
+ * reads the key directory or table can then link pseudonyms to addresses
+ * (not an error: a warning on stderr). */
+static void
+warn_unwrapped(const char *path)
+{
+    pt_policy *policy = NULL;
+    const char *wrap, *env = getenv("PRIVTRACK_KEY_WRAP");
+
+    if (pt_policy_load_file(&policy, path) != PT_OK)
+        return;
+    wrap = pt_policy_get(policy, "ip", "key_wrap_file");
+    if (pt_policy_rotation(policy) != PT_ROTATE_NEVER && !(wrap && *wrap) &&
+        !(env && *env))
+        fprintf(stderr,
+                "%s: warning: [ip] rotate = %s without key_wrap_file (or "
+                "PRIVTRACK_KEY_WRAP): period keys are stored unencrypted in "
+                "the key store, so whoever can read it can link pseudonyms "
+                "to addresses\n",
+                path, pt_rotation_name(pt_policy_rotation(policy)));
+    pt_policy_free(policy);
+}
+
 /* One file against the regimes: its problems, or its rule failures. */
 static int
 check_regimes(const char *path, const char *const *regimes, size_t count)
@@ -163,6 +191,7 @@ policy_check(int argc, char **argv, const char *const *regimes,
         if (prc == PT_OK) {
             if (regime_count == 0)
                 printf("%s: ok\n", argv[i]);
+            warn_unwrapped(argv[i]);
             else if (check_regimes(argv[i], regimes, regime_count) != CLI_OK)
                 rc = CLI_USAGE;
             continue;

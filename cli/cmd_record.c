@@ -27,7 +27,9 @@ static const char record_help[] =
     "reported as FILE:LINE and skipped; the other lines are still "
     "recorded.\n"
     "One summary line ends on stderr: read, stored, dropped by reason,\n"
-    "rejected (and replayed, spooled, failures when there are any).  "
+    "rejected (and replayed, spooled, failures, ip_key_expired and\n"
+    "ip_key_unavailable when there are any: visits whose period's key was\n"
+    "destroyed, or could not be had, are stored without client_ip).  "
     "Exit 2\n"
     "when records could not be stored (they wait in the spool), or on "
     "SIGTERM\n"
@@ -240,7 +242,18 @@ print_summary(const record_run *run, const pt_counters *c)
         fprintf(stderr, ", spooled %llu", (unsigned long long)c->spooled);
     if (c->failures)
         fprintf(stderr, ", failures %llu", (unsigned long long)c->failures);
+    if (c->ip_key_expired)
+        fprintf(stderr, ", ip_key_expired %llu",
+                (unsigned long long)c->ip_key_expired);
+    if (c->ip_key_unavailable)
+        fprintf(stderr, ", ip_key_unavailable %llu",
+                (unsigned long long)c->ip_key_unavailable);
     fputc('\n', stderr);
+    if (c->ip_key_unavailable)
+        cli_error("record: %llu visits stored without client_ip: their "
+                  "period's key could not be had (see the warnings above "
+                  "and 'privtrack keys status')",
+                  (unsigned long long)c->ip_key_unavailable);
 }
 
 /* Records that reached neither the store nor the spool were lost; spooled

@@ -546,6 +546,12 @@ typedef struct pt_counters {
     uint64_t replayed;
     uint64_t retries;
     uint64_t failures;
+    /* Visits recorded without client_ip because their period had no key
+     * ([ip] rotate): it was destroyed (older than every live key), or it
+     * could not be had (the key store unreachable, a future date).  Never
+     * stored raw or hashed with another period's key. */
+    uint64_t ip_key_expired;
+    uint64_t ip_key_unavailable;
 } pt_counters;
 
 PT_EXTERN int pt_tracker_counters(const pt_tracker *tracker, pt_counters *out);
@@ -576,14 +582,17 @@ PT_EXTERN int pt_tracker_query(pt_tracker *tracker, pt_record_list **out,
 PT_EXTERN int pt_tracker_scan(pt_tracker *tracker, const pt_scan_options *opts,
                               pt_record_fn fn, void *userdata);
 
-/** Remove records whose ttl is before `now` (Unix seconds; 0: now).
- *  `removed` (optional) receives how many.  Any thread. */
+/** Remove records whose ttl is before `now` (Unix seconds; 0: now), and,
+ *  when keys rotate, destroy the keys whose period and grace have passed
+ *  (as of the clock).  `removed` (optional) receives how many records.
+ *  Any thread. */
 PT_EXTERN int pt_tracker_purge(pt_tracker *tracker, int64_t now,
                                uint64_t *removed);
 
 /** Create what the backend needs (directory and key for the file store; the
- *  table, waited until ACTIVE, and TTL for DynamoDB).  Idempotent.  Any
- *  thread. */
+ *  table, waited until ACTIVE, and TTL for DynamoDB) and, when keys rotate,
+ *  the key store (the key directory, or the table <table>-keys with TTL on
+ *  `expires`) with the current period's key.  Idempotent.  Any thread. */
 PT_EXTERN int pt_tracker_init_storage(pt_tracker *tracker);
 
 /** Spool state: records waiting to be replayed, and the spool's size. */
@@ -601,6 +610,55 @@ PT_EXTERN int pt_tracker_spool_status(pt_tracker *tracker,
 PT_EXTERN int pt_tracker_spool_replay(pt_tracker *tracker,
                                       unsigned int timeout_ms,
                                       uint64_t *replayed);
+
+/* ------------------------------------------------------------------------ */
+/* Rotating keys                                                            */
+/* ------------------------------------------------------------------------ */
+
+/** One period key of the key store, as `privtrack keys status` shows it.
+ *  Never any key material. */
+typedef struct pt_key_info {
+    pt_key_period period;
+    const char *store;     /* "file" or "dynamodb" */
+    const char *location;  /* the key directory or the keys table */
+    int wrapped;           /* stored encrypted with the wrapping key */
+    int64_t created;       /* Unix seconds */
+    int64_t destroy_after; /* Unix seconds: the period's end plus
+                              [ip] key_grace_hours (or earlier, after
+                              pt_tracker_keys_destroy) */
+    int due;               /* destroy_after has passed: the next tracker
+                              refresh, purge or keys destroy removes it */
+} pt_key_info;
+
+/** Receives one key's description; valid for the call only. */
+typedef void (*pt_key_info_fn)(const pt_key_info *key, void *userdata);
+
+/** Call `fn` for every period key in the policy's key store, oldest first
+ *  (read from the store now, so keys of other hosts are included).
+ *  PT_EUNSUPPORTED when the policy does not rotate keys ([ip] rotate =
+ *  never).  Any thread. */
+PT_EXTERN int pt_tracker_keys_status(pt_tracker *tracker, pt_key_info_fn fn,
+                                     void *userdata);
+
+/* pt_tracker_keys_destroy() flags */
+#define PT_KEYS_DESTROY_LIST_ONLY 0x1 /* say what would go; destroy nothing */
+#define PT_KEYS_DESTROY_DUE                                                    \
+    0x2 /* the keys whose destroy-after passed                                 \
+           (`before` is ignored) */
+
+/** Destroy every key whose period ends at or before `before` (Unix
+ *  seconds; a date's midnight: "forget everyone before that date"), or
+ *  with PT_KEYS_DESTROY_DUE every key that is due.  On disk the key file is
+ *  overwritten and unlinked; in DynamoDB the item is deleted.  The store
+ *  also remembers `before`, so that no process makes a new key for those
+ *  periods: their visits are then recorded without client_ip.  `fn`
+ *  (optional) is told about each key destroyed (or, with
+ *  PT_KEYS_DESTROY_LIST_ONLY, that would be); `destroyed` (optional) gets
+ *  how many.  Keys held in memory by this tracker go at once, by others at
+ *  their next refresh (within 10 minutes).  Any thread. */
+PT_EXTERN int pt_tracker_keys_destroy(pt_tracker *tracker, int64_t before,
+                                      unsigned int flags, pt_key_info_fn fn,
+                                      void *userdata, uint64_t *destroyed);
 
 /* ------------------------------------------------------------------------ */
 /* Storage backends                                                         */

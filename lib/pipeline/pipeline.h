@@ -49,6 +49,7 @@
 #define PT_PIPELINE_H
 
 #include "common/common.h"
+#include "keys/keys.h"
 #include "pipeline/pool.h"
 #include "pipeline/queue.h"
 #include "pipeline/spool.h"
@@ -73,6 +74,8 @@ typedef struct pt__producer_counters {
     _Atomic uint64_t accepted;
     _Atomic uint64_t dropped[PT_DROP__COUNT];
     _Atomic uint64_t failures; /* pt_track in a forked child, sync losses */
+    _Atomic uint64_t ip_key_expired;     /* client_ip left out: key gone */
+    _Atomic uint64_t ip_key_unavailable; /* client_ip left out: no key */
 } pt__producer_counters;
 
 typedef struct pt__writer_counters {
@@ -101,7 +104,8 @@ struct pt_tracker {
 
     /* Read-only after open. */
     _Alignas(PT__CACHE_LINE) pt_policy *policy;
-    pt__ip_key key;
+    pt__ip_key key; /* [ip] rotate = never: the one key */
+    pt__keys *keys; /* rotating keys (NULL: none, or read-only) */
     int dry_run;
     int synchronous;
     int read_only; /* no key, no spool, no writer: queries and purge only */
@@ -189,5 +193,16 @@ int pt__replay_until(pt_tracker *t, int64_t deadline_us, uint64_t *replayed);
 /** Spool records in the caller's thread (close() rescuing the queue);
  *  counts them, or counts failures and logs the loss. */
 int pt__rescue(pt_tracker *t, pt_record **records, size_t count);
+
+/* tracker_keys.c */
+/** Open the rotating keys of a tracker that is not read-only, load them
+ *  and start their thread.  A key store that cannot be reached is a
+ *  warning (visits are recorded without client_ip until it can); a bad or
+ *  unsafe key or wrapping key fails the open. */
+int pt__tracker_keys_open(pt_tracker *t);
+/** purge's part: destroy the keys that are due. */
+int pt__tracker_keys_purge(pt_tracker *t);
+/** init_storage's part: the key store, and the current period's key. */
+int pt__tracker_keys_init(pt_tracker *t);
 
 #endif

@@ -321,10 +321,11 @@ pt_tracker_open(pt_tracker **out, const pt_policy *policy,
     t->policy = pt__policy_ref(policy);
     rc = copy_settings(t, policy, opts);
     /* In dry-run the key is never created on disk: an ephemeral one is. */
-    if (rc == PT_OK)
-        rc = t->read_only ? PT_OK
-                          : pt__ip_key_load(&t->key, policy, t->storage_path,
-                                            !t->dry_run);
+    if (rc == PT_OK && !t->read_only)
+        rc = pt_policy_rotation(policy) != PT_ROTATE_NEVER
+                 ? pt__tracker_keys_open(t)
+                 : pt__ip_key_load(&t->key, policy, t->storage_path,
+                                   !t->dry_run);
     if (rc == PT_OK && !t->dry_run)
         rc = open_pipeline(t, opts);
     if (rc != PT_OK) {
@@ -359,6 +360,7 @@ pt__tracker_release(pt_tracker *t)
     if (t->audit_fd >= 0)
         close(t->audit_fd);
     pt__ip_key_wipe(&t->key);
+    pt__keys_close(t->keys);
     pt_policy_free(t->policy);
     free(t->storage_path);
     free(t->spool_dir);
@@ -472,8 +474,11 @@ pt_track(pt_tracker *t, const pt_visit *visit, pt_track_result *result)
 {
     if (t && t->read_only)
         return pt__fail(PT_EUNSUPPORTED, "pt_track: the tracker is read-only");
-    pt__apply_result applied = {PT_DROP_NONE, NULL, 0};
+    pt__apply_result applied = {PT_DROP_NONE, NULL, 0, 0};
     pt_buf audit = PT_BUF_INIT;
+    const pt__ip_key *key;
+    unsigned int token = 0;
+    int64_t now;
     int rc;
 
     if (!t || !visit)
@@ -485,8 +490,19 @@ pt_track(pt_tracker *t, const pt_visit *visit, pt_track_result *result)
     }
     if (atomic_load_explicit(&t->closing, memory_order_relaxed))
         return pt__fail(PT_ECLOSED, "the tracker is closing");
-    rc = pt__policy_apply(t->policy, &t->key, visit, pt__now_us(), &applied,
+    now = pt__now_us();
+    key = &t->key;
+    if (t->keys) {
+        /* the key of the visit's period, by the visit's time: a table
+         * lookup in a read section, nothing more */
+        token = pt__keys_enter(t->keys);
+        key =
+            pt__keys_find(t->keys, visit->time_us ? visit->time_us : now, now);
+    }
+    rc = pt__policy_apply(t->policy, key, visit, now, &applied,
                           t->dry_run ? &audit : NULL);
+    if (t->keys)
+        pt__keys_leave(t->keys, token);
     /* A failure leaves no record (nor audit line); success, a record or a
      * drop reason. */
     if (rc != PT_OK)
@@ -507,6 +523,11 @@ pt_track(pt_tracker *t, const pt_visit *visit, pt_track_result *result)
         count_drop(t, applied.dropped);
         return PT_OK;
     }
+    if (applied.key_missing)
+        atomic_fetch_add_explicit(applied.key_missing == PT__KEY_EXPIRED
+                                      ? &t->produced.ip_key_expired
+                                      : &t->produced.ip_key_unavailable,
+                                  1, memory_order_relaxed);
     if (t->dry_run) {
         pt__record_free(applied.record);
         atomic_fetch_add_explicit(&t->produced.accepted, 1,
@@ -541,6 +562,8 @@ pt_tracker_counters(const pt_tracker *tracker, pt_counters *out)
                    atomic_load(&t->written.backend_retries);
     out->failures =
         atomic_load(&t->written.failures) + atomic_load(&t->produced.failures);
+    out->ip_key_expired = atomic_load(&t->produced.ip_key_expired);
+    out->ip_key_unavailable = atomic_load(&t->produced.ip_key_unavailable);
     return PT_OK;
 }
 
@@ -612,7 +635,11 @@ pt_tracker_purge(pt_tracker *t, int64_t now, uint64_t *removed)
     rc = pt__storage_purge(t->backend, now ? now : pt__now_us() / 1000000,
                            removed);
     pthread_mutex_unlock(&t->backend_lock);
-    return backend_result(t, rc);
+    rc = backend_result(t, rc);
+    if (rc == PT_OK && pt_policy_rotation(t->policy) != PT_ROTATE_NEVER) {
+        rc = pt__tracker_keys_purge(t); /* reports its own error */
+    }
+    return rc;
 }
 
 int
@@ -629,7 +656,13 @@ pt_tracker_init_storage(pt_tracker *t)
     t->backend->errmsg[0] = '\0';
     rc = pt__storage_init(t->backend);
     pthread_mutex_unlock(&t->backend_lock);
-    return backend_result(t, rc);
+    rc = backend_result(t, rc);
+    if (rc == PT_OK && t->keys) {
+        rc = pt__tracker_keys_init(t);
+        if (rc != PT_OK)
+            pt__tracker_set_error(t, rc, "init_storage: %s", pt_last_error());
+    }
+    return rc;
 }
 
 int

@@ -7,6 +7,7 @@
  * The audit line (dry-run) is written alongside; it is not on the fast
  * path.
  */
+#include "common/period.h"
 #include "policy/policy_internal.h"
 #include "record/record.h"
 
@@ -17,6 +18,9 @@
 #include <string.h>
 
 #define SCRATCH_KEEP (256 * 1024) /* larger scratch is freed after use */
+
+const pt__ip_key pt__ip_key_expired = {.missing = PT__KEY_EXPIRED};
+const pt__ip_key pt__ip_key_unavailable = {.missing = PT__KEY_UNAVAILABLE};
 
 typedef struct scratch {
     pt_buf text;     /* the record's variable strings, NUL-separated */
@@ -93,6 +97,8 @@ typedef struct work {
     const pt_policy *policy;
     const pt__ip_key *key;
     const pt_visit *visit;
+    int64_t time_us; /* the visit's, which chose its key */
+    int key_missing; /* PT__KEY_*: client_ip left out for want of a key */
     scratch *s;
     pt__audit audit;
     const char *optout_rule; /* non-NULL: anonymous opt-out */
@@ -124,6 +130,28 @@ audit_removed_list(work *w, const char *field, const char *rule,
 /* ---- client address -------------------------------------------------------
  */
 
+/* Why the address was left out: its period's key is gone or could not be
+ * had (the period named, never a key). */
+static void
+key_missing_rule(work *w, pt__rules *r)
+{
+    pt__period p =
+        pt__period_of((pt_rotation)w->policy->num[PT_K_IP_ROTATE], w->time_us);
+    char name[PT__PERIOD_NAME_MAX];
+
+    pt__period_name(&p, name);
+    if (w->key->missing == PT__KEY_EXPIRED)
+        pt__rule_add(r,
+                     "ip.key=expired(no key exists for %s: its period and "
+                     "key_grace_hours have passed; not stored)",
+                     name);
+    else
+        pt__rule_add(r,
+                     "ip.key=unavailable(the key of %s could not be had; "
+                     "not stored)",
+                     name);
+}
+
 static void
 ip_rule(work *w, const pt__addr *addr, int from_proxy, pt__rules *r)
 {
@@ -147,6 +175,8 @@ ip_rule(work *w, const pt__addr *addr, int from_proxy, pt__rules *r)
         else
             pt__rule_add(r, "ip.mode=hash(%u bytes%s)", num[PT_K_IP_HASH_BYTES],
                          eph);
+        if (w->key && w->key->missing)
+            key_missing_rule(w, r);
         break;
     default:
         pt__rule_add(r, "ip.mode=drop");
@@ -170,6 +200,11 @@ transform_ip(work *w, pt__addr *addr)
         pt__addr_format(addr, w->client_ip);
         break;
     case PT_IP_HASH:
+        if (w->key && w->key->missing) {
+            /* never raw, never with another period's key */
+            w->key_missing = w->key->missing;
+            return PT_OK;
+        }
         if (!num[PT_K_IP_TRUNCATE_BEFORE_HASH])
             prefix = width;
         pt__addr_truncate(addr, prefix);
@@ -741,7 +776,9 @@ pt__policy_apply(const pt_policy *policy, const pt__ip_key *key,
     if (audit)
         audit_head(&w.audit, policy, "stored", reason, key);
     w.s = scratch_get();
-    rc = build_record(&w, &h, visit->time_us ? visit->time_us : now_us, result);
+    w.time_us = visit->time_us ? visit->time_us : now_us;
+    rc = build_record(&w, &h, w.time_us, result);
+    result->key_missing = rc == PT_OK ? w.key_missing : 0;
     if (w.s->text.cap > SCRATCH_KEEP || w.s->tmp.cap > SCRATCH_KEEP)
         scratch_release(w.s);
     if (rc != PT_OK) {

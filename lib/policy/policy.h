@@ -7,11 +7,25 @@
 
 #include "common/common.h"
 
+/* [ip] key_store: where rotating keys live. */
+enum { PT_KEY_STORE_AUTO, PT_KEY_STORE_FILE, PT_KEY_STORE_BACKEND };
+
+/* Why a visit has no key to be hashed with (pt__ip_key.missing). */
+enum {
+    PT__KEY_PRESENT = 0,
+    PT__KEY_EXPIRED = 1,    /* its period's key was destroyed (or is due) */
+    PT__KEY_UNAVAILABLE = 2 /* its period's key could not be had */
+};
+
 /** The secret key used for keyed hashing of addresses. */
 typedef struct pt__ip_key {
     unsigned char bytes[64];
-    size_t len;    /* 0: no key (only valid when [ip] mode is not hash) */
+    size_t len;    /* 0: no key (only valid when [ip] mode is not hash, or
+                      with `missing` set) */
     int ephemeral; /* 1: random, in memory only (dry-run without a key) */
+    int missing;   /* PT__KEY_EXPIRED / PT__KEY_UNAVAILABLE: no key for the
+                      visit's period; client_ip is left out, never stored
+                      raw or hashed with another key */
     /* BLAKE2b state with the key already absorbed, for digests of
      * `prepared_bytes` bytes (0: none; pt__addr_hash then starts from the
      * key).  As secret as the key, and wiped with it. */
@@ -41,11 +55,18 @@ void pt__ip_key_prepare(pt__ip_key *key, unsigned int hash_bytes);
 /** Wipe a key (sodium_memzero). */
 void pt__ip_key_wipe(pt__ip_key *key);
 
+/** The keys passed to pt__policy_apply() for a visit whose period has no
+ *  key: its key was destroyed, or could not be had.  Static. */
+extern const pt__ip_key pt__ip_key_expired;
+extern const pt__ip_key pt__ip_key_unavailable;
+
 /** The outcome of applying the policy to one visit. */
 typedef struct pt__apply_result {
     pt_drop_reason dropped; /* PT_DROP_NONE when a record was produced */
     pt_record *record;      /* one allocation (pt__record_free), or NULL */
     unsigned int invalid_addresses; /* addresses that did not parse */
+    int key_missing; /* PT__KEY_EXPIRED / PT__KEY_UNAVAILABLE: an address
+                        was left out for want of its period's key */
 } pt__apply_result;
 
 /** Apply the policy: opt-out decision, client address (trusted proxies,
@@ -85,6 +106,15 @@ const char *pt__policy_backend(const pt_policy *policy);
 const char *pt__policy_storage_path(const pt_policy *policy);
 /** [retention] ttl_days (0: none). */
 unsigned int pt__policy_ttl_days(const pt_policy *policy);
+/** [ip] key_grace_hours. */
+unsigned int pt__policy_key_grace_hours(const pt_policy *policy);
+/** Where rotating keys live: PT_KEY_STORE_FILE or PT_KEY_STORE_BACKEND
+ *  (auto resolved: the backend for dynamodb, files otherwise). */
+int pt__policy_key_store(const pt_policy *policy);
+/** [ip] key_dir, or NULL for the default (<storage path>/keys). */
+const char *pt__policy_key_dir(const pt_policy *policy);
+/** [ip] key_wrap_file, or NULL when not set. */
+const char *pt__policy_key_wrap_file(const pt_policy *policy);
 
 /** Take another reference (the tracker's). */
 pt_policy *pt__policy_ref(const pt_policy *policy);

@@ -32,6 +32,11 @@ typedef enum pt__key {
     PT_K_IP_KEY_FILE,
     PT_K_IP_HASH_BYTES,
     PT_K_IP_TRUSTED_PROXIES,
+    PT_K_IP_ROTATE,
+    PT_K_IP_KEY_GRACE_HOURS,
+    PT_K_IP_KEY_STORE,
+    PT_K_IP_KEY_DIR,
+    PT_K_IP_KEY_WRAP_FILE,
     PT_K_OPTOUT_HONOR_DNT,
     PT_K_OPTOUT_HONOR_GPC,
     PT_K_OPTOUT_COOKIE,
@@ -62,6 +67,8 @@ typedef enum pt__key {
 /* Enumerated values: the numbers are indexes into the key's name list. */
 enum { PT_FSYNC_ALWAYS, PT_FSYNC_BATCH, PT_FSYNC_NEVER };
 enum { PT_IP_KEEP, PT_IP_TRUNCATE, PT_IP_HASH, PT_IP_DROP };
+/* [ip] rotate's indexes are pt_rotation's values (privtrack.h); [ip]
+ * key_store's are PT_KEY_STORE_* (policy.h). */
 enum { PT_OPTOUT_DROP, PT_OPTOUT_ANONYMOUS };
 enum { PT_UA_KEEP, PT_UA_FAMILY, PT_UA_DROP };
 enum { PT_LINKS_KEEP, PT_LINKS_STRIP_QUERY, PT_LINKS_ORIGIN, PT_LINKS_DROP };

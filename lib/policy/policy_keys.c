@@ -22,7 +22,7 @@ typedef struct key_spec {
     unsigned int min, max;    /* T_UINT */
     const char *const *names; /* T_ENUM */
     text_check check;         /* T_TEXT: NULL = any non-empty text */
-    int in_id;                /* hashed into the policy id */
+    int in_id;                /* hashed into the policy id (ID_*) */
 } key_spec;
 
 static const char *const fsync_names[] = {"always", "batch", "never", NULL};
@@ -33,6 +33,15 @@ static const char *const ua_names[] = {"keep", "family", "drop", NULL};
 static const char *const link_names[] = {"keep", "strip_query", "origin",
                                          "drop", NULL};
 static const char *const list_names[] = {"keep", "drop", NULL};
+/* In pt_rotation's order. */
+static const char *const rotate_names[] = {"never", "daily", "weekly",
+                                           "monthly", NULL};
+static const char *const key_store_names[] = {"auto", "file", "backend", NULL};
+
+/* How a key enters the policy id: not at all, always, or only when keys
+ * rotate (so that the id of every policy written before rotation existed,
+ * and of every policy that does not rotate, stays what it was). */
+enum { ID_NO, ID_YES, ID_ROTATING };
 
 static int check_name(const char *v, char *err, size_t errlen);
 static int check_backend(const char *v, char *err, size_t errlen);
@@ -62,6 +71,11 @@ static const key_spec keys[PT_K__COUNT] = {
     [PT_K_IP_KEY_FILE] = {"ip", "key_file", T_TEXT, "", 0, 0, NULL, NULL, 1},
     [PT_K_IP_HASH_BYTES] = {"ip", "hash_bytes", T_UINT, "16", 8, 32, NULL, NULL, 1},
     [PT_K_IP_TRUSTED_PROXIES] = {"ip", "trusted_proxies", T_CIDRS, "", 0, 0, NULL, NULL, 1},
+    [PT_K_IP_ROTATE] = {"ip", "rotate", T_ENUM, "never", 0, 0, rotate_names, NULL, ID_ROTATING},
+    [PT_K_IP_KEY_GRACE_HOURS] = {"ip", "key_grace_hours", T_UINT, "48", 0, 8784, NULL, NULL, ID_ROTATING},
+    [PT_K_IP_KEY_STORE] = {"ip", "key_store", T_ENUM, "auto", 0, 0, key_store_names, NULL, 0},
+    [PT_K_IP_KEY_DIR] = {"ip", "key_dir", T_TEXT, "", 0, 0, NULL, NULL, 0},
+    [PT_K_IP_KEY_WRAP_FILE] = {"ip", "key_wrap_file", T_TEXT, "", 0, 0, NULL, NULL, 0},
     [PT_K_OPTOUT_HONOR_DNT] = {"optout", "honor_dnt", T_BOOL, "true", 0, 0, NULL, NULL, 1},
     [PT_K_OPTOUT_HONOR_GPC] = {"optout", "honor_gpc", T_BOOL, "true", 0, 0, NULL, NULL, 1},
     [PT_K_OPTOUT_COOKIE] = {"optout", "cookie", T_TEXT, "", 0, 0, NULL, check_cookie, 1},
@@ -509,9 +523,13 @@ compute_id(pt_policy *policy)
     unsigned char digest[crypto_generichash_BYTES_MIN];
     char hex[2 * sizeof(digest) + 1];
 
+    int rotating = policy->num[PT_K_IP_MODE] == PT_IP_HASH &&
+                   policy->num[PT_K_IP_ROTATE] != PT_ROTATE_NEVER;
+
     crypto_generichash_init(&st, NULL, 0, sizeof(digest));
     for (int k = 0; k < PT_K__COUNT; k++) {
-        if (!keys[k].in_id)
+        if (keys[k].in_id == ID_NO ||
+            (keys[k].in_id == ID_ROTATING && !rotating))
             continue;
         crypto_generichash_update(&st, (const unsigned char *)keys[k].section,
                                   strlen(keys[k].section));

@@ -452,6 +452,42 @@ check_ip(parse_ctx *ctx)
     }
 }
 
+/* Rotating keys: the keys that only mean something with them, and the
+ * single-key settings they replace. */
+static void
+check_rotation(parse_ctx *ctx)
+{
+    static const int rotation_keys[] = {PT_K_IP_KEY_GRACE_HOURS,
+                                        PT_K_IP_KEY_STORE, PT_K_IP_KEY_DIR,
+                                        PT_K_IP_KEY_WRAP_FILE};
+    const pt_policy *p = ctx->policy;
+    unsigned int mode = p->num[PT_K_IP_MODE];
+    unsigned int rotate = p->num[PT_K_IP_ROTATE];
+
+    if (mode != PT_IP_HASH) {
+        check_unused(ctx, PT_K_IP_ROTATE, PT_K_IP_MODE,
+                     "unless [ip] mode = hash");
+        for (size_t i = 0; i < sizeof(rotation_keys) / sizeof(int); i++)
+            check_unused(ctx, rotation_keys[i], PT_K_IP_MODE,
+                         "unless [ip] mode = hash");
+        return;
+    }
+    if (rotate == PT_ROTATE_NEVER) {
+        for (size_t i = 0; i < sizeof(rotation_keys) / sizeof(int); i++)
+            check_unused(ctx, rotation_keys[i], PT_K_IP_ROTATE,
+                         "when [ip] rotate = never (one key, no rotation)");
+        return;
+    }
+    check_unused(ctx, PT_K_IP_KEY_FILE, PT_K_IP_ROTATE,
+                 "when keys rotate: each period's key lives in the key "
+                 "store (key_store, key_dir)");
+    if (pt__policy_key_store(p) == PT_KEY_STORE_BACKEND &&
+        strcmp(p->text[PT_K_STORAGE_BACKEND], "file") != 0)
+        check_unused(ctx, PT_K_IP_KEY_DIR, PT_K_IP_KEY_STORE,
+                     "when keys live in the storage backend "
+                     "(key_store = backend, or auto with backend = dynamodb)");
+}
+
 static void
 check_fields(parse_ctx *ctx)
 {
@@ -575,6 +611,7 @@ parse(pt_policy **out, const char *text, size_t len, const char *source,
         ctx.oom = 1;
     if (!ctx.oom) {
         check_ip(&ctx);
+        check_rotation(&ctx);
         check_fields(&ctx);
         check_other(&ctx);
     }
@@ -799,6 +836,38 @@ pt__policy_ttl_days(const pt_policy *policy)
 pt_rotation
 pt_policy_rotation(const pt_policy *policy)
 {
-    (void)policy; /* no policy rotates its keys yet: [ip] rotate is next */
-    return PT_ROTATE_NEVER;
+    if (!policy || policy->num[PT_K_IP_MODE] != PT_IP_HASH)
+        return PT_ROTATE_NEVER;
+    return (pt_rotation)policy->num[PT_K_IP_ROTATE];
+}
+
+unsigned int
+pt__policy_key_grace_hours(const pt_policy *policy)
+{
+    return policy->num[PT_K_IP_KEY_GRACE_HOURS];
+}
+
+int
+pt__policy_key_store(const pt_policy *policy)
+{
+    unsigned int store = policy->num[PT_K_IP_KEY_STORE];
+    if (store != PT_KEY_STORE_AUTO)
+        return (int)store;
+    return strcmp(policy->text[PT_K_STORAGE_BACKEND], "dynamodb") == 0
+               ? PT_KEY_STORE_BACKEND
+               : PT_KEY_STORE_FILE;
+}
+
+const char *
+pt__policy_key_wrap_file(const pt_policy *policy)
+{
+    const char *path = policy->text[PT_K_IP_KEY_WRAP_FILE];
+    return path && *path ? path : NULL;
+}
+
+const char *
+pt__policy_key_dir(const pt_policy *policy)
+{
+    const char *dir = policy->text[PT_K_IP_KEY_DIR];
+    return dir && *dir ? dir : NULL;
 }

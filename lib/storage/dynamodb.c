@@ -166,10 +166,10 @@ dynamodb_control(pt_storage *s, int op, void *arg)
 /* ---- table management ---------------------------------------------------- */
 
 static void
-table_body(pt_buf *b, const pt__dynamodb *d)
+table_body(pt_buf *b, const char *table)
 {
     pt_buf_puts(b, "{\"TableName\":");
-    pt_buf_json_string(b, d->table, strlen(d->table));
+    pt_buf_json_string(b, table, strlen(table));
     pt_buf_putc(b, '}');
 }
 
@@ -183,29 +183,35 @@ key_is(const cJSON *k, const char *name, const char *type)
            strcmp(t->valuestring, type) == 0;
 }
 
-/* Exactly the seed's key: date HASH, timestamp RANGE (in either order). */
+/* Exactly the spec's key: `hash` HASH, and `range` RANGE when it has one
+ * (in either order). */
 static int
-seed_key_schema(const cJSON *ks)
+key_schema_is(const cJSON *ks, const pt__ddb_table_spec *spec)
 {
     const cJSON *a, *b;
-    if (!cJSON_IsArray(ks) || cJSON_GetArraySize(ks) != 2)
+    if (!cJSON_IsArray(ks))
         return 0;
     a = cJSON_GetArrayItem(ks, 0);
+    if (!spec->range)
+        return cJSON_GetArraySize(ks) == 1 && key_is(a, spec->hash, "HASH");
+    if (cJSON_GetArraySize(ks) != 2)
+        return 0;
     b = cJSON_GetArrayItem(ks, 1);
-    return (key_is(a, "date", "HASH") && key_is(b, "timestamp", "RANGE")) ||
-           (key_is(b, "date", "HASH") && key_is(a, "timestamp", "RANGE"));
+    return (key_is(a, spec->hash, "HASH") && key_is(b, spec->range, "RANGE")) ||
+           (key_is(b, spec->hash, "HASH") && key_is(a, spec->range, "RANGE"));
 }
 
 /* DescribeTable: *status gets "ACTIVE", "CREATING", ... ("" when the table
  * does not exist).  Checks the key schema of an existing table. */
 static int
-describe_table(pt__dynamodb *d, char *status, size_t size)
+describe_table(pt__dynamodb *d, const pt__ddb_table_spec *spec, char *status,
+               size_t size)
 {
     pt_ddb_client *c = d->client;
     pt_buf body = PT_BUF_INIT, resp = PT_BUF_INIT;
     int rc;
 
-    table_body(&body, d);
+    table_body(&body, spec->name);
     rc = pt_ddb_call(c, "DescribeTable", body.ptr, body.len, &resp, NULL);
     pt_buf_free(&body);
     status[0] = '\0';
@@ -220,11 +226,13 @@ describe_table(pt__dynamodb *d, char *status, size_t size)
         const cJSON *ks = cJSON_GetObjectItemCaseSensitive(t, "KeySchema");
         if (!cJSON_IsString(st)) {
             rc = pt__fail(PT_EPARSE, "DynamoDB DescribeTable: no TableStatus");
-        } else if (!seed_key_schema(ks)) {
+        } else if (!key_schema_is(ks, spec)) {
             rc = pt__fail(PT_EBACKEND,
                           "DynamoDB table %s exists with another key schema "
-                          "(privtrack needs date HASH, timestamp RANGE)",
-                          d->table);
+                          "(privtrack needs %s HASH%s%s%s)",
+                          spec->name, spec->hash, spec->range ? ", " : "",
+                          spec->range ? spec->range : "",
+                          spec->range ? " RANGE" : "");
         } else {
             pt__snprintf(status, size, "%s", st->valuestring);
         }
@@ -234,37 +242,50 @@ describe_table(pt__dynamodb *d, char *status, size_t size)
     return rc;
 }
 
+static void
+attribute_json(pt_buf *b, const char *name, const char *key_type)
+{
+    pt_buf_printf(b, "{\"AttributeName\":\"%s\",\"%s\":\"%s\"}", name,
+                  key_type ? "KeyType" : "AttributeType",
+                  key_type ? key_type : "S");
+}
+
 static int
-create_table(pt__dynamodb *d)
+create_table(pt__dynamodb *d, const pt__ddb_table_spec *spec)
 {
     pt_buf body = PT_BUF_INIT;
     int rc;
     pt_buf_puts(&body, "{\"TableName\":");
-    pt_buf_json_string(&body, d->table, strlen(d->table));
-    pt_buf_puts(&body,
-                ",\"AttributeDefinitions\":["
-                "{\"AttributeName\":\"date\",\"AttributeType\":\"S\"},"
-                "{\"AttributeName\":\"timestamp\",\"AttributeType\":\"S\"}],"
-                "\"KeySchema\":["
-                "{\"AttributeName\":\"date\",\"KeyType\":\"HASH\"},"
-                "{\"AttributeName\":\"timestamp\",\"KeyType\":\"RANGE\"}],"
-                "\"BillingMode\":\"PAY_PER_REQUEST\"}");
+    pt_buf_json_string(&body, spec->name, strlen(spec->name));
+    pt_buf_puts(&body, ",\"AttributeDefinitions\":[");
+    attribute_json(&body, spec->hash, NULL);
+    if (spec->range) {
+        pt_buf_putc(&body, ',');
+        attribute_json(&body, spec->range, NULL);
+    }
+    pt_buf_puts(&body, "],\"KeySchema\":[");
+    attribute_json(&body, spec->hash, "HASH");
+    if (spec->range) {
+        pt_buf_putc(&body, ',');
+        attribute_json(&body, spec->range, "RANGE");
+    }
+    pt_buf_puts(&body, "],\"BillingMode\":\"PAY_PER_REQUEST\"}");
     rc = pt_ddb_call(d->client, "CreateTable", body.ptr, body.len, NULL, NULL);
     pt_buf_free(&body);
     if (rc == PT_EEXIST) /* ResourceInUse: another process created it */
         rc = PT_OK;
     if (rc == PT_OK)
-        pt__log(PT_LOG_INFO, "dynamodb: created table %s", d->table);
+        pt__log(PT_LOG_INFO, "dynamodb: created table %s", spec->name);
     return rc;
 }
 
 static int
-wait_active(pt__dynamodb *d)
+wait_active(pt__dynamodb *d, const pt__ddb_table_spec *spec)
 {
     char status[32];
     int64_t deadline = pt__monotonic_us() + ACTIVE_WAIT_US;
     for (;;) {
-        int rc = describe_table(d, status, sizeof(status));
+        int rc = describe_table(d, spec, status, sizeof(status));
         if (rc != PT_OK)
             return rc;
         if (strcmp(status, "ACTIVE") == 0)
@@ -272,26 +293,29 @@ wait_active(pt__dynamodb *d)
         if (pt__monotonic_us() > deadline)
             return pt__fail(PT_ETIMEDOUT,
                             "DynamoDB table %s is still '%s' after %lld s",
-                            d->table, status[0] ? status : "missing",
+                            spec->name, status[0] ? status : "missing",
                             ACTIVE_WAIT_US / 1000000);
         usleep(ACTIVE_POLL_US);
     }
 }
 
-/* Enable TTL on `ttl`.  A server without the TTL API (dynalite) is worth a
- * warning, not a failure: records are still purged by `privtrack purge`. */
+/* Enable TTL on the spec's attribute.  A server without the TTL API
+ * (dynalite) is worth a warning, not a failure: what TTL would delete is
+ * also deleted by privtrack itself (purge, key destruction). */
 static int
-enable_ttl(pt__dynamodb *d)
+enable_ttl(pt__dynamodb *d, const pt__ddb_table_spec *spec)
 {
     pt_buf body = PT_BUF_INIT, resp = PT_BUF_INIT;
-    char type[96];
+    char type[96], attribute[80];
     int rc;
 
-    table_body(&body, d);
+    table_body(&body, spec->name);
     rc = pt_ddb_call(d->client, "DescribeTimeToLive", body.ptr, body.len, &resp,
                      type);
     pt_buf_free(&body);
-    if (rc == PT_OK && strstr(resp.ptr, "\"AttributeName\":\"ttl\"") &&
+    pt__snprintf(attribute, sizeof(attribute), "\"AttributeName\":\"%s\"",
+                 spec->ttl_attribute);
+    if (rc == PT_OK && strstr(resp.ptr, attribute) &&
         (strstr(resp.ptr, "\"ENABLED\"") || strstr(resp.ptr, "\"ENABLING\""))) {
         pt_buf_free(&resp);
         return PT_OK;
@@ -299,23 +323,44 @@ enable_ttl(pt__dynamodb *d)
     pt_buf_free(&resp);
     if (rc == PT_OK) {
         pt_buf_puts(&body, "{\"TableName\":");
-        pt_buf_json_string(&body, d->table, strlen(d->table));
-        pt_buf_puts(&body, ",\"TimeToLiveSpecification\":{\"Enabled\":true,"
-                           "\"AttributeName\":\"ttl\"}}");
+        pt_buf_json_string(&body, spec->name, strlen(spec->name));
+        pt_buf_printf(&body,
+                      ",\"TimeToLiveSpecification\":{\"Enabled\":true,"
+                      "\"AttributeName\":\"%s\"}}",
+                      spec->ttl_attribute);
         rc = pt_ddb_call(d->client, "UpdateTimeToLive", body.ptr, body.len,
                          NULL, type);
         pt_buf_free(&body);
     }
     if (rc == PT_EUNSUPPORTED) {
         pt__log(PT_LOG_WARN,
-                "dynamodb: the server has no TTL API (%s); expired records "
-                "are hidden from queries and removed by purge only",
-                type);
+                "dynamodb: the server has no TTL API (%s); %s removes what "
+                "TTL would from %s",
+                type, spec->ttl_fallback, spec->name);
         return PT_OK;
     }
     if (rc == PT_OK)
-        pt__log(PT_LOG_INFO, "dynamodb: TTL enabled on attribute ttl of %s",
-                d->table);
+        pt__log(PT_LOG_INFO, "dynamodb: TTL enabled on attribute %s of %s",
+                spec->ttl_attribute, spec->name);
+    return rc;
+}
+
+int
+pt__dynamodb_ensure_table(pt__dynamodb *d, const pt__ddb_table_spec *spec)
+{
+    pt_ddb_client *c;
+    char status[32];
+    int rc = pt__dynamodb_client(d, &c);
+
+    if (rc != PT_OK)
+        return rc;
+    rc = describe_table(d, spec, status, sizeof(status));
+    if (rc == PT_OK && !status[0])
+        rc = create_table(d, spec);
+    if (rc == PT_OK)
+        rc = wait_active(d, spec);
+    if (rc == PT_OK && spec->ttl_attribute)
+        rc = enable_ttl(d, spec);
     return rc;
 }
 
@@ -323,19 +368,14 @@ int
 pt__dynamodb_init(pt_storage *s)
 {
     pt__dynamodb *d = (pt__dynamodb *)(void *)s;
-    pt_ddb_client *c;
-    char status[32];
-    int rc = pt__dynamodb_client(d, &c);
+    pt__ddb_table_spec spec = {d->table, "date", "timestamp", NULL,
+                               "privtrack purge (and reads hide expired "
+                               "records)"};
+    int rc;
 
-    if (rc != PT_OK)
-        return rc;
-    rc = describe_table(d, status, sizeof(status));
-    if (rc == PT_OK && !status[0])
-        rc = create_table(d);
-    if (rc == PT_OK)
-        rc = wait_active(d);
-    if (rc == PT_OK && d->ttl_days > 0)
-        rc = enable_ttl(d);
+    if (d->ttl_days > 0)
+        spec.ttl_attribute = "ttl";
+    rc = pt__dynamodb_ensure_table(d, &spec);
     if (rc != PT_OK)
         return pt__dynamodb_fail(d, rc);
     d->table_ready = 1;

@@ -73,6 +73,23 @@ typedef struct pt__dynamodb {
     size_t reqs_cap;
 } pt__dynamodb;
 
+/* ---- tables (dynamodb.c) --------------------------------------------------
+ */
+
+/** A table privtrack creates: the records' or the keys'. */
+typedef struct pt__ddb_table_spec {
+    const char *name;
+    const char *hash;          /* partition key attribute (S) */
+    const char *range;         /* sort key attribute (S), or NULL */
+    const char *ttl_attribute; /* TTL enabled on it, or NULL */
+    const char *ttl_fallback;  /* what removes expired items without TTL */
+} pt__ddb_table_spec;
+
+/** Create the table unless it exists (checking its key schema if it
+ *  does), wait until it is ACTIVE, and enable TTL.  Idempotent; sets the
+ *  thread's last error only (the caller reports it). */
+int pt__dynamodb_ensure_table(pt__dynamodb *d, const pt__ddb_table_spec *spec);
+
 /** Forget every lease and pick a new owner id (open, and after fork). */
 void pt__ddb_leases_reset(pt__dynamodb *d);
 

@@ -73,17 +73,28 @@ ok
 run 0 "$PT" query --date "$D" --json
 py 'import json,sys; assert len(json.load(open(sys.argv[1]))) == 2' "$OUT"
 cp "$OUT" stored.json
-# PRIVACY.md's data-subject recipe: a dry run with the store's key prints
-# the pseudonym under which a given address was stored.
-echo '{"remote_addr": "203.0.113.7"}' >subject.jsonl
+# PRIVACY.md's data-subject recipe: a dry run with the store's key of the
+# day in question prints the pseudonym under which a given address was
+# stored that day.  Keys rotate daily (the default policy): the same
+# address today has another pseudonym.
+echo '{"remote_addr": "203.0.113.7", "time": "'"$D"'T12:00:00Z"}' >subject.jsonl
+echo '{"remote_addr": "203.0.113.7"}' >today.jsonl
 run 0 "$PT" record --dry-run subject.jsonl
+lacks "$OUT" '"ephemeral_key"'
 py '
 import json, sys
 pseudonym = json.loads(open(sys.argv[1]).readline())["record"]["client_ip"]
 stored = [r["client_ip"] for r in json.load(open("stored.json"))]
 assert pseudonym in stored, (pseudonym, stored)
 ' "$OUT"
-rm stored.json subject.jsonl
+run 0 "$PT" record --dry-run today.jsonl
+py '
+import json, sys
+pseudonym = json.loads(open(sys.argv[1]).readline())["record"]["client_ip"]
+stored = [r["client_ip"] for r in json.load(open("stored.json"))]
+assert pseudonym and pseudonym not in stored, (pseudonym, stored)
+' "$OUT"
+rm stored.json subject.jsonl today.jsonl
 
 # ---- [audit] output = FILE: the audit goes there, and only there ----------
 write_policy tofile.ini '[audit]' 'dry_run = true' "output = $WORK/audit.jsonl" '[storage]' 'path = ./never'

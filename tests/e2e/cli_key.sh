@@ -1,8 +1,12 @@
-# The hash key, as PRIVACY.md describes it: created 0600 beside the data on
-# first use; PRIVTRACK_IP_KEY instead (then nothing is created); key_file
-# refused when group or others may read it; pseudonyms stable for one key,
-# different across keys; the key never printed.
+# The single hash key of [ip] rotate = never, as PRIVACY.md describes it:
+# created 0600 beside the data on first use; PRIVTRACK_IP_KEY instead (then
+# nothing is created); key_file refused when group or others may read it;
+# pseudonyms stable for one key, different across keys; the key never
+# printed.  (Rotating keys, the default policy's, are cli_keys.sh's.)
 source "$(dirname "$0")/lib.sh" "$@"
+
+write_policy never.ini '[ip]' 'rotate = never'
+export PRIVTRACK_POLICY="$WORK/never.ini"
 
 D="$(days_ago 1)"
 echo '{"remote_addr": "203.0.113.7", "time": "'"$D"'T10:00:00Z"}' >one.jsonl
@@ -51,6 +55,14 @@ chmod 600 shared.key
 run 0 "$PT" record --policy keyfile.ini --storage k one.jsonl
 [ ! -e k/ip.key ] || fail "key_file set, yet ip.key was created"
 ok
+# A rotating policy does not take its key from PRIVTRACK_IP_KEY: refused,
+# rather than silently giving each host a key of its own.
+PRIVTRACK_POLICY= PRIVTRACK_IP_KEY=$K1 run 1 "$PT" record --storage r one.jsonl
+contains "$ERR" 'PRIVTRACK_IP_KEY'
+lacks "$ERR" "$K1"
+[ ! -e r ] || fail "a refused tracker created its store"
+ok
+
 # -v shows the library's debug lines, never the key.
 run 0 "$PT" -v record --policy keyfile.ini --storage k2 one.jsonl
 lacks "$ERR" "$K2"

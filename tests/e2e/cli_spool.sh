@@ -10,9 +10,13 @@ done >visits.jsonl
 
 run 0 "$PT" init-storage
 contains "$OUT" '^storage ready: file'
-[ -d var ] && [ -f var/ip.key ] || fail "init-storage did not create the store and key"
+# The default policy's keys rotate daily: today's key, in var/keys.
+KEY="var/keys/daily-$(date -u +%F).key"
+[ -d var ] && [ -f "$KEY" ] || fail "init-storage did not create the store and today's key"
 ok
-[ "$(stat -c %a var/ip.key)" = 600 ] || fail "key mode $(stat -c %a var/ip.key)"
+[ "$(stat -c %a "$KEY")" = 600 ] || fail "key mode $(stat -c %a "$KEY")"
+ok
+[ "$(stat -c %a var/keys)" = 700 ] || fail "key directory mode $(stat -c %a var/keys)"
 ok
 run 0 "$PT" init-storage # idempotent
 run 0 "$PT" spool status

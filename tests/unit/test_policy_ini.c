@@ -177,11 +177,21 @@ test_default_text_is_default_ini(void **state)
     assert_int_equal(strncmp(id, "default-", 8), 0);
     assert_int_equal(strspn(id + 8, "0123456789abcdef"), 8);
 
-    /* default.ini spells out the built-in defaults: an empty policy named
-     * "default" has the same effective settings, hence the same id. */
-    assert_int_equal(pt_policy_load_buffer(&empty, "", 0, "default.ini"),
+    /* default.ini spells out the built-in defaults but one: it rotates
+     * its keys daily, where [ip] rotate defaults to never (policies written
+     * before rotation keep their single key).  An empty policy named
+     * "default" plus that line has the same effective settings, hence the
+     * same id; without it, another id. */
+    assert_int_equal(pt_policy_load_buffer(&empty, "[ip]\nrotate = daily\n", 20,
+                                           "default.ini"),
                      PT_OK);
     assert_string_equal(pt_policy_id(empty), pt_policy_id(a));
+    pt_policy_free(empty);
+    assert_int_equal(pt_policy_load_buffer(&empty, "", 0, "default.ini"),
+                     PT_OK);
+    assert_string_not_equal(pt_policy_id(empty), pt_policy_id(a));
+    assert_int_equal(pt_policy_rotation(a), PT_ROTATE_DAILY);
+    assert_int_equal(pt_policy_rotation(empty), PT_ROTATE_NEVER);
     pt_policy_free(a);
     pt_policy_free(b);
     pt_policy_free(empty);
