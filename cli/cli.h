@@ -45,6 +45,7 @@ int cli_cmd_purge(int argc, char **argv, cli_common *common);
 int cli_cmd_init_storage(int argc, char **argv, cli_common *common);
 int cli_cmd_policy(int argc, char **argv, cli_common *common);
 int cli_cmd_spool(int argc, char **argv, cli_common *common);
+int cli_cmd_keys(int argc, char **argv, cli_common *common);
 int cli_cmd_version(int argc, char **argv, cli_common *common);
 
 /* ---- shared helpers (common.c) ------------------------------------------ */
@@ -104,7 +105,8 @@ int cli_open_tracker(const cli_common *common, int read_only,
                      pt_policy **policy_out, pt_tracker **out);
 
 /** Exit code for a library error: configuration problems (bad policy,
- *  credentials, unsupported operation) are CLI_USAGE, the rest
+ *  credentials, unsupported operation, a key that does not open with the
+ *  wrapping key) are CLI_USAGE, the rest
  *  CLI_RUNTIME. */
 int cli_exit_code(int pt_code);
 

@@ -14,7 +14,8 @@ static const char purge_help[] =
     "that\n"
     "are wholly expired.  Queries already hide expired records; purge "
     "makes\n"
-    "them gone.\n";
+    "them gone.  When keys rotate ([ip] rotate), purge also destroys the\n"
+    "keys whose period and key_grace_hours have passed.\n";
 
 static const char init_help[] =
     "Usage: privtrack init-storage [OPTIONS]\n"
@@ -23,7 +24,11 @@ static const char init_help[] =
     "directory\n"
     "and the hash key for the file store; the table (waited for until "
     "ACTIVE)\n"
-    "and its TTL setting for DynamoDB.\n";
+    "and its TTL setting for DynamoDB.  When keys rotate ([ip] rotate), "
+    "also\n"
+    "the key store (the key directory, or the table <table>-keys with TTL "
+    "on\n"
+    "`expires`) and the current period's key.\n";
 
 static const char spool_help[] =
     "Usage: privtrack spool status|replay [--timeout SECONDS] [OPTIONS]\n"
@@ -78,9 +83,29 @@ no_arguments(int argc, char **argv, const char *command)
     return CLI_OK;
 }
 
+static void
+print_destroyed(const pt_key_info *key, void *userdata)
+{
+    (void)userdata;
+    printf("destroyed the key of %s (%s to %s): its period and "
+           "key_grace_hours have passed\n",
+           key->period.name, key->period.first_date, key->period.last_date);
+}
+
+/* The keys that are due, named as they go (pt_tracker_purge() would
+ * destroy them too, silently). */
+static int
+purge_keys(pt_tracker *tracker)
+{
+    int prc = pt_tracker_keys_destroy(tracker, 0, PT_KEYS_DESTROY_DUE,
+                                      print_destroyed, NULL, NULL);
+    return prc == PT_OK ? CLI_OK : cli_fail(tracker, prc, "purge");
+}
+
 int
 cli_cmd_purge(int argc, char **argv, cli_common *common)
 {
+    pt_policy *policy = NULL;
     pt_tracker *tracker = NULL;
     uint64_t removed = 0;
     int rc = parse_admin_args(argc, argv, common, "purge", purge_help, NULL);
@@ -91,15 +116,18 @@ cli_cmd_purge(int argc, char **argv, cli_common *common)
     if ((rc = no_arguments(argc, argv, "purge")) != CLI_OK)
         return rc;
     cli_setup_logging(common);
-    if ((rc = cli_open_tracker(common, 1, NULL, &tracker)) != CLI_OK)
+    if ((rc = cli_open_tracker(common, 1, &policy, &tracker)) != CLI_OK)
         return rc;
-    prc = pt_tracker_purge(tracker, 0, &removed);
+    if (pt_policy_rotation(policy) != PT_ROTATE_NEVER)
+        rc = purge_keys(tracker);
+    prc = rc == CLI_OK ? pt_tracker_purge(tracker, 0, &removed) : PT_OK;
     if (prc != PT_OK)
         rc = cli_fail(tracker, prc, "purge");
-    else
+    else if (rc == CLI_OK)
         printf("purged %llu expired record%s\n", (unsigned long long)removed,
                removed == 1 ? "" : "s");
     pt_tracker_close(tracker, 10000);
+    pt_policy_free(policy);
     return rc;
 }
 

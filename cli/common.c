@@ -152,6 +152,7 @@ cli_exit_code(int pt_code)
     case PT_EPOLICY:
     case PT_ECREDENTIALS:
     case PT_EUNSUPPORTED:
+    case PT_ECRYPTO: /* a key that does not open with the wrapping key */
         return CLI_USAGE;
     default:
         return CLI_RUNTIME;

@@ -19,12 +19,14 @@ static const cli_command commands[] = {
      cli_cmd_stats},
     {"export", "one date's records as a JSON array", cli_cmd_export},
     {"purge", "remove expired records (ttl in the past)", cli_cmd_purge},
-    {"init-storage", "create the store directory and key, or the table",
+    {"init-storage", "create the store (directory or table) and its keys",
      cli_cmd_init_storage},
     {"policy", "check a policy file, or show the effective policy",
      cli_cmd_policy},
     {"spool", "show or replay records waiting in the local spool",
      cli_cmd_spool},
+    {"keys", "show or destroy the rotating keys of address pseudonyms",
+     cli_cmd_keys},
     {"version", "print the version", cli_cmd_version},
 };
 

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static _Thread_local char last_error[512];
 
@@ -49,10 +50,15 @@ pt__clear_error(void)
 int
 pt__fail(int code, const char *fmt, ...)
 {
+    /* Formatted aside first: an argument may be pt_last_error() itself
+     * ("...: %s", pt_last_error()), and vsnprintf must not write over
+     * what it is reading. */
+    char text[sizeof(last_error)];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof(last_error), fmt, ap);
+    vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
+    memcpy(last_error, text, sizeof(text));
     return code;
 }
 

@@ -334,6 +334,17 @@ keep_live(pt__keys *k, int64_t now_us)
     pt__key_rcu_publish(&k->rcu, ring);
 }
 
+/* The first failure of a refresh is the one reported: later ones are
+ * often its consequences. */
+static void
+keep_first(int rc, int *first, char *message, size_t size)
+{
+    if (rc == PT_OK || *first != PT_OK)
+        return;
+    *first = rc;
+    pt__snprintf(message, size, "%s", pt_last_error());
+}
+
 static int
 refresh_locked(pt__keys *k, int64_t now_us)
 {
@@ -346,6 +357,7 @@ refresh_locked(pt__keys *k, int64_t now_us)
     int64_t destroyed_before = 0;
     pt__key_ring *ring;
     int rc, first = PT_OK;
+    char first_error[512] = "";
 
     nwanted = pt__periods_wanted(k->rotation, k->grace_hours, now_us,
                                  PT__KEY_LOOKAHEAD_US, wanted, MAX_WANTED);
@@ -365,16 +377,14 @@ refresh_locked(pt__keys *k, int64_t now_us)
     for (size_t i = 0; i < nrecs; i++) {
         rc = take_record(k, &recs[i], wanted, nwanted, entries, filled, now_us,
                          destroyed_before);
-        if (rc != PT_OK && first == PT_OK)
-            first = rc;
+        keep_first(rc, &first, first_error, sizeof(first_error));
     }
     pt__key_records_free(recs, nrecs);
     for (size_t i = 0; i < nwanted; i++) {
         if (filled[i] || wanted[i].end_us <= destroyed_before)
             continue;
         rc = fill_missing(k, &entries[i], &wanted[i], old, now_us, &filled[i]);
-        if (rc != PT_OK && first == PT_OK)
-            first = rc;
+        keep_first(rc, &first, first_error, sizeof(first_error));
     }
     ring = build_ring(entries, filled, nwanted, destroyed_before);
     sodium_memzero(entries, (nwanted ? nwanted : 1) * sizeof(*entries));
@@ -383,7 +393,7 @@ refresh_locked(pt__keys *k, int64_t now_us)
         return pt__fail(PT_ENOMEM, "out of memory refreshing keys");
     pt__key_rcu_publish(&k->rcu, ring);
     if (first != PT_OK)
-        pt__fail(first, "%s", pt_last_error());
+        pt__fail(first, "%s", first_error);
     return first;
 }
 

@@ -387,6 +387,8 @@ pt__key_store_dynamodb_open(pt__key_store **out, const pt_policy *policy,
         free(k);
         return rc;
     }
+    k->storage->methods = &pt__dynamodb_storage_methods; /* as the registry
+                                                            does */
     if (strlen(ddb_of(k)->table) > 250) {
         pt__storage_close(k->storage);
         free(k);

@@ -2,7 +2,7 @@
 # runtime failures; every error is one line that says what and where.
 source "$(dirname "$0")/lib.sh" "$@"
 
-commands=(record query stats export purge init-storage policy spool version)
+commands=(record query stats export purge init-storage policy spool keys version)
 
 # ---- help --------------------------------------------------------------------
 run 0 "$PT" --help
@@ -64,6 +64,14 @@ run 1 "$PT" purge extra
 run 1 "$PT" spool
 run 1 "$PT" spool sideways
 run 1 "$PT" spool replay --timeout soon
+run 1 "$PT" keys
+run 1 "$PT" keys sideways
+run 1 "$PT" keys destroy
+contains "$ERR" 'keys destroy: --before YYYY-MM-DD is required'
+one_line_error
+run 1 "$PT" keys destroy --before 2025-02-30
+run 1 "$PT" keys status --yes
+run 1 "$PT" keys status extra
 run 1 "$PT" version extra
 run 1 "$PT" record --policy does-not-exist.ini /dev/null
 contains "$ERR" 'does-not-exist\.ini'

@@ -5,6 +5,9 @@ foreach(_pt_e2e roundtrip malformed dryrun policy usage optout purge spool bulk 
   pt_add_script_test(e2e_${_pt_e2e} ${CMAKE_CURRENT_LIST_DIR}/cli_${_pt_e2e}.sh
                      LABELS e2e TIMEOUT 300)
 endforeach()
+# Rotating keys on the file store (its own line: the list above is busy).
+pt_add_script_test(e2e_keys ${CMAKE_CURRENT_LIST_DIR}/cli_keys.sh
+                   LABELS e2e TIMEOUT 300)
 pt_add_script_test(e2e_taint ${CMAKE_CURRENT_LIST_DIR}/taint.sh
                    LABELS e2e TIMEOUT 600)
 

@@ -67,6 +67,10 @@ test_errors(void **state)
     assert_string_equal(pt_err_name(PT_EPOLICY), "PT_EPOLICY");
     assert_int_equal(pt__fail(PT_EIO, "disk %d", 3), PT_EIO);
     assert_string_equal(pt_last_error(), "disk 3");
+    /* the detail may quote itself (it is formatted aside first) */
+    assert_int_equal(pt__fail(PT_EIO, "outer: %s (%d)", pt_last_error(), 4),
+                     PT_EIO);
+    assert_string_equal(pt_last_error(), "outer: disk 3 (4)");
     pt__clear_error();
     assert_string_equal(pt_last_error(), "");
     assert_string_equal(pt_version(), PT_VERSION_STRING);
