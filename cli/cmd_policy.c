@@ -191,9 +191,9 @@ policy_check(int argc, char **argv, const char *const *regimes,
         if (prc == PT_OK) {
             if (regime_count == 0)
                 printf("%s: ok\n", argv[i]);
-            warn_unwrapped(argv[i]);
             else if (check_regimes(argv[i], regimes, regime_count) != CLI_OK)
                 rc = CLI_USAGE;
+            warn_unwrapped(argv[i]);
             continue;
         }
         if (problems > PROBLEMS_SHOWN)
