@@ -35,7 +35,8 @@ pt__facts_from_policy(pt__facts *out, const pt_policy *p)
     out->ip.key_file = mode == PT_IP_HASH && *text[PT_K_IP_KEY_FILE];
     out->ip.key_path = out->ip.key_file ? text[PT_K_IP_KEY_FILE] : "";
     out->ip.rotation = pt_policy_rotation(p);
-    out->ip.key_grace_hours = 0;
+    out->ip.key_grace_hours =
+        out->ip.rotation != PT_ROTATE_NEVER ? num[PT_K_IP_KEY_GRACE_HOURS] : 0;
 
     out->user_agent = num[PT_K_FIELDS_USER_AGENT];
     out->max_user_agent = num[PT_K_FIELDS_MAX_USER_AGENT];
