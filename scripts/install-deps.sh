@@ -14,6 +14,7 @@ packages=(
     nodejs npm awscli python3-boto3
     python3-pip python3-setuptools python3-venv python3-flask python3-pytest
     gunicorn
+    clang libclang-rt-dev
 )
 
 installed() {
