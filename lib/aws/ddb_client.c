@@ -159,13 +159,11 @@ error_code_for(const char *type)
     return PT_EBACKEND;
 }
 
-/* Fill error_type and message from a JSON error body ("__type":
- * "com.amazonaws.dynamodb.v20120810#ValidationException"). */
-static void
-parse_error_body(pt_ddb_request *req)
+void
+pt__ddb_error_parse(const char *body, size_t len, char *type, size_t type_size,
+                    char *message, size_t message_size)
 {
-    cJSON *j = cJSON_ParseWithLength(req->response.ptr ? req->response.ptr : "",
-                                     req->response.len);
+    cJSON *j = body ? cJSON_ParseWithLength(body, len) : NULL;
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "__type");
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "message");
 
@@ -173,12 +171,11 @@ parse_error_body(pt_ddb_request *req)
         m = cJSON_GetObjectItemCaseSensitive(j, "Message");
     if (cJSON_IsString(t)) {
         const char *hash = strrchr(t->valuestring, '#');
-        copy_sanitized(req->error_type, sizeof(req->error_type),
-                       hash ? hash + 1 : t->valuestring);
+        copy_sanitized(type, type_size, hash ? hash + 1 : t->valuestring);
     } else {
-        req->error_type[0] = '\0';
+        type[0] = '\0';
     }
-    copy_sanitized(req->message, sizeof(req->message),
+    copy_sanitized(message, message_size,
                    cJSON_IsString(m) ? m->valuestring : "");
     cJSON_Delete(j);
 }
@@ -498,7 +495,9 @@ classify(slot *s, CURLcode result, pt_ddb_request *req)
         req->rc = PT_OK;
         return 0;
     }
-    parse_error_body(req);
+    pt__ddb_error_parse(req->response.ptr, req->response.len, req->error_type,
+                        sizeof(req->error_type), req->message,
+                        sizeof(req->message));
     if (req->status >= 500) {
         req->rc = PT_EBACKEND;
         return 1;

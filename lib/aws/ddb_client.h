@@ -115,6 +115,15 @@ int pt_ddb_run(pt_ddb_client *client, pt_ddb_request *const *reqs, size_t n,
 int pt_ddb_call(pt_ddb_client *client, const char *op, const char *body,
                 size_t len, pt_buf *resp, char *error_type);
 
+/** Read a JSON error answer ("__type":
+ *  "com.amazonaws.dynamodb.v20120810#ValidationException", "message" or
+ *  "Message"): the type without its namespace into `type`, the message into
+ *  `message`, each cut to its size, NUL-terminated and reduced to printable
+ *  ASCII (other bytes become '?'), "" when absent.  Any body, JSON or not;
+ *  no I/O (fuzzed: fuzz/fuzz_ddb_response.c). */
+void pt__ddb_error_parse(const char *body, size_t len, char *type,
+                         size_t type_size, char *message, size_t message_size);
+
 /** Set the thread's last error from a finished request's outcome ("DynamoDB
  *  <op>: HTTP <status> <type>: <message>") and return its rc. */
 int pt_ddb_request_error(const pt_ddb_request *req);

@@ -152,6 +152,17 @@ int pt__dynamodb_pages(pt__dynamodb *d, const char *op,
                        pt__ddb_page_body_fn body, pt__ddb_page_take_fn take,
                        void *ctx);
 
+/* ---- answers (dynamodb_answer.c: no I/O, fuzzed) --------------------------
+ */
+
+/** A Query or Scan page `op` answered: the parsed document (*doc, freed by
+ *  the caller with cJSON_Delete; its "Items" is an array) and
+ *  LastEvaluatedKey as compact JSON (*next_key, malloc'd; NULL on the last
+ *  page).  PT_EPARSE when the answer is not JSON with an Items array
+ *  (nothing is returned then), PT_ENOMEM. */
+int pt__ddb_page_parse(const char *body, size_t len, const char *op,
+                       struct cJSON **doc, char **next_key);
+
 /* ---- items (dynamodb_item.c) --------------------------------------------- */
 
 /** Append the Item map ({"date":{"S":...},...}) of `r`, with `timestamp`

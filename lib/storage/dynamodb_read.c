@@ -37,20 +37,9 @@ pt__dynamodb_pages(pt__dynamodb *d, const char *op, pt__ddb_page_body_fn body,
         prev_key = start_key;
         start_key = NULL;
         more = 0;
-        if (rc == PT_OK) {
-            doc = cJSON_ParseWithLength(resp.ptr, resp.len);
-            if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(doc, "Items")))
-                rc = pt__fail(PT_EPARSE, "DynamoDB %s: answer without Items",
-                              op);
-        }
+        if (rc == PT_OK)
+            rc = pt__ddb_page_parse(resp.ptr, resp.len, op, &doc, &start_key);
         pt_buf_free(&resp);
-        if (rc == PT_OK) {
-            const cJSON *last =
-                cJSON_GetObjectItemCaseSensitive(doc, "LastEvaluatedKey");
-            if (cJSON_IsObject(last) &&
-                !(start_key = cJSON_PrintUnformatted(last)))
-                rc = pt__fail(PT_ENOMEM, "out of memory");
-        }
         if (rc == PT_OK) {
             int taken = take(doc, ctx);
             if (taken < 0)

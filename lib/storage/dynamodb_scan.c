@@ -183,22 +183,16 @@ static int
 deliver_page(scan_state *st)
 {
     scan_date *sd = &st->dates[0];
-    cJSON *doc =
-        cJSON_ParseWithLength(sd->req.response.ptr, sd->req.response.len);
-    const cJSON *items = cJSON_GetObjectItemCaseSensitive(doc, "Items");
-    const cJSON *last =
-        cJSON_GetObjectItemCaseSensitive(doc, "LastEvaluatedKey");
+    cJSON *doc = NULL;
     pt_record_list *page = NULL;
     char *next_key = NULL;
-    const cJSON *item, *todo;
-    int rc = PT_OK;
+    const cJSON *item, *todo, *items;
+    int rc;
 
     sd->has_page = 0;
-    if (!cJSON_IsArray(items))
-        rc = pt__fail(PT_EPARSE, "DynamoDB Query: answer without Items");
-    if (rc == PT_OK && cJSON_IsObject(last) &&
-        !(next_key = cJSON_PrintUnformatted(last)))
-        rc = pt__fail(PT_ENOMEM, "out of memory");
+    rc = pt__ddb_page_parse(sd->req.response.ptr, sd->req.response.len, "Query",
+                            &doc, &next_key);
+    items = cJSON_GetObjectItemCaseSensitive(doc, "Items");
     if (rc == PT_OK && next_key && sd->start_key &&
         strcmp(next_key, sd->start_key) == 0)
         rc = pt__fail(PT_ECORRUPT, "DynamoDB Query: the server returned the "
