@@ -131,7 +131,22 @@ def rows(r):
             bl("dynamodb.%s.cpu_us_per_record" % base), LOWER,
             "ratio ≥ 20" if base == "batch_writer" else "",
             at_least(20.0, on="ratio") if base == "batch_writer" else None)
-    # 5. memory
+    # 5. spool replay (no Python baseline: the seed had no spool; the
+    # DynamoDB row's baseline column is privtrack's own normal write rate
+    # against the same dynalite in the same run)
+    n = pt("replay.file.records")
+    add("spool replay, %s records into the file store" %
+        ("{:,.0f}".format(n) if n else "n/a"), "s",
+        pt("replay.file.seconds"), None, LOWER,
+        "≤ 10 (1,000,000)" if n == 1e6 else "", at_most(10.0) if n == 1e6
+        else None)
+    add("spool replay into the file store", "records/s",
+        pt("replay.file.records_per_s"), None, HIGHER)
+    add("spool replay into DynamoDB vs its normal write rate", "records/s",
+        pt("replay.dynamodb.records_per_s"),
+        pt("dynamodb.privtrack.records_per_s"), HIGHER, "ratio ≥ 1",
+        at_least(1.0, on="ratio"))
+    # 6. memory
     empty_c = pt("memory.empty_c.hwm_mb")
     empty_py = bl("memory.python_empty.hwm_mb")
     add("peak RSS above empty program, tracking 1M visits (file)", "MiB",
@@ -159,6 +174,10 @@ BASELINES = [
     "DynamoDB = dynalite on loopback, same server for all; the seed's "
     "put_item from a new thread per write (at most 32 in flight) and boto3's "
     "batch_writer; CPU = the client process's user+system time only",
+    "spool replay = records spooled while the backend was down, replayed "
+    "by a synchronous tracker (what `privtrack spool replay` opens); the "
+    "DynamoDB replay row compares with privtrack's own write rate measured "
+    "in the same run",
     "memory = the same Python writer tracking the same visits, above the "
     "same script doing nothing; idle = the seed's module with a boto3 "
     "resource and table loaded",

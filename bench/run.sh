@@ -7,11 +7,12 @@
 #   bench/run.sh                  full run (about 5-15 minutes on 2 cores)
 #   BENCH_QUICK=1 bench/run.sh    smaller sizes (a few minutes)
 #   BENCH_ONLY="policy file" bench/run.sh    a subset of:
-#                                 policy latency file dynamodb memory
+#                                 policy latency file replay dynamodb memory
 #
 # Sizes (defaults: full / quick): BENCH_POLICY_N, BENCH_LAT_RATE,
 # BENCH_LAT_SECONDS, BENCH_FILE_N, BENCH_FILE_ALWAYS_N, BENCH_FILE_SECONDS,
-# BENCH_DDB_N, BENCH_MEM_N, BENCH_MEM_SECONDS for privtrack; BENCH_PY_POLICY_N, BENCH_PY_LAT_N,
+# BENCH_DDB_N, BENCH_REPLAY_N, BENCH_REPLAY_DDB_N, BENCH_MEM_N,
+# BENCH_MEM_SECONDS for privtrack; BENCH_PY_POLICY_N, BENCH_PY_LAT_N,
 # BENCH_PY_FILE_N, BENCH_PY_FILE_ALWAYS_N, BENCH_PY_DDB_N, BENCH_PY_PUT_N,
 # BENCH_PY_MEM_N for the baselines.  BENCH_BUILD_DIR (default build-bench).
 # BENCH_FROM_HEAD=1 builds the last commit (git archive HEAD) instead of the
@@ -28,7 +29,7 @@ else
 fi
 PY=/usr/bin/python3 # Debian's, with python3-boto3
 QUICK=${BENCH_QUICK:-0}
-ONLY=${BENCH_ONLY:-policy latency file dynamodb memory}
+ONLY=${BENCH_ONLY:-policy latency file replay dynamodb memory}
 COMMAND="$(for v in BENCH_QUICK BENCH_ONLY BENCH_FROM_HEAD; do
     if [ -n "${!v:-}" ]; then printf '%s=%q ' "$v" "${!v}"; fi
 done)bench/run.sh"
@@ -44,12 +45,14 @@ BENCH_FILE_N=$(size BENCH_FILE_N 2000000 300000)
 BENCH_FILE_ALWAYS_N=$(size BENCH_FILE_ALWAYS_N 50000 10000)
 BENCH_DDB_N=$(size BENCH_DDB_N 20000 4000)
 BENCH_MEM_N=$(size BENCH_MEM_N 1000000 1000000)
+BENCH_REPLAY_N=$(size BENCH_REPLAY_N 1000000 100000)
+BENCH_REPLAY_DDB_N=$(size BENCH_REPLAY_DDB_N 20000 4000)
 # Deadlines, so that a slow store cannot make the run endless.
 BENCH_FILE_SECONDS=$(size BENCH_FILE_SECONDS 30 10)
 BENCH_MEM_SECONDS=$(size BENCH_MEM_SECONDS 120 30)
 export BENCH_POLICY_N BENCH_LAT_RATE BENCH_LAT_SECONDS BENCH_FILE_N \
     BENCH_FILE_ALWAYS_N BENCH_DDB_N BENCH_MEM_N BENCH_FILE_SECONDS \
-    BENCH_MEM_SECONDS
+    BENCH_MEM_SECONDS BENCH_REPLAY_N BENCH_REPLAY_DDB_N
 PY_POLICY_N=$(size BENCH_PY_POLICY_N 200000 50000)
 PY_LAT_N=$(size BENCH_PY_LAT_N 40000 10000)
 PY_FILE_N=$(size BENCH_PY_FILE_N 200000 50000)
@@ -82,7 +85,7 @@ cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DPT_BUILD_BENCH=ON \
     -DPT_BUILD_TESTS=OFF >"$BUILD/bench-cmake.log" 2>&1 ||
     { cat "$BUILD/bench-cmake.log" >&2; exit 1; }
 cmake --build "$BUILD" -j2 --target bench_policy bench_latency bench_file \
-    bench_dynamodb bench_memory bench_empty >"$BUILD/bench-build.log" 2>&1 ||
+    bench_dynamodb bench_memory bench_empty bench_replay >"$BUILD/bench-build.log" 2>&1 ||
     { tail -40 "$BUILD/bench-build.log" >&2; exit 1; }
 B=$BUILD/bench
 BASE=$ROOT/bench/baseline/bench_baseline.py
@@ -141,6 +144,9 @@ if want file; then
     step "file store throughput (baseline)" "$PY" "$BASE" file -n "$PY_FILE_N" \
         --n-always "$PY_FILE_ALWAYS_N" --dir "$PT_BENCH_TMP/py-file"
 fi
+if want replay; then
+    step "spool replay into the file store (privtrack)" "$B/bench_replay" file
+fi
 if want dynamodb; then
     log "starting dynalite"
     if dynalite_start; then
@@ -157,6 +163,11 @@ if want dynamodb; then
         step "DynamoDB (seed put_item, thread per write)" "$PY" "$BASE" \
             dynamodb --endpoint "$EP" --mode put_item --table bench-put-item \
             -n "$PY_PUT_N"
+        if want replay; then
+            step "spool replay into DynamoDB (privtrack)" env \
+                BENCH_DDB_ENDPOINT="$EP" BENCH_REPLAY_TABLE=bench-replay \
+                "$B/bench_replay" dynamodb
+        fi
         dynalite_stop
     else
         FAILED="$FAILED dynalite"

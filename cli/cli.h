@@ -118,6 +118,13 @@ int cli_fail(const pt_tracker *tracker, int pt_code, const char *what);
 int cli_policy_bool(const pt_policy *policy, const char *section,
                     const char *key);
 
+/** pt_tracker_spool_replay() within `timeout_ms`, in slices of a few
+ *  seconds, with a progress line on stderr ("privtrack: WHAT: N of M spooled
+ *  records replayed (R/s)") after each slice while records remain.
+ *  *replayed counts them all; returns the last call's code. */
+int cli_spool_replay(pt_tracker *tracker, const char *what, uint64_t timeout_ms,
+                     uint64_t *replayed);
+
 /** Validate a UTC calendar date "YYYY-MM-DD". */
 int cli_valid_date(const char *date);
 

@@ -198,8 +198,8 @@ static int
 spool_replay(pt_tracker *tracker, uint64_t timeout_s)
 {
     uint64_t replayed = 0;
-    int prc = pt_tracker_spool_replay(tracker, (unsigned int)(timeout_s * 1000),
-                                      &replayed);
+    int prc =
+        cli_spool_replay(tracker, "spool replay", timeout_s * 1000, &replayed);
     if (prc != PT_OK) {
         fprintf(stderr,
                 "privtrack: spool replay: %llu records replayed "

@@ -299,7 +299,8 @@ replay_pending(pt_tracker *tracker)
     if (pt_tracker_spool_status(tracker, &st) != PT_OK ||
         st.pending_records == 0)
         return;
-    if (pt_tracker_spool_replay(tracker, 30000, &replayed) != PT_OK)
+    if (cli_spool_replay(tracker, "record: spool replay", 30000, &replayed) !=
+        PT_OK)
         cli_error("record: %llu spooled records could not be replayed yet: "
                   "%s",
                   (unsigned long long)st.pending_records,

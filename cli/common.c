@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 const char cli_common_help[] =
@@ -288,4 +289,44 @@ cli_write_output(const char *path, const char *data, size_t len,
         unlink(tmp);
     free(tmp);
     return rc;
+}
+
+/* Replay slices: a progress line after each while records remain. */
+#define REPLAY_SLICE_MS 5000u
+
+static uint64_t
+monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int
+cli_spool_replay(pt_tracker *tracker, const char *what, uint64_t timeout_ms,
+                 uint64_t *replayed)
+{
+    pt_spool_status st = {0, 0};
+    uint64_t start = monotonic_ms();
+    int prc;
+
+    *replayed = 0;
+    (void)pt_tracker_spool_status(tracker, &st); /* the total, to show */
+    for (;;) {
+        uint64_t elapsed = monotonic_ms() - start, step = 0;
+        uint64_t left = elapsed < timeout_ms ? timeout_ms - elapsed : 0;
+        uint64_t slice = left < REPLAY_SLICE_MS ? left : REPLAY_SLICE_MS;
+        prc = pt_tracker_spool_replay(tracker, (unsigned int)slice, &step);
+        *replayed += step;
+        if (prc != PT_ETIMEDOUT || slice == left)
+            break;
+        elapsed = monotonic_ms() - start;
+        fprintf(stderr,
+                "privtrack: %s: %llu of %llu spooled records replayed "
+                "(%.0f/s)\n",
+                what, (unsigned long long)*replayed,
+                (unsigned long long)st.pending_records,
+                elapsed ? (double)*replayed * 1000.0 / (double)elapsed : 0.0);
+    }
+    return prc;
 }

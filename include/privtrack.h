@@ -757,8 +757,9 @@ typedef struct pt_storage_methods {
  *  the application leaves pt_tracker_options.batch_size at 0 (DynamoDB:
  *  enough for a BatchWriteItem on every connection).  Asked once, by
  *  pt_tracker_open() on the opening thread, before the writer thread
- *  starts, and only for trackers with a writer thread; bounded by half the
- *  queue.  Without it: 25. */
+ *  starts; used for every put of a tracker with a writer thread, and for
+ *  the spool replays of a synchronous one; bounded by half the queue.
+ *  Without it: 25. */
 #define PT_STORAGE_CTL_BATCH_SIZE 0x3
 
 /** The base of every backend instance. */

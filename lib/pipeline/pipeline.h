@@ -111,6 +111,9 @@ struct pt_tracker {
     int read_only; /* no key, no spool, no writer: queries and purge only */
     size_t batch_size;
     size_t held_capacity;  /* batches taken in one writer cycle, one sync */
+    size_t replay_batch;   /* records per put() when replaying */
+    size_t replay_step;    /* records per replay step (one sync, one
+                              progress save) */
     size_t wake_threshold; /* queued records that justify waking the writer */
     unsigned int batch_delay_ms;
     unsigned int block_us;

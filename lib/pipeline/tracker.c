@@ -186,6 +186,8 @@ copy_settings(pt_tracker *t, const pt_policy *policy,
     /* Replay steps in synchronous mode; open_pipeline() sets it again
      * with the backend's group commit. */
     t->held_capacity = held_capacity(t->batch_size, 0, 0);
+    t->replay_batch = t->batch_size;
+    t->replay_step = t->held_capacity;
     t->batch_delay_ms =
         o->batch_delay_ms ? o->batch_delay_ms : DEFAULT_BATCH_DELAY_MS;
     t->block_us = o->block_us;
@@ -251,8 +253,19 @@ open_pipeline(pt_tracker *t, const pt_tracker_options *o)
                 "replayed",
                 t->spool_dir, orphans);
     t->rng = pt__backoff_seed(t);
-    if (t->synchronous)
+    if (t->synchronous) {
+        /* A replay (`privtrack spool replay` is synchronous) goes in the
+         * backend's batches and group commits, as a writer thread's does:
+         * one sync and one progress save per step, not per 400 records. */
+        size_t wish = o->batch_size ? 0 : backend_batch_size(t->backend);
+        if (wish > DEFAULT_QUEUE_CAPACITY / 2)
+            wish = DEFAULT_QUEUE_CAPACITY / 2;
+        if (wish > 0)
+            t->replay_batch = wish;
+        t->replay_step = held_capacity(t->replay_batch, DEFAULT_QUEUE_CAPACITY,
+                                       backend_group_commit(t->backend));
         return PT_OK;
+    }
     rc = pt__queue_init(&t->queue, o->queue_capacity ? o->queue_capacity
                                                      : DEFAULT_QUEUE_CAPACITY);
     if (rc != PT_OK)
@@ -267,6 +280,8 @@ open_pipeline(pt_tracker *t, const pt_tracker_options *o)
     t->held_capacity =
         held_capacity(t->batch_size, pt__queue_capacity(&t->queue),
                       backend_group_commit(t->backend));
+    t->replay_batch = t->batch_size;
+    t->replay_step = t->held_capacity;
     t->held = calloc(t->held_capacity, sizeof(*t->held));
     if (!t->held)
         return pt__fail(PT_ENOMEM, "cannot allocate a batch of %zu",

@@ -133,11 +133,11 @@ static int
 put_batches(pt_tracker *t, pt_record *const *records, size_t count, int replay,
             size_t *written)
 {
-    size_t done = 0;
+    size_t done = 0, batch = replay ? t->replay_batch : t->batch_size;
     int rc = PT_OK;
 
     while (done < count) {
-        size_t n = count - done < t->batch_size ? count - done : t->batch_size;
+        size_t n = count - done < batch ? count - done : batch;
         size_t w = 0;
         rc = pt__storage_put(t->backend,
                              (const pt_record *const *)records + done, n,
@@ -228,8 +228,7 @@ static int
 replay_step(pt_tracker *t)
 {
     size_t n = 0;
-    int rc =
-        pt__spool_replay_step(t->spool, t->held_capacity, replay_put, t, &n);
+    int rc = pt__spool_replay_step(t->spool, t->replay_step, replay_put, t, &n);
     atomic_fetch_add(&t->written.replayed, n);
     if (rc != PT_OK && backend_due(t))
         /* A spool read error, not the backend's (a failed put has already
@@ -270,13 +269,26 @@ lock_until(pthread_mutex_t *lock, int64_t deadline_us)
     return pthread_mutex_timedlock(lock, &ts) == 0;
 }
 
+/* A long replay says how far it got, every PROGRESS_US. */
+#define PROGRESS_US 5000000
+
 int
 pt__replay_until(pt_tracker *t, int64_t deadline_us, uint64_t *replayed)
 {
     uint64_t before = atomic_load(&t->written.replayed);
+    int64_t start = pt__monotonic_us(), next_report = start + PROGRESS_US;
     int rc = PT_OK, had = pt__spool_pending(t->spool);
 
     while (pt__spool_pending(t->spool)) {
+        int64_t now = pt__monotonic_us();
+        if (now >= next_report) {
+            uint64_t n = atomic_load(&t->written.replayed) - before;
+            pt__log(PT_LOG_INFO,
+                    "spool replay: %llu records replayed in %lld s (%.0f/s)",
+                    (unsigned long long)n, (long long)((now - start) / 1000000),
+                    (double)n * 1e6 / (double)(now - start));
+            next_report = now + PROGRESS_US;
+        }
         if (pt__monotonic_us() >= deadline_us ||
             !lock_until(&t->backend_lock, deadline_us)) {
             rc = pt__fail(PT_ETIMEDOUT, "the spool was not drained in time");

@@ -116,6 +116,7 @@ pt__file_sync_dirty(pt__file_store *fs)
 void
 pt__file_close_days(pt__file_store *fs)
 {
+    pt__file_replay_keys_drop(fs);
     if (fs->fsync_mode != PT__FILE_FSYNC_NEVER)
         (void)pt__file_sync_dirty(fs);
     for (size_t i = 0; i < PT__FILE_OPEN_DAYS; i++) {

@@ -83,6 +83,7 @@ get_day(pt__file_store *fs, const char *date, const char *path,
                                        slot->date);
         close(slot->fd);
         slot->fd = -1;
+        pt__file_replay_keys_drop(fs);
     }
     rc = open_day_fd(fs, path, &slot->fd);
     if (rc != PT_OK)
@@ -115,6 +116,7 @@ lock_day(pt__file_store *fs, pt__file_day *day, const char *path, int op,
         pt__file_flock(day->fd, LOCK_UN);
         close(day->fd);
         day->fd = -1;
+        pt__file_replay_keys_drop(fs);
         rc = open_day_fd(fs, path, &day->fd);
         if (rc != PT_OK) {
             /* Leave the slot unused, not half-initialised. */
@@ -290,6 +292,70 @@ build_lines(pt__file_store *fs, const pt_record *const *recs, size_t n,
     return PT_OK;
 }
 
+void
+pt__file_replay_keys_drop(pt__file_store *fs)
+{
+    pt__file_keys_free(fs->replay_keys.keys);
+    fs->replay_keys.keys = NULL;
+    fs->replay_keys.date[0] = '\0';
+}
+
+/* The keys of the day file open on `fd` (exclusively locked; `st` is its
+ * fstat): the cached set when it is this file's, with the lines appended
+ * since read now; else a full read.  Owned by the cache. */
+static int
+replay_keys_get(pt__file_store *fs, const char *date, int fd, const char *path,
+                const struct stat *st, pt__file_keys **out)
+{
+    int rc;
+
+    if (fs->replay_keys.keys &&
+        (memcmp(fs->replay_keys.date, date, PT_DATE_LEN) != 0 ||
+         fs->replay_keys.dev != st->st_dev ||
+         fs->replay_keys.ino != st->st_ino ||
+         fs->replay_keys.end > (uint64_t)st->st_size))
+        pt__file_replay_keys_drop(fs); /* another day, or purge replaced it */
+    if (fs->replay_keys.keys) {
+        /* Lines other writers appended since our last replayed write. */
+        if (fs->replay_keys.end < (uint64_t)st->st_size) {
+            rc = pt__file_keys_scan(fs, fd, path, fs->replay_keys.end,
+                                    fs->replay_keys.keys);
+            if (rc != PT_OK) {
+                pt__file_replay_keys_drop(fs);
+                return rc;
+            }
+        }
+    } else {
+        rc = pt__file_keys_load(fs, fd, path, &fs->replay_keys.keys);
+        if (rc != PT_OK)
+            return rc;
+        memcpy(fs->replay_keys.date, date, PT_DATE_LEN);
+        fs->replay_keys.date[PT_DATE_LEN] = '\0';
+        fs->replay_keys.dev = st->st_dev;
+        fs->replay_keys.ino = st->st_ino;
+    }
+    fs->replay_keys.end = (uint64_t)st->st_size;
+    *out = fs->replay_keys.keys;
+    return PT_OK;
+}
+
+/* After a replayed write (the lock still held): the cache now also holds
+ * the keys of the lines written, so it covers the file to its new end; a
+ * write that failed part-way leaves keys of records that are not there,
+ * so the cache goes. */
+static void
+replay_keys_written(pt__file_store *fs, int fd, int complete)
+{
+    struct stat st;
+
+    if (!fs->replay_keys.keys)
+        return;
+    if (!complete || fstat(fd, &st) != 0)
+        pt__file_replay_keys_drop(fs);
+    else
+        fs->replay_keys.end = (uint64_t)st.st_size;
+}
+
 /* Append records that all share one date. */
 static int
 append_run(pt__file_store *fs, const char *date, const pt_record *const *recs,
@@ -317,9 +383,13 @@ append_run(pt__file_store *fs, const char *date, const pt_record *const *recs,
         if (!line_rec)
             rc = pt__file_fail(fs, PT_ENOMEM, "out of memory");
         if (rc == PT_OK)
-            rc = pt__file_keys_load(fs, day->fd, path, &keys);
+            rc = replay_keys_get(fs, date, day->fd, path, &st, &keys);
         if (rc == PT_OK)
             rc = build_lines(fs, recs, n, keys, line_rec, &nlines);
+        if (rc != PT_OK)
+            pt__file_replay_keys_drop(fs); /* may hold keys not written */
+    } else {
+        pt__file_replay_keys_drop(fs); /* normal writing again */
     }
     if (rc == PT_OK && nlines > 0) {
         lead = needs_lead_newline(day->fd, &st) ? 1 : 0;
@@ -340,15 +410,16 @@ append_run(pt__file_store *fs, const char *date, const pt_record *const *recs,
         if (bytes > 0)
             day->dirty = 1;
         lines = count_newlines(data, bytes) - (lead && bytes ? 1 : 0);
-        if (replay)
+        if (replay) {
             *done = lines == nlines ? n : line_rec[lines];
-        else
+            replay_keys_written(fs, day->fd, rc == PT_OK && lines == nlines);
+        } else {
             *done = lines;
+        }
     } else if (rc == PT_OK) {
         *done = n; /* all of them were already stored */
     }
     pt__file_flock(day->fd, LOCK_UN);
-    pt__file_keys_free(keys);
     free(line_rec);
     if (fs->batch.cap > KEEP_BUFFER_BYTES)
         pt_buf_free(&fs->batch);

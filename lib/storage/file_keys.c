@@ -114,6 +114,7 @@ out:
 
 typedef struct load_ctx {
     pt__file_keys *keys;
+    uint64_t *lines_read;
 } load_ctx;
 
 static const char *
@@ -140,6 +141,7 @@ load_line(void *ctx, const char *line, size_t len, uint64_t line_no,
      * object cannot be cut and remain valid. */
     if (!line)
         return PT_OK;
+    (*c->lines_read)++;
     root = cJSON_ParseWithLength(line, len);
     ts = root ? string_of(root, "timestamp") : NULL;
     if (ts &&
@@ -150,26 +152,34 @@ load_line(void *ctx, const char *line, size_t len, uint64_t line_no,
 }
 
 int
+pt__file_keys_scan(pt__file_store *fs, int fd, const char *path,
+                   uint64_t offset, pt__file_keys *keys)
+{
+    load_ctx c = {keys, &fs->keys_lines_read};
+    int rc = pt__file_scan_from(fs, fd, path, offset, load_line, &c);
+    if (rc == PT_ENOMEM)
+        pt__file_fail(fs, PT_ENOMEM, "out of memory loading keys of %s", path);
+    return rc;
+}
+
+int
 pt__file_keys_load(pt__file_store *fs, int fd, const char *path,
                    pt__file_keys **out)
 {
-    load_ctx c;
+    pt__file_keys *keys = calloc(1, sizeof(*keys));
     int rc;
 
     *out = NULL;
-    c.keys = calloc(1, sizeof(*c.keys));
-    if (!c.keys || grow(c.keys) != 0) {
-        free(c.keys);
+    if (!keys || grow(keys) != 0) {
+        free(keys);
         return pt__file_fail(fs, PT_ENOMEM, "out of memory");
     }
-    rc = pt__file_scan(fs, fd, path, load_line, &c);
-    if (rc == PT_ENOMEM)
-        pt__file_fail(fs, PT_ENOMEM, "out of memory loading keys of %s", path);
+    rc = pt__file_keys_scan(fs, fd, path, 0, keys);
     if (rc != PT_OK) {
-        pt__file_keys_free(c.keys);
+        pt__file_keys_free(keys);
         return rc;
     }
-    *out = c.keys;
+    *out = keys;
     return PT_OK;
 }
 

@@ -87,7 +87,14 @@ int
 pt__file_scan(pt__file_store *fs, int fd, const char *path, pt__file_line_fn fn,
               void *ctx)
 {
-    scanner sc = {fs, path, NULL, FIRST_BUFFER, 0, 0, 1, 0};
+    return pt__file_scan_from(fs, fd, path, 0, fn, ctx);
+}
+
+int
+pt__file_scan_from(pt__file_store *fs, int fd, const char *path,
+                   uint64_t offset, pt__file_line_fn fn, void *ctx)
+{
+    scanner sc = {fs, path, NULL, FIRST_BUFFER, 0, offset, 1, 0};
     int rc = PT_OK;
 
     sc.buf = malloc(sc.cap);

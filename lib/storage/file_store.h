@@ -76,7 +76,24 @@ typedef struct pt__file_store {
     uint64_t clock;
     pt__file_day days[PT__FILE_OPEN_DAYS];
     pt_buf batch; /* reused for the lines of one write */
+    /* Replay: the keys of one day file, kept from one put() to the next so
+     * that a replay reads each day file once, not once per put (which made
+     * replay quadratic).  Valid for the bytes [0, end) of the file with that
+     * inode; lines appended since are read before the next check.  Dropped
+     * by a failed write, a normal put (the replay is over), purge, close. */
+    struct {
+        char date[PT_DATE_LEN + 1];
+        dev_t dev;
+        ino_t ino;
+        uint64_t end;
+        struct pt__file_keys *keys; /* NULL: none */
+    } replay_keys;
+    uint64_t keys_lines_read; /* lines parsed for replay keys (tests) */
 } pt__file_store;
+
+/** Drop the replay keys cache (also whenever a day file is closed: the
+ *  open descriptor is what keeps the cached inode from being reused). */
+void pt__file_replay_keys_drop(pt__file_store *fs);
 
 /** Record the failure on the instance and the thread; returns `code`. */
 int pt__file_fail(pt__file_store *fs, int code, const char *fmt, ...)
@@ -120,6 +137,10 @@ typedef int (*pt__file_line_fn)(void *ctx, const char *line, size_t len,
 
 int pt__file_scan(pt__file_store *fs, int fd, const char *path,
                   pt__file_line_fn fn, void *ctx);
+/** The same from byte `offset` (a line start; line numbers then count from
+ *  there). */
+int pt__file_scan_from(pt__file_store *fs, int fd, const char *path,
+                       uint64_t offset, pt__file_line_fn fn, void *ctx);
 
 /** Read the same lines last first, from the end of the file: line_no is 0
  *  (unknown), `offset` is exact.  Stops and returns when `fn` returns
@@ -171,6 +192,9 @@ int pt__file_scan_range(pt_storage *s, const pt_scan_options *opts,
 typedef struct pt__file_keys pt__file_keys;
 int pt__file_keys_load(pt__file_store *fs, int fd, const char *path,
                        pt__file_keys **out);
+/** Add the keys of the lines from byte `offset` (a line start) on. */
+int pt__file_keys_scan(pt__file_store *fs, int fd, const char *path,
+                       uint64_t offset, pt__file_keys *keys);
 /** Non-zero when the key is present; otherwise adds it and returns 0. */
 int pt__file_keys_check_add(pt__file_keys *keys, const char *timestamp,
                             const char *session_id);

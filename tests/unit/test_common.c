@@ -296,6 +296,22 @@ test_crc32(void **state)
     /* Incremental: the value so far continues the checksum. */
     assert_int_equal(pt__crc32(pt__crc32(0, "1234", 4), "56789", 5),
                      0xCBF43926u);
+    /* Every length and alignment against the bit-by-bit definition (the
+     * fast path takes eight bytes at a time). */
+    unsigned char buf[300];
+    for (size_t i = 0; i < sizeof(buf); i++)
+        buf[i] = (unsigned char)(i * 131u + 7u);
+    for (size_t off = 0; off < 9; off++) {
+        for (size_t len = 0; len + off <= sizeof(buf); len += 13) {
+            uint32_t c = 0xFFFFFFFFu;
+            for (size_t i = 0; i < len; i++) {
+                c ^= buf[off + i];
+                for (int k = 0; k < 8; k++)
+                    c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+            }
+            assert_int_equal(pt__crc32(0, buf + off, len), ~c);
+        }
+    }
 }
 
 static void

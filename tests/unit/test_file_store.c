@@ -587,6 +587,102 @@ test_replay_is_idempotent(void **state)
     s->methods->close(s);
 }
 
+/* A replay in many small puts reads each line of the day file once for
+ * its "already stored?" check, not once per put: replaying N records costs
+ * O(N), where it cost O(N^2 / batch) (10,000 records in puts of 25 read
+ * ~2,000,000 lines; 1,000,000 records could not be replayed in a day). */
+static void
+test_replay_reads_each_line_once(void **state)
+{
+    enum { N = 10000, BATCH = 25 };
+    fixture *f = *state;
+    pt_storage *s = open_store(f->store, PT__FILE_FSYNC_BATCH);
+    pt__file_store *fs = (pt__file_store *)(void *)s;
+    rec_buf recs[BATCH];
+    size_t written;
+    char sid[32];
+    uint64_t after_first;
+
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < N; i += BATCH) {
+            for (int k = 0; k < BATCH; k++) {
+                snprintf(sid, sizeof(sid), "1-%08x", (unsigned)(i + k));
+                make_rec(&recs[k], DAY, (i + k) / 1000, (i + k) % 1000, sid, 0);
+            }
+            assert_int_equal(put(s, recs, BATCH, 1, &written), PT_OK);
+            assert_int_equal(written, BATCH);
+        }
+        if (round == 0) {
+            /* The file was empty: nothing to read but what others add. */
+            assert_true(fs->keys_lines_read <= N / 100);
+            after_first = fs->keys_lines_read;
+        } else {
+            /* Everything is there already: found, still without reading
+             * the file again. */
+            assert_int_equal(fs->keys_lines_read, after_first);
+        }
+    }
+    char path[512], *data;
+    day_path(f, DAY, path, sizeof(path));
+    data = slurp(path, NULL);
+    assert_int_equal(count_substr(data, "\n"), N);
+    free(data);
+
+    /* A normal put ends the replay; the next replay reads the file once. */
+    assert_int_equal(put(s, recs, 1, 0, &written), PT_OK);
+    assert_int_equal(put(s, recs, BATCH, 1, &written), PT_OK);
+    assert_int_equal(written, BATCH);
+    assert_true(fs->keys_lines_read - after_first >= N &&
+                fs->keys_lines_read - after_first <= N + 1);
+    s->methods->close(s);
+}
+
+/* The kept keys follow the file: lines another writer appends between two
+ * replayed puts are seen, and a file replaced by purge is read anew (a
+ * record purged since is stored again, not taken as still there). */
+static void
+test_replay_keys_follow_the_file(void **state)
+{
+    fixture *f = *state;
+    pt_storage *a = open_store(f->store, PT__FILE_FSYNC_BATCH);
+    pt_storage *b = open_store(f->store, PT__FILE_FSYNC_BATCH);
+    rec_buf recs[6], expired[1];
+    size_t written;
+    uint64_t removed = 0;
+    char sid[32], path[512], *data;
+
+    for (int i = 0; i < 6; i++) {
+        snprintf(sid, sizeof(sid), "1-%08x", (unsigned)i);
+        make_rec(&recs[i], DAY, 100 + i, 0, sid, 0);
+    }
+    make_rec(&expired[0], DAY, 50, 0, "1-expired", 1000);
+    assert_int_equal(put(a, recs, 2, 1, &written), PT_OK);
+    assert_int_equal(put(a, expired, 1, 1, &written), PT_OK);
+    /* Another writer stores record 2 meanwhile. */
+    assert_int_equal(put(b, recs + 2, 1, 0, &written), PT_OK);
+    assert_int_equal(put(a, recs + 2, 4, 1, &written), PT_OK);
+    assert_int_equal(written, 4);
+    day_path(f, DAY, path, sizeof(path));
+    data = slurp(path, NULL);
+    assert_int_equal(count_substr(data, "\n"), 7); /* record 2 once */
+    assert_int_equal(count_substr(data, "\"1-00000002\""), 1);
+    free(data);
+
+    /* Purge (the other instance) replaces the file without the expired
+     * record; replaying it stores it again. */
+    assert_int_equal(b->methods->purge(b, 2000, &removed), PT_OK);
+    assert_int_equal(removed, 1);
+    assert_int_equal(put(a, expired, 1, 1, &written), PT_OK);
+    assert_int_equal(put(a, recs, 6, 1, &written), PT_OK);
+    assert_int_equal(written, 6);
+    data = slurp(path, NULL);
+    assert_int_equal(count_substr(data, "\n"), 7);
+    assert_int_equal(count_substr(data, "\"1-expired\""), 1);
+    free(data);
+    a->methods->close(a);
+    b->methods->close(b);
+}
+
 /* ---- purge -------------------------------------------------------------- */
 
 static void
@@ -750,6 +846,8 @@ main(void)
         T(test_random_damage_never_crashes),
         T(test_day_file_that_is_a_directory),
         T(test_replay_is_idempotent),
+        T(test_replay_reads_each_line_once),
+        T(test_replay_keys_follow_the_file),
         T(test_purge_partial_and_whole),
         T(test_purge_keeps_torn_line_isolated),
         T(test_fsync_modes),

@@ -696,6 +696,39 @@ test_status_and_explicit_replay(void **state)
     pt_policy_free(p);
 }
 
+/* A replay that runs for more than five seconds says how far it got,
+ * through the log callback (the command shows such lines on stderr). */
+static void
+test_long_replay_reports_progress(void **state)
+{
+    fixture *f = *state;
+    pt_policy *p = make_policy("mem", f->store, 0, NULL);
+    pt_tracker_options o = PT_TRACKER_OPTIONS_INIT;
+    pt_tracker *t;
+    uint64_t replayed = 0;
+
+    /* Steps of 8 x 16 records, a put of 8 taking 330 ms: the first step
+     * alone passes five seconds. */
+    o.synchronous = 1;
+    o.batch_size = 8;
+    mem_set_fail(0, 1);
+    assert_int_equal(pt_tracker_open(&t, p, &o), PT_OK);
+    for (int i = 0; i < 140; i++) {
+        pt_visit v = visit(0);
+        assert_int_equal(pt_track(t, &v, NULL), PT_OK);
+    }
+    mem_set_fail(0, 0);
+    pthread_mutex_lock(&mem.lock);
+    mem.put_delay_ms = 330;
+    pthread_mutex_unlock(&mem.lock);
+    start_log_capture();
+    assert_int_equal(pt_tracker_spool_replay(t, 60000, &replayed), PT_OK);
+    assert_int_equal(replayed, 140);
+    assert_int_equal(log_count("spool replay: 128 records replayed in "), 1);
+    assert_int_equal(pt_tracker_close(t, 5000), PT_OK);
+    pt_policy_free(p);
+}
+
 /* Synchronous mode: no thread; records are stored by the time pt_track()
  * returns. */
 static void
@@ -991,6 +1024,7 @@ main(void)
         T(test_spool_on_failure_exactly_once_in_order),
         T(test_failed_put_and_spool_resend_as_replay),
         T(test_status_and_explicit_replay),
+        T(test_long_replay_reports_progress),
         T(test_synchronous_mode),
         T(test_fork_rule),
         T(test_file_size_limit_threaded),

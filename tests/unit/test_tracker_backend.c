@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 mem_state mem = {.lock = PTHREAD_MUTEX_INITIALIZER,
                  .cond = PTHREAD_COND_INITIALIZER};
@@ -59,6 +60,11 @@ mem_put(pt_storage *s, const pt_record *const *records, size_t count,
     int rc = PT_OK;
 
     pthread_mutex_lock(&mem.lock);
+    if (mem.put_delay_ms) {
+        struct timespec pause = {mem.put_delay_ms / 1000,
+                                 (long)(mem.put_delay_ms % 1000) * 1000000};
+        nanosleep(&pause, NULL);
+    }
     mem.puts++;
     mem.in_put = 1;
     while (mem.hang)
@@ -106,18 +112,10 @@ mem_close(pt_storage *s)
 /* Version 1, as a backend written before scan() existed: the library must
  * read it through query() and never look at the scan field. */
 static const pt_storage_methods mem_methods = {
-    1,
-    "mem",
-    PT_STORAGE_CAP_IDEMPOTENT,
-    mem_open,
-    NULL,
-    mem_put,
-    NULL,
-    NULL,
-    NULL,
-    NULL,
-    mem_close,
-    NULL,
+    1,        "mem",     PT_STORAGE_CAP_IDEMPOTENT,
+    mem_open, NULL,      mem_put,
+    NULL,     NULL,      NULL,
+    NULL,     mem_close, NULL,
 };
 
 void
@@ -134,6 +132,7 @@ mem_reset(void)
     mem.fail_rc = 0;
     mem.always_fail = 0;
     mem.hang = 0;
+    mem.put_delay_ms = 0;
     mem.in_put = 0;
     mem.puts = mem.replay_puts = mem.replay_skipped = 0;
     mem.opens = mem.closes = 0;

@@ -22,7 +22,8 @@ typedef struct mem_state {
                           *written counts those stored for certain) */
     int fail_rc;         /* with this code (default PT_ENETWORK) */
     int always_fail;
-    int hang; /* put blocks while set */
+    int hang;              /* put blocks while set */
+    unsigned put_delay_ms; /* each put takes at least this long */
     int in_put;
     unsigned puts, replay_puts, replay_skipped, opens, closes;
 } mem_state;
