@@ -44,16 +44,6 @@
 
 /* ---- small public helpers ------------------------------------------------ */
 
-const char *
-pt_drop_reason_name(pt_drop_reason reason)
-{
-    static const char *const names[PT_DROP__COUNT] = {
-        "none", "dnt", "gpc", "cookie", "queue_full", "invalid"};
-    if ((int)reason < 0 || reason >= PT_DROP__COUNT)
-        return "unknown";
-    return names[reason];
-}
-
 void
 pt_tracker_options_init(pt_tracker_options *opts)
 {

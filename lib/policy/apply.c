@@ -340,9 +340,6 @@ do_user_agent(work *w, const char *ua)
 /* ---- links ------------------------------------------------------------------
  */
 
-static const char *const link_mode_names[] = {"keep", "strip_query", "origin",
-                                              "drop"};
-
 /* One link, minimised, into the scratch.  Returns PT_URL_* and CH_* flags
  * shifted apart, or -1 when nothing is left of it. */
 static int
@@ -397,7 +394,8 @@ do_links(work *w)
         return kept;
     PT_RULES_INIT(r);
     if ((flags & PT_URL_REDUCED) || (lost && mode == PT_LINKS_ORIGIN))
-        pt__rule_add(&r, "fields.links=%s", link_mode_names[mode]);
+        pt__rule_add(&r, "fields.links=%s",
+                     pt__key_value_name(PT_K_FIELDS_LINKS, (unsigned int)mode));
     if (flags & PT_URL_CREDENTIALS)
         pt__rule_add(&r, "links.credentials(removed)");
     if (v->link_count > cap)
@@ -519,21 +517,16 @@ do_files(work *w, size_t *nfiles, size_t *ntitles)
 /* ---- the whole visit
  * --------------------------------------------------------- */
 
-/* The names pt_drop_reason_name() gives (the pipeline layer owns that
- * function; the policy layer does not link against it). */
-static const char *
-reason_name(pt_drop_reason reason)
+/* The public names: here, where visits are dropped (the pipeline adds
+ * queue_full), so that the audit and the callers share one table. */
+const char *
+pt_drop_reason_name(pt_drop_reason reason)
 {
-    switch (reason) {
-    case PT_DROP_DNT:
-        return "dnt";
-    case PT_DROP_GPC:
-        return "gpc";
-    case PT_DROP_COOKIE:
-        return "cookie";
-    default:
-        return "none";
-    }
+    static const char *const names[PT_DROP__COUNT] = {
+        "none", "dnt", "gpc", "cookie", "queue_full", "invalid"};
+    if ((int)reason < 0 || reason >= PT_DROP__COUNT)
+        return "unknown";
+    return names[reason];
 }
 
 static pt_drop_reason
@@ -558,7 +551,7 @@ audit_head(pt__audit *a, const pt_policy *policy, const char *decision,
     pt_buf_printf(a->b, "{\"decision\":\"%s\"", decision);
     if (reason != PT_DROP_NONE)
         pt_buf_printf(a->b, ",\"%s\":\"%s\"", stored ? "optout" : "reason",
-                      reason_name(reason));
+                      pt_drop_reason_name(reason));
     pt_buf_puts(a->b, ",\"policy\":");
     pt_buf_json_string(a->b, policy->id, strlen(policy->id));
     if (key && key->ephemeral && policy->num[PT_K_IP_MODE] == PT_IP_HASH)
@@ -770,7 +763,8 @@ pt__policy_apply(const pt_policy *policy, const pt__ip_key *key,
     }
     if (reason != PT_DROP_NONE) {
         pt__snprintf(optout_rule, sizeof(optout_rule),
-                     "optout.action=anonymous(%s)", reason_name(reason));
+                     "optout.action=anonymous(%s)",
+                     pt_drop_reason_name(reason));
         w.optout_rule = optout_rule;
     }
     if (audit)

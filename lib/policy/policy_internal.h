@@ -132,6 +132,10 @@ struct pt_policy {
 /** Section and key names of a key (for messages and pt_policy_get). */
 const char *pt__key_section(pt__key key);
 const char *pt__key_name(pt__key key);
+/** The name of value `value` of an enum key ("strip_query" for
+ *  PT_K_FIELDS_LINKS, PT_LINKS_STRIP_QUERY): the key table's own, which
+ *  the policy file is parsed with.  NULL for another key or value. */
+const char *pt__key_value_name(pt__key key, unsigned int value);
 
 /** Look a key up; -1 when unknown. */
 int pt__key_find(const char *section, const char *name);

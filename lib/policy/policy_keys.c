@@ -114,6 +114,16 @@ pt__key_name(pt__key key)
     return keys[key].name;
 }
 
+const char *
+pt__key_value_name(pt__key key, unsigned int value)
+{
+    const char *const *names = keys[key].names;
+    for (unsigned int i = 0; names && names[i]; i++)
+        if (i == value)
+            return names[i];
+    return NULL;
+}
+
 int
 pt__key_find(const char *section, const char *name)
 {

@@ -471,4 +471,6 @@ def test_store_down_spools_and_logs(tmp_path, caplog):
 def test_library_facts():
     assert privtrack.version() == "0.1.0" == privtrack.library_version
     assert os.path.isfile(privtrack.library_path)
-    assert privtrack.DROP_REASONS[0] == "none"
+    # the library's names, one per pt_drop_reason value
+    assert privtrack.DROP_REASONS == ("none", "dnt", "gpc", "cookie",
+                                      "queue_full", "invalid")

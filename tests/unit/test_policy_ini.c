@@ -241,6 +241,33 @@ test_defaults_and_get(void **state)
     pt_policy_free(p);
 }
 
+/* Names of enum values come from the key table the file is parsed with:
+ * a value loaded by name gives that name back (the audit's rule texts use
+ * them). */
+static void
+test_enum_value_names(void **state)
+{
+    static const char *const links[] = {"keep", "strip_query", "origin",
+                                        "drop"};
+    (void)state;
+    for (unsigned int i = 0; i < 4; i++) {
+        char text[64];
+        snprintf(text, sizeof(text), "[fields]\nlinks = %s\n", links[i]);
+        pt_policy *p = load_ok(text);
+        unsigned int mode = (unsigned int)p->num[PT_K_FIELDS_LINKS];
+        assert_string_equal(pt__key_value_name(PT_K_FIELDS_LINKS, mode),
+                            links[i]);
+        pt_policy_free(p);
+    }
+    assert_int_equal(PT_LINKS_ORIGIN, 2);
+    assert_string_equal(pt__key_value_name(PT_K_FIELDS_LINKS, PT_LINKS_ORIGIN),
+                        "origin");
+    assert_string_equal(pt__key_value_name(PT_K_IP_MODE, PT_IP_HASH), "hash");
+    assert_null(pt__key_value_name(PT_K_FIELDS_LINKS, 4));
+    assert_null(pt__key_value_name(PT_K_STORAGE_TABLE, 0)); /* not an enum */
+    assert_string_equal(pt_drop_reason_name(PT_DROP_GPC), "gpc");
+}
+
 static void
 test_values_are_canonical(void **state)
 {
@@ -688,6 +715,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_shipped_policy_loads),
+        cmocka_unit_test(test_enum_value_names),
         cmocka_unit_test(test_shipped_policies_say_what_they_promise),
         cmocka_unit_test(test_default_text_is_default_ini),
         cmocka_unit_test(test_defaults_and_get),

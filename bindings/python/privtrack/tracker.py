@@ -238,7 +238,10 @@ def _as_policy(policy):
 
 # ---- visits: Python values to a pt_visit ------------------------------------------
 
-DROP_REASONS = ("none", "dnt", "gpc", "cookie", "queue_full", "invalid")
+#: The names of pt_drop_reason values, by value: the library's own table
+#: (pt_drop_reason_name), not a copy of it.
+DROP_REASONS = tuple(_text(lib.pt_drop_reason_name(i))
+                     for i in range(_native.PT_DROP_COUNT))
 
 
 class TrackResult:
