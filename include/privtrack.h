@@ -719,7 +719,8 @@ typedef struct pt_storage_methods {
     int (*sync)(pt_storage *storage);
 
     /** Extension point: `op` is one of PT_STORAGE_CTL_* (or a backend's
-     *  own, >= 0x10000); unknown ops return PT_EUNSUPPORTED. */
+     *  own, >= PT_STORAGE_CTL_PRIVATE); unknown ops return
+     *  PT_EUNSUPPORTED. */
     int (*control)(pt_storage *storage, int op, void *arg);
 
     /** Release the instance.  Mandatory. */
@@ -761,6 +762,9 @@ typedef struct pt_storage_methods {
  *  the spool replays of a synchronous one; bounded by half the queue.
  *  Without it: 25. */
 #define PT_STORAGE_CTL_BATCH_SIZE 0x3
+/** A backend's own control() operations are numbered from here up, so
+ *  that they never meet the ones the library defines (which stay below). */
+#define PT_STORAGE_CTL_PRIVATE 0x10000
 
 /** The base of every backend instance. */
 struct pt_storage {

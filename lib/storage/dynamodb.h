@@ -10,17 +10,18 @@
 #include "storage/storage.h"
 
 /* control() operations (arg types in brackets).  Unknown ops return
- * PT_EUNSUPPORTED, as the interface requires. */
-/* PT_STORAGE_CTL_RETRIES (privtrack.h): HTTP retries since open
- * (throttling, 5xx, network, CRC); the writer reads it after every put. */
+ * PT_EUNSUPPORTED, as the interface requires.  PT_STORAGE_CTL_RETRIES
+ * (privtrack.h): HTTP retries since open (throttling, 5xx, network, CRC);
+ * the writer reads it after every put.  The backend's own ops, which the
+ * tests use, are numbered from PT_STORAGE_CTL_PRIVATE (privtrack.h). */
 /* [const pt_ddb_retry *] the retry policy (tests use short delays) */
-#define PT__DYNAMODB_CTL_SET_RETRY 0x10001
+#define PT__DYNAMODB_CTL_SET_RETRY (PT_STORAGE_CTL_PRIVATE + 1)
 /* [const unsigned int *] Query page Limit (0: the server's 1 MB pages) */
-#define PT__DYNAMODB_CTL_PAGE_LIMIT 0x202
+#define PT__DYNAMODB_CTL_PAGE_LIMIT (PT_STORAGE_CTL_PRIVATE + 2)
 /* [pt__dynamodb_stats *] what the writes did since open */
-#define PT__DYNAMODB_CTL_GET_STATS 0x203
+#define PT__DYNAMODB_CTL_GET_STATS (PT_STORAGE_CTL_PRIVATE + 3)
 /* [const char **] the table name (owned by the instance) */
-#define PT__DYNAMODB_CTL_TABLE_NAME 0x204
+#define PT__DYNAMODB_CTL_TABLE_NAME (PT_STORAGE_CTL_PRIVATE + 4)
 
 #define PT__DYNAMODB_DEFAULT_TABLE "link-downloader-visits"
 

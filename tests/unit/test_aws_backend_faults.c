@@ -343,6 +343,40 @@ test_hostile_query_answers(void **state)
     srv.body = NULL;
 }
 
+/* The backend's own control() operations are numbered from
+ * PT_STORAGE_CTL_PRIVATE, apart from the library's, as privtrack.h says;
+ * anything else is PT_EUNSUPPORTED. */
+static void
+test_private_control_ops(void **state)
+{
+    pt_storage *s = backend(1);
+    const char *table = NULL;
+    uint64_t retries = 99;
+    size_t batch = 0;
+    (void)state;
+    assert_true(PT_STORAGE_CTL_BATCH_SIZE < PT_STORAGE_CTL_PRIVATE);
+    assert_true(PT__DYNAMODB_CTL_SET_RETRY > PT_STORAGE_CTL_PRIVATE);
+    assert_true(PT__DYNAMODB_CTL_PAGE_LIMIT > PT_STORAGE_CTL_PRIVATE);
+    assert_true(PT__DYNAMODB_CTL_GET_STATS > PT_STORAGE_CTL_PRIVATE);
+    assert_true(PT__DYNAMODB_CTL_TABLE_NAME > PT_STORAGE_CTL_PRIVATE);
+    assert_int_equal(
+        s->methods->control(s, PT__DYNAMODB_CTL_TABLE_NAME, &table), PT_OK);
+    assert_string_equal(table, "faults");
+    assert_int_equal(s->methods->control(s, PT_STORAGE_CTL_RETRIES, &retries),
+                     PT_OK);
+    assert_int_equal(retries, 0);
+    assert_int_equal(s->methods->control(s, PT_STORAGE_CTL_BATCH_SIZE, &batch),
+                     PT_OK);
+    assert_int_equal(batch, 400);
+    /* the numbers below PT_STORAGE_CTL_PRIVATE that it once used, and an
+     * unassigned one */
+    for (int op = 0x202; op <= 0x204; op++)
+        assert_int_equal(s->methods->control(s, op, &table), PT_EUNSUPPORTED);
+    assert_int_equal(s->methods->control(s, PT_STORAGE_CTL_PRIVATE, &table),
+                     PT_EUNSUPPORTED);
+    s->methods->close(s);
+}
+
 static void
 test_http_only_for_loopback(void **state)
 {
@@ -366,6 +400,7 @@ main(void)
         cmocka_unit_test(test_written_stops_at_the_failed_request),
         cmocka_unit_test(test_retried_conflict_is_not_stepped_past),
         cmocka_unit_test(test_hostile_query_answers),
+        cmocka_unit_test(test_private_control_ops),
         cmocka_unit_test(test_http_only_for_loopback),
     };
     setenv("AWS_ACCESS_KEY_ID", "AKIDTEST", 1);
