@@ -32,11 +32,18 @@ pt__facts_from_policy(pt__facts *out, const pt_policy *p)
     out->ip.ipv6_bits = truncates ? num[PT_K_IP_IPV6_PREFIX] : 128;
     out->ip.hash_bytes = mode == PT_IP_HASH ? num[PT_K_IP_HASH_BYTES] : 0;
     out->ip.trusted_proxies = p->proxy_count > 0;
-    out->ip.key_file = mode == PT_IP_HASH && *text[PT_K_IP_KEY_FILE];
-    out->ip.key_path = out->ip.key_file ? text[PT_K_IP_KEY_FILE] : "";
     out->ip.rotation = pt_policy_rotation(p);
-    out->ip.key_grace_hours =
-        out->ip.rotation != PT_ROTATE_NEVER ? num[PT_K_IP_KEY_GRACE_HOURS] : 0;
+    if (out->ip.rotation == PT_ROTATE_NEVER) {
+        out->ip.key_file = mode == PT_IP_HASH && *text[PT_K_IP_KEY_FILE];
+        out->ip.key_path = out->ip.key_file ? text[PT_K_IP_KEY_FILE] : "";
+        out->ip.key_dir = out->ip.key_wrap_file = "";
+    } else {
+        out->ip.key_path = "";
+        out->ip.key_grace_hours = num[PT_K_IP_KEY_GRACE_HOURS];
+        out->ip.key_store = pt__policy_key_store(p);
+        out->ip.key_dir = text[PT_K_IP_KEY_DIR];
+        out->ip.key_wrap_file = text[PT_K_IP_KEY_WRAP_FILE];
+    }
 
     out->user_agent = num[PT_K_FIELDS_USER_AGENT];
     out->max_user_agent = num[PT_K_FIELDS_MAX_USER_AGENT];

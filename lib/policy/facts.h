@@ -45,11 +45,15 @@ typedef struct pt__facts {
         unsigned int ipv6_bits;  /* or hashing: 32 and 128 when whole */
         unsigned int hash_bytes; /* mode hash: length of the pseudonym */
         int trusted_proxies;     /* X-Forwarded-For believed from proxies */
-        int key_file;            /* the key is in [ip] key_file (path) */
+        int key_file;            /* one key, in [ip] key_file (path) */
         const char *key_path;    /* that path, or "" */
         pt_rotation rotation;    /* how often the hash key changes */
         unsigned int key_grace_hours; /* a period's key is destroyed this
                                          long after the period ends */
+        int key_store;                /* rotating keys: PT_KEY_STORE_FILE or
+                                         PT_KEY_STORE_BACKEND */
+        const char *key_dir;          /* [ip] key_dir, "" for <path>/keys */
+        const char *key_wrap_file;    /* [ip] key_wrap_file, or "" */
     } ip;
     unsigned int user_agent;     /* PT_UA_KEEP, _FAMILY, _DROP */
     unsigned int max_user_agent; /* bytes kept of a kept user agent */

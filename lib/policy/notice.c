@@ -96,17 +96,22 @@ say_key(pt__doc *d, const pt__facts *f, int whole)
                  " The key, and so the code, changes %s (UTC). Each %s's "
                  "key is destroyed ",
                  period_every[f->ip.rotation], period_names[f->ip.rotation]);
-    if (f->ip.key_grace_hours % 24 == 0)
-        pt__doc_text(d, "%u day%s", f->ip.key_grace_hours / 24,
-                     f->ip.key_grace_hours == 24 ? "" : "s");
+    if (f->ip.key_grace_hours == 0)
+        pt__doc_text(d, "as soon as the %s ends", period_names[f->ip.rotation]);
+    else if (f->ip.key_grace_hours % 24 == 0)
+        pt__doc_text(d, "%u day%s after the %s ends",
+                     f->ip.key_grace_hours / 24,
+                     f->ip.key_grace_hours == 24 ? "" : "s",
+                     period_names[f->ip.rotation]);
     else
-        pt__doc_text(d, "%u hour%s", f->ip.key_grace_hours,
-                     f->ip.key_grace_hours == 1 ? "" : "s");
+        pt__doc_text(d, "%u hour%s after the %s ends", f->ip.key_grace_hours,
+                     f->ip.key_grace_hours == 1 ? "" : "s",
+                     period_names[f->ip.rotation]);
     pt__doc_text(d,
-                 " after the %s ends: from then on nobody, the site "
-                 "included, can tell which address a code of that %s "
-                 "stands for.",
-                 period_names[f->ip.rotation], period_names[f->ip.rotation]);
+                 ": from then on nobody, the site included, can tell which "
+                 "address a code of that %s stands for, unless a copy of "
+                 "that key survives in a backup.",
+                 period_names[f->ip.rotation]);
 }
 
 static void

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #define TEXT_MAX  480
-#define ITEMS_MAX 12
+#define ITEMS_MAX 16
 
 enum {
     SEC_CONTROLLER,
@@ -294,6 +294,50 @@ retention(model *m, const pt__facts *f)
         "not covered: delete them on the same schedule.");
 }
 
+/* Rotating keys ([ip] rotate, key_grace_hours, key_store, key_dir,
+ * key_wrap_file). */
+static void
+rotating_key_measures(model *m, const pt__facts *f)
+{
+    add(m, SEC_MEASURES,
+        "The hash key rotates every %s (UTC), one key per period; each "
+        "period's key is destroyed %u hours after the period ends, after "
+        "which nobody, the controller included, can tie that period's "
+        "pseudonyms to an address, unless a copy of the key survives in a "
+        "backup or snapshot of the key store (keep it out of them). A visit "
+        "older than every live key is stored without client_ip.",
+        f->ip.rotation == PT_ROTATE_DAILY    ? "day"
+        : f->ip.rotation == PT_ROTATE_WEEKLY ? "week"
+                                             : "month",
+        f->ip.key_grace_hours);
+    if (f->ip.key_store == PT_KEY_STORE_BACKEND)
+        add(m, SEC_MEASURES,
+            "Period keys live in the DynamoDB table %s-keys, shared by every "
+            "host.",
+            *f->table ? f->table : "<table>");
+    else if (*f->ip.key_dir)
+        add(m, SEC_MEASURES,
+            "Period keys live in %s, one 0600 file per period in a 0700 "
+            "directory.",
+            f->ip.key_dir);
+    else
+        add(m, SEC_MEASURES,
+            "Period keys live in %s/keys, one 0600 file per period, beside "
+            "the data: keep them out of the data's backups.",
+            f->path);
+    if (*f->ip.key_wrap_file)
+        add(m, SEC_MEASURES,
+            "Period keys are stored only encrypted (XChaCha20-Poly1305) with "
+            "the wrapping key in %s.",
+            f->ip.key_wrap_file);
+    else
+        add(m, SEC_MEASURES,
+            "Period keys are stored unencrypted unless $PRIVTRACK_KEY_WRAP "
+            "gives a wrapping key: whoever can read the key store can tie "
+            "the pseudonyms of the periods whose keys are alive to "
+            "addresses.");
+}
+
 static void
 address_measures(model *m, const pt__facts *f)
 {
@@ -316,6 +360,10 @@ address_measures(model *m, const pt__facts *f)
         "Client addresses are pseudonymised: keyed BLAKE2b (libsodium) of "
         "%s, %u bytes kept.",
         net, f->ip.hash_bytes);
+    if (f->ip.rotation != PT_ROTATE_NEVER) {
+        rotating_key_measures(m, f);
+        return;
+    }
     if (f->ip.key_file)
         add(m, SEC_MEASURES,
             "The hash key is read from %s; a key file that group or others "
@@ -327,18 +375,9 @@ address_measures(model *m, const pt__facts *f)
             "(32 random bytes, created 0600 beside the data: keep the key "
             "apart from the data and its backups).",
             f->path);
-    if (f->ip.rotation == PT_ROTATE_NEVER)
-        add(m, SEC_MEASURES,
-            "The hash key does not rotate: a pseudonym links a visitor's "
-            "records for as long as the key lives.");
-    else
-        add(m, SEC_MEASURES,
-            "The hash key rotates every %s (UTC); each period's key is "
-            "destroyed %u hours after the period ends.",
-            f->ip.rotation == PT_ROTATE_DAILY    ? "day"
-            : f->ip.rotation == PT_ROTATE_WEEKLY ? "week"
-                                                 : "month",
-            f->ip.key_grace_hours);
+    add(m, SEC_MEASURES,
+        "The hash key does not rotate: a pseudonym links a visitor's "
+        "records for as long as the key lives.");
 }
 
 static void

@@ -36,6 +36,12 @@ write_policy t-dynamodb.ini '[storage]' 'backend = dynamodb' \
     '[audit]' 'show_raw = true' '[policy]' 'dry_run = true'
 write_policy t-custom.ini '[storage]' 'backend = my-store' '[optout]' \
     'honor_dnt = false' 'honor_gpc = false' 'cookie = optout=yes' 'action = anonymous'
+write_policy t-rotate.ini '[ip]' 'rotate = weekly' 'key_grace_hours = 30'
+write_policy t-rotate-0.ini '[ip]' 'rotate = monthly' 'key_grace_hours = 0' \
+    'truncate_before_hash = false'
+write_policy t-rotate-24.ini '[ip]' 'rotate = daily' 'key_grace_hours = 24' \
+    '[storage]' 'backend = dynamodb' 'region = eu-central-1'
+write_policy t-never.ini '[ip]' 'rotate = never'
 for f in t-*.ini; do
     truth "$f"
 done

@@ -234,11 +234,13 @@ class Checker:
              lambda m: mode == "hash" and self.rotate == "never"),
             (r"The key, and so the code, changes every (day|week|month) "
              r"\(UTC\)\.", lambda m: mode == "hash" and m.group(1) == rot),
-            (r"Each (day|week|month)'s key is destroyed (\d+) (days?|hours?) "
-             r"after the \1 ends: from then on nobody, the site included, can "
-             r"tell which address a code of that \1 stands for\.",
+            (r"Each (day|week|month)'s key is destroyed (?:as soon as|(\d+) "
+             r"(days?|hours?) after) the \1 ends: from then on nobody, the site "
+             r"included, can tell which address a code of that \1 stands "
+             r"for, unless a copy of that key survives in a backup\.",
              lambda m: mode == "hash" and m.group(1) == rot and
-             (days_ok(m.group(2), m.group(3), self.grace // 24)
+             (self.grace == 0 if m.group(2) is None else
+              days_ok(m.group(2), m.group(3), self.grace // 24)
               if m.group(3).startswith("day") and self.grace % 24 == 0
               else m.group(3).startswith("hour") and
               int(m.group(2)) == self.grace and

@@ -221,7 +221,7 @@ test_notice_states_the_settings(void **state)
 static void
 test_notice_states_rotation(void **state)
 {
-    pt_policy *p = load("");
+    pt_policy *p = load("[ip]\nrotate = never\n");
     pt__facts f;
     char *md;
     (void)state;
@@ -237,7 +237,8 @@ test_notice_states_rotation(void **state)
     assert_contains(md, "The key, and so the code, changes every day (UTC).");
     assert_contains(md, "Each day's key is destroyed 2 days after the day "
                         "ends: from then on nobody, the site included, can "
-                        "tell which address a code of that day stands for.");
+                        "tell which address a code of that day stands for, "
+                        "unless a copy of that key survives in a backup.");
     assert_contains(md, "Once a day's key is destroyed, the records of that "
                         "day can no longer be found from your address.");
     free(md);
@@ -248,10 +249,59 @@ test_notice_states_rotation(void **state)
     assert_contains(md, "destroyed 36 hours after the week ends");
     free(md);
     md = render(&f, 0, 1);
-    assert_contains(md, "rotates every week (UTC); each period's key is "
-                        "destroyed 36 hours after the period ends");
+    assert_contains(md, "rotates every week (UTC), one key per period; each "
+                        "period's key is destroyed 36 hours after the period "
+                        "ends");
     free(md);
     pt_policy_free(p);
+}
+
+/* The facts of a policy whose keys rotate, and what the record says of
+ * where its keys live. */
+static void
+test_rotating_keys(void **state)
+{
+    pt_policy *p = load("[ip]\nrotate = weekly\nkey_grace_hours = 0\n"
+                        "key_dir = /srv/keys\nkey_wrap_file = /etc/wrap\n");
+    pt_policy *q = load("[storage]\nbackend = dynamodb\ntable = visits\n"
+                        "[ip]\nrotate = daily\n");
+    pt__facts f;
+    char *text;
+    (void)state;
+    pt__facts_from_policy(&f, p);
+    assert_int_equal(f.ip.rotation, PT_ROTATE_WEEKLY);
+    assert_int_equal(f.ip.key_grace_hours, 0);
+    assert_int_equal(f.ip.key_store, PT_KEY_STORE_FILE);
+    assert_string_equal(f.ip.key_dir, "/srv/keys");
+    assert_string_equal(f.ip.key_wrap_file, "/etc/wrap");
+    assert_false(f.ip.key_file);
+    text = render(&f, 1, 0);
+    assert_contains(text, "Each week's key is destroyed as soon as the week "
+                          "ends: from then on nobody");
+    free(text);
+    text = render(&f, 0, 0);
+    assert_contains(text, "Period keys live in /srv/keys, one 0600 file");
+    assert_contains(text, "only encrypted (XChaCha20-Poly1305) with the "
+                          "wrapping key in /etc/wrap");
+    assert_lacks(text, "ip.key");
+    free(text);
+
+    pt__facts_from_policy(&f, q);
+    assert_int_equal(f.ip.rotation, PT_ROTATE_DAILY);
+    assert_int_equal(f.ip.key_grace_hours, 48);
+    assert_int_equal(f.ip.key_store, PT_KEY_STORE_BACKEND);
+    text = render(&f, 0, 1);
+    assert_contains(text, "Period keys live in the DynamoDB table "
+                          "visits-keys, shared by every host.");
+    assert_contains(text, "stored unencrypted unless $PRIVTRACK_KEY_WRAP");
+    assert_contains(text, "destroyed 48 hours after the period ends");
+    free(text);
+    text = render(&f, 1, 0);
+    assert_contains(text, "Each day's key is destroyed 2 days after the day "
+                          "ends");
+    free(text);
+    pt_policy_free(p);
+    pt_policy_free(q);
 }
 
 /* Per-field retention (issue 10) is stated field by field. */
@@ -622,6 +672,7 @@ main(void)
         cmocka_unit_test(test_longest_days),
         cmocka_unit_test(test_notice_states_the_settings),
         cmocka_unit_test(test_notice_states_rotation),
+        cmocka_unit_test(test_rotating_keys),
         cmocka_unit_test(test_notice_states_field_retention),
         cmocka_unit_test(test_notice_escapes_and_fetches_nothing),
         cmocka_unit_test(test_record_has_every_part_of_art_30),
