@@ -582,6 +582,44 @@ PT_EXTERN int pt_tracker_query(pt_tracker *tracker, pt_record_list **out,
 PT_EXTERN int pt_tracker_scan(pt_tracker *tracker, const pt_scan_options *opts,
                               pt_record_fn fn, void *userdata);
 
+#define PT_STATS_OPTIONS_VERSION 1
+
+/** What pt_tracker_stats() summarises.  Initialise with
+ *  PT_STATS_OPTIONS_INIT; fields are only ever appended. */
+typedef struct pt_stats_options {
+    unsigned int version;   /* PT_STATS_OPTIONS_VERSION */
+    const char *from;       /* first UTC date, "YYYY-MM-DD" (required) */
+    const char *to;         /* last UTC date, inclusive; NULL: `from` */
+    unsigned int min_group; /* k-anonymity: groups backed by fewer distinct
+                               visitors are folded into "other"; 0: the
+                               policy's [report] min_group; 1: off */
+    unsigned int top;       /* rows of each ranking; 0: 10 */
+    int64_t now; /* Unix seconds for the expiry of records; 0: the clock */
+} pt_stats_options;
+
+#define PT_STATS_OPTIONS_INIT                                                  \
+    {                                                                          \
+        PT_STATS_OPTIONS_VERSION, NULL, NULL, 0, 0, 0                          \
+    }
+
+/** Statistics of the records of opts->from..opts->to as one JSON object
+ *  (the format of `privtrack stats --json`, described in the README):
+ *  visits, unique visitors (exact distinct stored client_ip values within
+ *  one key period; over several periods of rotating keys a sum of
+ *  per-period counts, and "unique_visitors_method" says which), files,
+ *  success rate, visits per hour and per day, top titles, user-agent
+ *  families and the policy ids of the records.  Every group a person
+ *  could be singled out by (a title, a user-agent family, an hour, a day)
+ *  is shown only when at least `min_group` distinct visitors back it; the
+ *  others are folded into "..._other", and the output says so.  Totals are
+ *  exact.  Reads the range once, streaming (pt_tracker_scan()): memory
+ *  grows with distinct values (visitors of one key period, titles,
+ *  families), not with records.  The caller frees *json with pt_free().
+ *  Returns as pt_tracker_scan().  Any thread, several at once; must not
+ *  race with pt_tracker_close(). */
+PT_EXTERN int pt_tracker_stats(pt_tracker *tracker,
+                               const pt_stats_options *opts, char **json);
+
 /** Remove records whose ttl is before `now` (Unix seconds; 0: now), and,
  *  when keys rotate, destroy the keys whose period and grace have passed
  *  (as of the clock).  `removed` (optional) receives how many records.

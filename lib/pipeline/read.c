@@ -9,8 +9,10 @@
  */
 #include "pipeline/pipeline.h"
 
+#include "report/stats.h"
 #include "storage/storage.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Longest range a scan accepts: a century of dates is a mistake, not a
@@ -98,6 +100,77 @@ pt_tracker_scan(pt_tracker *t, const pt_scan_options *opts, pt_record_fn fn,
     if (rc != PT_OK)
         pt__tracker_set_error(t, rc, "%s",
                               s->errmsg[0] ? s->errmsg : pt_last_error());
+    pt__storage_close(s);
+    return rc;
+}
+
+/* ---- statistics ---------------------------------------------------------- */
+
+static int
+stats_record(const pt_record *r, void *ctx)
+{
+    return pt__stats_add(ctx, r);
+}
+
+static unsigned int
+policy_min_group(const pt_policy *policy)
+{
+    const char *v = pt_policy_get(policy, "report", "min_group");
+    unsigned long k = v ? strtoul(v, NULL, 10) : 0;
+    return k ? (unsigned int)k : 5;
+}
+
+int
+pt_tracker_stats(pt_tracker *t, const pt_stats_options *opts, char **json)
+{
+    pt__stats_config cfg;
+    pt_scan_options scan = PT_SCAN_OPTIONS_INIT, o;
+    pt__stats *stats = NULL;
+    pt_storage *s = NULL;
+    pt_buf out = PT_BUF_INIT;
+    int rc;
+
+    if (json)
+        *json = NULL;
+    if ((rc = pt__tracker_open_reader(t, "stats", &s)) != PT_OK)
+        return rc;
+    if (!json || !opts)
+        rc = pt__fail(PT_EINVAL, "stats: NULL argument");
+    else if (opts->version < 1 || opts->version > PT_STATS_OPTIONS_VERSION)
+        rc = pt__fail(PT_EINVAL,
+                      "stats: options version %u; this library knows 1..%u",
+                      opts->version, PT_STATS_OPTIONS_VERSION);
+    if (rc == PT_OK) {
+        scan.from = opts->from;
+        scan.to = opts->to;
+        scan.now = opts->now;
+        scan.fields = PT__STATS_FIELDS;
+        rc = pt__scan_options_check(&scan, &o);
+    }
+    if (rc == PT_OK) {
+        memset(&cfg, 0, sizeof(cfg));
+        cfg.from = o.from;
+        cfg.to = o.to;
+        cfg.min_group =
+            opts->min_group ? opts->min_group : policy_min_group(t->policy);
+        cfg.top = opts->top;
+        cfg.rotation = pt_policy_rotation(t->policy);
+        rc = pt__stats_new(&stats, &cfg);
+    }
+    if (rc == PT_OK) {
+        s->errmsg[0] = '\0';
+        rc = pt__storage_scan(s, &o, stats_record, stats);
+        if (rc != PT_OK && s->errmsg[0])
+            pt__fail(rc, "%s", s->errmsg);
+    }
+    if (rc == PT_OK)
+        rc = pt__stats_json(stats, &out);
+    if (rc == PT_OK)
+        *json = pt_buf_detach(&out);
+    else
+        pt__tracker_set_error(t, rc, "%s", pt_last_error());
+    pt_buf_free(&out);
+    pt__stats_free(stats);
     pt__storage_close(s);
     return rc;
 }

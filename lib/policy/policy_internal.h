@@ -58,6 +58,7 @@ typedef enum pt__key {
     PT_K_NOTICE_CONTACT,
     PT_K_NOTICE_PURPOSE,
     PT_K_NOTICE_URL,
+    PT_K_REPORT_MIN_GROUP,
     PT_K__COUNT
 } pt__key;
 

@@ -97,6 +97,8 @@ static const key_spec keys[PT_K__COUNT] = {
     [PT_K_NOTICE_CONTACT] = {"notice", "contact", T_TEXT, "", 0, 0, NULL, check_contact, 0},
     [PT_K_NOTICE_PURPOSE] = {"notice", "purpose", T_TEXT, PT_NOTICE_DEFAULT_PURPOSE, 0, 0, NULL, check_prose, 0},
     [PT_K_NOTICE_URL] = {"notice", "url", T_TEXT, "", 0, 0, NULL, check_url, 0},
+    /* k-anonymity of reports (lib/report/stats.h); 1 turns it off */
+    [PT_K_REPORT_MIN_GROUP] = {"report", "min_group", T_UINT, "5", 1, 100, NULL, NULL, 0},
 };
 /* clang-format on */
 

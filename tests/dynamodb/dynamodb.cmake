@@ -2,7 +2,7 @@
 # test starts and stops its own dynalite on a free loopback port through
 # with-dynalite.sh; a missing node/npm/dynalite fails the test (no skip).
 add_executable(test_dynamodb ${CMAKE_CURRENT_LIST_DIR}/test_dynamodb.c)
-target_link_libraries(test_dynamodb PRIVATE pt_pipeline pt_keys pt_storage pt_policy pt_record
+target_link_libraries(test_dynamodb PRIVATE pt_pipeline pt_report pt_keys pt_storage pt_policy pt_record
                       pt_aws pt_common PkgConfig::CMOCKA)
 target_include_directories(test_dynamodb PRIVATE
   ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/lib)
@@ -15,7 +15,7 @@ set_tests_properties(dynamodb_backend PROPERTIES LABELS dynamodb TIMEOUT 600
 
 # Compatibility with the seed's tools (awscli, python3-boto3).
 add_executable(ddb_tool ${CMAKE_CURRENT_LIST_DIR}/ddb_tool.c)
-target_link_libraries(ddb_tool PRIVATE pt_pipeline pt_keys pt_storage pt_policy
+target_link_libraries(ddb_tool PRIVATE pt_pipeline pt_report pt_keys pt_storage pt_policy
                       pt_record pt_aws pt_common)
 target_include_directories(ddb_tool PRIVATE
   ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/lib)

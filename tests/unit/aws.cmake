@@ -12,6 +12,6 @@ pt_add_unit_test(test_aws_config
 pt_add_unit_test(test_aws_backend_faults
                  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_aws_backend_faults.c
                          ${CMAKE_CURRENT_LIST_DIR}/test_aws_fault_server.c
-                 LIBS pt_pipeline pt_keys pt_storage pt_policy pt_record pt_aws
+                 LIBS pt_pipeline pt_report pt_keys pt_storage pt_policy pt_record pt_aws
                       pt_common
                  LABELS unit TIMEOUT 120)
