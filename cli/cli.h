@@ -183,23 +183,78 @@ int cli_lines_next(cli_lines *r);
 /** Release the reader's buffers (not the descriptor). */
 void cli_lines_free(cli_lines *r);
 
-/* ---- reading one date (cmd_query.c) ------------------------------------- */
+/* ---- the reading commands (read_args.c) --------------------------------- */
 
-/** All records of `date` (at most `limit`, 0: all), newest first; a date
- *  with nothing stored gives an empty list.  Prints the error and returns
- *  the exit code on failure. */
-int cli_read_date(const cli_common *common, const char *date, size_t limit,
-                  pt_record_list **out);
+/* Which of the reading commands' own options a command takes. */
+#define CLI_READ_LIMIT  0x1u /* --limit N */
+#define CLI_READ_JSON   0x2u /* --json */
+#define CLI_READ_OUTPUT 0x4u /* --output FILE */
 
-/** Write records as a JSON array, one record per line.  -1 on a write
- *  error. */
-int cli_write_json_array(FILE *out, const pt_record_list *list);
+typedef struct cli_read_args {
+    const char *date, *from, *to; /* as given */
+    uint64_t days;                /* --days N */
+    int have_days;
+    int yes; /* --yes: more than 366 days */
+    uint64_t limit;
+    int json;
+    const char *output;
+    /* resolved: the range read, "YYYY-MM-DD" */
+    char first[11], last[11];
+    uint64_t range_days;
+} cli_read_args;
 
-/** Parse the options of a reading command (--date, --json, common ones).
- *  Returns CLI_OK, a usage exit code, or -1 when --help was printed. */
+/** The help text of the date options. */
+extern const char cli_range_help[];
+
+/** Parse a reading command's options: a date or range (--date, --from,
+ *  --to, --days; default today), --yes, the common options, and those of
+ *  `accept`.  The range is checked (a real date, not reversed, at most 366
+ *  days without --yes).  Returns CLI_OK, a usage exit code, or -1 when
+ *  --help was printed. */
 int cli_parse_read_args(int argc, char **argv, cli_common *common,
                         const char *command, const char *help,
-                        const char **date, int *json);
+                        unsigned int accept, cli_read_args *args);
+
+/** The statistics of the range as the library's JSON (cmd_stats.c); the
+ *  caller frees *json with pt_free().  Prints the error and returns the
+ *  exit code. */
+int cli_stats_json(const cli_common *common, const cli_read_args *args,
+                   char **json);
+
+struct cJSON;
+/** A number (0 when absent) or a string ("" when absent) of a JSON
+ *  object. */
+double cli_json_num(const struct cJSON *obj, const char *key);
+const char *cli_json_str(const struct cJSON *obj, const char *key);
+
+/** Days since 1970-01-01 of a valid "YYYY-MM-DD" (time.c). */
+void cli_date_days(const char *date, int64_t *days);
+
+/** An output file written safely (cli_write_output's rules), or standard
+ *  output for NULL or "-": write to `fp`, then cli_output_close(). */
+typedef struct cli_output {
+    FILE *fp;
+    char *tmp; /* NULL: standard output */
+    const char *path;
+    const char *what;
+} cli_output;
+
+/** Open it.  Prints the error and returns the exit code. */
+int cli_output_open(cli_output *o, const char *path, const char *what);
+
+/** Finish it: with `ok`, flush, fsync and rename over the path; without,
+ *  remove the temporary file.  Prints the error and returns the exit
+ *  code. */
+int cli_output_close(cli_output *o, int ok);
+
+/** The form of `s` that is safe on a terminal: control characters (C0,
+ *  DEL, C1) and bytes that are not UTF-8 written as \xNN or \u00NN.  Writes
+ *  at most `size` bytes (NUL included) to `out` (may be NULL) and returns
+ *  the length of the whole safe form. */
+size_t cli_term_safe(char *out, size_t size, const char *s);
+
+/** Print `s` in its safe form; returns the bytes printed. */
+size_t cli_term_put(FILE *out, const char *s);
 
 /** Write a generated document to `path`, or to standard output when `path`
  *  is NULL or "-": a new file with a random name (O_EXCL, O_NOFOLLOW, mode

@@ -83,6 +83,7 @@ static const char *const policy_keys[][2] = {
     {"notice", "contact"},
     {"notice", "purpose"},
     {"notice", "url"},
+    {"report", "min_group"},
 };
 
 /* The library reports every problem, in line order; a screen of them is

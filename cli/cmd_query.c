@@ -1,293 +1,250 @@
-/* privtrack query and export: one date's records, newest first. */
+/* privtrack query and export: the records of a date or a range of dates,
+ * newest first, streamed (pt_tracker_scan): memory does not grow with the
+ * number of records. */
 #include "cli.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 static const char query_help[] =
-    "Usage: privtrack query --date YYYY-MM-DD [--limit N] [--json] "
-    "[OPTIONS]\n"
+    "Usage: privtrack query [DATES] [--limit N] [--json] [OPTIONS]\n"
     "\n"
-    "Show one UTC date's records, newest first.  Expired records (ttl in "
-    "the\n"
-    "past) are never shown.\n"
+    "Show records, newest first: dates from the last to the first, and\n"
+    "within a date the latest first (the file store: the last stored first,\n"
+    "which is time order except for imported or replayed records).  Expired\n"
+    "records (ttl in the past) are never shown.  Values that could drive a\n"
+    "terminal (control characters) are shown escaped, as \\xNN.\n"
     "\n"
-    "  --date DATE      the UTC date to read (required)\n"
     "  --limit N        at most N records (default 100; 0: all)\n"
     "  --json           a JSON array of records instead of a table\n";
 
 static const char export_help[] =
-    "Usage: privtrack export --date YYYY-MM-DD [--output FILE] [OPTIONS]\n"
+    "Usage: privtrack export [DATES] [--output FILE] [OPTIONS]\n"
     "\n"
-    "Write all of one UTC date's records, newest first, as a JSON array.\n"
+    "Write every record of the dates, newest first (as query), as a JSON\n"
+    "array.  Memory does not grow with the number of records.\n"
     "\n"
-    "  --date DATE      the UTC date to export (required)\n"
-    "  --output FILE    write to FILE (replaced atomically) instead of "
-    "standard\n"
-    "                   output (\"-\" is standard output)\n";
+    "  --output FILE    write to FILE, created 0600 and replaced atomically,\n"
+    "                   instead of standard output (\"-\")\n";
 
-/* Arguments of query, stats and export. */
-typedef struct read_args {
-    const char *date;
-    uint64_t limit;
+/* The table's columns follow the widest value of the first rows. */
+#define TABLE_SIZING_ROWS 1000
+
+typedef struct printer {
+    FILE *out;
     int json;
-    const char *output;
-} read_args;
+    uint64_t count;
+    int failed; /* a write or an allocation failed */
+    /* table: rows held until the column widths are known */
+    pt_record_list *held;
+    int sized;
+    size_t w_ts, w_sid, w_ip, w_ua;
+} printer;
 
-int
-cli_read_date(const cli_common *common, const char *date, size_t limit,
-              pt_record_list **out)
+static size_t
+width_of(const char *s, size_t current)
 {
+    size_t n = s && *s ? cli_term_safe(NULL, 0, s) : 1;
+    return n > current ? n : current;
+}
+
+/* A value, escaped, padded to `width` (0: not padded). */
+static void
+cell(FILE *out, const char *s, size_t width)
+{
+    size_t n = s && *s ? cli_term_put(out, s) : (fputc('-', out), 1u);
+    for (; n < width; n++)
+        fputc(' ', out);
+}
+
+static void
+table_row(printer *p, const pt_record *r)
+{
+    FILE *out = p->out;
+    cell(out, r->timestamp, p->w_ts + 2);
+    cell(out, r->session_id, p->w_sid + 2);
+    cell(out, r->client_ip, p->w_ip + 2);
+    fprintf(out, "%5lld  %5lld  %6lld  ", (long long)r->num_links_submitted,
+            (long long)r->num_files_downloaded, (long long)r->error_count);
+    cell(out, r->user_agent, p->w_ua + 2);
+    for (size_t t = 0; t < r->title_count; t++) {
+        if (t)
+            fputs("; ", out);
+        cli_term_put(out, r->titles[t]);
+    }
+    if (!r->title_count)
+        fputc('-', out);
+    fputc('\n', out);
+}
+
+/* Column widths from the rows held, then the header and those rows. */
+static void
+table_flush(printer *p)
+{
+    const pt_record_list *l = p->held;
+    p->w_ts = 9, p->w_sid = 7, p->w_ip = 6, p->w_ua = 10;
+    for (size_t i = 0; l && i < l->count; i++) {
+        p->w_ts = width_of(l->records[i].timestamp, p->w_ts);
+        p->w_sid = width_of(l->records[i].session_id, p->w_sid);
+        p->w_ip = width_of(l->records[i].client_ip, p->w_ip);
+        p->w_ua = width_of(l->records[i].user_agent, p->w_ua);
+    }
+    fprintf(p->out, "%-*s  %-*s  %-*s  %5s  %5s  %6s  %-*s  %s\n", (int)p->w_ts,
+            "TIMESTAMP", (int)p->w_sid, "SESSION", (int)p->w_ip, "CLIENT",
+            "LINKS", "FILES", "ERRORS", (int)p->w_ua, "USER AGENT", "TITLES");
+    for (size_t i = 0; l && i < l->count; i++)
+        table_row(p, &l->records[i]);
+    pt_record_list_free(p->held);
+    p->held = NULL;
+    p->sized = 1;
+}
+
+static int
+print_record(const pt_record *r, void *userdata)
+{
+    printer *p = userdata;
+
+    if (p->json) {
+        char *json = NULL;
+        if (pt_record_to_json(&json, r) != PT_OK) {
+            p->failed = 1;
+            return PT_ENOMEM;
+        }
+        fputs(p->count ? ",\n" : "[\n", p->out);
+        fputs(json, p->out);
+        pt_free(json);
+    } else if (p->sized) {
+        table_row(p, r);
+    } else {
+        if ((!p->held && pt_record_list_new(&p->held) != PT_OK) ||
+            pt_record_list_append(p->held, r) != PT_OK) {
+            p->failed = 1;
+            return PT_ENOMEM;
+        }
+        if (p->held->count == TABLE_SIZING_ROWS)
+            table_flush(p);
+    }
+    p->count++;
+    /* A closed pipe or a full disk: stop reading the store. */
+    if (ferror(p->out)) {
+        p->failed = 1;
+        return PT_EIO;
+    }
+    return PT_OK;
+}
+
+static void
+print_end(printer *p, const cli_read_args *a)
+{
+    if (p->json) {
+        fputs(p->count ? "\n]\n" : "[]\n", p->out);
+        return;
+    }
+    if (p->count == 0) {
+        if (a->range_days == 1)
+            fprintf(p->out, "no records for %s\n", a->first);
+        else
+            fprintf(p->out, "no records from %s to %s\n", a->first, a->last);
+        return;
+    }
+    if (!p->sized)
+        table_flush(p);
+    fprintf(p->out, "%llu record%s\n", (unsigned long long)p->count,
+            p->count == 1 ? "" : "s");
+}
+
+/* Scan the range newest first into `p`; prints the error and returns the
+ * exit code. */
+static int
+stream(const cli_common *common, const cli_read_args *a, size_t limit,
+       printer *p, const char *what)
+{
+    pt_scan_options o = PT_SCAN_OPTIONS_INIT;
     pt_tracker *tracker = NULL;
     int rc = cli_open_tracker(common, 1, NULL, &tracker);
     int prc;
 
-    *out = NULL;
     if (rc != CLI_OK)
         return rc;
-    /* A date with nothing stored is an empty list, not an error; a missing
-     * DynamoDB table is PT_ENOTFOUND and is reported. */
-    prc = pt_tracker_query(tracker, out, date, limit);
+    o.from = a->first;
+    o.to = a->last;
+    o.limit = limit;
+    o.flags = PT_SCAN_NEWEST_FIRST;
+    /* Nothing stored on a date is no error; a missing DynamoDB table is
+     * PT_ENOTFOUND and is reported. */
+    prc = pt_tracker_scan(tracker, &o, print_record, p);
+    if (prc != PT_OK && p->failed)
+        cli_error("%s: cannot write the output: %s", what,
+                  prc == PT_ENOMEM ? "out of memory" : strerror(errno));
+    else if (prc != PT_OK)
+        cli_fail(tracker, prc, "cannot read the store");
     if (prc != PT_OK)
-        rc = cli_fail(tracker, prc, "cannot read the store");
+        rc = p->failed ? CLI_RUNTIME : cli_exit_code(prc);
     pt_tracker_close(tracker, 10000);
-    return rc;
-}
-
-/* Records as a JSON array, one record per line. */
-int
-cli_write_json_array(FILE *out, const pt_record_list *list)
-{
-    if (fputs("[", out) == EOF)
-        return -1;
-    for (size_t i = 0; i < list->count; i++) {
-        char *json = NULL;
-        if (pt_record_to_json(&json, &list->records[i]) != PT_OK)
-            return -1;
-        int bad =
-            fputs(i ? ",\n" : "\n", out) == EOF || fputs(json, out) == EOF;
-        pt_free(json);
-        if (bad)
-            return -1;
-    }
-    return fputs(list->count ? "\n]\n" : "]\n", out) == EOF ? -1 : 0;
-}
-
-static const char *
-or_dash(const char *s)
-{
-    return s && *s ? s : "-";
-}
-
-static int
-max_width(int current, const char *s)
-{
-    int n = (int)strlen(or_dash(s));
-    return n > current ? n : current;
-}
-
-static void
-print_titles(const pt_record *r)
-{
-    for (size_t t = 0; t < r->title_count; t++)
-        printf("%s%s", t ? "; " : "", r->titles[t]);
-    if (!r->title_count)
-        fputs("-", stdout);
-}
-
-/* A readable table; widths follow the widest value of each column. */
-static void
-print_table(const pt_record_list *list, const char *date)
-{
-    int w_ts = 9, w_sid = 7, w_ip = 6, w_ua = 10;
-
-    if (list->count == 0) {
-        printf("no records for %s\n", date);
-        return;
-    }
-    for (size_t i = 0; i < list->count; i++) {
-        const pt_record *r = &list->records[i];
-        w_ts = max_width(w_ts, r->timestamp);
-        w_sid = max_width(w_sid, r->session_id);
-        w_ip = max_width(w_ip, r->client_ip);
-        w_ua = max_width(w_ua, r->user_agent);
-    }
-    printf("%-*s  %-*s  %-*s  %5s  %5s  %6s  %-*s  %s\n", w_ts, "TIMESTAMP",
-           w_sid, "SESSION", w_ip, "CLIENT", "LINKS", "FILES", "ERRORS", w_ua,
-           "USER AGENT", "TITLES");
-    for (size_t i = 0; i < list->count; i++) {
-        const pt_record *r = &list->records[i];
-        printf("%-*s  %-*s  %-*s  %5lld  %5lld  %6lld  %-*s  ", w_ts,
-               or_dash(r->timestamp), w_sid, or_dash(r->session_id), w_ip,
-               or_dash(r->client_ip), (long long)r->num_links_submitted,
-               (long long)r->num_files_downloaded, (long long)r->error_count,
-               w_ua, or_dash(r->user_agent));
-        print_titles(r);
-        fputc('\n', stdout);
-    }
-    printf("%zu record%s\n", list->count, list->count == 1 ? "" : "s");
-}
-
-/* Options of the reading commands; the command's name selects which of
- * --limit, --json and --output it accepts. */
-static int
-parse_read_args(int argc, char **argv, cli_common *common, const char *command,
-                const char *help, read_args *args)
-{
-    static const struct option longopts[] = {
-        {"date", required_argument, NULL, 'd'},
-        {"limit", required_argument, NULL, 'l'},
-        {"json", no_argument, NULL, 'j'},
-        {"output", required_argument, NULL, 'o'},
-        CLI_COMMON_LONG_OPTIONS,
-        {NULL, 0, NULL, 0}};
-    int is_query = strcmp(command, "query") == 0;
-    int is_export = strcmp(command, "export") == 0;
-    int opt;
-
-    args->limit = 100;
-    cli_getopt_reset();
-    while ((opt = getopt_long(argc, argv, ":vho:", longopts, NULL)) != -1) {
-        if (cli_common_option(opt, optarg, common))
-            continue;
-        if (opt == 'h') {
-            printf("%s\n%s", help, cli_common_help);
-            return -1;
-        } else if (opt == 'd') {
-            args->date = optarg;
-        } else if (opt == 'l' && is_query) {
-            if (cli_parse_uint(optarg, 1000000000, &args->limit))
-                return cli_usage_error(command,
-                                       "%s: --limit must be a number, not "
-                                       "'%s'",
-                                       command, optarg);
-        } else if (opt == 'j' && !is_export) {
-            args->json = 1;
-        } else if (opt == 'o' && is_export) {
-            args->output = optarg;
-        } else {
-            if (opt != '?' && opt != ':')
-                opt = '?';
-            return cli_bad_option(command, argv, opt);
-        }
-    }
-    if (optind < argc)
-        return cli_usage_error(command, "%s: unexpected argument '%s'", command,
-                               argv[optind]);
-    if (!args->date)
-        return cli_usage_error(command, "%s: --date YYYY-MM-DD is required",
-                               command);
-    if (!cli_valid_date(args->date))
-        return cli_usage_error(command,
-                               "%s: --date '%s' is not a date (YYYY-MM-DD)",
-                               command, args->date);
-    return CLI_OK;
-}
-
-int
-cli_parse_read_args(int argc, char **argv, cli_common *common,
-                    const char *command, const char *help, const char **date,
-                    int *json)
-{
-    read_args args = {NULL, 0, 0, NULL};
-    int rc = parse_read_args(argc, argv, common, command, help, &args);
-    *date = args.date;
-    *json = args.json;
     return rc;
 }
 
 int
 cli_cmd_query(int argc, char **argv, cli_common *common)
 {
-    read_args args = {NULL, 0, 0, NULL};
-    pt_record_list *list = NULL;
-    int rc = parse_read_args(argc, argv, common, "query", query_help, &args);
+    cli_read_args a;
+    printer p;
+    int rc = cli_parse_read_args(argc, argv, common, "query", query_help,
+                                 CLI_READ_LIMIT | CLI_READ_JSON, &a);
 
     if (rc != CLI_OK)
         return rc < 0 ? CLI_OK : rc;
     cli_setup_logging(common);
-    rc = cli_read_date(common, args.date, (size_t)args.limit, &list);
-    if (rc != CLI_OK)
-        return rc;
-    if (args.json) {
-        if (cli_write_json_array(stdout, list) != 0)
-            rc = CLI_RUNTIME;
-    } else {
-        print_table(list, args.date);
-    }
-    pt_record_list_free(list);
-    if ((fflush(stdout) != 0 || rc != CLI_OK)) {
+    memset(&p, 0, sizeof(p));
+    p.out = stdout;
+    p.json = a.json;
+    rc = stream(common, &a, (size_t)a.limit, &p, "query");
+    if (rc == CLI_OK)
+        print_end(&p, &a);
+    pt_record_list_free(p.held);
+    if (fflush(stdout) != 0 && rc == CLI_OK) {
         cli_error("query: cannot write the output: %s", strerror(errno));
-        return CLI_RUNTIME;
-    }
-    return CLI_OK;
-}
-
-/* Write to FILE.tmp then rename, so a reader never sees half an export. */
-static int
-export_to_file(const char *path, const pt_record_list *list)
-{
-    size_t n = strlen(path) + 16;
-    char *tmp = malloc(n);
-    FILE *out;
-    int rc = CLI_OK;
-
-    if (!tmp)
-        return CLI_RUNTIME;
-    snprintf(tmp, n, "%s.tmp%ld", path, (long)getpid());
-    out = fopen(tmp, "w");
-    if (!out) {
-        cli_error("export: cannot create %s: %s", tmp, strerror(errno));
-        free(tmp);
-        return CLI_RUNTIME;
-    }
-    if (cli_write_json_array(out, list) != 0 || fflush(out) != 0 ||
-        fsync(fileno(out)) != 0) {
-        cli_error("export: cannot write %s: %s", tmp, strerror(errno));
         rc = CLI_RUNTIME;
     }
-    if (fclose(out) != 0 && rc == CLI_OK) {
-        cli_error("export: cannot write %s: %s", tmp, strerror(errno));
-        rc = CLI_RUNTIME;
-    }
-    if (rc == CLI_OK && rename(tmp, path) != 0) {
-        cli_error("export: cannot rename %s to %s: %s", tmp, path,
-                  strerror(errno));
-        rc = CLI_RUNTIME;
-    }
-    if (rc != CLI_OK)
-        unlink(tmp);
-    free(tmp);
     return rc;
 }
 
 int
 cli_cmd_export(int argc, char **argv, cli_common *common)
 {
-    read_args args = {NULL, 0, 0, NULL};
-    pt_record_list *list = NULL;
-    int rc = parse_read_args(argc, argv, common, "export", export_help, &args);
+    cli_read_args a;
+    cli_output out;
+    printer p;
+    int rc = cli_parse_read_args(argc, argv, common, "export", export_help,
+                                 CLI_READ_OUTPUT, &a);
 
     if (rc != CLI_OK)
         return rc < 0 ? CLI_OK : rc;
     cli_setup_logging(common);
-    rc = cli_read_date(common, args.date, 0, &list);
-    if (rc != CLI_OK)
+    if ((rc = cli_output_open(&out, a.output, "export")) != CLI_OK)
         return rc;
-    if (args.output && strcmp(args.output, "-") != 0) {
-        rc = export_to_file(args.output, list);
-        if (rc == CLI_OK)
-            fprintf(stderr,
-                    "privtrack: export: %zu records of %s written to "
-                    "%s\n",
-                    list->count, args.date, args.output);
-    } else if (cli_write_json_array(stdout, list) != 0 || fflush(stdout) != 0) {
-        cli_error("export: cannot write the output: %s", strerror(errno));
-        rc = CLI_RUNTIME;
+    memset(&p, 0, sizeof(p));
+    p.out = out.fp;
+    p.json = 1;
+    rc = stream(common, &a, 0, &p, "export");
+    if (rc != CLI_OK) {
+        cli_output_close(&out, 0); /* no half export left behind */
+        return rc;
     }
-    pt_record_list_free(list);
+    print_end(&p, &a);
+    rc = cli_output_close(&out, !ferror(p.out));
+    if (rc == CLI_OK && out.path) {
+        if (a.range_days == 1)
+            fprintf(stderr,
+                    "privtrack: export: %llu records of %s written to "
+                    "%s\n",
+                    (unsigned long long)p.count, a.first, a.output);
+        else
+            fprintf(stderr,
+                    "privtrack: export: %llu records of %s..%s "
+                    "written to %s\n",
+                    (unsigned long long)p.count, a.first, a.last, a.output);
+    }
     return rc;
 }

@@ -233,62 +233,183 @@ cli_write(FILE *out, const char *data, size_t len)
 }
 
 int
+cli_output_open(cli_output *o, const char *path, const char *what)
+{
+    unsigned char random[8];
+    size_t n;
+    int fd;
+
+    memset(o, 0, sizeof(*o));
+    o->what = what;
+    if (!path || strcmp(path, "-") == 0) {
+        o->fp = stdout;
+        return CLI_OK;
+    }
+    o->path = path;
+    n = strlen(path) + 32;
+    o->tmp = malloc(n);
+    if (!o->tmp || getentropy(random, sizeof(random)) != 0) {
+        cli_error("%s: cannot name a temporary file: %s", what,
+                  strerror(errno));
+        free(o->tmp);
+        o->tmp = NULL;
+        return CLI_RUNTIME;
+    }
+    snprintf(o->tmp, n, "%s.tmp-%02x%02x%02x%02x%02x%02x%02x%02x", path,
+             random[0], random[1], random[2], random[3], random[4], random[5],
+             random[6], random[7]);
+    /* A fresh name, never a file or link someone prepared. */
+    fd = open(o->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+              0600);
+    if (fd < 0 || !(o->fp = fdopen(fd, "w"))) {
+        cli_error("%s: cannot create %s: %s", what, o->tmp, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+            unlink(o->tmp);
+        }
+        free(o->tmp);
+        o->tmp = NULL;
+        return CLI_RUNTIME;
+    }
+    return CLI_OK;
+}
+
+int
+cli_output_close(cli_output *o, int ok)
+{
+    int rc = ok ? CLI_OK : CLI_RUNTIME;
+
+    if (!o->fp)
+        return CLI_RUNTIME;
+    if (!o->tmp) { /* standard output */
+        if (fflush(stdout) != 0 && rc == CLI_OK) {
+            cli_error("%s: cannot write the output: %s", o->what,
+                      strerror(errno));
+            rc = CLI_RUNTIME;
+        }
+        o->fp = NULL;
+        return rc;
+    }
+    if (rc == CLI_OK && (fflush(o->fp) != 0 || fsync(fileno(o->fp)) != 0)) {
+        cli_error("%s: cannot write %s: %s", o->what, o->tmp, strerror(errno));
+        rc = CLI_RUNTIME;
+    }
+    if (fclose(o->fp) != 0 && rc == CLI_OK) {
+        cli_error("%s: cannot write %s: %s", o->what, o->tmp, strerror(errno));
+        rc = CLI_RUNTIME;
+    }
+    o->fp = NULL;
+    if (rc == CLI_OK && rename(o->tmp, o->path) != 0) {
+        cli_error("%s: cannot replace %s: %s", o->what, o->path,
+                  strerror(errno));
+        rc = CLI_RUNTIME;
+    }
+    if (rc != CLI_OK)
+        unlink(o->tmp);
+    free(o->tmp);
+    o->tmp = NULL;
+    return rc;
+}
+
+int
 cli_write_output(const char *path, const char *data, size_t len,
                  const char *what)
 {
-    unsigned char random[8];
-    char *tmp;
-    size_t n;
-    int fd, rc = CLI_OK;
+    cli_output o;
+    int rc = cli_output_open(&o, path, what);
+    if (rc != CLI_OK)
+        return rc;
+    if (cli_write(o.fp, data, len) != 0 && !o.tmp)
+        cli_error("%s: cannot write the output: %s", what, strerror(errno));
+    return cli_output_close(&o, !ferror(o.fp));
+}
 
-    if (!path || strcmp(path, "-") == 0) {
-        if (cli_write(stdout, data, len) != 0 || fflush(stdout) != 0) {
-            cli_error("%s: cannot write the output: %s", what, strerror(errno));
-            return CLI_RUNTIME;
+/* ---- text for a terminal ---------------------------------------------------
+ * Record fields are data from visitors: a file name may hold ESC [2J or an
+ * OSC title sequence.  Shown raw, it would clear the operator's screen or
+ * worse, so every control character (C0, DEL, C1) and every byte that is
+ * not UTF-8 is shown escaped. */
+
+/* Length of the valid UTF-8 sequence at s (1-4), 0 when invalid. */
+static size_t
+utf8_len(const unsigned char *s)
+{
+    size_t n;
+    unsigned int cp;
+
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xC2 && s[0] <= 0xDF)
+        n = 2, cp = s[0] & 0x1Fu;
+    else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+        n = 3, cp = s[0] & 0x0Fu;
+    else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+        n = 4, cp = s[0] & 0x07u;
+    else
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3Fu);
+    }
+    if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+        return 0;
+    return n;
+}
+
+/* Append the safe form of `s` to `out` (`size` bytes, NUL-terminated,
+ * cut at a character boundary); returns the length it needs. */
+size_t
+cli_term_safe(char *out, size_t size, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    size_t len = 0, written = 0;
+
+    while (*p) {
+        char piece[8];
+        size_t n = utf8_len(p), k;
+        if (n == 1 && *p >= 0x20 && *p != 0x7F) {
+            piece[0] = (char)*p;
+            k = 1;
+        } else if (n == 2 && p[0] == 0xC2 && p[1] < 0xA0) {
+            k = (size_t)snprintf(piece, sizeof(piece), "\\u%04x", p[1]);
+        } else if (n <= 1) {
+            k = (size_t)snprintf(piece, sizeof(piece), "\\x%02x", *p);
+            n = 1;
+        } else {
+            memcpy(piece, p, n);
+            k = n;
         }
-        return CLI_OK;
+        /* Whole pieces only: never half an escape or a character. */
+        if (out && written == len && len + k < size) {
+            memcpy(out + len, piece, k);
+            written += k;
+        }
+        len += k;
+        p += n;
     }
-    n = strlen(path) + 32;
-    tmp = malloc(n);
-    if (!tmp || getentropy(random, sizeof(random)) != 0) {
-        cli_error("%s: cannot name a temporary file: %s", what,
-                  strerror(errno));
-        free(tmp);
-        return CLI_RUNTIME;
+    if (out && size)
+        out[written] = '\0';
+    return len;
+}
+
+size_t
+cli_term_put(FILE *out, const char *s)
+{
+    char small[512];
+    size_t len = cli_term_safe(small, sizeof(small), s);
+    if (len < sizeof(small)) {
+        fputs(small, out);
+    } else {
+        char *big = malloc(len + 1);
+        if (!big)
+            return 0;
+        cli_term_safe(big, len + 1, s);
+        fputs(big, out);
+        free(big);
     }
-    snprintf(tmp, n, "%s.tmp-%02x%02x%02x%02x%02x%02x%02x%02x", path, random[0],
-             random[1], random[2], random[3], random[4], random[5], random[6],
-             random[7]);
-    /* A fresh name, never a file or link someone prepared. */
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        cli_error("%s: cannot create %s: %s", what, tmp, strerror(errno));
-        free(tmp);
-        return CLI_RUNTIME;
-    }
-    for (size_t done = 0; done < len && rc == CLI_OK;) {
-        ssize_t w = write(fd, data + done, len - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            rc = CLI_RUNTIME;
-        else
-            done += (size_t)w;
-    }
-    if (rc != CLI_OK || fsync(fd) != 0)
-        rc = CLI_RUNTIME;
-    if (close(fd) != 0)
-        rc = CLI_RUNTIME;
-    if (rc != CLI_OK)
-        cli_error("%s: cannot write %s: %s", what, tmp, strerror(errno));
-    else if (rename(tmp, path) != 0) {
-        cli_error("%s: cannot replace %s: %s", what, path, strerror(errno));
-        rc = CLI_RUNTIME;
-    }
-    if (rc != CLI_OK)
-        unlink(tmp);
-    free(tmp);
-    return rc;
+    return len;
 }
 
 /* Replay slices: a progress line after each while records remain. */

@@ -6,6 +6,17 @@
 #include <stdio.h>
 #include <string.h>
 
+void
+cli_date_days(const char *date, int64_t *days)
+{
+    char midnight[32];
+    int64_t us = 0;
+
+    snprintf(midnight, sizeof(midnight), "%.10sT00:00:00Z", date);
+    (void)pt_time_parse(midnight, &us);
+    *days = us / 86400000000LL;
+}
+
 int
 cli_valid_date(const char *date)
 {

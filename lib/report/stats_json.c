@@ -107,6 +107,8 @@ ranking(pt_buf *b, int *first, const pt__stats *s, const pt__namemap *m,
     }
     pt_buf_putc(b, ']');
     free(rows);
+    if (!fold && !top)
+        return PT_OK; /* every group listed: no "other" */
     snprintf(other, sizeof(other), "%s_other", list);
     key(b, first, other);
     {

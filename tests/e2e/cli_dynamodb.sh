@@ -7,9 +7,10 @@ source "$(dirname "$0")/lib.sh" "$@"
 [ -n "${AWS_ENDPOINT_URL_DYNAMODB:-}" ] || fail "run me through with-dynalite.sh"
 D="$(days_ago 1)"
 OLD="$(days_ago 10)"
-ddb_policy() { # ddb_policy FILE NAME TTL_DAYS
+ddb_policy() { # ddb_policy FILE NAME TTL_DAYS (k-anonymity off: 4 visits)
     write_policy "$1" '[policy]' "name = $2" '[storage]' 'backend = dynamodb' \
-        'table = pt-e2e-cli' '[retention]' "ttl_days = $3"
+        'table = pt-e2e-cli' '[retention]' "ttl_days = $3" '[report]' \
+        'min_group = 1'
 }
 ddb_policy ddb.ini ddb 30
 ddb_policy short.ini short 1
@@ -56,6 +57,16 @@ assert s["visits"] == 4 and s["unique_visitors"] == 2, s
 assert s["files_downloaded"] == 5 and s["busiest_hour"] == 14, s
 assert s["top_titles"][0] == {"title": "B", "count": 3}, s
 ' "$OUT"
+# A range: one Query per date, several in flight (scan).
+run 0 "$PT" stats --policy ddb.ini --from "$OLD" --to "$D" --json
+py '
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["days"] == 10 and s["visits"] == 4, s
+assert [d["date"] for d in s["per_day"]] == [sys.argv[2]], s
+' "$OUT" "$D"
+run 0 "$PT" query --policy ddb.ini --days 3 --json --limit 0
+py 'import json,sys; assert json.load(open(sys.argv[1])) == json.load(open("query.json"))' "$OUT"
 run 0 "$PT" export --policy ddb.ini --date "$D" --output export.json
 run 0 "$PT" query --policy ddb.ini --date "$D" --json --limit 0
 py 'import json,sys; assert json.load(open("export.json")) == json.load(open(sys.argv[1]))' "$OUT"

@@ -93,13 +93,29 @@ run 0 "$PT" query --date "$(date -u +%F)" --json
 py 'import json,sys; r=json.load(open(sys.argv[1])); assert len(r) >= 1 and r[0]["titles"] == ["Now"], r' "$OUT"
 
 # ---- stats -----------------------------------------------------------------
+# Five visits from four networks: under the default k-anonymity (5) no
+# title, hour or day has enough visitors to be shown; totals are exact.
 run 0 "$PT" stats --date "$D" --json
+py '
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["date"] == sys.argv[2] and s["from"] == s["to"] == sys.argv[2]
+assert s["visits"] == 5 and s["unique_visitors"] == 4, s
+assert s["files_downloaded"] == 6, s
+assert s["top_titles"] == [] and s["busiest_hour"] is None, s
+assert s["top_titles_other"]["suppressed_groups"] == 3, s
+assert s["k_anonymity"]["min_group"] == 5, s
+' "$OUT" "$D"
+# The same with k-anonymity off ([report] min_group = 1).
+printf '[report]\nmin_group = 1\n' >k1.ini
+run 0 "$PT" stats --policy k1.ini --date "$D" --json
 py '
 import json, sys
 s = json.load(open(sys.argv[1]))
 assert s["date"] == sys.argv[2]
 assert s["visits"] == 5, s
 assert s["unique_visitors"] == 4, s   # 203.0.113.0/24 counted once
+assert s["unique_visitors_method"] == "distinct", s
 assert s["files_downloaded"] == 6, s
 assert abs(s["success_rate"] - 0.6) < 1e-9, s
 assert s["busiest_hour"] == 14 and s["busiest_hour_visits"] == 3, s
@@ -107,8 +123,11 @@ top = s["top_titles"]
 assert top[0] == {"title": "Song Title 1", "count": 3}, top
 assert top[1] == {"title": "Other.Song", "count": 2}, top
 assert {"title": "README", "count": 1} in top
+assert {"family": "Firefox/Linux", "visits": 1} in s["user_agents"], s
+assert s["per_day"] == [{"date": sys.argv[2], "visits": 5, "unique_visitors": 4,
+                         "files_downloaded": 6, "success_rate": 0.6}], s
 ' "$OUT" "$D"
-run 0 "$PT" stats --date "$D"
+run 0 "$PT" stats --policy k1.ini --date "$D"
 contains "$OUT" '^visits: +5$'
 contains "$OUT" '^unique visitors: +4$'
 contains "$OUT" '^success rate: +60\.0%$'

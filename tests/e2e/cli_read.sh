@@ -1,0 +1,144 @@
+# The read side over ranges of dates: query, stats and export with --date,
+# --from/--to and --days; bad ranges and unreadable stores; k-anonymity in
+# stats; control characters from records never reach the terminal raw.
+source "$(dirname "$0")/lib.sh" "$@"
+
+D1="$(days_ago 3)"
+D2="$(days_ago 2)"
+D3="$(days_ago 1)"
+TODAY="$(date -u +%F)"
+
+# Three dates: 10 visitors on D1 (4 of them download "Rare Song"), 2 on D2,
+# 5 on D3 (one of them twice); one file name carries a screen-clearing escape and an OSC title.
+"$PY" - "$D1" "$D2" "$D3" >visits.jsonl <<'PY'
+import json, sys
+d1, d2, d3 = sys.argv[1:4]
+def visit(day, hour, ip, files):
+    return {"remote_addr": ip, "filenames": files,
+            "headers": {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"},
+            "time": "%sT%02d:30:00Z" % (day, hour)}
+for i in range(4):
+    print(json.dumps(visit(d1, 9, "203.0.%d.7" % (110 + i), ["Rare Song.mp3"])))
+for i in range(6):
+    print(json.dumps(visit(d1, 10, "198.51.%d.1" % i, ["Hit.mp3"])))
+print(json.dumps(visit(d2, 11, "192.0.2.1", ["Hit.mp3"])))
+print(json.dumps(visit(d2, 11, "192.0.3.1", ["evil\u001b[2J\u001b]0;pwned\u0007.mp3"])))
+for i in range(5):
+    print(json.dumps(visit(d3, 12, "198.18.%d.1" % i, ["Hit.mp3"])))
+print(json.dumps(visit(d3, 13, "198.18.0.9", ["Hit.mp3"])))  # a second visit
+PY
+run 0 "$PT" record visits.jsonl
+expect_count stored 18
+
+# ---- ranges ------------------------------------------------------------------
+run 0 "$PT" query --from "$D1" --to "$D3" --json --limit 0
+cp "$OUT" range.json
+py '
+import json, sys
+recs = json.load(open("range.json"))
+assert len(recs) == 18, len(recs)
+dates = [r["date"] for r in recs]
+# newest first: the last date first, every date in one run
+assert dates == sorted(dates, reverse=True), dates
+assert dates[0] == sys.argv[3] and dates[-1] == sys.argv[1]
+ts = [r["timestamp"] for r in recs]
+assert ts == sorted(ts, reverse=True), ts
+' "$D1" "$D2" "$D3"
+# --days 4 is D1..today; --from alone runs to today; the same records.
+run 0 "$PT" query --days 4 --json --limit 0
+py 'import json,sys; assert json.load(open(sys.argv[1])) == json.load(open("range.json"))' "$OUT"
+run 0 "$PT" query --from "$D1" --json --limit 0
+py 'import json,sys; assert json.load(open(sys.argv[1])) == json.load(open("range.json"))' "$OUT"
+# A limit spans dates.
+run 0 "$PT" query --from "$D1" --to "$D3" --json --limit 7
+py 'import json,sys; assert json.load(open(sys.argv[1])) == json.load(open("range.json"))[:7]' "$OUT"
+run 0 "$PT" export --from "$D1" --to "$D3" --output range-export.json
+contains "$ERR" "18 records of $D1\\.\\.$D3 written to range-export.json"
+py 'import json; assert json.load(open("range-export.json")) == json.load(open("range.json"))'
+[ "$(stat -c %a range-export.json)" = 600 ] || fail "export is not 0600"
+ok
+# No date at all: today.
+run 0 "$PT" query
+contains "$OUT" "no records for $TODAY"
+
+# ---- stats over the range, k-anonymity ---------------------------------------
+run 0 "$PT" stats --from "$D1" --to "$D3" --json
+cp "$OUT" stats5.json
+py '
+import json, sys
+s = json.load(open("stats5.json"))
+assert s["from"] == sys.argv[1] and s["to"] == sys.argv[3] and "date" not in s
+assert s["days"] == 3 and s["days_with_records"] == 3
+assert s["visits"] == 18 and s["files_downloaded"] == 18, s
+assert s["unique_visitors"] == 17, s       # 17 networks, 18 visits
+assert s["unique_visitors_method"] == "distinct"
+titles = {t["title"]: t["count"] for t in s["top_titles"]}
+# "Rare Song": 4 distinct visitors < 5: not shown; "Hit": 12 visitors
+assert "Rare Song" not in titles and titles["Hit"] == 13, s
+assert s["top_titles_other"]["suppressed_count"] == 5, s
+# D2 has 2 visitors: its day row is folded; the totals are not
+days = [d["date"] for d in s["per_day"]]
+assert days == [sys.argv[1], sys.argv[3]], days
+assert s["per_day_other"] == {"groups": 1, "visits": 2}, s
+assert sum(d["visits"] for d in s["per_day"]) + 2 == s["visits"]
+assert s["k_anonymity"]["min_group"] == 5
+' "$D1" "$D2" "$D3"
+write_policy k4.ini "[report]" "min_group = 4"
+run 0 "$PT" stats --policy k4.ini --from "$D1" --to "$D3" --json
+py '
+import json, sys
+s, s5 = json.load(open(sys.argv[1])), json.load(open("stats5.json"))
+titles = {t["title"]: t["count"] for t in s["top_titles"]}
+assert titles["Rare Song"] == 4, s          # 4 visitors: shown at K = 4
+for k in ("visits", "unique_visitors", "files_downloaded", "success_rate"):
+    assert s[k] == s5[k], k                  # totals are exact at any K
+' "$OUT"
+run 0 "$PT" stats --from "$D1" --to "$D3"
+contains "$OUT" "^period: +$D1 to $D3 \\(3 days\\)$"
+contains "$OUT" '^visits: +18$'
+contains "$OUT" '^k-anonymity: .*fewer than 5 distinct visitors'
+contains "$OUT" "^  $D1 +10 +10 +10 +100\\.0%$"
+
+# ---- terminal escapes (issue 14): shown escaped, never raw -------------------
+write_policy k1.ini "[report]" "min_group = 1"
+for cmd in "query --date $D2" "stats --policy k1.ini --date $D2" \
+    "stats --policy k1.ini --days 3"; do
+    # shellcheck disable=SC2086
+    run 0 "$PT" $cmd
+    lacks "$OUT" $'\x1b' "'$cmd' printed a raw ESC"
+    lacks "$OUT" $'\x07' "'$cmd' printed a raw BEL"
+    contains "$OUT" 'evil\\x1b\[2J\\x1b\]0;pwned\\x07'
+done
+# JSON keeps its own escapes.
+run 0 "$PT" query --date "$D2" --json
+lacks "$OUT" $'\x1b'
+contains "$OUT" 'evil\\u001b\[2J'
+
+# ---- bad input: one line, exit 1 (usage) or 2 (runtime) ----------------------
+one_line() { [ "$(grep -vc '^Try ' "$ERR")" = 1 ] || fail "expected one error line: $(cat "$ERR")"; ok; }
+run 1 "$PT" stats --from "$D3" --to "$D1"
+contains "$ERR" 'reversed'
+one_line
+run 1 "$PT" query --from 2020-01-01 --to 2021-06-30
+contains "$ERR" '547 days; add --yes'
+one_line
+run 0 "$PT" stats --from 2020-01-01 --to 2021-06-30 --yes --json
+py 'import json,sys; s = json.load(open(sys.argv[1])); assert s["days"] == 547 and s["visits"] == 0' "$OUT"
+run 1 "$PT" export --date "$D1" --from "$D1"
+one_line
+run 1 "$PT" query --to "$D1"
+contains "$ERR" '--to needs --from'
+run 1 "$PT" stats --days 0
+run 1 "$PT" stats --days many
+run 1 "$PT" query --from 2025-02-30
+contains "$ERR" "--from '2025-02-30' is not a date"
+# A day file that is not a regular file: refused, not read (a FIFO would
+# hang the reader for ever).
+mkfifo "var/$TODAY.jsonl"
+for cmd in query stats export; do
+    run 2 timeout 20 "$PT" "$cmd" --days 2
+    contains "$ERR" 'not a regular file'
+    one_line
+done
+rm "var/$TODAY.jsonl"
+finish
