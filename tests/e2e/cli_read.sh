@@ -27,6 +27,10 @@ for i in range(5):
     print(json.dumps(visit(d3, 12, "198.18.%d.1" % i, ["Hit.mp3"])))
 print(json.dumps(visit(d3, 13, "198.18.0.9", ["Hit.mp3"])))  # a second visit
 PY
+# One key for the whole test (the default policy's daily keys are gone
+# after two days: older visits would be stored without an address); the
+# daily rotation is checked on its own below.
+write_policy policy.ini "[ip]" "rotate = never"
 run 0 "$PT" record visits.jsonl
 expect_count stored 18
 
@@ -83,7 +87,7 @@ assert s["per_day_other"] == {"groups": 1, "visits": 2}, s
 assert sum(d["visits"] for d in s["per_day"]) + 2 == s["visits"]
 assert s["k_anonymity"]["min_group"] == 5
 ' "$D1" "$D2" "$D3"
-write_policy k4.ini "[report]" "min_group = 4"
+write_policy k4.ini "[ip]" "rotate = never" "[report]" "min_group = 4"
 run 0 "$PT" stats --policy k4.ini --from "$D1" --to "$D3" --json
 py '
 import json, sys
@@ -100,7 +104,7 @@ contains "$OUT" '^k-anonymity: .*fewer than 5 distinct visitors'
 contains "$OUT" "^  $D1 +10 +10 +10 +100\\.0%$"
 
 # ---- terminal escapes (issue 14): shown escaped, never raw -------------------
-write_policy k1.ini "[report]" "min_group = 1"
+write_policy k1.ini "[ip]" "rotate = never" "[report]" "min_group = 1"
 for cmd in "query --date $D2" "stats --policy k1.ini --date $D2" \
     "stats --policy k1.ini --days 3"; do
     # shellcheck disable=SC2086
@@ -113,6 +117,26 @@ done
 run 0 "$PT" query --date "$D2" --json
 lacks "$OUT" $'\x1b'
 contains "$OUT" 'evil\\u001b\[2J'
+
+# ---- keys that rotate daily: one person, two days, two pseudonyms ----------
+write_policy daily.ini "[ip]" "rotate = daily" "[report]" "min_group = 1"
+printf '{"remote_addr": "192.0.2.77", "time": "%sT08:00:00Z"}\n{"remote_addr": "192.0.2.77"}\n' \
+    "$D3" >person.jsonl
+run 0 "$PT" record --policy daily.ini --storage rot person.jsonl
+expect_count stored 2
+run 0 "$PT" stats --policy daily.ini --storage rot --days 2 --json
+py '
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["visits"] == 2 and s["rotation"] == "daily", s
+assert s["unique_visitors"] == 2, s    # one per day: a sum, not one count
+assert s["unique_visitors_method"] == "sum_of_periods" and s["key_periods"] == 2
+assert [d["unique_visitors"] for d in s["per_day"]] == [1, 1], s
+' "$OUT"
+run 0 "$PT" stats --policy daily.ini --storage rot --days 2
+contains "$OUT" '^unique visitors: +2 \(a sum of 2 daily counts'
+run 0 "$PT" stats --policy daily.ini --storage rot --date "$TODAY" --json
+py 'import json,sys; s = json.load(open(sys.argv[1])); assert s["unique_visitors_method"] == "distinct", s' "$OUT"
 
 # ---- bad input: one line, exit 1 (usage) or 2 (runtime) ----------------------
 one_line() { [ "$(grep -vc '^Try ' "$ERR")" = 1 ] || fail "expected one error line: $(cat "$ERR")"; ok; }
