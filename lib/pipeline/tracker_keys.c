@@ -27,7 +27,7 @@ int
 pt__tracker_keys_open(pt_tracker *t)
 {
     unsigned int flags = t->dry_run ? PT__KEYS_DRY_RUN : PT__KEYS_CREATE;
-    const char *env = getenv("PRIVTRACK_IP_KEY");
+    const char *env = getenv("PRIVTRACK_IP_KEY"), *create;
     int rc;
 
     if (env && *env)
@@ -41,6 +41,12 @@ pt__tracker_keys_open(pt_tracker *t)
     rc = pt__keys_open(&t->keys, t->policy, t->storage_path, flags);
     if (rc != PT_OK)
         return rc;
+    create = pt_policy_get(t->policy, "storage", "create_table");
+    if (!t->dry_run && create && strcmp(create, "true") == 0 &&
+        pt__keys_init_store(t->keys) != PT_OK)
+        /* [storage] create_table: the keys table too, on first use; if it
+         * cannot be made now, the refresh below says why */
+        pt__log(PT_LOG_DEBUG, "keys: %s", pt_last_error());
     rc = pt__keys_refresh(t->keys, pt__now_us());
     if (rc != PT_OK && is_fatal(rc))
         return rc;

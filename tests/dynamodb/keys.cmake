@@ -19,3 +19,14 @@ add_test(NAME e2e_dynamodb_keys
                  $<TARGET_FILE:privtrack_cli> ${PROJECT_SOURCE_DIR}
                  ${PROJECT_BINARY_DIR})
 set_tests_properties(e2e_dynamodb_keys PROPERTIES LABELS dynamodb TIMEOUT 300)
+# The taint test with every policy on DynamoDB (rotating keys in
+# <table>-keys included).
+add_test(NAME e2e_taint_dynamodb
+         COMMAND bash ${PROJECT_SOURCE_DIR}/tests/dynamodb/with-dynalite.sh
+                 ${CMAKE_CURRENT_BINARY_DIR}/dynalite-taint
+                 env PT_TAINT_BACKEND=dynamodb
+                 bash ${PROJECT_SOURCE_DIR}/tests/e2e/taint.sh
+                 $<TARGET_FILE:privtrack_cli> ${PROJECT_SOURCE_DIR}
+                 ${PROJECT_BINARY_DIR})
+set_tests_properties(e2e_taint_dynamodb PROPERTIES LABELS dynamodb
+                     TIMEOUT 900)

@@ -9,9 +9,24 @@
 #
 # Positive controls prove the scanner can fail: planted traces in each form
 # are detected, and a `mode = keep` policy run the same way is flagged.
+#
+# Keys that rotate daily are covered (the shipped default and strict
+# policies, and t-hash-daily), with their key store under the working
+# directory; t-hash-daily-wrapped wraps its keys, and the scan then also
+# looks for every one of its period keys (unwrapped here with libsodium)
+# and for the wrapping key: as bytes, hex and base64 they must appear
+# nowhere.
+#
+# PT_TAINT_BACKEND=dynamodb (tests/dynamodb/keys.cmake, under
+# with-dynalite.sh) runs every policy on DynamoDB instead: each gets a table
+# (and its keys table), whose items are dumped with boto3 and scanned too.
 source "$(dirname "$0")/lib.sh" "$@"
 
 SCAN="$SRC/tests/e2e/taint_scan.py"
+BACKEND="${PT_TAINT_BACKEND:-file}"
+if [ "$BACKEND" = dynamodb ]; then
+    [ -n "${AWS_ENDPOINT_URL_DYNAMODB:-}" ] || fail "run me through with-dynalite.sh"
+fi
 D="$(days_ago 1)"
 mkdir input
 cat >input/addresses.txt <<'EOF'
@@ -112,6 +127,31 @@ user_agent = keep
 links = keep
 $common
 EOF
+cat >policies/t-hash-daily.ini <<EOF
+[policy]
+name = t-hash-daily
+[ip]
+mode = hash
+rotate = daily
+key_grace_hours = 240
+$proxies
+$common
+EOF
+# The wrapping key lives with the input (not scanned: it is meant to be a
+# file); the period keys it wraps are what must not leak.
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >input/wrap.key
+chmod 600 input/wrap.key
+cat >policies/t-hash-daily-wrapped.ini <<EOF
+[policy]
+name = t-hash-daily-wrapped
+[ip]
+mode = hash
+rotate = daily
+key_grace_hours = 240
+key_wrap_file = $WORK/input/wrap.key
+$proxies
+$common
+EOF
 cat >policies/t-drop.ini <<EOF
 [policy]
 name = t-drop
@@ -139,6 +179,30 @@ for f in "$SRC"/policy/*.ini; do
 done
 [ "$shipped" -ge 1 ] || fail "no shipped policy to test"
 ok
+# On DynamoDB every policy gets a table of its own (and <table>-keys),
+# created on first use.
+if [ "$BACKEND" = dynamodb ]; then
+    for p in policies/*.ini; do
+        name="$(basename "$p" .ini)"
+        grep -Ev '^[[:space:]]*(backend|fsync|path)[[:space:]]*=' "$p" >"$p.tmp"
+        printf '[storage]\nbackend = dynamodb\ntable = taint-%s\ncreate_table = true\n' "$name" >>"$p.tmp"
+        mv "$p.tmp" "$p"
+    done
+fi
+# What is stored in DynamoDB, as boto3 reads it: written into out/NAME/.
+dump_tables() { # NAME
+    "$PY" - "taint-$1" "out/$1" <<'PYEOF'
+import boto3, json, os, sys
+db = boto3.resource("dynamodb", endpoint_url=os.environ["AWS_ENDPOINT_URL_DYNAMODB"])
+for suffix, out in (("", "table.json"), ("-keys", "keys.json")):
+    try:
+        items = db.Table(sys.argv[1] + suffix).scan(ConsistentRead=True)["Items"]
+    except db.meta.client.exceptions.ResourceNotFoundException:
+        items = []
+    with open(os.path.join(sys.argv[2], out), "w") as f:
+        json.dump(items, f, default=str)
+PYEOF
+}
 
 # ---- run every policy: record (real), then record --dry-run ------------------------
 policy_runs=0
@@ -154,15 +218,23 @@ for p in policies/*.ini; do
     # The same visits as a dry run: the audit is what we scan.
     "$PT" record -v --dry-run --policy "$p" --storage "store-$name" input/visits.jsonl \
         >"out/$name/audit.jsonl" 2>"out/$name/audit.stderr" || fail "dry-run with $name failed"
-    # Reading back goes through the same code paths the operator uses.
-    "$PT" query --policy "$p" --storage "store-$name" --date "$D" --json \
-        >"out/$name/query.json" 2>"out/$name/query.stderr" || fail "query with $name failed"
-    "$PT" export --policy "$p" --storage "store-$name" --date "$D" \
-        >"out/$name/export.json" 2>>"out/$name/query.stderr" || fail "export with $name failed"
+    # Reading back goes through the same code paths the operator uses (a
+    # dry-run policy never made its DynamoDB table: nothing to read).
+    if [ "$BACKEND" = file ] || ! grep -q 'would be stored' "out/$name/record.stderr"; then
+        "$PT" query --policy "$p" --storage "store-$name" --date "$D" --json \
+            >"out/$name/query.json" 2>"out/$name/query.stderr" || fail "query with $name failed"
+        "$PT" export --policy "$p" --storage "store-$name" --date "$D" \
+            >"out/$name/export.json" 2>>"out/$name/query.stderr" || fail "export with $name failed"
+    fi
+    [ "$BACKEND" = file ] || dump_tables "$name" || fail "$name: cannot read its tables"
     # Not vacuous: a store was written (unless the policy itself is a dry
     # run), and the audit saw the visits.
     if grep -q 'stored [1-9]' "out/$name/record.stderr"; then
-        [ -n "$(find "store-$name" -type f -size +0 2>/dev/null)" ] || fail "$name: stored records but the store is empty"
+        if [ "$BACKEND" = file ]; then
+            [ -n "$(find "store-$name" -type f -size +0 2>/dev/null)" ] || fail "$name: stored records but the store is empty"
+        else
+            grep -q '"timestamp"' "out/$name/table.json" || fail "$name: stored records but the table is empty"
+        fi
     else
         grep -q 'would be stored' "out/$name/record.stderr" || fail "$name stored nothing: the test would be vacuous"
     fi
@@ -173,6 +245,57 @@ for p in policies/*.ini; do
 done
 echo "taint: ran $policy_runs policies ($shipped shipped)"
 
+# Rotating keys were in play, and the wrapped policy's keys are known:
+# unwrapped here, independently of privtrack, for the scan.
+grep -q '"client_ip":"[0-9a-f]\{32\}"' out/t-hash-daily/audit.jsonl || fail "t-hash-daily hashed nothing"
+ok
+if [ "$BACKEND" = file ]; then
+    key_source=store-t-hash-daily-wrapped/keys
+    [ -n "$(ls store-shipped-default/keys 2>/dev/null)" ] || fail "the shipped default made no daily keys"
+    ok
+else
+    key_source=out/t-hash-daily-wrapped/keys.json
+    grep -q 'daily-' out/shipped-default/keys.json || fail "the shipped default made no daily keys in DynamoDB"
+    ok
+fi
+"$PY" - "$(cat input/wrap.key)" "$key_source" >input/secrets.txt <<'PYEOF' || fail "cannot unwrap the period keys"
+import ctypes, ctypes.util, json, os, sys
+wrap = bytes.fromhex(sys.argv[1])
+sodium = ctypes.CDLL(ctypes.util.find_library("sodium"))
+def unwrap(period, blob_hex, how):
+    assert how == "xchacha20poly1305", (period, how)
+    blob, ad = bytes.fromhex(blob_hex), period.encode()
+    out, n = ctypes.create_string_buffer(32), ctypes.c_ulonglong(0)
+    rc = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
+        out, ctypes.byref(n), None, blob[24:], ctypes.c_ulonglong(len(blob) - 24),
+        ad, ctypes.c_ulonglong(len(ad)), blob[:24], wrap)
+    assert rc == 0 and n.value == 32, period
+    print(out.raw.hex())
+src = sys.argv[2]
+if os.path.isdir(src):
+    for name in sorted(os.listdir(src)):
+        if name.endswith(".key"):
+            lines = open(os.path.join(src, name)).read().splitlines()[1:]
+            fields = dict(l.split(" ", 1) for l in lines)
+            unwrap(name[:-4], fields["key"], fields["wrap"])
+else:
+    for item in json.load(open(src)):
+        if item["period"] != "destroyed-before":
+            unwrap(item["period"], item["key"], item["wrap"])
+PYEOF
+[ "$(wc -l <input/secrets.txt)" -ge 1 ] || fail "the wrapped policy made no keys"
+ok
+printf '%s\n' "$(cat input/wrap.key)" >>input/secrets.txt
+# The scanner finds a planted key, in base64 as in hex.
+mkdir control
+"$PY" -c 'import base64,sys; print(base64.b64encode(bytes.fromhex(sys.argv[1])).decode())' \
+    "$(head -1 input/secrets.txt)" >control/b64
+if "$PY" "$SCAN" --secrets input/secrets.txt input/addresses.txt control >/dev/null; then
+    fail "scanner missed a planted key in base64"
+fi
+ok
+rm -rf control
+
 # Every byte under the working directory except the input itself.
 scan_targets=()
 for entry in "$WORK"/* "$WORK"/.[!.]*; do
@@ -180,9 +303,9 @@ for entry in "$WORK"/* "$WORK"/.[!.]*; do
     case "$(basename "$entry")" in input | policies) continue ;; esac
     scan_targets+=("$entry")
 done
-"$PY" "$SCAN" input/addresses.txt "${scan_targets[@]}" >scan.out || {
+"$PY" "$SCAN" --secrets input/secrets.txt input/addresses.txt "${scan_targets[@]}" >scan.out || {
     cat scan.out >&2
-    fail "raw addresses (or unkeyed digests of them) leaked"
+    fail "raw addresses (or unkeyed digests of them, or wrapped keys) leaked"
 }
 ok
 cat scan.out

@@ -1,6 +1,6 @@
-"""Scan files for any trace of raw client addresses.
+"""Scan files for any trace of raw client addresses (and of secret keys).
 
-usage: taint_scan.py ADDRESSES_FILE PATH...
+usage: taint_scan.py [--secrets FILE] ADDRESSES_FILE PATH...
 
 ADDRESSES_FILE holds one raw address per line, as the visits gave it.  Every
 file under each PATH (recursively) is read as bytes and searched for each
@@ -13,9 +13,16 @@ address in every form a careless implementation could leak it in:
     SHA-1 and MD5 hex, whole and their first 16 characters (the seed's
     `sha256(ip)[:16]`).
 
+With --secrets, FILE holds one secret key per line (hex): keys that must
+appear nowhere (a wrapped key store holds them only encrypted).  Each is
+searched for as raw bytes, as hex (either case), as base64 (standard and
+URL-safe, with and without padding), and as the first and last 16 hex
+characters.
+
 Exit 0 when nothing is found, 1 (listing the hits) otherwise, 2 on usage
 errors.  Only the standard library: it runs under Debian's /usr/bin/python3.
 """
+import base64
 import hashlib
 import ipaddress
 import os
@@ -61,6 +68,21 @@ def needles(raw):
     return out
 
 
+def secret_needles(hexkey):
+    """(description, bytes, case_insensitive) for one secret key."""
+    key = bytes.fromhex(hexkey)
+    h = key.hex()
+    out = [("raw key bytes", key, False), ("key hex", h.encode(), True),
+           ("key hex[:16]", h[:16].encode(), True),
+           ("key hex[-16:]", h[-16:].encode(), True)]
+    for name, enc in (("base64", base64.b64encode),
+                      ("base64url", base64.urlsafe_b64encode)):
+        text = enc(key)
+        out.append(("key " + name, text, False))
+        out.append(("key " + name + " unpadded", text.rstrip(b"="), False))
+    return out
+
+
 def files_under(path):
     if os.path.isfile(path):
         yield path
@@ -71,6 +93,11 @@ def files_under(path):
 
 
 def main(argv):
+    secrets = []
+    if len(argv) > 2 and argv[1] == "--secrets":
+        with open(argv[2]) as f:
+            secrets = [l.strip() for l in f if l.strip()]
+        argv = argv[:1] + argv[3:]
     if len(argv) < 3:
         print(__doc__, file=sys.stderr)
         return 2
@@ -80,6 +107,8 @@ def main(argv):
         print("taint_scan: no addresses given", file=sys.stderr)
         return 2
     all_needles = [(a, n) for a in addresses for n in needles(a)]
+    all_needles += [("secret key #%d" % (i + 1), n)
+                    for i, k in enumerate(secrets) for n in secret_needles(k)]
     hits = 0
     scanned = 0
     for path in argv[2:]:
@@ -95,8 +124,9 @@ def main(argv):
                     hits += 1
                     print("TAINT: %s: %s of %s at byte %d"
                           % (name, label, addr, pos))
-    print("taint_scan: %d bytes scanned for %d forms of %d addresses: %d hits"
-          % (scanned, len(all_needles), len(addresses), hits))
+    print("taint_scan: %d bytes scanned for %d forms of %d addresses and %d "
+          "secret keys: %d hits"
+          % (scanned, len(all_needles), len(addresses), len(secrets), hits))
     return 1 if hits else 0
 
 
