@@ -104,7 +104,7 @@ keys_result(pt_tracker *t, const char *what, int rc, pt__keys *temp)
 int
 pt_tracker_keys_status(pt_tracker *t, pt_key_info_fn fn, void *userdata)
 {
-    pt__keys *keys, *temp;
+    pt__keys *keys = NULL, *temp = NULL;
     int rc = keys_for_call(t, "keys status", &keys, &temp);
 
     if (rc != PT_OK)
@@ -117,7 +117,7 @@ int
 pt_tracker_keys_destroy(pt_tracker *t, int64_t before, unsigned int flags,
                         pt_key_info_fn fn, void *userdata, uint64_t *destroyed)
 {
-    pt__keys *keys, *temp;
+    pt__keys *keys = NULL, *temp = NULL;
     uint64_t n = 0;
     int rc = keys_for_call(t, "keys destroy", &keys, &temp);
 
@@ -141,7 +141,7 @@ pt_tracker_keys_destroy(pt_tracker *t, int64_t before, unsigned int flags,
 int
 pt__tracker_keys_purge(pt_tracker *t)
 {
-    pt__keys *keys, *temp;
+    pt__keys *keys = NULL, *temp = NULL;
     uint64_t n = 0;
     int rc = keys_for_call(t, "purge", &keys, &temp);
 
