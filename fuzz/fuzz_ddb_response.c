@@ -4,7 +4,10 @@
  *  - pt__ddb_error_parse() (lib/aws/ddb_client.c), an error answer;
  *  - pt__ddb_page_parse() (lib/storage/dynamodb_answer.c), a Query or Scan
  *    page, then pt__dynamodb_item_append() and pt__dynamodb_item_ttl()
- *    (dynamodb_item.c) for each of its Items.
+ *    (dynamodb_item.c) for each of its Items;
+ *  - pt__ddb_unprocessed_puts() and pt__ddb_unprocessed_all()
+ *    (dynamodb_answer.c), a BatchWriteItem answer, for a batch of three
+ *    writes and for purge's deletes.
  *
  * Properties, each a FUZZ_CHECK (abort) when broken:
  *  - no crash, no read past the input (it is not NUL-terminated);
@@ -17,7 +20,12 @@
  *    nothing;
  *  - an item is read exactly when its date and timestamp are S strings;
  *    the record keeps them and the item's ttl; it serialises
- *    (pt_record_to_json) to JSON in valid UTF-8.
+ *    (pt_record_to_json) to JSON in valid UTF-8;
+ *  - UnprocessedItems: -1 exactly when the answer is not JSON; a write is
+ *    left exactly when a PutRequest for the table names its timestamp, and
+ *    the count is theirs; purge counts every request of every table, and
+ *    sends again {"RequestItems": <UnprocessedItems>} (valid JSON),
+ *    nothing when none.
  */
 #include "aws/ddb_client.h"
 #include "storage/dynamodb.h"
@@ -156,6 +164,91 @@ check_page(const char *body, size_t len, const cJSON *doc)
     cJSON_Delete(page);
 }
 
+#define TABLE "link-downloader-visits"
+
+/* A batch of writes, by the timestamps of their slots. */
+static const char *const batch[] = {"2025-01-15T14:30:00.123456+00:00",
+                                    "2025-01-15T14:30:00.000001+00:00", "x"};
+#define BATCH (sizeof(batch) / sizeof(batch[0]))
+
+/* The reference: does the list name a PutRequest for `ts`? */
+static int
+listed(const cJSON *list, const char *ts)
+{
+    const cJSON *e;
+    if (!cJSON_IsArray(list))
+        return 0;
+    cJSON_ArrayForEach(e, list)
+    {
+        const cJSON *s = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(
+                    cJSON_GetObjectItemCaseSensitive(e, "PutRequest"), "Item"),
+                "timestamp"),
+            "S");
+        if (cJSON_IsString(s) && strcmp(s->valuestring, ts) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static void
+check_unprocessed(const char *body, size_t len, const cJSON *doc)
+{
+    const cJSON *un = cJSON_GetObjectItemCaseSensitive(doc, "UnprocessedItems");
+    const cJSON *table;
+    unsigned char left[BATCH];
+    pt_buf again = PT_BUF_INIT;
+    long n, count = 0;
+
+    memset(left, 7, sizeof(left));
+    n = pt__ddb_unprocessed_puts(body, len, TABLE, batch, BATCH, left);
+    FUZZ_CHECK((n < 0) == (doc == NULL));
+    for (size_t i = 0; i < BATCH; i++) {
+        if (n < 0) {
+            FUZZ_CHECK(left[i] == 7);
+            continue;
+        }
+        int want =
+            listed(cJSON_GetObjectItemCaseSensitive(un, TABLE), batch[i]);
+        FUZZ_CHECK(left[i] == want);
+        count += want;
+    }
+    FUZZ_CHECK(n < 0 || n == count);
+
+    n = pt__ddb_unprocessed_all(body, len, &again);
+    FUZZ_CHECK((n < 0) == (doc == NULL));
+    count = 0;
+    if (cJSON_IsObject(un)) {
+        cJSON_ArrayForEach(table, un)
+        {
+            if (cJSON_IsArray(table))
+                count += cJSON_GetArraySize(table);
+        }
+    }
+    FUZZ_CHECK(n < 0 || n == count);
+    FUZZ_CHECK(!again.oom);
+    if (n > 0) {
+        /* Valid JSON, and UnprocessedItems as cJSON prints it (numbers
+         * it cannot print, such as 1e400, become null: DynamoDB's keys
+         * hold none). */
+        cJSON *sent = cJSON_ParseWithLength(again.ptr, again.len);
+        char *want = cJSON_PrintUnformatted(un);
+        FUZZ_CHECK(cJSON_IsObject(sent) && cJSON_GetArraySize(sent) == 1 &&
+                   cJSON_IsObject(
+                       cJSON_GetObjectItemCaseSensitive(sent, "RequestItems")));
+        FUZZ_CHECK(want && again.len == strlen(want) + 17 &&
+                   memcmp(again.ptr, "{\"RequestItems\":", 16) == 0 &&
+                   memcmp(again.ptr + 16, want, strlen(want)) == 0 &&
+                   again.ptr[again.len - 1] == '}');
+        cJSON_free(want);
+        cJSON_Delete(sent);
+    } else {
+        FUZZ_CHECK(again.len == 0);
+    }
+    pt_buf_free(&again);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
@@ -168,6 +261,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     check_error(body, size, doc);
     check_page(body, size, doc);
+    check_unprocessed(body, size, doc);
     cJSON_Delete(doc);
     return 0;
 }

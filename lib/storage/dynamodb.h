@@ -164,6 +164,21 @@ int pt__dynamodb_pages(pt__dynamodb *d, const char *op,
 int pt__ddb_page_parse(const char *body, size_t len, const char *op,
                        struct cJSON **doc, char **next_key);
 
+/** Which of `n` PutRequests (by their Items' `timestamps`) a
+ *  BatchWriteItem answer lists in UnprocessedItems for `table`: left[i] = 1
+ *  for each, 0 for the others (stored).  Returns how many are left, -1
+ *  when the answer is not JSON (`left` untouched). */
+long pt__ddb_unprocessed_puts(const char *body, size_t len, const char *table,
+                              const char *const *timestamps, size_t n,
+                              unsigned char *left);
+
+/** How many requests a BatchWriteItem answer lists in UnprocessedItems,
+ *  over every table (-1: the answer is not JSON).  When there are any and
+ *  `again` is not NULL, the body that sends them again
+ *  ({"RequestItems":...}) is appended to it (again->oom when out of
+ *  memory). */
+long pt__ddb_unprocessed_all(const char *body, size_t len, pt_buf *again);
+
 /* ---- items (dynamodb_item.c) --------------------------------------------- */
 
 /** Append the Item map ({"date":{"S":...},...}) of `r`, with `timestamp`

@@ -1,15 +1,16 @@
 /*
  * What DynamoDB's answers say, read without I/O, so that each reader is
  * one function that a fuzzer can drive (fuzz/fuzz_ddb_response.c): a Query
- * or Scan page, its Items and where the next page starts.  The answers
- * come from a server privtrack does not control: nothing here trusts their
- * shape.
+ * or Scan page, its Items and where the next page starts; what a
+ * BatchWriteItem left unprocessed.  The answers come from a server
+ * privtrack does not control: nothing here trusts their shape.
  */
 #include "storage/dynamodb.h"
 
 #include <cjson/cJSON.h>
 
 #include <stdlib.h>
+#include <string.h>
 
 int
 pt__ddb_page_parse(const char *body, size_t len, const char *op,
@@ -31,4 +32,81 @@ pt__ddb_page_parse(const char *body, size_t len, const char *op,
     }
     *doc_out = doc;
     return PT_OK;
+}
+
+/* The Item's timestamp of a PutRequest in an UnprocessedItems list. */
+static const char *
+put_timestamp(const cJSON *request)
+{
+    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(request, "PutRequest"),
+                "Item"),
+            "timestamp"),
+        "S");
+    return cJSON_IsString(ts) ? ts->valuestring : NULL;
+}
+
+long
+pt__ddb_unprocessed_puts(const char *body, size_t len, const char *table,
+                         const char *const *timestamps, size_t n,
+                         unsigned char *left)
+{
+    cJSON *doc = body ? cJSON_ParseWithLength(body, len) : NULL;
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(doc, "UnprocessedItems"), table);
+    const cJSON *e;
+    long count = 0;
+
+    if (!doc)
+        return -1;
+    memset(left, 0, n);
+    if (!cJSON_IsArray(list))
+        list = NULL;
+    cJSON_ArrayForEach(e, list)
+    {
+        const char *ts = put_timestamp(e);
+        for (size_t i = 0; ts && i < n; i++) {
+            if (!left[i] && strcmp(ts, timestamps[i]) == 0) {
+                left[i] = 1;
+                count++;
+                break;
+            }
+        }
+    }
+    cJSON_Delete(doc);
+    return count;
+}
+
+long
+pt__ddb_unprocessed_all(const char *body, size_t len, pt_buf *again)
+{
+    cJSON *doc = body ? cJSON_ParseWithLength(body, len) : NULL;
+    const cJSON *un = cJSON_GetObjectItemCaseSensitive(doc, "UnprocessedItems");
+    const cJSON *table;
+    long count = 0;
+
+    if (!doc)
+        return -1;
+    if (!cJSON_IsObject(un))
+        un = NULL;
+    cJSON_ArrayForEach(table, un)
+    {
+        if (cJSON_IsArray(table))
+            count += cJSON_GetArraySize(table);
+    }
+    if (count > 0 && again) {
+        char *text = cJSON_PrintUnformatted(un);
+        if (!text) {
+            again->oom = 1;
+        } else {
+            pt_buf_puts(again, "{\"RequestItems\":");
+            pt_buf_puts(again, text);
+            pt_buf_putc(again, '}');
+        }
+        free(text);
+    }
+    cJSON_Delete(doc);
+    return count;
 }

@@ -200,39 +200,26 @@ static int
 delete_done(pt_ddb_request *req, void *userdata)
 {
     delete_req *q = userdata;
-    cJSON *doc, *un, *tables, *table;
-    char *again = NULL;
-    long left = 0;
+    pt_buf again = PT_BUF_INIT;
+    long left;
     int resend;
 
     if (req->rc != PT_OK)
         return 0;
-    doc = cJSON_ParseWithLength(req->response.ptr, req->response.len);
-    un = cJSON_GetObjectItemCaseSensitive(doc, "UnprocessedItems");
-    tables = cJSON_IsObject(un) ? un : NULL;
-    cJSON_ArrayForEach(table, tables)
-    {
-        if (cJSON_IsArray(table))
-            left += cJSON_GetArraySize(table);
-    }
-    if (!doc)
-        left = -1;
-    if (left > 0)
-        again = cJSON_PrintUnformatted(un);
-    cJSON_Delete(doc);
+    left =
+        pt__ddb_unprocessed_all(req->response.ptr, req->response.len, &again);
     resend = pt__dynamodb_redrive(q->d, req, &q->rounds, left);
     if (resend) {
         pt_buf_clear(&req->body);
-        pt_buf_puts(&req->body, "{\"RequestItems\":");
-        pt_buf_puts(&req->body, again ? again : "");
-        pt_buf_putc(&req->body, '}');
-        if (!again || req->body.oom) {
+        if (!again.oom)
+            pt_buf_put(&req->body, again.ptr, again.len);
+        if (again.oom || req->body.oom) {
             req->rc = PT_ENOMEM;
             pt__snprintf(req->message, sizeof(req->message), "out of memory");
             resend = 0;
         }
     }
-    free(again);
+    pt_buf_free(&again);
     return resend;
 }
 

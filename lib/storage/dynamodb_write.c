@@ -403,40 +403,21 @@ pt__dynamodb_redrive(pt__dynamodb *d, pt_ddb_request *req, unsigned int *rounds,
 static long
 take_processed(put_ctx *c, put_req *q)
 {
-    cJSON *doc =
-        cJSON_ParseWithLength(q->req.response.ptr, q->req.response.len);
-    const cJSON *un = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(doc, "UnprocessedItems"), c->d->table);
-    const cJSON *e;
+    const char *ts[PT__DDB_BATCH_ITEMS];
+    unsigned char left[PT__DDB_BATCH_ITEMS];
     size_t keep = 0;
 
-    if (!doc) {
-        cJSON_Delete(doc);
+    for (size_t i = 0; i < q->n; i++)
+        ts[i] = c->jobs[q->members[i]].ts;
+    if (pt__ddb_unprocessed_puts(q->req.response.ptr, q->req.response.len,
+                                 c->d->table, ts, q->n, left) < 0)
         return -1;
-    }
     for (size_t i = 0; i < q->n; i++) {
-        put_job *j = &c->jobs[q->members[i]];
-        int left = 0;
-        cJSON_ArrayForEach(e, un)
-        {
-            const cJSON *ts = cJSON_GetObjectItemCaseSensitive(
-                cJSON_GetObjectItemCaseSensitive(
-                    cJSON_GetObjectItemCaseSensitive(
-                        cJSON_GetObjectItemCaseSensitive(e, "PutRequest"),
-                        "Item"),
-                    "timestamp"),
-                "S");
-            if (cJSON_IsString(ts) && strcmp(ts->valuestring, j->ts) == 0) {
-                left = 1;
-                break;
-            }
-        }
-        if (left)
+        if (left[i])
             q->members[keep++] = q->members[i];
         else
-            j->stored = 1;
+            c->jobs[q->members[i]].stored = 1;
     }
-    cJSON_Delete(doc);
     q->n = keep;
     return (long)keep;
 }
