@@ -51,9 +51,10 @@ is_upper_hex(char c)
     return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F');
 }
 
-/* Only unreserved characters, %XX escapes and (when allowed) '/'. */
+/* Only unreserved characters, %XX escapes and the characters of `extra`
+ * ("/" in a path, "=&" in a query, where they are the structure). */
 static void
-check_encoded(const char *s, size_t len, int slash)
+check_encoded(const char *s, size_t len, const char *extra)
 {
     for (size_t i = 0; i < len; i++) {
         if (s[i] == '%') {
@@ -61,7 +62,7 @@ check_encoded(const char *s, size_t len, int slash)
                        is_upper_hex(s[i + 2]));
             i += 2;
         } else {
-            FUZZ_CHECK(is_unreserved(s[i]) || (slash && s[i] == '/'));
+            FUZZ_CHECK(is_unreserved(s[i]) || (s[i] && strchr(extra, s[i])));
         }
     }
 }
@@ -112,7 +113,7 @@ check_uri(const char *uri, size_t len, int normalized, int rooted)
 {
     FUZZ_CHECK(len >= 1);
     FUZZ_CHECK(uri[0] == '/' || (!normalized && !rooted));
-    check_encoded(uri, len, 1);
+    check_encoded(uri, len, "/");
     if (!normalized)
         return;
     /* Segments between slashes: none empty (but a trailing '/'), "." or
@@ -170,21 +171,6 @@ check_query(const char *q, size_t len)
     }
 }
 
-/* check_encoded for a query: '=' and '&' are the structure. */
-static void
-check_query_chars(const char *q, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        if (q[i] == '%') {
-            FUZZ_CHECK(i + 2 < len && is_upper_hex(q[i + 1]) &&
-                       is_upper_hex(q[i + 2]));
-            i += 2;
-        } else {
-            FUZZ_CHECK(is_unreserved(q[i]) || q[i] == '=' || q[i] == '&');
-        }
-    }
-}
-
 static void
 check_header_line(const char *line, size_t len, const char *prev_name,
                   size_t prev_len, size_t *name_len)
@@ -231,7 +217,7 @@ check_canonical(const pt_sigv4_result *r, int normalized, int rooted,
     check_uri(out->uri, out->uri_len, normalized, rooted);
     out->query = next_line(text, len, &pos, &out->query_len);
     FUZZ_CHECK(out->query);
-    check_query_chars(out->query, out->query_len);
+    check_encoded(out->query, out->query_len, "=&");
     check_query(out->query, out->query_len);
     for (;;) {
         size_t name_len;
