@@ -292,7 +292,7 @@ cli_cmd_policy(int argc, char **argv, cli_common *common)
     const char *regimes[16];
     size_t regime_count = 0;
     int opt, describes;
-    pt_policy_document document;
+    pt_policy_document document = PT_DOC_NOTICE_MARKDOWN;
 
     cli_getopt_reset();
     while ((opt = getopt_long(argc, argv, ":vh", longopts, NULL)) != -1) {

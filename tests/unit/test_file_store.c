@@ -601,7 +601,7 @@ test_replay_reads_each_line_once(void **state)
     rec_buf recs[BATCH];
     size_t written;
     char sid[32];
-    uint64_t after_first;
+    uint64_t after_first = 0;
 
     for (int round = 0; round < 2; round++) {
         for (int i = 0; i < N; i += BATCH) {
