@@ -64,9 +64,8 @@ static int
 refuse_owner(const char *what, const char *path, uid_t uid)
 {
     return pt__fail(PT_EACCESS,
-                    "refusing %s %s: it is owned by uid %u, not by root or "
-                    "the user privtrack runs as (uid %u); run chown %u %s, "
-                    "or use another one",
+                    "refusing %s %s: owned by uid %u, not by root or uid %u; "
+                    "run chown %u %s",
                     what, path, (unsigned)uid, (unsigned)geteuid(),
                     (unsigned)geteuid(), path);
 }
@@ -82,8 +81,7 @@ check_dir(const struct stat *st, const char *shown, int last)
         return refuse_owner("directory", shown, st->st_uid);
     if ((st->st_mode & 022) && (last || !(st->st_mode & S_ISVTX)))
         return pt__fail(PT_EACCESS,
-                        "refusing directory %s: it is writable by %s (mode "
-                        "%04o), so others could plant files or links in it; "
+                        "refusing directory %s: writable by %s (mode %04o); "
                         "run chmod %s %s",
                         shown, (st->st_mode & 002) ? "others" : "its group",
                         (unsigned)(st->st_mode & 07777), last ? "700" : "go-w",
@@ -117,9 +115,8 @@ step_into(int fd, const char *shown, const char *name, int flags, int *next)
      * it, unless the directory is sticky and someone else owns the link. */
     if (!trusted_owner(st.st_uid))
         return pt__fail(PT_EACCESS,
-                        "refusing %s/%s: it is a symbolic link owned by uid "
-                        "%u, not by root or the user privtrack runs as (uid "
-                        "%u); remove it",
+                        "refusing %s/%s: a symbolic link owned by uid %u, not "
+                        "by root or uid %u; remove it",
                         shown, name, (unsigned)st.st_uid, (unsigned)geteuid());
     *next = openat(fd, name, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (*next < 0)
@@ -229,11 +226,8 @@ static int
 refuse_type(const char *dir, const char *name, mode_t mode)
 {
     return pt__fail(PT_EACCESS,
-                    "refusing %s/%s: it is %s, not a regular file (privtrack "
-                    "never %s); remove it",
-                    dir, name, type_name(mode),
-                    S_ISLNK(mode) ? "follows links where it reads or writes"
-                                  : "reads or writes anything else");
+                    "refusing %s/%s: it is %s, not a regular file; remove it",
+                    dir, name, type_name(mode));
 }
 
 int
@@ -280,9 +274,8 @@ pt__fs_open_at(int *out, int dirfd, const char *dir, const char *name,
     if (writing && st.st_nlink > 1) {
         close(fd);
         return pt__fail(PT_EACCESS,
-                        "refusing %s/%s: it has %lu hard links, so writing it "
-                        "would change another file too; remove the other "
-                        "links (find -samefile)",
+                        "refusing %s/%s: it has %lu hard links (writing it "
+                        "would change another file); remove the others",
                         dir, name, (unsigned long)st.st_nlink);
     }
     if ((fl = fcntl(fd, F_GETFL)) < 0 ||
@@ -407,8 +400,8 @@ pt__fs_check_owner(int fd, const char *what, const char *path,
         return refuse_owner(what, path, st.st_uid);
     if (st.st_mode & forbidden)
         return pt__fail(PT_EACCESS,
-                        "refusing %s %s: it is %s by group or others (mode "
-                        "%04o); run chmod %s %s",
+                        "refusing %s %s: %s by group or others (mode %04o); "
+                        "run chmod %s %s",
                         what, path,
                         (forbidden & 044) ? "accessible" : "writable",
                         (unsigned)(st.st_mode & 07777),

@@ -58,37 +58,38 @@ pt__file_flock(int fd, int op)
 }
 
 int
-pt__file_mkdirs(pt__file_store *fs, const char *dir)
+pt__file_open_dir(pt__file_store *fs, int create, int *dirfd)
 {
-    char failed[PT__FILE_PATH_MAX];
-    struct stat st;
-    int err;
+    int rc = pt__fs_open_dir(dirfd, fs->dir, create ? PT_FS_MKDIR : 0);
+    if (rc != PT_OK && rc != PT_ENOTFOUND)
+        return pt__file_fail(fs, rc, "file store: %s", pt_last_error());
+    return rc;
+}
 
-    if (dir[0] == '\0' || strlen(dir) >= sizeof(failed))
-        return pt__file_fail(fs, PT_EINVAL,
-                             "file store: bad directory name '%s'", dir);
-    err = pt__mkdirs(dir, failed, sizeof(failed));
-    if (err)
-        return pt__file_fail_errno(fs, err, "cannot create directory", failed);
-    if (stat(dir, &st) != 0)
-        return pt__file_fail_errno(fs, errno, "cannot stat", dir);
-    if (!S_ISDIR(st.st_mode))
-        return pt__file_fail(fs, PT_EIO, "file store: %s is not a directory",
-                             dir);
-    return PT_OK;
+int
+pt__file_open_at(pt__file_store *fs, int dirfd, const char *name, int oflags,
+                 int *fd)
+{
+    int rc = pt__fs_open_at(fd, dirfd, fs->dir, name, oflags, 0);
+    if (rc != PT_OK && rc != PT_ENOTFOUND)
+        return pt__file_fail(fs, rc, "file store: %s", pt_last_error());
+    return rc;
 }
 
 int
 pt__file_sync_dir(pt__file_store *fs)
 {
-    int fd = open(fs->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int rc = PT_OK;
-    if (fd < 0)
-        return pt__file_fail_errno(fs, errno, "cannot open directory", fs->dir);
-    if (fsync(fd) != 0 && errno != EINVAL)
-        rc = pt__file_fail_errno(fs, errno, "cannot fsync directory", fs->dir);
+    int fd, rc = pt__file_open_dir(fs, 0, &fd);
+    if (rc != PT_OK)
+        return rc == PT_ENOTFOUND
+                   ? pt__file_fail(fs, PT_EIO, "file store: %s vanished",
+                                   fs->dir)
+                   : rc;
+    rc = pt__fs_sync_dir(fd, fs->dir);
     close(fd);
-    return rc;
+    return rc == PT_OK
+               ? PT_OK
+               : pt__file_fail(fs, rc, "file store: %s", pt_last_error());
 }
 
 int
@@ -192,9 +193,12 @@ static int
 file_init(pt_storage *s)
 {
     pt__file_store *fs = (pt__file_store *)(void *)s;
-    int rc = pt__file_mkdirs(fs, fs->dir);
-    if (rc == PT_OK && access(fs->dir, W_OK | X_OK) != 0)
+    int fd, rc = pt__file_open_dir(fs, 1, &fd);
+    if (rc != PT_OK)
+        return rc;
+    if (faccessat(fd, ".", W_OK | X_OK, 0) != 0)
         rc = pt__file_fail_errno(fs, errno, "cannot write to", fs->dir);
+    close(fd);
     return rc;
 }
 

@@ -34,31 +34,30 @@ day_file_name(pt__file_store *fs, char *path, size_t size, const char *date)
  * create nothing, because dry-run opens the backend too; the first real
  * write is the earliest moment we know the directory is wanted. */
 static int
-open_day_fd(pt__file_store *fs, const char *path, int *out)
+open_day_fd(pt__file_store *fs, const char *date, int *out)
 {
-    int fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT) {
-        fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-        if (fd < 0 && errno == ENOENT) {
-            int rc = pt__file_mkdirs(fs, fs->dir);
-            if (rc != PT_OK)
-                return rc;
-            fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-        }
-        if (fd >= 0)
+    char name[PT_DATE_LEN + 8];
+    int dirfd, rc;
+
+    memcpy(name, date, PT_DATE_LEN);
+    memcpy(name + PT_DATE_LEN, ".jsonl", 7);
+    if ((rc = pt__file_open_dir(fs, 1, &dirfd)) != PT_OK)
+        return rc;
+    rc = pt__file_open_at(fs, dirfd, name, O_RDWR | O_APPEND, out);
+    if (rc == PT_ENOTFOUND) {
+        rc =
+            pt__file_open_at(fs, dirfd, name, O_RDWR | O_APPEND | O_CREAT, out);
+        if (rc == PT_OK)
             fs->dir_dirty = 1;
     }
-    if (fd < 0)
-        return pt__file_fail_errno(fs, errno, "cannot open", path);
-    *out = fd;
-    return PT_OK;
+    close(dirfd);
+    return rc;
 }
 
 /* The cached descriptor for `date`, opening it (and evicting the least
  * recently used one) when needed. */
 static int
-get_day(pt__file_store *fs, const char *date, const char *path,
-        pt__file_day **out)
+get_day(pt__file_store *fs, const char *date, pt__file_day **out)
 {
     pt__file_day *slot = NULL;
     int rc;
@@ -85,7 +84,7 @@ get_day(pt__file_store *fs, const char *date, const char *path,
         slot->fd = -1;
         pt__file_replay_keys_drop(fs);
     }
-    rc = open_day_fd(fs, path, &slot->fd);
+    rc = open_day_fd(fs, date, &slot->fd);
     if (rc != PT_OK)
         return rc;
     memcpy(slot->date, date, PT_DATE_LEN);
@@ -117,7 +116,7 @@ lock_day(pt__file_store *fs, pt__file_day *day, const char *path, int op,
         close(day->fd);
         day->fd = -1;
         pt__file_replay_keys_drop(fs);
-        rc = open_day_fd(fs, path, &day->fd);
+        rc = open_day_fd(fs, day->date, &day->fd);
         if (rc != PT_OK) {
             /* Leave the slot unused, not half-initialised. */
             day->date[0] = '\0';
@@ -371,7 +370,7 @@ append_run(pt__file_store *fs, const char *date, const pt_record *const *recs,
 
     *done = 0;
     if ((rc = day_file_name(fs, path, sizeof(path), date)) != PT_OK ||
-        (rc = get_day(fs, date, path, &day)) != PT_OK)
+        (rc = get_day(fs, date, &day)) != PT_OK)
         return rc;
     /* Serialise before locking, so the lock is held only for the write. */
     if (!replay && (rc = build_lines(fs, recs, n, NULL, NULL, &nlines)))

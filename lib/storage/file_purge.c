@@ -5,8 +5,10 @@
  * shared one, see file_store.h): a first pass finds the expired lines; if
  * none, nothing is written; if every line is expired, the file is
  * unlinked; otherwise the lines to keep are copied byte for byte to a
- * temporary file in the same directory, which is fsync'd and renamed over
- * the day file, and the directory is fsync'd.  A crash at any point leaves
+ * temporary file in the same directory (pt__fs_temp_at: a random name,
+ * O_EXCL, 0600), which is fsync'd and renamed over the day file, and the
+ * directory is fsync'd.  Everything is relative to one checked descriptor
+ * of the store directory.  A crash at any point leaves
  * either the old file or the new one, never a mix.  Corrupt lines are
  * copied too: purge removes what is expired, not what it cannot read.
  */
@@ -128,36 +130,37 @@ copy_kept(int src, int dst, const purge_ctx *p, uint64_t size)
     return rc;
 }
 
+/* Copy the kept lines to a new temporary file (unpredictable name, O_EXCL,
+ * 0600) and rename it over the day file. */
 static int
-rewrite(pt__file_store *fs, int fd, const char *path, const char *date,
-        const purge_ctx *p, uint64_t size)
+rewrite(pt__file_store *fs, int dirfd, int fd, const char *path,
+        const char *name, const purge_ctx *p, uint64_t size)
 {
-    char tmp[PT__FILE_PATH_MAX], name[64];
-    int out, rc = PT_OK;
+    char tmp[64], prefix[32];
+    int out, rc;
 
     /* A dot name: never mistaken for a day file by readers or purge. */
-    snprintf(name, sizeof(name), ".%s.jsonl.purge-%ld", date, (long)getpid());
-    if ((rc = pt__file_path(fs, tmp, sizeof(tmp), name)) != PT_OK)
-        return rc;
-    unlink(tmp); /* left by a crashed purge of a process with our pid */
-    out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (out < 0)
-        return pt__file_fail_errno(fs, errno, "cannot create", tmp);
+    snprintf(prefix, sizeof(prefix), ".%s.purge-", name);
+    rc = pt__fs_temp_at(&out, dirfd, fs->dir, prefix, tmp, sizeof(tmp));
+    if (rc != PT_OK)
+        return pt__file_fail(fs, rc, "file store: %s", pt_last_error());
     if (copy_kept(fd, out, p, size) != 0)
         rc = pt__file_fail_errno(fs, errno ? errno : EIO, "cannot rewrite",
                                  path);
     else if (fsync(out) != 0)
-        rc = pt__file_fail_errno(fs, errno, "cannot fsync", tmp);
+        rc =
+            pt__file_fail_errno(fs, errno, "cannot fsync the rewrite of", path);
     close(out);
-    if (rc == PT_OK && rename(tmp, path) != 0)
-        rc = pt__file_fail_errno(fs, errno, "cannot replace", path);
+    if (rc == PT_OK && (rc = pt__fs_replace_at(dirfd, fs->dir, tmp, name)))
+        rc = pt__file_fail(fs, rc, "file store: %s", pt_last_error());
     if (rc != PT_OK)
-        unlink(tmp);
+        unlinkat(dirfd, tmp, 0);
     return rc;
 }
 
 static int
-purge_day(pt__file_store *fs, const char *date, int64_t now, uint64_t *removed)
+purge_day(pt__file_store *fs, int dirfd, const char *date, int64_t now,
+          uint64_t *removed)
 {
     char path[PT__FILE_PATH_MAX], name[PT_DATE_LEN + 8];
     purge_ctx p;
@@ -168,11 +171,9 @@ purge_day(pt__file_store *fs, const char *date, int64_t now, uint64_t *removed)
     memcpy(name + PT_DATE_LEN, ".jsonl", 7);
     if ((rc = pt__file_path(fs, path, sizeof(path), name)) != PT_OK)
         return rc;
-    fd = open(path, O_RDWR | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT
-                   ? PT_OK
-                   : pt__file_fail_errno(fs, errno, "cannot open", path);
+    rc = pt__file_open_at(fs, dirfd, name, O_RDWR, &fd);
+    if (rc != PT_OK)
+        return rc == PT_ENOTFOUND ? PT_OK : rc;
     memset(&p, 0, sizeof(p));
     p.now = now;
     if (pt__file_flock(fd, LOCK_EX) != 0)
@@ -184,12 +185,14 @@ purge_day(pt__file_store *fs, const char *date, int64_t now, uint64_t *removed)
     else if ((rc = pt__file_scan(fs, fd, path, purge_line, &p)) == PT_ENOMEM)
         rc = pt__file_fail(fs, PT_ENOMEM, "out of memory purging %s", path);
     if (rc == PT_OK && st.st_nlink > 0 && p.n_expired > 0) {
-        if (p.kept == 0 && unlink(path) != 0)
-            rc = pt__file_fail_errno(fs, errno, "cannot remove", path);
-        else if (p.kept > 0)
-            rc = rewrite(fs, fd, path, date, &p, (uint64_t)st.st_size);
-        if (rc == PT_OK)
-            rc = pt__file_sync_dir(fs);
+        if (p.kept == 0) {
+            if (unlinkat(dirfd, name, 0) != 0)
+                rc = pt__file_fail_errno(fs, errno, "cannot remove", path);
+            else if ((rc = pt__fs_sync_dir(dirfd, fs->dir)) != PT_OK)
+                rc = pt__file_fail(fs, rc, "file store: %s", pt_last_error());
+        } else {
+            rc = rewrite(fs, dirfd, fd, path, name, &p, (uint64_t)st.st_size);
+        }
         if (rc == PT_OK)
             *removed += p.n_expired;
     }
@@ -215,19 +218,22 @@ is_day_file(const char *name)
 /* The dates of the day files, collected first: purge renames entries
  * while it works, which readdir() does not promise to survive. */
 static int
-list_days(pt__file_store *fs, char **dates, size_t *count)
+list_days(pt__file_store *fs, int dirfd, char **dates, size_t *count)
 {
-    DIR *d = opendir(fs->dir);
+    int listfd = dup(dirfd);
+    DIR *d = listfd >= 0 ? fdopendir(listfd) : NULL;
     struct dirent *e;
     size_t cap = 0;
     char *list = NULL;
 
     *dates = NULL;
     *count = 0;
-    if (!d)
-        return errno == ENOENT
-                   ? PT_OK
-                   : pt__file_fail_errno(fs, errno, "cannot list", fs->dir);
+    if (!d) {
+        int err = errno;
+        if (listfd >= 0)
+            close(listfd);
+        return pt__file_fail_errno(fs, err, "cannot list", fs->dir);
+    }
     while ((e = readdir(d)) != NULL) {
         if (!is_day_file(e->d_name))
             continue;
@@ -258,7 +264,7 @@ pt__file_purge(pt_storage *s, int64_t now, uint64_t *removed)
     char *dates;
     size_t count;
     uint64_t ignored;
-    int rc, first_error = PT_OK;
+    int dirfd, rc, first_error = PT_OK;
     char first_msg[sizeof(fs->base.errmsg)];
 
     if (!removed)
@@ -266,17 +272,22 @@ pt__file_purge(pt_storage *s, int64_t now, uint64_t *removed)
     *removed = 0;
     if (now <= 0)
         now = pt__now_us() / 1000000;
-    if ((rc = list_days(fs, &dates, &count)) != PT_OK)
+    if ((rc = pt__file_open_dir(fs, 0, &dirfd)) != PT_OK)
+        return rc == PT_ENOTFOUND ? PT_OK : rc; /* no store: nothing */
+    if ((rc = list_days(fs, dirfd, &dates, &count)) != PT_OK) {
+        close(dirfd);
         return rc;
+    }
     /* One bad file does not stop the purge of the others. */
     for (size_t i = 0; i < count; i++) {
-        rc = purge_day(fs, dates + i * (PT_DATE_LEN + 1), now, removed);
+        rc = purge_day(fs, dirfd, dates + i * (PT_DATE_LEN + 1), now, removed);
         if (rc != PT_OK && first_error == PT_OK) {
             first_error = rc;
             memcpy(first_msg, fs->base.errmsg, sizeof(first_msg));
         }
     }
     free(dates);
+    close(dirfd);
     if (first_error != PT_OK)
         return pt__file_fail(fs, first_error, "%s", first_msg);
     return PT_OK;

@@ -26,7 +26,9 @@
  * NFS and other network file systems do not give these guarantees.
  * flock() belongs to the open file description, which fork() shares: an
  * instance must not be used on both sides of a fork (open it after).
- * The directory is private (0700) and day files are 0600.
+ * The directory is private (0700) and day files are 0600; both are opened
+ * through the checks of common.h (pt__fs_*): a store directory others can
+ * write, or a day file that is a link, a FIFO or a device, is refused.
  */
 #ifndef PT_FILE_STORE_H
 #define PT_FILE_STORE_H
@@ -108,8 +110,17 @@ int pt__file_fail_errno(pt__file_store *fs, int err, const char *what,
 int pt__file_path(pt__file_store *fs, char *out, size_t size, const char *name);
 #define PT__FILE_PATH_MAX 4096
 
-/** mkdir -p with mode 0700. */
-int pt__file_mkdirs(pt__file_store *fs, const char *dir);
+/** Open the store directory through pt__fs_open_dir (checked, created 0700
+ *  when `create`).  PT_ENOTFOUND, without a message, when it does not exist
+ *  and `create` is 0; other failures are recorded on the instance. */
+int pt__file_open_dir(pt__file_store *fs, int create, int *dirfd);
+
+/** Open the store file `name` through pt__fs_open_at (never a link, a FIFO,
+ *  a device or, for writing, a hard-linked file; created 0600).
+ *  PT_ENOTFOUND, without a message, when it does not exist and `oflags` has
+ *  no O_CREAT; other failures are recorded on the instance. */
+int pt__file_open_at(pt__file_store *fs, int dirfd, const char *name,
+                     int oflags, int *fd);
 
 /** fsync the store directory (after creating, renaming or unlinking). */
 int pt__file_sync_dir(pt__file_store *fs);

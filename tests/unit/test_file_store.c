@@ -513,8 +513,84 @@ test_random_damage_never_crashes(void **state)
     s->methods->close(s);
 }
 
+/* A day file that is not a regular file of its own (a directory, a FIFO,
+ * a link to another file or to /dev/zero; a hard link, except for reading)
+ * is refused by put, query and purge, naming the file; nothing outside the
+ * store changes and nothing blocks (a FIFO open would hang, /dev/zero would
+ * never end). */
 static void
-test_day_file_that_is_a_directory(void **state)
+expect_day_refused(pt_storage *s, const char *why, int reads_refused)
+{
+    pt_record_list *list = NULL;
+    rec_buf recs[1];
+    size_t written = 9;
+    uint64_t removed;
+
+    make_rec(&recs[0], DAY, 1, 0, "1-a", 0);
+    assert_int_equal(put(s, recs, 1, 0, &written), PT_EACCESS);
+    assert_int_equal(written, 0);
+    assert_non_null(strstr(s->errmsg, DAY ".jsonl"));
+    assert_non_null(strstr(s->errmsg, why));
+    if (reads_refused) {
+        assert_int_equal(s->methods->query(s, &list, DAY, 0, 0), PT_EACCESS);
+        assert_null(list);
+        assert_non_null(strstr(s->errmsg, why));
+    } else {
+        assert_int_equal(s->methods->query(s, &list, DAY, 0, 0), PT_OK);
+        pt_record_list_free(list);
+    }
+    assert_int_equal(s->methods->purge(s, 0, &removed), PT_EACCESS);
+    assert_non_null(strstr(s->errmsg, why));
+}
+
+static void
+test_day_file_not_a_regular_file(void **state)
+{
+    fixture *f = *state;
+    pt_storage *s = open_store(f->store, PT__FILE_FSYNC_BATCH);
+    char path[512], victim[600], *text;
+    size_t len;
+
+    alarm(60); /* a FIFO that blocks fails the test instead of hanging it */
+    day_path(f, DAY, path, sizeof(path));
+    snprintf(victim, sizeof(victim), "%s/victim", f->dir);
+    assert_int_equal(s->methods->init(s), PT_OK);
+
+    assert_int_equal(mkdir(path, 0700), 0);
+    expect_day_refused(s, "a directory", 1);
+    assert_int_equal(rmdir(path), 0);
+
+    assert_int_equal(mkfifo(path, 0600), 0);
+    expect_day_refused(s, "a FIFO", 1);
+    assert_int_equal(unlink(path), 0);
+
+    assert_int_equal(symlink("/dev/zero", path), 0);
+    expect_day_refused(s, "a symbolic link", 1);
+    assert_int_equal(unlink(path), 0);
+
+    {
+        FILE *out = fopen(victim, "w");
+        assert_non_null(out);
+        fputs("precious\n", out);
+        fclose(out);
+    }
+    assert_int_equal(symlink(victim, path), 0);
+    expect_day_refused(s, "a symbolic link", 1);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(link(victim, path), 0);
+    expect_day_refused(s, "hard links", 0);
+    assert_int_equal(unlink(path), 0);
+    text = slurp(victim, &len);
+    assert_int_equal(len, 9);
+    free(text);
+    alarm(0);
+    s->methods->close(s);
+}
+
+/* A store directory others can write is refused before anything is
+ * written to it or read from it. */
+static void
+test_store_writable_by_others_refused(void **state)
 {
     fixture *f = *state;
     pt_storage *s = open_store(f->store, PT__FILE_FSYNC_BATCH);
@@ -524,16 +600,19 @@ test_day_file_that_is_a_directory(void **state)
     uint64_t removed;
     char path[512];
 
-    day_path(f, DAY, path, sizeof(path));
     assert_int_equal(s->methods->init(s), PT_OK);
-    assert_int_equal(mkdir(path, 0700), 0);
+    assert_int_equal(chmod(f->store, 0777), 0);
     make_rec(&recs[0], DAY, 1, 0, "1-a", 0);
-    assert_int_equal(put(s, recs, 1, 0, &written), PT_EIO);
-    assert_int_equal(written, 0);
-    assert_non_null(strstr(s->errmsg, DAY ".jsonl"));
+    assert_int_equal(put(s, recs, 1, 0, &written), PT_EACCESS);
+    assert_non_null(strstr(s->errmsg, "chmod 700"));
+    assert_non_null(strstr(s->errmsg, f->store));
     assert_int_equal(s->methods->query(s, &list, DAY, 0, 0), PT_EACCESS);
-    assert_null(list);
-    assert_int_not_equal(s->methods->purge(s, 0, &removed), PT_OK);
+    assert_int_equal(s->methods->purge(s, 0, &removed), PT_EACCESS);
+    assert_int_equal(s->methods->init(s), PT_EACCESS);
+    day_path(f, DAY, path, sizeof(path));
+    assert_int_not_equal(access(path, F_OK), 0);
+    assert_int_equal(chmod(f->store, 0700), 0);
+    assert_int_equal(put(s, recs, 1, 0, &written), PT_OK);
     s->methods->close(s);
 }
 
@@ -844,7 +923,8 @@ main(void)
         T(test_many_corrupt_lines_logged_bounded),
         T(test_long_line_and_huge_file_bounded),
         T(test_random_damage_never_crashes),
-        T(test_day_file_that_is_a_directory),
+        T(test_day_file_not_a_regular_file),
+        T(test_store_writable_by_others_refused),
         T(test_replay_is_idempotent),
         T(test_replay_reads_each_line_once),
         T(test_replay_keys_follow_the_file),
