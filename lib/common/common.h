@@ -121,10 +121,6 @@ char *pt__strndup(const char *s, size_t n);
 /* ---- files ----------------------------------------------------------------
  */
 
-/** mkdir -p, mode 0700 for every directory created (what privtrack stores is
- *  personal).  Returns 0, or the errno of the first failure, with the path
- *  that failed copied into `failed` when it is not NULL. */
-int pt__mkdirs(const char *dir, char *failed, size_t failed_size);
 
 /* ---- safe file access (fs.c) ----------------------------------------------
  *

@@ -412,33 +412,6 @@ pt__fs_check_owner(int fd, const char *what, const char *path,
 /* ---- the rest ------------------------------------------------------------ */
 
 int
-pt__mkdirs(const char *dir, char *failed, size_t failed_size)
-{
-    char *path = pt__strdup(dir);
-    int err = 0;
-
-    if (!path)
-        return ENOMEM;
-    /* Create each missing component; what we store is personal, so 0700. */
-    for (char *p = path + 1; err == 0; p++) {
-        char c = *p;
-        if (c != '/' && c != '\0')
-            continue;
-        *p = '\0';
-        if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-            err = errno;
-            if (failed)
-                pt__snprintf(failed, failed_size, "%s", path);
-        }
-        *p = c;
-        if (c == '\0')
-            break;
-    }
-    free(path);
-    return err;
-}
-
-int
 pt__write_all(int fd, const void *data, size_t len)
 {
     const char *p = data;

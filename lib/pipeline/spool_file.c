@@ -30,61 +30,54 @@ io_error(int err, const char *what, const char *path)
                     strerror(err));
 }
 
+/* The message of the pt__fs_* failure that returned `rc`, as a spool
+ * error. */
 static int
-make_dirs(const char *dir)
+fs_error(int rc)
 {
-    char failed[512];
-    int err = pt__mkdirs(dir, failed, sizeof(failed));
-    return err ? io_error(err, "create directory", failed) : PT_OK;
-}
-
-static void
-sync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
+    return pt__fail(rc, "spool: %s", pt_last_error());
 }
 
 int
-pt__spool_file_create(const char *dir, const char *tmp_name, const char *name,
+pt__spool_file_create(const char *dir, const char *tmp_prefix, const char *name,
                       int *fd_out, char **path_out)
 {
-    pt_buf tmp = PT_BUF_INIT, path = PT_BUF_INIT;
-    int rc = make_dirs(dir), fd = -1;
+    pt_buf path = PT_BUF_INIT;
+    char tmp[160];
+    int dirfd = -1, fd = -1, rc;
 
     *fd_out = -1;
     *path_out = NULL;
-    pt_buf_printf(&tmp, "%s/%s", dir, tmp_name);
     pt_buf_printf(&path, "%s/%s", dir, name);
-    if (rc == PT_OK && (tmp.oom || path.oom))
-        rc = pt__fail(PT_ENOMEM, "out of memory");
-    if (rc == PT_OK) {
-        fd = open(tmp.ptr, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
-                  0600);
-        if (fd < 0)
-            rc = io_error(errno, "create", tmp.ptr);
-    }
-    if (rc == PT_OK && flock(fd, LOCK_EX | LOCK_NB) != 0)
-        rc = io_error(errno, "lock", tmp.ptr);
-    if (rc == PT_OK && rename(tmp.ptr, path.ptr) != 0)
-        rc = io_error(errno, "rename", tmp.ptr);
+    if (path.oom)
+        return pt__fail(PT_ENOMEM, "out of memory");
+    /* A checked directory, a temporary no one could predict, locked before
+     * it gets its name, so that no scanner ever sees an unlocked empty
+     * segment; the rename is fsync'd: the new name must survive a crash. */
+    rc = pt__fs_open_dir(&dirfd, dir, PT_FS_MKDIR);
+    if (rc == PT_OK)
+        rc = pt__fs_temp_at(&fd, dirfd, dir, tmp_prefix, tmp, sizeof(tmp));
+    if (rc != PT_OK)
+        rc = fs_error(rc);
+    else if (fcntl(fd, F_SETFL, O_APPEND) != 0) /* appends only */
+        rc = io_error(errno, "set up a new segment in", dir);
+    else if (flock(fd, LOCK_EX | LOCK_NB) != 0)
+        rc = io_error(errno, "lock a new segment in", dir);
+    else if ((rc = pt__fs_replace_at(dirfd, dir, tmp, name)) != PT_OK)
+        rc = fs_error(rc);
     if (rc != PT_OK) {
         if (fd >= 0) {
-            unlink(tmp.ptr);
+            unlinkat(dirfd, tmp, 0);
             close(fd);
         }
-        pt_buf_free(&tmp);
         pt_buf_free(&path);
-        return rc;
+    } else {
+        *fd_out = fd;
+        *path_out = pt_buf_detach(&path);
     }
-    sync_dir(dir); /* the new name must survive a crash too */
-    pt_buf_free(&tmp);
-    *fd_out = fd;
-    *path_out = pt_buf_detach(&path);
-    return PT_OK;
+    if (dirfd >= 0)
+        close(dirfd);
+    return rc;
 }
 
 int
@@ -257,35 +250,36 @@ pt__spool_batch_free(pt__spool_batch *b)
 int
 pt__spool_file_save_offset(const char *path, uint64_t offset)
 {
-    pt_buf off = PT_BUF_INIT, tmp = PT_BUF_INIT, text = PT_BUF_INIT;
-    int fd, rc = PT_OK;
+    char dir[4096], name[256], off[272], tmp[300], prefix[280];
+    char text[24];
+    int dirfd = -1, fd = -1, len, rc;
 
-    pt_buf_printf(&off, "%s.off", path);
-    pt_buf_printf(&tmp, "%s.off.tmp", path);
-    pt_buf_printf(&text, "%" PRIu64 "\n", offset);
-    if (off.oom || tmp.oom || text.oom) {
-        rc = pt__fail(PT_ENOMEM, "out of memory");
-        goto out;
+    len = snprintf(text, sizeof(text), "%" PRIu64 "\n", offset);
+    rc = pt__fs_split(path, dir, sizeof(dir), name, sizeof(name));
+    if (rc == PT_OK) {
+        snprintf(off, sizeof(off), "%s.off", name);
+        snprintf(prefix, sizeof(prefix), ".%s.off.tmp-", name);
+        rc = pt__fs_open_dir(&dirfd, dir, 0);
     }
-    fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        rc = io_error(errno, "create", tmp.ptr);
-        goto out;
-    }
-    if (pt__write(fd, text.ptr, text.len) != (ssize_t)text.len ||
-        fsync(fd) != 0)
-        rc = io_error(errno ? errno : EIO, "write", tmp.ptr);
-    close(fd);
-    if (rc == PT_OK && rename(tmp.ptr, off.ptr) != 0)
-        rc = io_error(errno, "rename", tmp.ptr);
+    if (rc == PT_OK)
+        rc = pt__fs_temp_at(&fd, dirfd, dir, prefix, tmp, sizeof(tmp));
     if (rc != PT_OK) {
-        unlink(tmp.ptr);
-        pt__log(PT_LOG_WARN, "%s", pt_last_error());
+        rc = fs_error(rc);
+    } else {
+        if (pt__write_all(fd, text, (size_t)len) != 0 || fsync(fd) != 0)
+            rc = io_error(errno ? errno : EIO, "write the progress of", path);
+        /* No directory fsync: a rename lost in a crash only means an older
+         * offset, and replay is idempotent. */
+        else if (renameat(dirfd, tmp, dirfd, off) != 0)
+            rc = io_error(errno, "save the progress of", path);
+        close(fd);
+        if (rc != PT_OK)
+            unlinkat(dirfd, tmp, 0);
     }
-out:
-    pt_buf_free(&off);
-    pt_buf_free(&tmp);
-    pt_buf_free(&text);
+    if (dirfd >= 0)
+        close(dirfd);
+    if (rc != PT_OK)
+        pt__log(PT_LOG_WARN, "%s", pt_last_error());
     return rc;
 }
 
@@ -323,13 +317,16 @@ load_offset(const char *path, int fd)
     uint64_t value = 0;
     struct stat st;
     ssize_t n = -1;
-    int ofd;
+    int ofd = -1, rc;
 
     pt_buf_printf(&off, "%s.off", path);
-    ofd = off.oom ? -1 : open(off.ptr, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (ofd < 0) {
-        if (!off.oom && errno != ENOENT)
+    /* Never a link, a FIFO or a device (pt__fs_open_path). */
+    rc = off.oom ? PT_ENOMEM : pt__fs_open_path(&ofd, off.ptr, O_RDONLY, 0);
+    if (rc != PT_OK) {
+        if (rc != PT_ENOTFOUND && rc != PT_ENOMEM) {
+            pt__log(PT_LOG_WARN, "spool: %s", pt_last_error());
             problem = "cannot be read";
+        }
     } else {
         do
             n = read(ofd, text, sizeof(text));
@@ -385,15 +382,21 @@ is_segment_name(const char *name)
 int
 pt__spool_file_list(const char *dir, char ***names_out, size_t *count_out)
 {
-    DIR *d = opendir(dir);
     char **names = NULL;
     size_t count = 0, cap = 0;
     struct dirent *e;
+    DIR *d = NULL;
+    int fd, rc = pt__fs_open_dir(&fd, dir, 0);
 
     *names_out = NULL;
     *count_out = 0;
-    if (!d)
-        return errno == ENOENT ? PT_OK : io_error(errno, "open", dir);
+    if (rc != PT_OK)
+        return rc == PT_ENOTFOUND ? PT_OK : fs_error(rc);
+    if (!(d = fdopendir(fd))) {
+        int err = errno;
+        close(fd);
+        return io_error(err, "open", dir);
+    }
     while ((e = readdir(d)) != NULL) {
         if (!is_segment_name(e->d_name))
             continue;
@@ -414,13 +417,27 @@ pt__spool_file_list(const char *dir, char ***names_out, size_t *count_out)
     return PT_OK;
 }
 
+/* Open a segment for replay or counting.  A segment that is a link, a
+ * FIFO, a device (which would hang or never end) or, for replay, a hard
+ * link is refused and reported; one that is gone is not. */
+static int
+open_segment(const char *path, int oflags, int *fd)
+{
+    int rc = pt__fs_open_path(fd, path, oflags, 0);
+    if (rc != PT_OK && rc != PT_ENOTFOUND) {
+        rc = fs_error(rc);
+        pt__log(PT_LOG_WARN, "%s; not replayed", pt_last_error());
+    }
+    return rc;
+}
+
 int
 pt__spool_file_locked_by_other(const char *path)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC), locked;
+    int fd, locked;
 
-    if (fd < 0)
-        return 1; /* gone: nothing to replay */
+    if (open_segment(path, O_RDONLY, &fd) != PT_OK)
+        return 1; /* gone, or refused: nothing to replay */
     locked = flock(fd, LOCK_SH | LOCK_NB) != 0;
     close(fd);
     return locked;
@@ -430,12 +447,12 @@ int
 pt__spool_file_claim(const char *path, int *fd_out, uint64_t *offset)
 {
     struct stat st;
-    int fd = open(path, O_RDWR | O_CLOEXEC);
+    int fd, rc = open_segment(path, O_RDWR, &fd);
 
     *fd_out = -1;
     *offset = 0;
-    if (fd < 0)
-        return PT_ENOTFOUND;
+    if (rc != PT_OK)
+        return rc;
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         close(fd);
         return PT_EEXIST;
@@ -457,7 +474,7 @@ pt__spool_file_pending(const char *dir, const char *name, pt_spool_status *out)
     char *chunk = malloc(READ_CHUNK);
     uint64_t offset;
     struct stat st;
-    int fd = -1;
+    int fd = -1, rc;
 
     pt_buf_printf(&path, "%s/%s", dir, name);
     if (path.oom || !chunk) {
@@ -465,7 +482,15 @@ pt__spool_file_pending(const char *dir, const char *name, pt_spool_status *out)
         free(chunk);
         return pt__fail(PT_ENOMEM, "out of memory");
     }
-    fd = open(path.ptr, O_RDONLY | O_CLOEXEC);
+    /* A segment that is not a regular file would hang the count (FIFO) or
+     * never end it (/dev/zero): refused, and the status says so. */
+    rc = pt__fs_open_in(&fd, dir, name, O_RDONLY, 0);
+    if (rc != PT_OK && rc != PT_ENOTFOUND) {
+        rc = fs_error(rc);
+        pt_buf_free(&path);
+        free(chunk);
+        return rc;
+    }
     offset = fd >= 0 ? load_offset(path.ptr, fd) : 0;
     if (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_size > offset) {
         /* Complete lines only: a torn tail is not a pending record. */

@@ -17,10 +17,14 @@ typedef struct pt__spool_batch {
     int eof;           /* the read reached the end of the valid data */
 } pt__spool_batch;
 
-/** Create `dir` (0700, parents too), then `tmp_name` (0600) locked with
- *  flock(LOCK_EX), renamed to `name` so that no scanner ever sees an
- *  unlocked empty segment.  *path is malloc'd "dir/name". */
-int pt__spool_file_create(const char *dir, const char *tmp_name,
+/** Open `dir` (checked, created 0700 with its parents: pt__fs_open_dir),
+ *  create a temporary file `<tmp_prefix><random>` (0600, O_EXCL), lock it
+ *  with flock(LOCK_EX) and rename it to `name`, so that no scanner ever sees
+ *  an unlocked empty segment.  *path is malloc'd "dir/name".  Every file of
+ *  the spool (segments, progress files and their temporaries) is opened
+ *  through pt__fs_*: a link, a FIFO or a device is refused, never followed
+ *  or read. */
+int pt__spool_file_create(const char *dir, const char *tmp_prefix,
                           const char *name, int *fd, char **path);
 
 /* pt__spool_file_append() failure details. */

@@ -1,7 +1,10 @@
 /*
  * The secret key for keyed address hashing: from [ip] key_file, from
  * PRIVTRACK_IP_KEY, or from <store>/ip.key (created on first use).  The
- * key never appears in a message; files readable by others are refused.
+ * key never appears in a message.  Key files are opened through pt__fs_*
+ * (common.h): a key file readable by group or others, owned by another
+ * user, in a directory others can write, or (for ip.key) a link, a FIFO or
+ * a device, is refused (PT_EACCESS).
  */
 #include "policy/policy_internal.h"
 
@@ -53,25 +56,16 @@ key_from_hex(pt__ip_key *key, const char *s, size_t len)
 }
 
 /* Read a key file through an open descriptor, after checking who may
- * read it.  Contents: hex (as privtrack writes it) or 16-64 raw bytes. */
+ * change or read it (root or us; nobody else).  Contents: hex (as privtrack
+ * writes it) or 16-64 raw bytes. */
 static int
 read_key_fd(pt__ip_key *key, int fd, const char *path)
 {
-    struct stat st;
     unsigned char buf[MAX_KEY_FILE];
     size_t n = 0;
-    int rc = PT_OK;
+    int rc = pt__fs_check_owner(fd, "key file", path, 077);
 
-    if (fstat(fd, &st) != 0)
-        return pt__fail(PT_EIO, "key file %s: %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode))
-        return pt__fail(PT_EPOLICY, "key file %s is not a regular file", path);
-    if (st.st_mode & 077)
-        return pt__fail(PT_EPOLICY,
-                        "key file %s is accessible by group or others "
-                        "(mode %04o); run chmod 600 on it",
-                        path, (unsigned)(st.st_mode & 07777));
-    while (n < sizeof(buf)) {
+    while (rc == PT_OK && n < sizeof(buf)) {
         ssize_t got = read(fd, buf + n, sizeof(buf) - n);
         if (got < 0 && errno == EINTR)
             continue;
@@ -101,67 +95,90 @@ read_key_fd(pt__ip_key *key, int fd, const char *path)
     return rc;
 }
 
+/* The operator's key_file: its directory is checked like a store's, and it
+ * may be a link only when root or we own the link (a secret mounted by an
+ * orchestrator often is one). */
 static int
-read_key_file(pt__ip_key *key, const char *path)
+read_configured_key(pt__ip_key *key, const char *path)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    int rc;
-    if (fd < 0)
-        return pt__fail(errno == ENOENT ? PT_ENOTFOUND : PT_EIO,
-                        "key file %s: %s", path, strerror(errno));
+    int fd, rc = pt__fs_open_path(&fd, path, O_RDONLY, PT_FS_FOLLOW_OWNED);
+    if (rc != PT_OK)
+        return pt__fail(rc, "key file: %s", pt_last_error());
+    rc = read_key_fd(key, fd, path);
+    close(fd);
+    return rc;
+}
+
+/* <store>/ip.key, through the store's checked descriptor: never a link
+ * (whoever planted one would choose our key), a FIFO or a device. */
+static int
+read_store_key(pt__ip_key *key, int dirfd, const char *dir, const char *path)
+{
+    int fd, rc = pt__fs_open_at(&fd, dirfd, dir, KEY_FILE_NAME, O_RDONLY, 0);
+    if (rc != PT_OK)
+        return rc == PT_ENOTFOUND
+                   ? rc
+                   : pt__fail(rc, "key file: %s", pt_last_error());
     rc = read_key_fd(key, fd, path);
     close(fd);
     return rc;
 }
 
 /* Create <dir>/ip.key with a fresh key.  The key is written to a private
- * temporary file and then link()ed into place: link fails with EEXIST when
- * another process won the race, and the winner's file is never seen half
- * written.  Either way the key on disk is then read back. */
+ * temporary file (random name, O_EXCL) and then linkat()ed into place:
+ * that fails with EEXIST when another process won the race, and the
+ * winner's file is never seen half written.  Either way the key on disk is
+ * then read back. */
 static int
-create_key_file(pt__ip_key *key, const char *dir, const char *path)
+create_key_file(pt__ip_key *key, int dirfd, const char *dir, const char *path)
 {
     unsigned char fresh[NEW_KEY_BYTES];
-    char hex[2 * NEW_KEY_BYTES + 2], tmp[4096];
-    int fd, rc = PT_OK;
+    char hex[2 * NEW_KEY_BYTES + 2], tmp[64];
+    int fd, rc;
 
-    {
-        char failed[512];
-        int err = pt__mkdirs(dir, failed, sizeof(failed));
-        rc = err ? pt__fail(PT_EIO, "cannot create %s: %s", failed,
-                            strerror(err))
-                 : PT_OK;
-    }
+    rc = pt__fs_temp_at(&fd, dirfd, dir, ".ip.key.", tmp, sizeof(tmp));
     if (rc != PT_OK)
-        return rc;
+        return pt__fail(rc, "key file: %s", pt_last_error());
     randombytes_buf(fresh, sizeof(fresh));
     sodium_bin2hex(hex, sizeof(hex), fresh, sizeof(fresh));
     sodium_memzero(fresh, sizeof(fresh));
     hex[2 * NEW_KEY_BYTES] = '\n';
-    pt__snprintf(tmp, sizeof(tmp), "%s/.ip.key.%ld.%08x", dir, (long)getpid(),
-                 randombytes_random());
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        sodium_memzero(hex, sizeof(hex));
-        return pt__fail(PT_EIO, "cannot create %s: %s", tmp, strerror(errno));
-    }
     if (pt__write_all(fd, hex, 2 * NEW_KEY_BYTES + 1) != 0 || fsync(fd) != 0)
-        rc = pt__fail(PT_EIO, "cannot write %s: %s", tmp, strerror(errno));
+        rc = pt__fail(PT_EIO, "cannot write %s/%s: %s", dir, tmp,
+                      strerror(errno));
     sodium_memzero(hex, sizeof(hex));
     close(fd);
-    if (rc == PT_OK && link(tmp, path) != 0 && errno != EEXIST)
+    if (rc == PT_OK && linkat(dirfd, tmp, dirfd, KEY_FILE_NAME, 0) != 0 &&
+        errno != EEXIST)
         rc = pt__fail(PT_EIO, "cannot create %s: %s", path, strerror(errno));
-    unlink(tmp);
-    if (rc == PT_OK) {
-        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            (void)fsync(dfd);
-            close(dfd);
-        }
-        rc = read_key_file(key, path);
-        if (rc == PT_OK)
-            pt__log(PT_LOG_INFO, "created address hash key %s", path);
-    }
+    unlinkat(dirfd, tmp, 0);
+    if (rc == PT_OK)
+        (void)pt__fs_sync_dir(dirfd, dir);
+    if (rc == PT_OK)
+        rc = read_store_key(key, dirfd, dir, path);
+    if (rc == PT_OK)
+        pt__log(PT_LOG_INFO, "created address hash key %s", path);
+    return rc;
+}
+
+/* The key beside the data: read it, create it (`create`), or, when it does
+ * not exist and may not be created (dry-run), PT_ENOTFOUND. */
+static int
+store_key(pt__ip_key *key, const char *store_dir, int create)
+{
+    char path[4096];
+    int dirfd, rc;
+
+    pt__snprintf(path, sizeof(path), "%s/%s", store_dir, KEY_FILE_NAME);
+    rc = pt__fs_open_dir(&dirfd, store_dir, create ? PT_FS_MKDIR : 0);
+    if (rc != PT_OK)
+        return rc == PT_ENOTFOUND
+                   ? rc
+                   : pt__fail(rc, "key file: %s", pt_last_error());
+    rc = read_store_key(key, dirfd, store_dir, path);
+    if (rc == PT_ENOTFOUND && create)
+        rc = create_key_file(key, dirfd, store_dir, path);
+    close(dirfd);
     return rc;
 }
 
@@ -170,7 +187,6 @@ load_key(pt__ip_key *key, const pt_policy *policy, const char *store_dir,
          int create)
 {
     const char *key_file, *env;
-    char path[4096];
     int rc;
 
     if (!key || !policy)
@@ -183,7 +199,7 @@ load_key(pt__ip_key *key, const pt_policy *policy, const char *store_dir,
 
     key_file = policy->text[PT_K_IP_KEY_FILE];
     if (key_file && *key_file) {
-        rc = read_key_file(key, key_file);
+        rc = read_configured_key(key, key_file);
         if (rc == PT_ENOTFOUND)
             rc = PT_EPOLICY; /* a configured key must exist */
         if (rc != PT_OK)
@@ -201,11 +217,8 @@ load_key(pt__ip_key *key, const pt_policy *policy, const char *store_dir,
     }
     if (!store_dir)
         store_dir = pt__policy_storage_path(policy);
-    pt__snprintf(path, sizeof(path), "%s/%s", store_dir, KEY_FILE_NAME);
-    rc = read_key_file(key, path);
-    if (rc == PT_ENOTFOUND && create)
-        rc = create_key_file(key, store_dir, path);
-    else if (rc == PT_ENOTFOUND) {
+    rc = store_key(key, store_dir, create);
+    if (rc == PT_ENOTFOUND) {
         /* Dry-run must not touch the disk: hash with a key that dies with
          * the process (the audit line says so). */
         randombytes_buf(key->bytes, NEW_KEY_BYTES);

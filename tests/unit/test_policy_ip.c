@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <pwd.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -561,17 +562,19 @@ test_key_file(void **state)
     assert_int_equal(key.bytes[31], 0);
     assert_int_equal(key.prepared_bytes, 0);
 
-    /* Readable by the group: refused, and the message has no key. */
+    /* Readable by the group: refused as unsafe, and the message has no
+     * key. */
     assert_int_equal(chmod(path, 0640), 0);
-    assert_int_equal(pt__ip_key_load(&key, p, NULL, 0), PT_EPOLICY);
+    assert_int_equal(pt__ip_key_load(&key, p, NULL, 0), PT_EACCESS);
     assert_non_null(strstr(pt_last_error(), path));
     assert_non_null(strstr(pt_last_error(), "group or others"));
+    assert_non_null(strstr(pt_last_error(), "chmod 600"));
     assert_null(strstr(pt_last_error(), "0001020304"));
     assert_int_equal(key.len, 0);
     assert_int_equal(chmod(path, 0604), 0);
-    assert_int_equal(pt__ip_key_load(&key, p, NULL, 0), PT_EPOLICY);
+    assert_int_equal(pt__ip_key_load(&key, p, NULL, 0), PT_EACCESS);
     assert_int_equal(chmod(path, 0620), 0);
-    assert_int_equal(pt__ip_key_load(&key, p, NULL, 0), PT_EPOLICY);
+    assert_int_equal(pt__ip_key_load(&key, p, NULL, 0), PT_EACCESS);
     assert_int_equal(chmod(path, 0400), 0);
     assert_int_equal(pt__ip_key_load(&key, p, NULL, 0), PT_OK);
     pt__ip_key_wipe(&key);
@@ -666,7 +669,7 @@ test_key_created_in_store(void **state)
     }
     /* Someone loosened it: refused. */
     assert_int_equal(chmod(path, 0644), 0);
-    assert_int_equal(pt__ip_key_load(&b, p, dir, 1), PT_EPOLICY);
+    assert_int_equal(pt__ip_key_load(&b, p, dir, 1), PT_EACCESS);
     pt__ip_key_wipe(&a);
     pt__ip_key_wipe(&c);
     pt_policy_free(p);
@@ -714,6 +717,104 @@ test_key_creation_race(void **state)
     for (int i = 1; i < PROCS; i++)
         assert_memory_equal(keys[0], keys[i], 32);
     pt_policy_free(p);
+}
+
+/* Hostile key files (privtrack often runs as root): an ip.key that is a
+ * link (whoever planted it would choose our key, or make us read another
+ * file) or a FIFO (which would hang); a key_file that is a FIFO, sits in a
+ * directory others can write, or belongs to another user; a key_file that
+ * is our own link is fine.  Nothing blocks, nothing is created, and no
+ * message holds a key. */
+static void
+test_key_hostile_files(void **state)
+{
+    static const char hex[] = "000102030405060708090a0b0c0d0e0f"
+                              "101112131415161718191a1b1c1d1e1f\n";
+    char dir[600], path[700], other[700], shared[700];
+    pt__ip_key key;
+    pt_policy *p = load(""), *pk;
+    struct passwd *nobody;
+    struct stat st;
+    (void)state;
+
+    alarm(60); /* a FIFO that blocks fails the test instead of hanging */
+    snprintf(dir, sizeof(dir), "%s/hostile", tmpdir);
+    snprintf(path, sizeof(path), "%s/ip.key", dir);
+    snprintf(other, sizeof(other), "%s/chosen.key", tmpdir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    write_file(other, hex, sizeof(hex) - 1, 0600);
+
+    /* ip.key linked to a key someone else chose: refused, not used, and
+     * nothing is created in its place. */
+    assert_int_equal(symlink(other, path), 0);
+    assert_int_equal(pt__ip_key_load(&key, p, dir, 1), PT_EACCESS);
+    assert_non_null(strstr(pt_last_error(), path));
+    assert_non_null(strstr(pt_last_error(), "symbolic link"));
+    assert_null(strstr(pt_last_error(), "0001020304"));
+    assert_int_equal(key.len, 0);
+    assert_int_equal(pt__ip_key_load(&key, p, dir, 0), PT_EACCESS);
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    assert_int_equal(unlink(path), 0);
+
+    /* ip.key or key_file a FIFO: refused at once. */
+    assert_int_equal(mkfifo(path, 0600), 0);
+    assert_int_equal(pt__ip_key_load(&key, p, dir, 1), PT_EACCESS);
+    assert_non_null(strstr(pt_last_error(), "FIFO"));
+    pk = policy_with_key_file(path);
+    assert_int_equal(pt__ip_key_load(&key, pk, NULL, 0), PT_EACCESS);
+    assert_non_null(strstr(pt_last_error(), "FIFO"));
+    pt_policy_free(pk);
+    assert_int_equal(unlink(path), 0);
+
+    /* key_file: our own link to a good key is fine... */
+    assert_int_equal(symlink(other, path), 0);
+    pk = policy_with_key_file(path);
+    assert_int_equal(pt__ip_key_load(&key, pk, NULL, 0), PT_OK);
+    assert_int_equal(key.len, 32);
+    pt__ip_key_wipe(&key);
+    /* ...but not in a directory others can write. */
+    assert_int_equal(chmod(dir, 0777), 0);
+    assert_int_equal(pt__ip_key_load(&key, pk, NULL, 0), PT_EACCESS);
+    assert_non_null(strstr(pt_last_error(), "chmod 700"));
+    assert_int_equal(pt__ip_key_load(&key, p, dir, 1), PT_EACCESS);
+    assert_int_equal(chmod(dir, 0700), 0);
+    pt_policy_free(pk);
+
+    nobody = getpwnam("nobody");
+    if (geteuid() != 0 || !nobody) {
+        print_message("skipped the rest: needs root and a 'nobody' user to "
+                      "plant another user's files\n");
+        pt_policy_free(p);
+        alarm(0);
+        return;
+    }
+    /* A key file owned by another user (0600): refused, configured or in
+     * the store; and their link to our good key, too. */
+    assert_int_equal(chown(other, nobody->pw_uid, (gid_t)-1), 0);
+    pk = policy_with_key_file(other);
+    assert_int_equal(pt__ip_key_load(&key, pk, NULL, 0), PT_EACCESS);
+    assert_non_null(strstr(pt_last_error(), "owned by uid"));
+    pt_policy_free(pk);
+    assert_int_equal(chown(other, 0, (gid_t)-1), 0);
+    assert_int_equal(lchown(path, nobody->pw_uid, (gid_t)-1), 0);
+    pk = policy_with_key_file(path);
+    assert_int_equal(pt__ip_key_load(&key, pk, NULL, 0), PT_EACCESS);
+    assert_non_null(strstr(pt_last_error(), "symbolic link"));
+    pt_policy_free(pk);
+    assert_int_equal(unlink(path), 0);
+    write_file(path, hex, sizeof(hex) - 1, 0600);
+    assert_int_equal(chown(path, nobody->pw_uid, (gid_t)-1), 0);
+    assert_int_equal(pt__ip_key_load(&key, p, dir, 1), PT_EACCESS);
+    assert_non_null(strstr(pt_last_error(), "owned by uid"));
+    /* A key directory another user owns. */
+    snprintf(shared, sizeof(shared), "%s/theirs", tmpdir);
+    assert_int_equal(mkdir(shared, 0700), 0);
+    assert_int_equal(chown(shared, nobody->pw_uid, (gid_t)-1), 0);
+    assert_int_equal(pt__ip_key_load(&key, p, shared, 1), PT_EACCESS);
+    assert_non_null(strstr(pt_last_error(), "owned by uid"));
+    pt_policy_free(p);
+    alarm(0);
 }
 
 /* ---- session ids ------------------------------------------------------------
@@ -813,6 +914,7 @@ main(void)
         cmocka_unit_test(test_key_env),
         cmocka_unit_test(test_key_created_in_store),
         cmocka_unit_test(test_key_creation_race),
+        cmocka_unit_test(test_key_hostile_files),
         cmocka_unit_test(test_session_id),
         cmocka_unit_test(test_session_id_many),
         cmocka_unit_test(test_session_id_after_fork),

@@ -728,6 +728,89 @@ test_scan_during_replay_step(void **state)
     free(s);
 }
 
+/* Hostile files in the spool directory (privtrack often runs as root):
+ * a link planted where the progress file's temporary used to be (a
+ * predictable name that replay opened with O_TRUNC) is never followed; a
+ * progress file that is a link is not read; a segment that is a FIFO or a
+ * link to /dev/zero hangs and spins nothing: status refuses it by name and
+ * replay skips it with a warning; a spool directory others can write is
+ * refused. */
+static void
+test_hostile_files_refused(void **state)
+{
+    fixture *f = *state;
+    pt__spool *a, *b;
+    rec_set recs;
+    sink *s = calloc(1, sizeof(*s));
+    char seg[512], tmp[600], off[600], victim[400], fifo[400], zero[400];
+    pt_spool_status st;
+    struct stat sb;
+    size_t n = 0;
+
+    alarm(60); /* a FIFO that blocks fails the test instead of hanging */
+    snprintf(victim, sizeof(victim), "%s/victim", f->root);
+    write_file(victim, "precious\n");
+    assert_int_equal(pt__spool_open(&a, f->dir), PT_OK);
+    make_records(&recs, 20, 0);
+    assert_int_equal(pt__spool_append(a, recs.ptrs, 20, NULL), PT_OK);
+    segment_path(f->dir, seg, sizeof(seg));
+    snprintf(tmp, sizeof(tmp), "%s.off.tmp", seg);
+    snprintf(off, sizeof(off), "%s.off", seg);
+    assert_int_equal(symlink(victim, tmp), 0);
+    assert_int_equal(pt__spool_replay_step(a, 5, sink_put, s, &n), PT_OK);
+    assert_int_equal(n, 5);
+    assert_int_equal(stat(victim, &sb), 0);
+    assert_int_equal(sb.st_size, 9); /* not truncated through the link */
+    assert_int_equal(lstat(off, &sb), 0);
+    assert_true(S_ISREG(sb.st_mode));
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    pt__spool_close(a); /* 15 records left */
+
+    /* The progress file replaced by a link: not read, reported, and the
+     * segment replayed from its start (idempotent). */
+    assert_int_equal(unlink(off), 0);
+    assert_int_equal(symlink(victim, off), 0);
+    warnings = 0;
+    pt_set_log(capture_log, NULL, PT_LOG_WARN);
+    assert_int_equal(pt__spool_status(f->dir, &st), PT_OK);
+    assert_int_equal(st.pending_records, 20);
+    assert_true(warnings >= 1);
+
+    /* A FIFO and a link to /dev/zero named like segments. */
+    snprintf(fifo, sizeof(fifo), "%s/spool-0-fifo.log", f->dir);
+    snprintf(zero, sizeof(zero), "%s/spool-0-zero.log", f->dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(pt__spool_status(f->dir, &st), PT_EACCESS);
+    assert_non_null(strstr(pt_last_error(), fifo));
+    assert_non_null(strstr(pt_last_error(), "FIFO"));
+    assert_int_equal(symlink("/dev/zero", zero), 0);
+    assert_int_equal(unlink(fifo), 0);
+    assert_int_equal(pt__spool_status(f->dir, &st), PT_EACCESS);
+    assert_non_null(strstr(pt_last_error(), "symbolic link"));
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    warnings = 0;
+    s->count = 0;
+    assert_int_equal(pt__spool_open(&b, f->dir), PT_OK);
+    assert_int_equal(pt__spool_scan(b), 1); /* the real segment only */
+    assert_true(warnings >= 2);
+    assert_int_equal(drain(b, s, 8), 20);
+    pt__spool_close(b);
+    pt_set_log(NULL, NULL, PT_LOG_WARN);
+    assert_int_equal(stat(victim, &sb), 0);
+    assert_int_equal(sb.st_size, 9);
+
+    /* A spool directory others can write. */
+    assert_int_equal(chmod(f->dir, 0777), 0);
+    assert_int_equal(pt__spool_open(&b, f->dir), PT_OK);
+    assert_int_equal(pt__spool_append(b, recs.ptrs, 1, NULL), PT_EACCESS);
+    assert_non_null(strstr(pt_last_error(), "chmod 700"));
+    assert_int_equal(pt__spool_status(f->dir, &st), PT_EACCESS);
+    pt__spool_close(b);
+    assert_int_equal(chmod(f->dir, 0700), 0);
+    alarm(0);
+    free(s);
+}
+
 int
 main(void)
 {
@@ -755,6 +838,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_valid_progress_file_respected,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_during_replay_step, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_files_refused, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
