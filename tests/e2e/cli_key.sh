@@ -1,8 +1,8 @@
 # The single hash key of [ip] rotate = never, as PRIVACY.md describes it:
 # created 0600 beside the data on first use; PRIVTRACK_IP_KEY instead (then
-# nothing is created); key_file refused when group or others may read it;
-# pseudonyms stable for one key, different across keys; the key never
-# printed.  (Rotating keys, the default policy's, are cli_keys.sh's.)
+# nothing is created); key_file refused (exit 2) when group or others may
+# read it; pseudonyms stable for one key, different across keys; the key
+# never printed.  (Rotating keys, the default policy's, are cli_keys.sh's.)
 source "$(dirname "$0")/lib.sh" "$@"
 
 write_policy never.ini '[ip]' 'rotate = never'
@@ -44,12 +44,13 @@ ok
 ! grep -rq "$K1" e1 e1b . 2>/dev/null --exclude=.out --exclude=.err || fail "the key was written out"
 ok
 
-# key_file readable by others: refused, exit 1, the file named, not the key.
+# key_file readable by others: refused as unsafe (exit 2), the file and the
+# fix named, not the key.
 printf '%s\n' "$K2" >shared.key
 chmod 644 shared.key
 write_policy keyfile.ini '[ip]' "key_file = $WORK/shared.key"
-run 1 "$PT" record --policy keyfile.ini --storage k one.jsonl
-contains "$ERR" 'shared\.key'
+run 2 "$PT" record --policy keyfile.ini --storage k one.jsonl
+contains "$ERR" 'shared\.key: accessible by group or others \(mode 0644\); run chmod 600'
 lacks "$ERR" "$K2"
 chmod 600 shared.key
 run 0 "$PT" record --policy keyfile.ini --storage k one.jsonl

@@ -8,6 +8,10 @@ endforeach()
 # Rotating keys on the file store (its own line: the list above is busy).
 pt_add_script_test(e2e_keys ${CMAKE_CURRENT_LIST_DIR}/cli_keys.sh
                    LABELS e2e TIMEOUT 300)
+# Hostile files: a 5,000-record spool replay and many refusals; sanitizer
+# builds on a loaded machine need the room.
+pt_add_script_test(e2e_files ${CMAKE_CURRENT_LIST_DIR}/cli_files.sh
+                   LABELS e2e TIMEOUT 600)
 pt_add_script_test(e2e_taint ${CMAKE_CURRENT_LIST_DIR}/taint.sh
                    LABELS e2e TIMEOUT 600)
 

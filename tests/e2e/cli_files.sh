@@ -1,0 +1,219 @@
+# Hostile files where privtrack reads and writes (it often runs as root):
+# links, FIFOs, devices and hard links planted in the store, the spool and
+# the key locations; directories others can write; files another user owns;
+# the modes of what privtrack creates.  Each one is refused with a message
+# naming the path and what to fix (exit 2), and nothing outside the store
+# changes.  Every command runs under `timeout`, so a FIFO that blocks fails
+# the test instead of hanging it.  Checks that need another user's files
+# (chown nobody) run only as root and say so when skipped.
+source "$(dirname "$0")/lib.sh" "$@"
+
+# Refusals are immediate; the bound only turns a hang into a failure, and
+# must leave room for sanitizer builds on a loaded machine.
+T="timeout 60"
+D="$(days_ago 1)"
+for i in 1 2 3; do
+    printf '{"remote_addr": "198.51.100.%d", "filenames": ["f-%d.mp3"], "time": "%sT08:0%d:00Z"}\n' "$i" "$i" "$D" "$i"
+done >visits.jsonl
+AS_ROOT=0
+NOBODY=
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+    AS_ROOT=1
+    NOBODY="$(id -u nobody)"
+else
+    echo "$TEST_NAME: not root (or no 'nobody' user): the checks of files owned by another user are skipped" >&2
+fi
+
+# refused EXIT WHAT REGEX CMD...: the command exits EXIT (2: refused) in
+# time, and stderr says REGEX about WHAT.
+refused() {
+    local code="$1" what="$2" regex="$3"
+    shift 3
+    run "$code" $T "$PT" "$@"
+    contains "$ERR" "$regex" "$* on $what: stderr lacks /$regex/"
+}
+
+# A victim outside the store that must never change.
+printf 'precious\n' >victim
+chmod 600 victim
+victim_intact() {
+    [ "$(cat victim)" = precious ] || fail "victim changed: $(head -c 200 victim)"
+    [ "$(stat -c %a victim)" = 600 ] || fail "victim mode $(stat -c %a victim)"
+    ok
+}
+
+# ---- the store ------------------------------------------------------------
+
+run 0 "$PT" init-storage
+[ "$(stat -c %a var)" = 700 ] || fail "store mode $(stat -c %a var)"
+ok
+
+# A day file that is a link to a file outside the store: not appended to,
+# not read; the records are spooled (exit 2) and the path is named.
+ln -s "$WORK/victim" "var/$D.jsonl"
+refused 2 "a symlinked day file" "var/$D\.jsonl: it is a symbolic link" record visits.jsonl
+expect_count spooled 3
+victim_intact
+refused 2 "a symlinked day file" "symbolic link" query --date "$D"
+refused 2 "a symlinked day file" "symbolic link" stats --date "$D"
+refused 2 "a symlinked day file" "symbolic link" export --date "$D"
+refused 2 "a symlinked day file" "symbolic link" purge
+victim_intact
+
+# A day file that is a FIFO: nothing hangs.
+rm "var/$D.jsonl"
+mkfifo "var/$D.jsonl"
+refused 2 "a FIFO day file" "var/$D\.jsonl: it is a FIFO" record visits.jsonl
+expect_count spooled 3
+refused 2 "a FIFO day file" "it is a FIFO" query --date "$D"
+refused 2 "a FIFO day file" "it is a FIFO" stats --date "$D" --json
+refused 2 "a FIFO day file" "it is a FIFO" export --date "$D"
+refused 2 "a FIFO day file" "it is a FIFO" purge
+
+# A day file that is a link to /dev/zero: nothing spins.
+rm "var/$D.jsonl"
+ln -s /dev/zero "var/$D.jsonl"
+refused 2 "a /dev/zero day file" "symbolic link" query --date "$D"
+refused 2 "a /dev/zero day file" "symbolic link" record visits.jsonl
+expect_count spooled 3
+
+# A day file that is a hard link to a file outside the store.
+rm "var/$D.jsonl"
+ln victim "var/$D.jsonl"
+refused 2 "a hard-linked day file" "2 hard links" record visits.jsonl
+expect_count spooled 3
+refused 2 "a hard-linked day file" "2 hard links" purge
+victim_intact
+rm "var/$D.jsonl"
+
+# Repaired: everything spooled meanwhile (4 runs of 3 visits) is stored.
+run 0 $T "$PT" spool replay
+contains "$OUT" '^spool: replayed 12 records$'
+run 0 $T "$PT" query --date "$D" --json
+py 'import json,sys; r=json.load(open(sys.argv[1])); assert len(r)==12, len(r)' "$OUT"
+[ "$(stat -c %a "var/$D.jsonl")" = 600 ] || fail "day file mode $(stat -c %a "var/$D.jsonl")"
+ok
+
+# A store directory others (or the group) can write: refused for writing
+# and reading, with the command that fixes it.
+chmod 777 var
+refused 2 "a world-writable store" "directory $WORK/var: writable by others.*chmod (700|go-w) $WORK/var" record visits.jsonl
+refused 2 "a world-writable store" "chmod 700" query --date "$D"
+refused 2 "a world-writable store" "chmod (700|go-w)" init-storage
+chmod 1777 var # no sticky-bit excuse for the store itself
+refused 2 "a sticky world-writable store" "chmod 700" query --date "$D"
+chmod 770 var
+refused 2 "a group-writable store" "writable by its group" query --date "$D"
+chmod 700 var
+run 0 $T "$PT" query --date "$D"
+
+# A directory on the way that others can write (not sticky): they could
+# replace the store; a sticky one (like /tmp) is fine.
+mkdir -m 777 shared
+refused 2 "a store under a world-writable directory" "directory $WORK/shared: .*chmod go-w" --storage shared/var record visits.jsonl
+[ ! -e shared/var ] || fail "a store was created under a world-writable directory"
+ok
+chmod 1777 shared
+run 0 $T "$PT" --storage shared/var record visits.jsonl
+[ "$(stat -c %a shared/var)" = 700 ] || fail "store mode $(stat -c %a shared/var)"
+ok
+
+# ---- the spool ------------------------------------------------------------
+
+# A link planted at the progress file's old, predictable temporary name
+# (replay opened it with O_TRUNC and overwrote the victim with an offset):
+# 5000 spooled visits replay in more than one step, so progress is saved.
+awk -v d="$D" 'BEGIN { for (i = 0; i < 5000; i++) printf "{\"remote_addr\": \"192.0.2.%d\", \"time\": \"%sT09:00:00Z\"}\n", i % 250, d }' >many.jsonl
+mkdir -p big && chmod 700 big
+mkdir "big/$D.jsonl"
+run 2 timeout 300 "$PT" --storage big record many.jsonl
+expect_count spooled 5000
+seg="$(cd big/spool && ls spool-*.log)"
+ln -s "$WORK/victim" "big/spool/$seg.off.tmp"
+rmdir "big/$D.jsonl"
+run 0 timeout 300 "$PT" --storage big spool replay
+contains "$OUT" '^spool: replayed 5000 records$'
+victim_intact
+
+# Segments that are a FIFO or a link to /dev/zero: status refuses them by
+# name, record and replay skip them with a warning; nothing hangs or spins.
+mkfifo var/spool/spool-0-fifo.log 2>/dev/null || { mkdir -p var/spool && mkfifo var/spool/spool-0-fifo.log; }
+refused 2 "a FIFO spool segment" "spool-0-fifo\.log: it is a FIFO" spool status
+refused 0 "a FIFO spool segment" "spool-0-fifo\.log: it is a FIFO.*not replayed" record visits.jsonl
+refused 0 "a FIFO spool segment" "not replayed" spool replay
+rm var/spool/spool-0-fifo.log
+ln -s /dev/zero var/spool/spool-0-zero.log
+refused 2 "a /dev/zero spool segment" "spool-0-zero\.log: it is a symbolic link" spool status
+refused 0 "a /dev/zero spool segment" "not replayed" spool replay
+rm var/spool/spool-0-zero.log
+run 0 $T "$PT" spool status
+
+# A spool directory others can write.
+chmod 777 var/spool
+refused 2 "a world-writable spool" "var/spool: writable by others.*chmod 700" spool status
+chmod 700 var/spool
+
+# ---- the hash key ---------------------------------------------------------
+
+# The single key of [ip] rotate = never (ip.key beside the data, or
+# key_file); the rotating keys' directory is checked like the store above.
+write_policy never.ini '[ip]' 'rotate = never'
+K1=$(printf '11%.0s' $(seq 32))
+printf '%s\n' "$K1" >chosen.key
+chmod 600 chosen.key
+# ip.key linked to a key someone else chose: refused, never used.
+mkdir -m 700 k1
+ln -s "$WORK/chosen.key" k1/ip.key
+refused 2 "a symlinked ip.key" "k1/ip\.key: it is a symbolic link" --policy never.ini --storage k1 record visits.jsonl
+lacks "$ERR" "$K1"
+[ ! -e "k1/$D.jsonl" ] || fail "records were stored with a planted key"
+ok
+# ip.key and key_file as FIFOs: refused at once.
+mkdir -m 700 k2
+mkfifo k2/ip.key
+refused 2 "a FIFO ip.key" "k2/ip\.key: it is a FIFO" --policy never.ini --storage k2 record visits.jsonl
+run 0 $T "$PT" --policy never.ini --storage k2 query --date "$D"
+run 0 $T "$PT" --policy never.ini --storage k2 stats --date "$D"
+refused 2 "a FIFO ip.key" "k2/ip\.key: it is a FIFO" --policy never.ini --storage k2 spool status
+write_policy fifokey.ini '[ip]' "key_file = $WORK/k2/ip.key"
+refused 2 "a FIFO key_file" "k2/ip\.key: it is a FIFO" --policy fifokey.ini record visits.jsonl
+# key_file in a directory others can write.
+mkdir -m 777 keys
+cp -p chosen.key keys/ip.key
+write_policy dirkey.ini '[ip]' "key_file = $WORK/keys/ip.key"
+refused 2 "a key in a world-writable directory" "keys: writable by others.*chmod 700" --policy dirkey.ini record visits.jsonl
+chmod 700 keys
+run 0 $T "$PT" --policy dirkey.ini --storage k3 record visits.jsonl
+# Our own link to the key is fine (a secret mounted by an orchestrator).
+ln -s "$WORK/keys/ip.key" keys/current.key
+write_policy linkkey.ini '[ip]' "key_file = $WORK/keys/current.key"
+run 0 $T "$PT" --policy linkkey.ini --storage k3 record visits.jsonl
+
+if [ "$AS_ROOT" = 1 ]; then
+    # A store owned by another user: they could plant anything in it.
+    mkdir -m 700 theirs
+    chown nobody theirs
+    refused 2 "a store owned by nobody" "directory $WORK/theirs: owned by uid $NOBODY.*chown 0 $WORK/theirs" --storage theirs record visits.jsonl
+    refused 2 "a store owned by nobody" "owned by uid $NOBODY" --storage theirs query --date "$D"
+    [ -z "$(ls -A theirs)" ] || fail "files were created in another user's directory"
+    ok
+    # Their symbolic link to our own store, in a sticky directory: refused.
+    ln -s "$WORK/var" shared/link
+    chown -h nobody shared/link
+    refused 2 "a store reached by another user's link" "shared/link: a symbolic link owned by uid $NOBODY" --storage shared/link query --date "$D"
+    # A key file another user owns (0600, in our directory), configured or
+    # beside the data; their link to our key.
+    cp -p keys/ip.key keys/theirs.key
+    chown nobody keys/theirs.key
+    write_policy theirkey.ini '[ip]' "key_file = $WORK/keys/theirs.key"
+    refused 2 "a key_file owned by nobody" "key file $WORK/keys/theirs\.key: owned by uid $NOBODY.*chown 0" --policy theirkey.ini record visits.jsonl
+    lacks "$ERR" "$K1"
+    mkdir -m 700 k4
+    cp -p keys/ip.key k4/ip.key
+    chown nobody k4/ip.key
+    refused 2 "an ip.key owned by nobody" "owned by uid $NOBODY" --policy never.ini --storage k4 record visits.jsonl
+    chown -h nobody keys/current.key
+    refused 2 "a key_file linked by nobody" "current\.key: it is a symbolic link" --policy linkkey.ini record visits.jsonl
+fi
+
+finish
