@@ -41,6 +41,7 @@ int cli_cmd_record(int argc, char **argv, cli_common *common);
 int cli_cmd_query(int argc, char **argv, cli_common *common);
 int cli_cmd_stats(int argc, char **argv, cli_common *common);
 int cli_cmd_export(int argc, char **argv, cli_common *common);
+int cli_cmd_report(int argc, char **argv, cli_common *common);
 int cli_cmd_purge(int argc, char **argv, cli_common *common);
 int cli_cmd_init_storage(int argc, char **argv, cli_common *common);
 int cli_cmd_policy(int argc, char **argv, cli_common *common);
@@ -226,6 +227,10 @@ struct cJSON;
  *  object. */
 double cli_json_num(const struct cJSON *obj, const char *key);
 const char *cli_json_str(const struct cJSON *obj, const char *key);
+
+/** Write the HTML report of the statistics `doc` (report_html.c); -1 on a
+ *  write error. */
+int cli_report_html(FILE *out, const struct cJSON *doc, const char *generated);
 
 /** Days since 1970-01-01 of a valid "YYYY-MM-DD" (time.c). */
 void cli_date_days(const char *date, int64_t *days);

@@ -15,6 +15,7 @@ packages=(
     python3-pip python3-setuptools python3-venv python3-flask python3-pytest
     gunicorn
     clang libclang-rt-dev
+    chromium fonts-dejavu-core
 )
 
 installed() {

@@ -24,3 +24,7 @@ add_test(NAME e2e_dynamodb
                  $<TARGET_FILE:privtrack_cli> ${PROJECT_SOURCE_DIR}
                  ${PROJECT_BINARY_DIR})
 set_tests_properties(e2e_dynamodb PROPERTIES LABELS dynamodb TIMEOUT 300)
+
+# The HTML report in a real browser (chromium, headless): label browser.
+pt_add_script_test(e2e_report ${CMAKE_CURRENT_LIST_DIR}/cli_report.sh
+                   LABELS browser TIMEOUT 300)
