@@ -557,14 +557,17 @@ typedef struct pt_counters {
 PT_EXTERN int pt_tracker_counters(const pt_tracker *tracker, pt_counters *out);
 
 /** Records of one UTC date ("YYYY-MM-DD"), newest first, at most `limit`
- *  (0: no limit).  Expired records (ttl < now) are not returned.  The
+ *  (0: no limit).  Expired records (ttl < now) are not returned, nor a
+ *  field past its own retention ([retention] <field>_days of the tracker's
+ *  policy, counted from the visit): it reads as absent.  The
  *  caller frees *out with pt_record_list_free().  Must not race with
  *  pt_tracker_close(); otherwise any thread. */
 PT_EXTERN int pt_tracker_query(pt_tracker *tracker, pt_record_list **out,
                                const char *date, size_t limit);
 
 /** Hand every record of the dates `opts->from`..`opts->to` to `fn`, one at a
- *  time, in the order `opts->flags` asks for, skipping expired records.
+ *  time, in the order `opts->flags` asks for, skipping expired records and
+ *  leaving out every field past its own retention (as pt_tracker_query()).
  *  Memory does not grow with the number of records read: the file store
  *  reads day files line by line (a torn or corrupt line is skipped and
  *  logged with its place, never its content); DynamoDB runs one Query per

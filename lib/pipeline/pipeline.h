@@ -54,6 +54,7 @@
 #include "pipeline/queue.h"
 #include "pipeline/spool.h"
 #include "policy/policy.h"
+#include "policy/retention.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -104,8 +105,9 @@ struct pt_tracker {
 
     /* Read-only after open. */
     _Alignas(PT__CACHE_LINE) pt_policy *policy;
-    pt__ip_key key; /* [ip] rotate = never: the one key */
-    pt__keys *keys; /* rotating keys (NULL: none, or read-only) */
+    pt__retention retention; /* per-field retention, hidden on every read */
+    pt__ip_key key;          /* [ip] rotate = never: the one key */
+    pt__keys *keys;          /* rotating keys (NULL: none, or read-only) */
     int dry_run;
     int synchronous;
     int read_only; /* no key, no spool, no writer: queries and purge only */
@@ -183,6 +185,15 @@ int pt__scan_options_check(const pt_scan_options *in, pt_scan_options *out);
  *  stats), so that the writer never waits for it.  Close it with
  *  pt__storage_close(). */
 int pt__tracker_open_reader(pt_tracker *t, const char *what, pt_storage **out);
+/** Every read of records goes through these two, which hide the fields
+ *  past their retention (policy/retention.h) at `now` / opts->now: the
+ *  scan of `s` (a reader of the tracker's) through `fn`, and a list in
+ *  place. */
+int pt__tracker_storage_scan(pt_tracker *t, pt_storage *s,
+                             const pt_scan_options *opts, pt_record_fn fn,
+                             void *userdata);
+void pt__tracker_hide_list(const pt_tracker *t, pt_record_list *list,
+                           int64_t now);
 
 /* writer.c */
 void *pt__writer_main(void *arg);

@@ -76,6 +76,52 @@ pt__tracker_open_reader(pt_tracker *t, const char *what, pt_storage **out)
     return rc;
 }
 
+/* ---- per-field retention on reads ----------------------------------------
+ */
+
+typedef struct hide_ctx {
+    const pt__retention *retention;
+    int64_t now;
+    pt_record_fn fn;
+    void *userdata;
+} hide_ctx;
+
+static int
+hide_expired_fields(const pt_record *record, void *ctx)
+{
+    const hide_ctx *h = ctx;
+    unsigned int mask = pt__retention_hide_mask(h->retention, record, h->now);
+    pt_record shown;
+
+    if (!mask)
+        return h->fn(record, h->userdata);
+    shown = *record;
+    pt__record_clear_fields(&shown, mask);
+    return h->fn(&shown, h->userdata);
+}
+
+int
+pt__tracker_storage_scan(pt_tracker *t, pt_storage *s,
+                         const pt_scan_options *opts, pt_record_fn fn,
+                         void *userdata)
+{
+    hide_ctx h = {&t->retention, opts->now, fn, userdata};
+
+    if (!pt__retention_fields(&t->retention))
+        return pt__storage_scan(s, opts, fn, userdata);
+    return pt__storage_scan(s, opts, hide_expired_fields, &h);
+}
+
+void
+pt__tracker_hide_list(const pt_tracker *t, pt_record_list *list, int64_t now)
+{
+    for (size_t i = 0; list && i < list->count; i++) {
+        pt_record *r = &list->records[i];
+        pt__record_clear_fields(r,
+                                pt__retention_hide_mask(&t->retention, r, now));
+    }
+}
+
 int
 pt_tracker_scan(pt_tracker *t, const pt_scan_options *opts, pt_record_fn fn,
                 void *userdata)
@@ -96,7 +142,7 @@ pt_tracker_scan(pt_tracker *t, const pt_scan_options *opts, pt_record_fn fn,
         return rc;
     }
     s->errmsg[0] = '\0';
-    rc = pt__storage_scan(s, &o, fn, userdata);
+    rc = pt__tracker_storage_scan(t, s, &o, fn, userdata);
     if (rc != PT_OK)
         pt__tracker_set_error(t, rc, "%s",
                               s->errmsg[0] ? s->errmsg : pt_last_error());

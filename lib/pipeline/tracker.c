@@ -324,6 +324,7 @@ pt_tracker_open(pt_tracker **out, const pt_policy *policy,
         return pt__fail(PT_ENOMEM, "out of memory opening a tracker");
     t->fork_generation = atomic_load(&fork_generation);
     t->policy = pt__policy_ref(policy);
+    pt__retention_from_policy(&t->retention, policy);
     rc = copy_settings(t, policy, opts);
     /* In dry-run the key is never created on disk: an ephemeral one is. */
     if (rc == PT_OK && !t->read_only)
@@ -608,6 +609,7 @@ pt_tracker_query(pt_tracker *t, pt_record_list **out, const char *date,
                  size_t limit)
 {
     int rc = backend_usable(t, "query");
+    int64_t now;
 
     if (out)
         *out = NULL;
@@ -618,11 +620,13 @@ pt_tracker_query(pt_tracker *t, pt_record_list **out, const char *date,
                               date ? date : "(null)");
         return PT_EINVAL;
     }
+    now = pt__now_us() / 1000000;
     pthread_mutex_lock(&t->backend_lock);
     t->backend->errmsg[0] = '\0';
-    rc =
-        pt__storage_query(t->backend, out, date, limit, pt__now_us() / 1000000);
+    rc = pt__storage_query(t->backend, out, date, limit, now);
     pthread_mutex_unlock(&t->backend_lock);
+    if (rc == PT_OK)
+        pt__tracker_hide_list(t, *out, now);
     return backend_result(t, rc);
 }
 

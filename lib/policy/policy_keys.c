@@ -38,10 +38,12 @@ static const char *const rotate_names[] = {"never", "daily", "weekly",
                                            "monthly", NULL};
 static const char *const key_store_names[] = {"auto", "file", "backend", NULL};
 
-/* How a key enters the policy id: not at all, always, or only when keys
+/* How a key enters the policy id: not at all, always, only when keys
  * rotate (so that the id of every policy written before rotation existed,
- * and of every policy that does not rotate, stays what it was). */
-enum { ID_NO, ID_YES, ID_ROTATING };
+ * and of every policy that does not rotate, stays what it was), or only
+ * when not 0 (per-field retention: the ids of policies without it stay
+ * what they were). */
+enum { ID_NO, ID_YES, ID_ROTATING, ID_NONZERO };
 
 static int check_name(const char *v, char *err, size_t errlen);
 static int check_backend(const char *v, char *err, size_t errlen);
@@ -81,6 +83,11 @@ static const key_spec keys[PT_K__COUNT] = {
     [PT_K_OPTOUT_COOKIE] = {"optout", "cookie", T_TEXT, "", 0, 0, NULL, check_cookie, 1},
     [PT_K_OPTOUT_ACTION] = {"optout", "action", T_ENUM, "drop", 0, 0, action_names, NULL, 1},
     [PT_K_RETENTION_TTL_DAYS] = {"retention", "ttl_days", T_UINT, "90", 0, 36500, NULL, NULL, 1},
+    [PT_K_RETENTION_CLIENT_IP_DAYS] = {"retention", "client_ip_days", T_UINT, "0", 0, 36500, NULL, NULL, ID_NONZERO},
+    [PT_K_RETENTION_USER_AGENT_DAYS] = {"retention", "user_agent_days", T_UINT, "0", 0, 36500, NULL, NULL, ID_NONZERO},
+    [PT_K_RETENTION_LINKS_DAYS] = {"retention", "links_days", T_UINT, "0", 0, 36500, NULL, NULL, ID_NONZERO},
+    [PT_K_RETENTION_TITLES_DAYS] = {"retention", "titles_days", T_UINT, "0", 0, 36500, NULL, NULL, ID_NONZERO},
+    [PT_K_RETENTION_FILENAMES_DAYS] = {"retention", "filenames_days", T_UINT, "0", 0, 36500, NULL, NULL, ID_NONZERO},
     [PT_K_FIELDS_USER_AGENT] = {"fields", "user_agent", T_ENUM, "family", 0, 0, ua_names, NULL, 1},
     [PT_K_FIELDS_MAX_USER_AGENT] = {"fields", "max_user_agent", T_UINT, "256", 1, 65536, NULL, NULL, 1},
     [PT_K_FIELDS_LINKS] = {"fields", "links", T_ENUM, "strip_query", 0, 0, link_names, NULL, 1},
@@ -541,7 +548,8 @@ compute_id(pt_policy *policy)
     crypto_generichash_init(&st, NULL, 0, sizeof(digest));
     for (int k = 0; k < PT_K__COUNT; k++) {
         if (keys[k].in_id == ID_NO ||
-            (keys[k].in_id == ID_ROTATING && !rotating))
+            (keys[k].in_id == ID_ROTATING && !rotating) ||
+            (keys[k].in_id == ID_NONZERO && policy->num[k] == 0))
             continue;
         crypto_generichash_update(&st, (const unsigned char *)keys[k].section,
                                   strlen(keys[k].section));

@@ -513,6 +513,46 @@ check_fields(parse_ctx *ctx)
     }
 }
 
+/* Per-field retention: never longer than the record's (a field cannot
+ * outlive its record), and only for a field that is stored. */
+static void
+check_retention(parse_ctx *ctx)
+{
+    static const struct {
+        int key;
+        int field;            /* the [fields] or [ip] key that can drop it */
+        unsigned int dropped; /* its value that stores nothing */
+        const char *why;
+    } fields[] = {
+        {PT_K_RETENTION_CLIENT_IP_DAYS, PT_K_IP_MODE, PT_IP_DROP,
+         "when [ip] mode = drop (no address is stored)"},
+        {PT_K_RETENTION_USER_AGENT_DAYS, PT_K_FIELDS_USER_AGENT, PT_UA_DROP,
+         "when [fields] user_agent = drop"},
+        {PT_K_RETENTION_LINKS_DAYS, PT_K_FIELDS_LINKS, PT_LINKS_DROP,
+         "when [fields] links = drop"},
+        {PT_K_RETENTION_TITLES_DAYS, PT_K_FIELDS_TITLES, PT_LIST_DROP,
+         "when [fields] titles = drop"},
+        {PT_K_RETENTION_FILENAMES_DAYS, PT_K_FIELDS_FILENAMES, PT_LIST_DROP,
+         "when [fields] filenames = drop"},
+    };
+    const pt_policy *p = ctx->policy;
+    unsigned int ttl = p->num[PT_K_RETENTION_TTL_DAYS];
+
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        int key = fields[i].key;
+        if (p->num[fields[i].field] == fields[i].dropped) {
+            check_unused(ctx, key, fields[i].field, fields[i].why);
+            continue;
+        }
+        if (ttl != 0 && p->num[key] > ttl)
+            report(ctx, later(ctx, key, PT_K_RETENTION_TTL_DAYS),
+                   "[retention] %s = %u is longer than ttl_days = %u: a "
+                   "field cannot outlive its record (lower it, or 0 for "
+                   "as long as the record)",
+                   pt__key_name((pt__key)key), p->num[key], ttl);
+    }
+}
+
 static void
 check_other(parse_ctx *ctx)
 {
@@ -613,6 +653,7 @@ parse(pt_policy **out, const char *text, size_t len, const char *source,
         check_ip(&ctx);
         check_rotation(&ctx);
         check_fields(&ctx);
+        check_retention(&ctx);
         check_other(&ctx);
     }
     if (!ctx.oom && ctx.errors && deliver_all(&ctx) != 0)

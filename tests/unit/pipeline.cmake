@@ -17,3 +17,7 @@ pt_add_unit_test(test_tracker
 pt_add_unit_test(test_tracker_scan
                  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_tracker_scan.c
                  LIBS privtrack_static)
+# Per-field retention through the public API: reads and purge.
+pt_add_unit_test(test_tracker_retention
+                 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_tracker_retention.c
+                 LIBS privtrack_static)

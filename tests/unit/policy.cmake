@@ -18,3 +18,6 @@ pt_add_unit_test(test_policy_apply
 pt_add_unit_test(test_policy_notice
                  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_policy_notice.c
                  LIBS ${PT_POLICY_TEST_LIBS} PkgConfig::CJSON LABELS unit)
+pt_add_unit_test(test_retention
+                 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_retention.c
+                 LIBS ${PT_POLICY_TEST_LIBS} LABELS unit)

@@ -135,8 +135,11 @@ test_shipped_policies_say_what_they_promise(void **state)
     (void)state;
     assert_int_equal(
         pt_policy_load_file(&p, PT_SOURCE_DIR "/policy/strict.ini"), PT_OK);
-    assert_string_equal(pt_policy_get(p, "fields", "user_agent"), "drop");
-    assert_string_equal(pt_policy_get(p, "retention", "ttl_days"), "30");
+    assert_string_equal(pt_policy_get(p, "fields", "user_agent"), "family");
+    assert_string_equal(pt_policy_get(p, "retention", "ttl_days"), "90");
+    assert_string_equal(pt_policy_get(p, "retention", "user_agent_days"), "7");
+    assert_string_equal(pt_policy_get(p, "retention", "links_days"), "30");
+    assert_string_equal(pt_policy_get(p, "retention", "titles_days"), "0");
     assert_int_equal(strncmp(pt_policy_id(p), "strict-", 7), 0);
     pt_policy_free(p);
 
@@ -441,6 +444,58 @@ test_contradictions(void **state)
                      "ipv6_prefix = 128 with mode = truncate");
 }
 
+/* Per-field retention: a field never outlives its record, a key for a
+ * field that is not stored is an error, 0 is "as the record", and the
+ * policy id changes only when a field has a retention of its own. */
+static void
+test_field_retention_keys(void **state)
+{
+    pt_policy *base, *zero, *ua7, *ua8;
+    (void)state;
+    expect_one_error("[retention]\nttl_days = 30\nuser_agent_days = 31\n", 3,
+                     "user_agent_days = 31 is longer than ttl_days = 30");
+    expect_one_error("[retention]\nlinks_days = 91\n", 2,
+                     "links_days = 91 is longer than ttl_days = 90");
+    /* the later key is blamed, as for every contradiction */
+    expect_one_error("[retention]\ntitles_days = 40\nttl_days = 30\n", 3,
+                     "titles_days = 40 is longer");
+    expect_one_error("[retention]\nfilenames_days = 36501\n", 2, "0 to 36500");
+    expect_one_error("[fields]\nuser_agent = drop\n[retention]\n"
+                     "user_agent_days = 7\n",
+                     4,
+                     "user_agent_days has no effect when [fields] "
+                     "user_agent = drop");
+    expect_one_error("[retention]\nclient_ip_days = 7\n[ip]\nmode = drop\n", 4,
+                     "client_ip_days has no effect when [ip] mode = drop");
+    expect_one_error("[fields]\nlinks = drop\n[retention]\nlinks_days = 1\n", 4,
+                     "links_days has no effect");
+    expect_one_error("[fields]\ntitles = drop\n[retention]\ntitles_days = 1\n",
+                     4, "titles_days has no effect");
+    expect_one_error("[fields]\nfilenames = drop\n[retention]\n"
+                     "filenames_days = 1\n",
+                     4, "filenames_days has no effect");
+    /* no record expiry: any field retention is shorter */
+    pt_policy_free(load_ok("[retention]\nttl_days = 0\nlinks_days = 400\n"));
+    /* equal to the record's is allowed (and changes nothing) */
+    pt_policy_free(load_ok("[retention]\nttl_days = 30\nlinks_days = 30\n"));
+
+    base = load_ok("");
+    zero = load_ok("[retention]\nuser_agent_days = 0\n");
+    ua7 = load_ok("[retention]\nuser_agent_days = 7\n");
+    ua8 = load_ok("[retention]\nuser_agent_days = 8\n");
+    assert_string_equal(pt_policy_get(base, "retention", "user_agent_days"),
+                        "0");
+    assert_string_equal(pt_policy_get(ua7, "retention", "user_agent_days"),
+                        "7");
+    assert_string_equal(pt_policy_id(base), pt_policy_id(zero));
+    assert_string_not_equal(pt_policy_id(base), pt_policy_id(ua7));
+    assert_string_not_equal(pt_policy_id(ua7), pt_policy_id(ua8));
+    pt_policy_free(base);
+    pt_policy_free(zero);
+    pt_policy_free(ua7);
+    pt_policy_free(ua8);
+}
+
 /* [notice] values as written, and the line of every key the file set
  * (the regime checks point at them). */
 static void
@@ -724,6 +779,7 @@ main(void)
         cmocka_unit_test(test_refcount),
         cmocka_unit_test(test_single_errors),
         cmocka_unit_test(test_contradictions),
+        cmocka_unit_test(test_field_retention_keys),
         cmocka_unit_test(test_not_contradictions),
         cmocka_unit_test(test_notice_keys_and_lines),
         cmocka_unit_test(test_long_lines),
