@@ -61,8 +61,19 @@ pt__facts_from_policy(pt__facts *out, const pt_policy *p)
     out->optout_action = num[PT_K_OPTOUT_ACTION];
 
     out->record_days = num[PT_K_RETENTION_TTL_DAYS];
-    for (int f = 0; f < PT_FACT__FIELDS; f++)
-        out->field_days[f] = out->record_days;
+    {
+        /* [retention] <field>_days; 0 is "as long as the record" */
+        static const int field_keys[PT_FACT__FIELDS] = {
+            [PT_FACT_CLIENT_IP] = PT_K_RETENTION_CLIENT_IP_DAYS,
+            [PT_FACT_USER_AGENT] = PT_K_RETENTION_USER_AGENT_DAYS,
+            [PT_FACT_LINKS] = PT_K_RETENTION_LINKS_DAYS,
+            [PT_FACT_TITLES] = PT_K_RETENTION_TITLES_DAYS,
+            [PT_FACT_FILENAMES] = PT_K_RETENTION_FILENAMES_DAYS,
+        };
+        for (int f = 0; f < PT_FACT__FIELDS; f++)
+            out->field_days[f] =
+                num[field_keys[f]] ? num[field_keys[f]] : out->record_days;
+    }
 
     out->backend = text[PT_K_STORAGE_BACKEND];
     out->store = strcmp(out->backend, "file") == 0 ? PT_FACT_STORE_FILE

@@ -69,8 +69,9 @@ typedef struct pt__facts {
 
     /* retention, in days; 0 = no expiry */
     unsigned int record_days; /* [retention] ttl_days */
-    /* Each field's own retention (per-field retention, issue 10): never
-     * longer than the record's; equal to it until a policy can say. */
+    /* Each field's own retention ([retention] <field>_days): never longer
+     * than the record's (the loader refuses it); the record's when the
+     * policy sets none. */
     unsigned int field_days[PT_FACT__FIELDS];
 
     /* storage */

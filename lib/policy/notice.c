@@ -251,11 +251,11 @@ say_collected(pt__doc *d, const pt__facts *f)
 /* ---- retention ----------------------------------------------------------- */
 
 static const char *const field_labels[PT_FACT__FIELDS] = {
-    [PT_FACT_CLIENT_IP] = "The stored address",
-    [PT_FACT_USER_AGENT] = "The stored user agent",
-    [PT_FACT_LINKS] = "The stored links",
-    [PT_FACT_TITLES] = "The stored titles",
-    [PT_FACT_FILENAMES] = "The stored file names",
+    [PT_FACT_CLIENT_IP] = "The stored address is",
+    [PT_FACT_USER_AGENT] = "The stored user agent is",
+    [PT_FACT_LINKS] = "The stored links are",
+    [PT_FACT_TITLES] = "The stored titles are",
+    [PT_FACT_FILENAMES] = "The stored file names are",
 };
 
 static void
@@ -280,7 +280,7 @@ say_retention(pt__doc *d, const pt__facts *f)
             f->field_days[i] == f->record_days || f->field_days[i] == 0)
             continue;
         pt__doc_para(d);
-        pt__doc_text(d, "%s is removed from a record ", field_labels[i]);
+        pt__doc_text(d, "%s removed from a record ", field_labels[i]);
         say_days(d, f->field_days[i]);
         pt__doc_text(d, " after your visit.");
     }

@@ -276,11 +276,23 @@ retention(model *m, const pt__facts *f)
         add(m, SEC_RETENTION,
             "Records: no expiry ([retention] ttl_days = 0); kept until "
             "deleted by hand.");
+    int own = 0;
     for (int i = 0; i < m->row_count && i < PT_FACT__FIELDS; i++)
         if (m->rows[i].days != f->record_days && *m->rows[i].stored &&
-            m->rows[i].days)
+            m->rows[i].days) {
             add(m, SEC_RETENTION, "%s: %u days after the visit.",
                 m->rows[i].names, m->rows[i].days);
+            own = 1;
+        }
+    if (own)
+        add(m, SEC_RETENTION,
+            "Fields with a retention of their own: reads never return them "
+            "past it; privtrack purge removes them from the stored "
+            "records%s.",
+            f->store == PT_FACT_STORE_DYNAMODB
+                ? " (UpdateItem ... REMOVE; DynamoDB's TTL removes only "
+                  "whole items)"
+                : "");
     if (f->record_days)
         add(m, SEC_RETENTION,
             "Enforcement: reads never return expired records; privtrack "

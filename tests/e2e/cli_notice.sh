@@ -64,12 +64,31 @@ fi
 ok
 contains lies.out "false statement: 'Each record expires 30 days"
 contains lies.out "unknown statement: 'We sell nothing"
+# per-field retention: a wrong number of days, or a sentence left out
+cat >lying-fields <<EOF
+#!/bin/bash
+if [ "\$2" = notice ]; then
+    "$PT" "\$@" | sed -e 's/user agent is removed from a record 7 days/user agent is removed from a record 8 days/' \
+        -e '/links are removed from a record/d'
+else
+    exec "$PT" "\$@"
+fi
+EOF
+chmod +x lying-fields
+if "$PY" "$SRC/tests/e2e/notice_truth.py" ./lying-fields "$SRC/policy/strict.ini" >lies.out; then
+    fail "the truth checker accepted a notice that lies about per-field retention"
+fi
+ok
+contains lies.out "false statement: 'The stored user agent is removed from a record 8 days"
+contains lies.out "says nothing like 'The stored links are removed from a record 30 day'"
 
 # ---- the documents ----------------------------------------------------------
 run 0 "$PT" policy notice --policy "$SRC/policy/strict.ini"
 contains "$OUT" '^# How this site records visits$'
 contains "$OUT" 'Not legal advice'
-contains "$OUT" 'expires 30 days after your visit'
+contains "$OUT" 'expires 90 days after your visit'
+contains "$OUT" 'The stored user agent is removed from a record 7 days after your visit'
+contains "$OUT" 'The stored links are removed from a record 30 days after your visit'
 contains "$ERR" 'warning: .*\[notice\] controller is not set'
 run 0 "$PT" policy notice --format html --policy t-proxies.ini
 contains "$OUT" '^<!DOCTYPE html>$'

@@ -164,6 +164,13 @@ class Checker:
 
     # Each rule: (regex, check).  The check returns True when the statement
     # is true of the settings; it may set the subject of the next ones.
+    def field_days_ok(self, field, number, unit):
+        """A field's own retention: set, shorter than the record's, and
+        stated in the right number of days."""
+        days = self.s.get(("retention", FIELD_KEYS[field]), "")
+        return (not self.dry and days not in ("", "0", str(self.ttl)) and
+                days_ok(number, unit, int(days)))
+
     def rules(self):
         g, mode = self.g, self.mode
         period = {"daily": "day", "weekly": "week", "monthly": "month"}
@@ -311,12 +318,12 @@ class Checker:
              lambda m: self.backend == "dynamodb" and self.ttl > 0),
             (r"Expired records are deleted by the site's clean-up\.",
              lambda m: self.backend == "file" and self.ttl > 0),
-            (r"The stored (address|user agent|links|titles|file names) is "
-             r"removed from a record (\d+) (days?) after your visit\.",
-             lambda m: g("retention", FIELD_KEYS[m.group(1)]) not in
-             ("", "0", str(self.ttl)) and
-             days_ok(m.group(2), m.group(3),
-                     int(g("retention", FIELD_KEYS[m.group(1)])))),
+            (r"The stored (address|user agent) is removed from a record "
+             r"(\d+) (days?) after your visit\.",
+             lambda m: self.field_days_ok(m.group(1), m.group(2), m.group(3))),
+            (r"The stored (links|titles|file names) are removed from a "
+             r"record (\d+) (days?) after your visit\.",
+             lambda m: self.field_days_ok(m.group(1), m.group(2), m.group(3))),
             (r"No record is stored while the site tests its settings; the "
              r"audit report is not deleted automatically\.",
              lambda m: self.dry),
@@ -431,6 +438,18 @@ def required(s, said_text):
                       ("honor_gpc", "Global Privacy Control")):
         need.append(f"Turn on {name}" if g("optout", key) == "true"
                     else "not honoured")
+    stored = {"address": g("ip", "mode") != "drop",
+              "user agent": g("fields", "user_agent") != "drop",
+              "links": g("fields", "links") != "drop",
+              "titles": g("fields", "titles") != "drop",
+              "file names": g("fields", "filenames") != "drop"}
+    for field, key in FIELD_KEYS.items():
+        days = g("retention", key)
+        if (g("policy", "dry_run") != "true" and stored[field] and
+                days not in ("", "0", str(ttl))):
+            need.append(f"The stored {field} "
+                        f"{'is' if field in ('address', 'user agent') else 'are'}"
+                        f" removed from a record {days} day")
     if g("optout", "cookie"):
         need.append("Set the cookie " + g("optout", "cookie"))
     if g("notice", "controller"):

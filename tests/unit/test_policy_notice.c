@@ -98,12 +98,18 @@ test_facts_of_shipped_policies(void **state)
     assert_int_equal(f.ip.ipv4_bits, 16);
     assert_int_equal(f.ip.ipv6_bits, 32);
     assert_int_equal(f.ip.hash_bytes, 8);
-    assert_int_equal(f.user_agent, PT_UA_DROP);
-    assert_false(pt__fact_stored(&f, PT_FACT_USER_AGENT));
+    assert_int_equal(f.user_agent, PT_UA_FAMILY);
+    assert_true(pt__fact_stored(&f, PT_FACT_USER_AGENT));
     assert_false(pt__fact_stored(&f, PT_FACT_FILENAMES));
     assert_true(pt__fact_stored(&f, PT_FACT_TITLES));
     assert_string_equal(f.optout_cookie, "privtrack_optout=1");
-    assert_int_equal(pt__facts_longest_days(&f), 30);
+    /* per-field retention: 7 days of user agent, 30 of links, 90 the rest */
+    assert_int_equal(f.record_days, 90);
+    assert_int_equal(f.field_days[PT_FACT_USER_AGENT], 7);
+    assert_int_equal(f.field_days[PT_FACT_LINKS], 30);
+    assert_int_equal(f.field_days[PT_FACT_CLIENT_IP], 90);
+    assert_int_equal(f.field_days[PT_FACT_TITLES], 90);
+    assert_int_equal(pt__facts_longest_days(&f), 90);
 
     pt__facts_from_policy(&f, keep);
     assert_int_equal(f.ip.mode, PT_IP_KEEP);
@@ -308,18 +314,20 @@ test_rotating_keys(void **state)
 static void
 test_notice_states_field_retention(void **state)
 {
-    pt_policy *p = load("[retention]\nttl_days = 90\n");
+    pt_policy *p = load("[retention]\nttl_days = 90\nuser_agent_days = 7\n"
+                        "links_days = 1\n");
     pt__facts f;
     char *md, *json;
     cJSON *doc, *rows, *row;
     (void)state;
     pt__facts_from_policy(&f, p);
-    f.field_days[PT_FACT_USER_AGENT] = 7;
-    f.field_days[PT_FACT_LINKS] = 1;
+    assert_int_equal(f.field_days[PT_FACT_USER_AGENT], 7);
+    assert_int_equal(f.field_days[PT_FACT_LINKS], 1);
+    assert_int_equal(f.field_days[PT_FACT_TITLES], 90);
     md = render(&f, 1, 0);
     assert_contains(md, "The stored user agent is removed from a record 7 "
                         "days after your visit.");
-    assert_contains(md, "The stored links is removed from a record 1 day "
+    assert_contains(md, "The stored links are removed from a record 1 day "
                         "after your visit.");
     assert_contains(md, "Each record expires 90 days after your visit");
     free(md);
