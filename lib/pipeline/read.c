@@ -205,7 +205,7 @@ pt_tracker_stats(pt_tracker *t, const pt_stats_options *opts, char **json)
     }
     if (rc == PT_OK) {
         s->errmsg[0] = '\0';
-        rc = pt__storage_scan(s, &o, stats_record, stats);
+        rc = pt__tracker_storage_scan(t, s, &o, stats_record, stats);
         if (rc != PT_OK && s->errmsg[0])
             pt__fail(rc, "%s", s->errmsg);
     }

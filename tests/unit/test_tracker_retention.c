@@ -193,6 +193,19 @@ check_reads(fixture *f, pt_tracker *t)
     assert_int_equal(pt_tracker_scan(t, &o, check_one, &s), PT_OK);
     assert_int_equal(s.count, DAYS);
 
+    {
+        /* statistics read the same way: a record past client_ip_days
+         * counts as a visit without an address */
+        pt_stats_options so = PT_STATS_OPTIONS_INIT;
+        char *json = NULL;
+        so.from = from;
+        so.to = to;
+        so.min_group = 1;
+        assert_int_equal(pt_tracker_stats(t, &so, &json), PT_OK);
+        assert_non_null(strstr(json, "\"visits\":100,"));
+        assert_non_null(strstr(json, "\"visits_without_address\":10,"));
+        pt_free(json);
+    }
     for (int k = 0; k < DAYS; k += 3) {
         pt_record_list *list = NULL;
         char date[11];
