@@ -47,12 +47,12 @@ static const char record_help[] =
  * record is broken, not slow. */
 #define RECORD_BLOCK_US (60u * 1000u * 1000u)
 
-/* Bounds for writing out what is queued at the end; whatever misses them
- * is in the spool, replayed by the next run. */
 /* The most --max-line may raise the limit to: the parsed line costs about
  * 40 times its length in memory. */
 #define MAX_LINE_LIMIT ((uint64_t)1 << 30)
 
+/* Bounds for writing out what is queued at the end; whatever misses them
+ * is in the spool, replayed by the next run. */
 #define FLUSH_TIMEOUT_MS 120000u
 #define CLOSE_TIMEOUT_MS 30000u
 
