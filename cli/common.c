@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -110,6 +111,17 @@ env_policy(void)
     return env && *env ? env : NULL;
 }
 
+/* ./policy.ini when there is anything by that name (a dangling link too:
+ * better an error than the built-in default in its place).  It is loaded
+ * with the library's checks, like any policy file: refused when others may
+ * write it or another user owns it (see README, "Which policy"). */
+static const char *
+implicit_policy(void)
+{
+    struct stat st;
+    return lstat("policy.ini", &st) == 0 ? "policy.ini" : NULL;
+}
+
 const char *
 cli_policy_source(const cli_common *common)
 {
@@ -117,7 +129,7 @@ cli_policy_source(const cli_common *common)
         return common->policy_path;
     if (env_policy())
         return env_policy();
-    if (access("policy.ini", F_OK) == 0)
+    if (implicit_policy())
         return "policy.ini";
     return "built-in default";
 }
@@ -126,19 +138,24 @@ int
 cli_load_policy(const cli_common *common, pt_policy **out)
 {
     const char *path = common->policy_path ? common->policy_path : env_policy();
-    int rc;
+    int rc, implicit = 0;
 
-    if (!path && access("policy.ini", F_OK) == 0)
-        path = "policy.ini";
+    if (!path && (path = implicit_policy()) != NULL)
+        implicit = 1;
     rc = path ? pt_policy_load_file(out, path) : pt_policy_load_default(out);
     if (rc != PT_OK) {
         const char *detail = pt_last_error();
         if (*detail)
-            cli_error("policy %s", detail);
+            cli_error("policy %s%s", detail,
+                      implicit && rc == PT_EACCESS
+                          ? " (found in the working directory; or name "
+                            "the policy with --policy or PRIVTRACK_POLICY)"
+                          : "");
         else
             cli_error("policy %s: %s", path ? path : "(built-in default)",
                       pt_strerror(rc));
-        return CLI_USAGE;
+        /* A file refused as unsafe is a runtime refusal, like the store's. */
+        return rc == PT_EACCESS ? CLI_RUNTIME : CLI_USAGE;
     }
     return CLI_OK;
 }

@@ -142,8 +142,13 @@ PT_EXTERN const char *pt_log_level_name(pt_log_level level);
 typedef struct pt_policy pt_policy;
 
 /** Load and validate a policy from an INI file.  On failure *out is NULL and
- *  pt_last_error() names the file and line of the first error.  The caller
- *  owns *out and frees it with pt_policy_free().  Any thread. */
+ *  pt_last_error() names the file and line of the first error.  A policy
+ *  decides what is stored, so a file that others may change is refused
+ *  with PT_EACCESS: one writable by others, owned by a user other than root
+ *  or the effective user, or reached through a symbolic link such a user
+ *  owns; so is anything but a regular file (a FIFO would block).
+ *  PT_EIO when the file cannot be read.  The caller owns *out and frees it
+ *  with pt_policy_free().  Any thread. */
 PT_EXTERN int pt_policy_load_file(pt_policy **out, const char *path);
 
 /** As pt_policy_load_file(), from `len` bytes at `text`.  `name` is used in
@@ -167,9 +172,10 @@ typedef void (*pt_policy_error_fn)(const char *file, unsigned int line,
 
 /** Validate a policy file and report *every* error through `cb` (not only
  *  the first, however many there are; memory does not grow with their
- *  number).  Returns PT_OK when the policy is valid, PT_EPOLICY when at
- *  least one error was reported, PT_EIO when the file cannot be read.  Any
- *  thread. */
+ *  number), including (line 0) what would make pt_policy_load_file()
+ *  refuse the file: who may change it, or that it is not a regular file.
+ *  Returns PT_OK when the policy is valid, PT_EPOLICY when at least one
+ *  error was reported, PT_EIO when the file cannot be read.  Any thread. */
 PT_EXTERN int pt_policy_check_file(const char *path, pt_policy_error_fn cb,
                                    void *userdata);
 

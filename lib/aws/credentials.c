@@ -9,9 +9,11 @@
 #include <openssl/crypto.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *
 env_nonempty(const char *name)
@@ -40,11 +42,26 @@ trim(char *s)
 static int
 ini_lookup(const char *path, const char *section, const char *key, char **out)
 {
-    FILE *f = fopen(path, "r");
     char line[4096];
-    int in_section = 0, found = 0;
+    int in_section = 0, found = 0, fd;
+    FILE *f = NULL;
 
     *out = NULL;
+    /* A regular file only: a FIFO would block the tracker's first
+     * request.  Refused or unreadable counts as absent. */
+    switch (pt__fs_open_path(&fd, path, O_RDONLY,
+                             PT_FS_ANY_DIR | PT_FS_FOLLOW_OWNED)) {
+    case PT_OK:
+        f = fdopen(fd, "r");
+        if (!f)
+            close(fd);
+        break;
+    case PT_EACCESS:
+        pt__log(PT_LOG_WARN, "AWS settings: %s; ignored", pt_last_error());
+        break;
+    default:
+        break;
+    }
     if (!f)
         return -1;
     while (!found && fgets(line, sizeof(line), f)) {

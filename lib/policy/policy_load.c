@@ -16,12 +16,14 @@
 #include "policy/policy_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ini.h>
 #include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MAX_POLICY_BYTES (1024 * 1024)
 
@@ -692,28 +694,48 @@ keep_first(const char *file, unsigned int line, const char *message,
         pt__fail(PT_EPOLICY, "%s: %s", file, message);
 }
 
+/* Read a policy file: a regular file only (a FIFO would hang the load, a
+ * device never end it), through a link only when root or we own the link.
+ * *unsafe receives pt__fs_check_owner's verdict (PT_OK, or PT_EACCESS with
+ * its message in `why`): a policy decides what is stored, so one that
+ * others can change is refused by the loader and reported by the
+ * checker. */
 static int
-read_file(const char *path, char **text, size_t *len)
+read_file(const char *path, char **text, size_t *len, int *unsafe, char *why,
+          size_t why_size)
 {
-    FILE *f = fopen(path, "rb");
+    size_t n = 0;
     char *buf;
-    size_t n;
+    int fd, rc;
 
-    if (!f)
-        return pt__fail(PT_EIO, "%s: %s", path, strerror(errno));
+    rc = pt__fs_open_path(&fd, path, O_RDONLY,
+                          PT_FS_ANY_DIR | PT_FS_FOLLOW_OWNED);
+    if (rc == PT_ENOTFOUND)
+        return pt__fail(PT_EIO, "%s: %s", path, strerror(ENOENT));
+    if (rc != PT_OK)
+        return rc;
+    *unsafe = pt__fs_check_owner(fd, "policy", path, 002);
+    pt__snprintf(why, why_size, "%s", *unsafe ? pt_last_error() : "");
     buf = malloc(MAX_POLICY_BYTES + 1);
     if (!buf) {
-        fclose(f);
+        close(fd);
         return pt__fail(PT_ENOMEM, "out of memory reading %s", path);
     }
-    n = fread(buf, 1, MAX_POLICY_BYTES + 1, f);
-    if (ferror(f)) {
-        int e = errno;
-        fclose(f);
-        free(buf);
-        return pt__fail(PT_EIO, "%s: %s", path, strerror(e));
+    while (n <= MAX_POLICY_BYTES) {
+        ssize_t got = read(fd, buf + n, MAX_POLICY_BYTES + 1 - n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            int e = errno;
+            close(fd);
+            free(buf);
+            return pt__fail(PT_EIO, "%s: %s", path, strerror(e));
+        }
+        if (got == 0)
+            break;
+        n += (size_t)got;
     }
-    fclose(f);
+    close(fd);
     if (n > MAX_POLICY_BYTES) {
         free(buf);
         return pt__fail(PT_EPOLICY, "%s: larger than %d bytes", path,
@@ -747,13 +769,19 @@ pt_policy_load_file(pt_policy **out, const char *path)
 {
     char *text;
     size_t len;
+    char why[512];
+    int unsafe = PT_OK;
     int rc;
     if (!out || !path)
         return pt__fail(PT_EINVAL, "pt_policy_load_file: NULL argument");
     *out = NULL;
-    rc = read_file(path, &text, &len);
+    rc = read_file(path, &text, &len, &unsafe, why, sizeof(why));
     if (rc != PT_OK)
         return rc;
+    if (unsafe) {
+        free(text);
+        return pt__fail(unsafe, "%s", why);
+    }
     rc = pt_policy_load_buffer(out, text, len, path);
     free(text);
     return rc;
@@ -794,17 +822,23 @@ pt_policy_check_file(const char *path, pt_policy_error_fn cb, void *userdata)
 {
     char *text;
     size_t len;
+    char why[512];
+    int unsafe = PT_OK;
     int rc;
     if (!path)
         return pt__fail(PT_EINVAL, "pt_policy_check_file: path is NULL");
-    rc = read_file(path, &text, &len);
-    if (rc == PT_EPOLICY && cb)
+    rc = read_file(path, &text, &len, &unsafe, why, sizeof(why));
+    if ((rc == PT_EPOLICY || rc == PT_EACCESS) && cb)
         cb(path, 0, pt_last_error(), userdata);
     if (rc != PT_OK)
-        return rc;
+        return rc == PT_EACCESS ? PT_EPOLICY : rc;
+    /* Who may change it is a problem of the file, reported with the
+     * others: privtrack would refuse to load it. */
+    if (unsafe && cb)
+        cb(path, 0, why, userdata);
     rc = pt_policy_check_buffer(text, len, path, cb, userdata);
     free(text);
-    return rc;
+    return unsafe && rc == PT_OK ? PT_EPOLICY : rc;
 }
 
 const char *

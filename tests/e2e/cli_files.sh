@@ -189,6 +189,28 @@ ln -s "$WORK/keys/ip.key" keys/current.key
 write_policy linkkey.ini '[ip]' "key_file = $WORK/keys/current.key"
 run 0 $T "$PT" --policy linkkey.ini --storage k3 record visits.jsonl
 
+# ---- the policy -----------------------------------------------------------
+
+# ./policy.ini that others may write, with mode = keep (the case:
+# raw addresses were stored): refused with the fix, nothing recorded.
+mkdir -m 700 pol && cd pol
+cp ../visits.jsonl .
+write_policy policy.ini '[ip]' 'mode = keep'
+chmod 666 policy.ini
+refused 2 "a world-writable ./policy.ini" "policy\.ini: writable by group or others.*chmod go-w.*--policy" record visits.jsonl
+[ ! -e var ] || fail "a refused policy still created the store"
+ok
+refused 1 "a world-writable ./policy.ini" "policy\.ini:0?:? ?.*writable by group or others" policy check policy.ini
+refused 2 "a world-writable --policy" "writable by group or others" --policy policy.ini policy show
+chmod 644 policy.ini
+run 0 $T "$PT" policy show
+contains "$OUT" 'policy\.ini'
+rm policy.ini
+mkfifo policy.ini
+refused 2 "a FIFO ./policy.ini" "policy\.ini: it is a FIFO" policy show
+rm policy.ini
+cd "$WORK"
+
 if [ "$AS_ROOT" = 1 ]; then
     # A store owned by another user: they could plant anything in it.
     mkdir -m 700 theirs
@@ -214,6 +236,14 @@ if [ "$AS_ROOT" = 1 ]; then
     refused 2 "an ip.key owned by nobody" "owned by uid $NOBODY" --policy never.ini --storage k4 record visits.jsonl
     chown -h nobody keys/current.key
     refused 2 "a key_file linked by nobody" "current\.key: it is a symbolic link" --policy linkkey.ini record visits.jsonl
+    # ./policy.ini owned by another user (0644): refused, not applied.
+    cd pol
+    write_policy policy.ini '[ip]' 'mode = keep'
+    chown nobody policy.ini
+    refused 2 "a ./policy.ini owned by nobody" "policy\.ini: owned by uid $NOBODY" record visits.jsonl
+    [ ! -e var ] || fail "another user's policy was applied"
+    ok
+    cd "$WORK"
 fi
 
 finish

@@ -6,9 +6,12 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "policy/policy_internal.h"
 
@@ -753,6 +756,76 @@ test_missing_file(void **state)
     assert_int_equal(pt_policy_load_file(NULL, "x"), PT_EINVAL);
 }
 
+/* A policy decides what is stored: a file others may write, another
+ * user's file, or something that is not a regular file (a FIFO would hang
+ * the load) is refused by the loader and reported by the checker. */
+static void
+test_unsafe_policy_files(void **state)
+{
+    char dir[] = "/tmp/pt-policy-XXXXXX", path[64], link[64];
+    struct passwd *nobody = getpwnam("nobody");
+    pt_policy *p = NULL;
+    errors e;
+    FILE *f;
+    (void)state;
+
+    alarm(60); /* a FIFO that blocks fails the test instead of hanging */
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/policy.ini", dir);
+    snprintf(link, sizeof(link), "%s/link.ini", dir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("[ip]\nmode = keep\n", f);
+    fclose(f);
+
+    assert_int_equal(chmod(path, 0666), 0);
+    assert_int_equal(pt_policy_load_file(&p, path), PT_EACCESS);
+    assert_null(p);
+    assert_non_null(strstr(pt_last_error(), path));
+    assert_non_null(strstr(pt_last_error(), "chmod go-w"));
+    memset(&e, 0, sizeof(e));
+    assert_int_equal(pt_policy_check_file(path, collect, &e), PT_EPOLICY);
+    assert_int_equal(e.count, 1);
+    assert_int_equal(e.line[0], 0);
+    assert_non_null(strstr(e.message[0], "writable by group or others"));
+    /* Writable by its group only: a deliberate shared setup, accepted. */
+    assert_int_equal(chmod(path, 0664), 0);
+    assert_int_equal(pt_policy_load_file(&p, path), PT_OK);
+    pt_policy_free(p);
+    /* Our own link to it is fine. */
+    assert_int_equal(symlink(path, link), 0);
+    assert_int_equal(pt_policy_load_file(&p, link), PT_OK);
+    pt_policy_free(p);
+
+    if (geteuid() == 0 && nobody) {
+        /* Another user's file, or another user's link to ours. */
+        assert_int_equal(lchown(link, nobody->pw_uid, (gid_t)-1), 0);
+        assert_int_equal(pt_policy_load_file(&p, link), PT_EACCESS);
+        assert_non_null(strstr(pt_last_error(), "symbolic link"));
+        assert_int_equal(chown(path, nobody->pw_uid, (gid_t)-1), 0);
+        assert_int_equal(pt_policy_load_file(&p, path), PT_EACCESS);
+        assert_non_null(strstr(pt_last_error(), "owned by uid"));
+        memset(&e, 0, sizeof(e));
+        assert_int_equal(pt_policy_check_file(path, collect, &e), PT_EPOLICY);
+        assert_non_null(strstr(e.message[0], "owned by uid"));
+    } else {
+        print_message("skipped the checks of another user's files: needs "
+                      "root and a 'nobody' user\n");
+    }
+
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    assert_int_equal(pt_policy_load_file(&p, path), PT_EACCESS);
+    assert_non_null(strstr(pt_last_error(), "FIFO"));
+    memset(&e, 0, sizeof(e));
+    assert_int_equal(pt_policy_check_file(path, collect, &e), PT_EPOLICY);
+    assert_non_null(strstr(e.message[0], "FIFO"));
+    unlink(path);
+    unlink(link);
+    assert_int_equal(rmdir(dir), 0);
+    alarm(0);
+}
+
 static void
 test_key_file_value_not_echoed(void **state)
 {
@@ -790,6 +863,7 @@ main(void)
         cmocka_unit_test(test_check_delivers_every_problem),
         cmocka_unit_test(test_continuation_lines),
         cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_unsafe_policy_files),
         cmocka_unit_test(test_key_file_value_not_echoed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
