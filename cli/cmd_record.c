@@ -59,8 +59,7 @@ static const char record_help[] =
 typedef struct record_run {
     const char *input_name; /* for FILE:LINE messages */
     FILE *input;
-    FILE *audit;
-    int audit_owned;
+    FILE *audit; /* stdout or stderr in dry-run; NULL: a file (library) */
     int dry_run;
     size_t max_line; /* --max-line */
     uint64_t read;
@@ -90,8 +89,8 @@ catch_signals(void)
     sigaction(SIGTERM, &sa, NULL);
 }
 
-/* Dry-run sink: one audit line per visit.  The tracker is synchronous, so
- * this runs on our thread only. */
+/* Dry-run sink for the standard streams: one audit line per visit.  Called
+ * on our thread only (pt_track() runs here). */
 static void
 write_audit(const char *json_line, void *userdata)
 {
@@ -100,27 +99,21 @@ write_audit(const char *json_line, void *userdata)
     fputc('\n', out);
 }
 
-/* [audit] output: "-" or "stdout" (the default), "stderr", or a file that
- * the operator asked for explicitly (appended to). */
-static int
-open_audit(record_run *run, const pt_policy *policy)
+/* [audit] output: "-" or "stdout" (the default) and "stderr" go through
+ * our FILE streams; a file the operator named is left to the library,
+ * which opens it the safe way (never a link or a FIFO, created 0600) when
+ * the tracker opens, and refuses what it must. */
+static void
+choose_audit(record_run *run, const pt_policy *policy)
 {
     const char *out = pt_policy_get(policy, "audit", "output");
     if (!out || !*out || strcmp(out, "-") == 0 ||
-        strcasecmp(out, "stdout") == 0) {
+        strcasecmp(out, "stdout") == 0)
         run->audit = stdout;
-    } else if (strcasecmp(out, "stderr") == 0) {
+    else if (strcasecmp(out, "stderr") == 0)
         run->audit = stderr;
-    } else {
-        run->audit = fopen(out, "a");
-        if (!run->audit) {
-            cli_error("cannot open the audit output %s: %s", out,
-                      strerror(errno));
-            return CLI_RUNTIME;
-        }
-        run->audit_owned = 1;
-    }
-    return CLI_OK;
+    else
+        run->audit = NULL;
 }
 
 static int
@@ -321,11 +314,12 @@ run_record(record_run *run, const cli_common *common, const char *path)
     run->dry_run = run->dry_run ||
                    cli_policy_bool(policy, "audit", "dry_run") ||
                    cli_policy_bool(policy, "policy", "dry_run");
-    if ((rc = open_input(run, path)) != CLI_OK ||
-        (run->dry_run && (rc = open_audit(run, policy)) != CLI_OK)) {
+    if ((rc = open_input(run, path)) != CLI_OK) {
         pt_policy_free(policy);
         return rc;
     }
+    if (run->dry_run)
+        choose_audit(run, policy);
     opts.dry_run = run->dry_run ? 1 : -1;
     opts.storage_path = common->storage_path;
     /* Asynchronous, as in a web application: the writer thread batches
@@ -334,12 +328,14 @@ run_record(record_run *run, const cli_common *common, const char *path)
      * queue, so pt_track() waits for room instead of dropping. */
     opts.synchronous = 0;
     opts.block_us = RECORD_BLOCK_US;
-    opts.audit = run->dry_run ? write_audit : NULL;
+    opts.audit = run->dry_run && run->audit ? write_audit : NULL;
     opts.audit_userdata = run->audit;
     prc = pt_tracker_open(&tracker, policy, &opts);
     pt_policy_free(policy);
     if (prc != PT_OK)
-        return cli_fail(NULL, prc, "cannot open the store");
+        return cli_fail(NULL, prc,
+                        run->dry_run ? "cannot start the dry run"
+                                     : "cannot open the store");
 
     if (!run->dry_run)
         replay_pending(tracker);
@@ -397,10 +393,6 @@ cli_cmd_record(int argc, char **argv, cli_common *common)
     rc = run_record(&run, common, optind < argc ? argv[optind] : NULL);
     if (run.input && run.input != stdin)
         fclose(run.input);
-    if (run.audit_owned && fclose(run.audit) != 0 && rc == CLI_OK) {
-        cli_error("cannot write the audit output: %s", strerror(errno));
-        rc = CLI_RUNTIME;
-    }
     if (fflush(stdout) != 0 && rc == CLI_OK) {
         cli_error("cannot write the audit to standard output: %s",
                   strerror(errno));

@@ -467,7 +467,11 @@ typedef struct pt_tracker_options {
     unsigned int version;     /* PT_TRACKER_OPTIONS_VERSION */
     int dry_run;              /* -1: as the policy says; 0: off; 1: on */
     const char *storage_path; /* overrides [storage] path; NULL: policy */
-    pt_audit_fn audit;        /* dry-run sink; NULL: [audit] output */
+    pt_audit_fn audit;        /* dry-run sink; NULL: [audit] output (a
+                                 file is opened by pt_tracker_open(), which
+                                 fails with PT_EACCESS when it is a link,
+                                 not a regular file, or another user's;
+                                 created 0600) */
     void *audit_userdata;
     size_t queue_capacity;       /* records queued at most; 0: 8192 */
     size_t batch_size;           /* records per backend write; 0: what the

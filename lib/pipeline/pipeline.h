@@ -126,10 +126,10 @@ struct pt_tracker {
     pt_audit_fn audit;
     void *audit_userdata;
 
-    /* Dry-run audit file ([audit] output = path), opened on first use. */
+    /* Dry-run audit file ([audit] output = path), opened by
+     * pt_tracker_open() when no callback is set. */
     pthread_mutex_t audit_lock;
     int audit_fd;
-    int audit_failed;
 
     /* Backend and its outage state (writer, or holders of backend_lock). */
     pthread_mutex_t backend_lock;

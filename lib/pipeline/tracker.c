@@ -16,8 +16,10 @@
  *    for at most one writer step.  No second instance is opened.
  *  - Dry-run: nothing on disk — no backend, no spool, no key (an ephemeral
  *    one).  Audit lines go to the callback, else to [audit] output: a file
- *    (created 0600, appended), or "-" / "stderr": the only writes to the
- *    standard streams the library makes, because the policy asked for them.
+ *    (opened when the tracker opens, through pt__fs: never a link, a FIFO
+ *    or a device, an existing one owned by root or us and not writable by
+ *    others; created 0600; appended), or "-" / "stderr": the only writes to
+ *    the standard streams the library makes, because the policy asked.
  *  - The writer thread runs as SCHED_BATCH.
  */
 #include "pipeline/pipeline.h"
@@ -301,6 +303,37 @@ open_pipeline(pt_tracker *t, const pt_tracker_options *o)
     return PT_OK;
 }
 
+/* The descriptor for "-" / "stdout" / "stderr"; -1 when [audit] output
+ * names a file. */
+static int
+audit_stream(const char *output)
+{
+    if (strcmp(output, "-") == 0 || strcmp(output, "stdout") == 0)
+        return STDOUT_FILENO;
+    if (strcmp(output, "stderr") == 0)
+        return STDERR_FILENO;
+    return -1;
+}
+
+/* A dry run without a callback writing its audit to a file opens it now,
+ * so that a file it must refuse (a link, a FIFO, someone else's file)
+ * fails pt_tracker_open() instead of losing the audit quietly. */
+static int
+open_audit_file(pt_tracker *t)
+{
+    const char *output = pt__policy_audit_output(t->policy);
+    int rc;
+
+    if (!t->dry_run || t->audit || audit_stream(output) >= 0)
+        return PT_OK;
+    rc = pt__fs_open_path(&t->audit_fd, output, O_WRONLY | O_APPEND | O_CREAT,
+                          PT_FS_ANY_DIR);
+    if (rc == PT_OK)
+        rc = pt__fs_check_owner(t->audit_fd, "audit output", output, 022);
+    return rc == PT_OK ? PT_OK
+                       : pt__fail(rc, "audit output: %s", pt_last_error());
+}
+
 int
 pt_tracker_open(pt_tracker **out, const pt_policy *policy,
                 const pt_tracker_options *opts)
@@ -332,6 +365,8 @@ pt_tracker_open(pt_tracker **out, const pt_policy *policy,
                  ? pt__tracker_keys_open(t)
                  : pt__ip_key_load(&t->key, policy, t->storage_path,
                                    !t->dry_run);
+    if (rc == PT_OK)
+        rc = open_audit_file(t);
     if (rc == PT_OK && !t->dry_run)
         rc = open_pipeline(t, opts);
     if (rc != PT_OK) {
@@ -406,24 +441,11 @@ emit_audit(pt_tracker *t, pt_buf *line)
     }
     output = pt__policy_audit_output(t->policy);
     pt_buf_putc(line, '\n');
-    pthread_mutex_lock(&t->audit_lock);
-    if (strcmp(output, "-") == 0 || strcmp(output, "stdout") == 0)
-        fd = STDOUT_FILENO;
-    else if (strcmp(output, "stderr") == 0)
-        fd = STDERR_FILENO;
-    else {
-        if (t->audit_fd < 0 && !t->audit_failed) {
-            t->audit_fd =
-                open(output, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-            if (t->audit_fd < 0) {
-                t->audit_failed = 1;
-                pt__log(PT_LOG_ERROR, "audit output %s: %s", output,
-                        strerror(errno));
-            }
-        }
-        fd = t->audit_fd;
-    }
+    fd = audit_stream(output);
+    if (fd < 0)
+        fd = t->audit_fd; /* opened by pt_tracker_open() */
     /* One write per line so lines from several trackers never interleave. */
+    pthread_mutex_lock(&t->audit_lock);
     if (fd >= 0 && !line->oom && pt__write(fd, line->ptr, line->len) < 0)
         pt__log(PT_LOG_ERROR, "audit output %s: %s", output, strerror(errno));
     pthread_mutex_unlock(&t->audit_lock);

@@ -189,6 +189,57 @@ ln -s "$WORK/keys/ip.key" keys/current.key
 write_policy linkkey.ini '[ip]' "key_file = $WORK/keys/current.key"
 run 0 $T "$PT" --policy linkkey.ini --storage k3 record visits.jsonl
 
+# ---- outputs: export and the audit ------------------------------------------
+
+# Both are created 0600 under umask 022: an export is personal data, and an
+# audit with show_raw = true holds raw addresses.
+umask 022
+run 0 $T "$PT" export --date "$D" --output out.json
+[ "$(stat -c %a out.json)" = 600 ] || fail "export mode $(stat -c %a out.json)"
+ok
+py 'import json,sys; assert len(json.load(open(sys.argv[1]))) >= 12' out.json
+ls -A | grep -q 'json\.tmp-' && fail "export left a temporary file"
+ok
+write_policy audit.ini '[audit]' 'output = audit.jsonl' 'show_raw = true'
+run 0 $T "$PT" record --dry-run --policy audit.ini visits.jsonl
+[ "$(stat -c %a audit.jsonl)" = 600 ] || fail "audit mode $(stat -c %a audit.jsonl)"
+ok
+contains audit.jsonl '198\.51\.100\.1'
+# Appended to, not replaced.
+run 0 $T "$PT" record --dry-run --policy audit.ini visits.jsonl
+[ "$(wc -l <audit.jsonl)" = 6 ] || fail "audit lines: $(wc -l <audit.jsonl)"
+ok
+
+# A link, a FIFO or a file others may write, as the audit output: refused at
+# once, before anything is read; the victim stays as it was.
+rm audit.jsonl
+ln -s "$WORK/victim" audit.jsonl
+refused 2 "a symlinked audit output" "audit output: refusing \./audit\.jsonl: it is a symbolic link" record --dry-run --policy audit.ini visits.jsonl
+victim_intact
+rm audit.jsonl
+mkfifo audit.jsonl
+refused 2 "a FIFO audit output" "audit\.jsonl: it is a FIFO" record --dry-run --policy audit.ini visits.jsonl
+rm audit.jsonl
+touch audit.jsonl
+chmod 666 audit.jsonl
+refused 2 "a world-writable audit output" "audit output audit\.jsonl: writable by group or others.*chmod go-w" record --dry-run --policy audit.ini visits.jsonl
+lacks audit.jsonl '198\.51\.100'
+rm audit.jsonl
+
+# Exporting onto a link or a FIFO: the new file replaces them (rename),
+# nothing is written through them and nothing blocks.
+ln -s "$WORK/victim" linked.json
+run 0 $T "$PT" export --date "$D" --output linked.json
+[ -f linked.json ] && [ ! -L linked.json ] || fail "linked.json is not a regular file"
+ok
+[ "$(stat -c %a linked.json)" = 600 ] || fail "export mode $(stat -c %a linked.json)"
+ok
+victim_intact
+mkfifo fifo.json
+run 0 $T "$PT" export --date "$D" --output fifo.json
+[ -f fifo.json ] || fail "fifo.json is not a regular file"
+ok
+
 # ---- the policy -----------------------------------------------------------
 
 # ./policy.ini that others may write, with mode = keep (the case:
@@ -244,6 +295,14 @@ if [ "$AS_ROOT" = 1 ]; then
     [ ! -e var ] || fail "another user's policy was applied"
     ok
     cd "$WORK"
+    # An audit output another user created first (in a sticky directory,
+    # like /tmp): not appended to, it would hand them the audit.
+    touch shared/audit.jsonl
+    chown nobody shared/audit.jsonl
+    write_policy shared-audit.ini '[audit]' 'output = shared/audit.jsonl'
+    refused 2 "an audit output owned by nobody" "audit output shared/audit\.jsonl: owned by uid $NOBODY" record --dry-run --policy shared-audit.ini visits.jsonl
+    [ ! -s shared/audit.jsonl ] || fail "the audit went to another user's file"
+    ok
 fi
 
 finish

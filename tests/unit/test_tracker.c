@@ -14,6 +14,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -405,6 +406,64 @@ test_dry_run_creates_nothing(void **state)
     fclose(fp);
     assert_int_equal(lines, 3);
     pt_policy_free(p);
+}
+
+static void on_audit_ignored(const char *line, void *userdata);
+
+/* [audit] output names a file the tracker opens itself: created 0600 even
+ * under umask 022 (it may hold raw addresses with show_raw); a link, a
+ * FIFO or a file others may write there fails pt_tracker_open() at once
+ * (PT_EACCESS), so a dry run never writes its audit through them. */
+static void
+test_dry_run_audit_file_safe(void **state)
+{
+    fixture *f = *state;
+    char audit_path[400], victim[400];
+    pt_tracker_options o = PT_TRACKER_OPTIONS_INIT;
+    pt_tracker *t = NULL;
+    pt_policy *p;
+    struct stat st;
+    mode_t old;
+
+    alarm(60); /* a FIFO that blocks fails the test instead of hanging */
+    snprintf(audit_path, sizeof(audit_path), "%s/audit.jsonl", f->root);
+    snprintf(victim, sizeof(victim), "%s/victim", f->root);
+    p = make_policy("file", f->store, 1, audit_path);
+    o.dry_run = 1;
+
+    old = umask(022);
+    assert_int_equal(pt_tracker_open(&t, p, &o), PT_OK);
+    umask(old);
+    assert_int_equal(stat(audit_path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(pt_tracker_close(t, 1000), PT_OK);
+
+    assert_int_equal(chmod(audit_path, 0666), 0);
+    assert_int_equal(pt_tracker_open(&t, p, &o), PT_EACCESS);
+    assert_null(t);
+    assert_non_null(strstr(pt_last_error(), audit_path));
+    assert_non_null(strstr(pt_last_error(), "chmod go-w"));
+    assert_int_equal(unlink(audit_path), 0);
+
+    assert_int_equal(close(open(victim, O_WRONLY | O_CREAT, 0600)), 0);
+    assert_int_equal(symlink(victim, audit_path), 0);
+    assert_int_equal(pt_tracker_open(&t, p, &o), PT_EACCESS);
+    assert_non_null(strstr(pt_last_error(), "symbolic link"));
+    assert_int_equal(unlink(audit_path), 0);
+    assert_int_equal(stat(victim, &st), 0);
+    assert_int_equal(st.st_size, 0);
+
+    assert_int_equal(mkfifo(audit_path, 0600), 0);
+    assert_int_equal(pt_tracker_open(&t, p, &o), PT_EACCESS);
+    assert_non_null(strstr(pt_last_error(), "FIFO"));
+    /* With a callback the file is not touched at all. */
+    assert_int_equal(unlink(audit_path), 0);
+    o.audit = on_audit_ignored;
+    assert_int_equal(pt_tracker_open(&t, p, &o), PT_OK);
+    assert_int_equal(pt_tracker_close(t, 1000), PT_OK);
+    assert_int_not_equal(stat(audit_path, &st), 0);
+    pt_policy_free(p);
+    alarm(0);
 }
 
 /* A full queue drops (reason queue_full) without blocking the caller; with
@@ -1017,6 +1076,7 @@ main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
         T(test_file_backend_counts_and_stores),
         T(test_dry_run_creates_nothing),
+        T(test_dry_run_audit_file_safe),
         T(test_read_only_creates_nothing),
         T(test_queue_full_drops_never_blocks),
         T(test_default_queue_is_bounded),
