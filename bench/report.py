@@ -88,6 +88,12 @@ def rows(r):
             return None if p is None else p <= limit
         return check
 
+    def both(first, second):
+        def check(p, ratio):
+            a, b = first(p, ratio), second(p, ratio)
+            return None if a is None or b is None else a and b
+        return check
+
     # 1. policy cost
     add("policy cost, policy/default.ini: hash of the /24 (1 core)",
         "visits/s",
@@ -146,7 +152,23 @@ def rows(r):
         pt("replay.dynamodb.records_per_s"),
         pt("dynamodb.privtrack.records_per_s"), HIGHER, "ratio ≥ 1",
         at_least(1.0, on="ratio"))
-    # 6. memory
+    # 6. Python: Tracker.track() vs the seed's synchronous put_item
+    for t in (1, 4):
+        for q, name in (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9")):
+            key = "python.track.t%d.%s_us" % (t, q)
+            metric = ("Python Tracker.track() %s, %d thread%s (baseline: "
+                      "seed's synchronous put_item)" %
+                      (name, t, "s" if t > 1 else ""))
+            if t == 1 and q == "p99":
+                add(metric, "µs", pt(key), bl(key), LOWER,
+                    "≤ 20, ratio ≥ 50", both(at_most(20.0),
+                                             at_least(50.0, on="ratio")))
+            elif t == 1 and q == "p50":
+                add(metric, "µs", pt(key), bl(key), LOWER, "ratio ≥ 50",
+                    at_least(50.0, on="ratio"))
+            else:
+                add(metric, "µs", pt(key), bl(key), LOWER)
+    # 7. memory
     empty_c = pt("memory.empty_c.hwm_mb")
     empty_py = bl("memory.python_empty.hwm_mb")
     add("peak RSS above empty program, tracking 1M visits (file)", "MiB",
@@ -178,6 +200,12 @@ BASELINES = [
     "by a synchronous tracker (what `privtrack spool replay` opens); the "
     "DynamoDB replay row compares with privtrack's own write rate measured "
     "in the same run",
+    "Python = privtrack's binding (bindings/python, ctypes over this "
+    "build's libprivtrack.so.0), default.ini, file store, one tracker "
+    "shared by the threads, paced in 1 ms slices (BENCH_PY_LAT_RATE, "
+    "100,000 visits/s in all); baseline = the seed's record + sha256(ip)[:16] "
+    "+ a synchronous boto3 put_item per visit against dynalite, one boto3 "
+    "session per thread, same visits",
     "memory = the same Python writer tracking the same visits, above the "
     "same script doing nothing; idle = the seed's module with a boto3 "
     "resource and table loaded",
@@ -241,6 +269,34 @@ def notes(r):
     if u is not None and k is not None:
         lines.append("dynamodb.privtrack CPU per record: %.1f µs user + %.1f "
                      "µs system" % (u, k))
+    floor = []
+    for t in (1, 4):
+        vals = [r.get(("privtrack", "python.floor.t%d.%s_us" % (t, q)))
+                for q in ("p50", "p99", "p999")]
+        if None not in vals:
+            floor.append("%d thread%s %.2f / %.2f / %.1f" %
+                         (t, "s" if t > 1 else "", *vals))
+    if floor:
+        lines.append("Python timing floor — a pure-Python loop as long as "
+                     "a median track() call, timed and paced the same way "
+                     "(p50 / p99 / p99.9 µs): " + "; ".join(floor))
+    after = [(t, r.get(("privtrack", "python.track.t%d.after_pause_p50_us"
+                        % t))) for t in (1, 4)]
+    after = [(t, v) for t, v in after if v is not None]
+    if after:
+        lines.append("Python Tracker.track() median of the first call "
+                     "after each 1 ms pacing pause (cold core): " +
+                     "; ".join("%d thread%s %.2f µs" %
+                               (t, "s" if t > 1 else "", v)
+                               for t, v in after))
+    d = r.get(("privtrack", "python.track.dropped"))
+    if d:
+        lines.append("**Python Tracker.track(): %d visits dropped (queue "
+                     "full) — those calls were cheaper**" % d)
+    stored = r.get(("privtrack", "python.track.stored"))
+    if stored is not None:
+        lines.append("Python Tracker.track(): %d records stored by the "
+                     "measured calls" % stored)
     stored = r.get(("privtrack", "memory.track.stored"))
     if stored is not None:
         lines.append("memory run: %d visits tracked and stored (the target "

@@ -7,14 +7,16 @@
 #   bench/run.sh                  full run (about 5-15 minutes on 2 cores)
 #   BENCH_QUICK=1 bench/run.sh    smaller sizes (a few minutes)
 #   BENCH_ONLY="policy file" bench/run.sh    a subset of:
-#                                 policy latency file replay dynamodb memory
+#                                 policy latency file replay dynamodb memory python
 #
 # Sizes (defaults: full / quick): BENCH_POLICY_N, BENCH_LAT_RATE,
 # BENCH_LAT_SECONDS, BENCH_FILE_N, BENCH_FILE_ALWAYS_N, BENCH_FILE_SECONDS,
 # BENCH_DDB_N, BENCH_REPLAY_N, BENCH_REPLAY_DDB_N, BENCH_MEM_N,
 # BENCH_MEM_SECONDS for privtrack; BENCH_PY_POLICY_N, BENCH_PY_LAT_N,
 # BENCH_PY_FILE_N, BENCH_PY_FILE_ALWAYS_N, BENCH_PY_DDB_N, BENCH_PY_PUT_N,
-# BENCH_PY_MEM_N for the baselines.  BENCH_BUILD_DIR (default build-bench).
+# BENCH_PY_MEM_N for the baselines; BENCH_BINDING_N (Tracker.track() calls
+# per thread configuration), BENCH_PY_LAT_RATE (their pace, visits/s) and
+# BENCH_PY_SYNC_PUT_N (the seed's synchronous put_item) for "python".  BENCH_BUILD_DIR (default build-bench).
 # BENCH_FROM_HEAD=1 builds the last commit (git archive HEAD) instead of the
 # work tree, e.g. while others are editing it (default dir build-bench-head).
 # The table also lands in $BENCH_BUILD_DIR/bench-table.md, the raw results
@@ -29,7 +31,7 @@ else
 fi
 PY=/usr/bin/python3 # Debian's, with python3-boto3
 QUICK=${BENCH_QUICK:-0}
-ONLY=${BENCH_ONLY:-policy latency file replay dynamodb memory}
+ONLY=${BENCH_ONLY:-policy latency file replay dynamodb memory python}
 COMMAND="$(for v in BENCH_QUICK BENCH_ONLY BENCH_FROM_HEAD; do
     if [ -n "${!v:-}" ]; then printf '%s=%q ' "$v" "${!v}"; fi
 done)bench/run.sh"
@@ -60,6 +62,8 @@ PY_FILE_ALWAYS_N=$(size BENCH_PY_FILE_ALWAYS_N 5000 2000)
 PY_DDB_N=$(size BENCH_PY_DDB_N 20000 4000)
 PY_PUT_N=$(size BENCH_PY_PUT_N 4000 1000)
 PY_MEM_N=$(size BENCH_PY_MEM_N 1000000 200000)
+BINDING_N=$(size BENCH_BINDING_N 200000 40000)
+PY_SYNC_PUT_N=$(size BENCH_PY_SYNC_PUT_N 2000 400)
 
 log() { printf '\n== %s\n' "$*" >&2; }
 want() { [[ " $ONLY " == *" $1 "* ]]; }
@@ -85,7 +89,7 @@ cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DPT_BUILD_BENCH=ON \
     -DPT_BUILD_TESTS=OFF >"$BUILD/bench-cmake.log" 2>&1 ||
     { cat "$BUILD/bench-cmake.log" >&2; exit 1; }
 cmake --build "$BUILD" -j2 --target bench_policy bench_latency bench_file \
-    bench_dynamodb bench_memory bench_empty bench_replay >"$BUILD/bench-build.log" 2>&1 ||
+    bench_dynamodb bench_memory bench_empty bench_replay privtrack >"$BUILD/bench-build.log" 2>&1 ||
     { tail -40 "$BUILD/bench-build.log" >&2; exit 1; }
 B=$BUILD/bench
 BASE=$ROOT/bench/baseline/bench_baseline.py
@@ -168,6 +172,27 @@ if want dynamodb; then
                 BENCH_DDB_ENDPOINT="$EP" BENCH_REPLAY_TABLE=bench-replay \
                 "$B/bench_replay" dynamodb
         fi
+        dynalite_stop
+    else
+        FAILED="$FAILED dynalite"
+    fi
+fi
+if want python; then
+    # The Python binding over this Release build's libprivtrack, beside the
+    # seed's synchronous put_item per visit against dynalite.
+    step "Tracker.track() from Python (privtrack)" env \
+        PRIVTRACK_LIBRARY="$BUILD/lib/libprivtrack.so.0" \
+        PYTHONPATH="$SRC/bindings/python" PYTHONDONTWRITEBYTECODE=1 \
+        "$PY" "$SRC/bench/bench_python.py" -n "$BINDING_N" \
+        --dir "$PT_BENCH_TMP/python-binding"
+    log "starting dynalite"
+    if dynalite_start; then
+        EP=http://127.0.0.1:$DYNALITE_PORT
+        step "dynalite warm-up" "$PY" "$BASE" dynamodb --endpoint "$EP" \
+            --mode warmup --table bench-warmup -n 2000
+        step "seed's synchronous put_item per visit (baseline)" "$PY" "$BASE" \
+            put_latency --endpoint "$EP" --table bench-put-sync \
+            -n "$PY_SYNC_PUT_N"
         dynalite_stop
     else
         FAILED="$FAILED dynalite"

@@ -306,6 +306,53 @@ def cmd_dynamodb(args):
     emit("dynamodb.%s.items_stored" % name, count, "items")
 
 
+def cmd_put_latency(args):
+    """The request-path cost of the seed's design, as Tracker.track() is
+    measured (bench/bench_python.py): per visit, the seed's record with its
+    sha256(ip)[:16] and a synchronous boto3 put_item against dynalite; 1
+    and 4 threads, each with its own boto3 session (boto3 resources are
+    not thread-safe), each call timed."""
+    import logging
+
+    import boto3
+    import dynamodb_tracker as seed
+
+    logging.getLogger("urllib3").setLevel(logging.ERROR)
+    logging.getLogger("botocore").setLevel(logging.ERROR)
+    res = seed.get_dynamodb_resource(endpoint_url=args.endpoint)
+    seed.create_dynamodb_table_if_not_exists(res, args.table)
+    apply = make_policy("default")
+    for threads in (1, 4):
+        tables = [boto3.session.Session().resource(
+            "dynamodb", region_name=seed.AWS_REGION,
+            endpoint_url=args.endpoint).Table(args.table)
+            for _ in range(threads)]
+        for t in tables:  # connect and warm each session
+            t.put_item(Item=apply(0))
+        per_thread = args.n // threads
+        samples = [[] for _ in range(threads)]
+
+        def producer(n):
+            out, table = samples[n], tables[n]
+            clock = time.perf_counter_ns
+            base = n * per_thread
+            for i in range(per_thread):
+                s = clock()
+                table.put_item(Item=apply(base + i))
+                out.append(clock() - s)
+
+        workers = [threading.Thread(target=producer, args=(n,))
+                   for n in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        merged = sorted(v for s in samples for v in s)
+        for name, q in (("p50", 0.50), ("p99", 0.99), ("p999", 0.999)):
+            emit("python.track.t%d.%s_us" % (threads, name),
+                 percentile(merged, q) / 1000.0, "us")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -331,8 +378,12 @@ def main():
     p.add_argument("--table", required=True)
     p.add_argument("-n", type=int, default=5000)
     p.add_argument("--threads", type=int, default=32)
+    p = sub.add_parser("put_latency")
+    p.add_argument("--endpoint", required=True)
+    p.add_argument("--table", required=True)
+    p.add_argument("-n", type=int, default=1000)
     args = ap.parse_args()
-    {"policy": cmd_policy, "latency": cmd_latency, "file": cmd_file,
+    {"put_latency": cmd_put_latency, "policy": cmd_policy, "latency": cmd_latency, "file": cmd_file,
      "memory": cmd_memory, "dynamodb": cmd_dynamodb}[args.cmd](args)
 
 

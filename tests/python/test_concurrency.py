@@ -134,7 +134,9 @@ def test_the_spinner_sees_a_call_that_holds_the_gil():
         released = spinner.during(lambda: released_sleep(500000))
     finally:
         spinner.stop()
-    assert held[1] == 0 and released[1] > 20, (held, released)
+    # Held: no tick at all is possible; released: at least one, however
+    # busy the machine (it usually ticks every millisecond).
+    assert held[1] == 0 and released[1] >= 1, (held, released)
 
 
 def test_the_gil_is_released_while_the_library_blocks(stuck_dynamodb):
@@ -154,10 +156,10 @@ def test_the_gil_is_released_while_the_library_blocks(stuck_dynamodb):
                 break
         assert blocked, "no track() call blocked on the full queue"
         assert blocked[2].dropped == "queue_full"
-        assert blocked[1] > 20, blocked
+        assert blocked[1] >= 1, blocked
         seconds, ticks, outcome = spinner.during(lambda: tracker.flush(0.5))
         assert isinstance(outcome, privtrack.TimedOutError), outcome
-        assert seconds >= 0.45 and ticks > 20, (seconds, ticks)
+        assert seconds >= 0.45 and ticks >= 1, (seconds, ticks)
     finally:
         spinner.stop()
         with pytest.raises(privtrack.TimedOutError):
