@@ -118,34 +118,44 @@ def percentile(sorted_values, q):
     return sorted_values[idx]
 
 
+def time_calls(threads, per_thread, call):
+    """call(thread, i) for i in that thread's share, from `threads` threads
+    at once, each call timed; the latencies (ns), sorted."""
+    samples = [[] for _ in range(threads)]
+
+    def producer(t):
+        out = samples[t]
+        clock = time.perf_counter_ns
+        base = t * per_thread
+        for i in range(per_thread):
+            s = clock()
+            call(t, base + i)
+            out.append(clock() - s)
+
+    workers = [threading.Thread(target=producer, args=(t,))
+               for t in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return sorted(v for s in samples for v in s)
+
+
+def emit_percentiles(prefix, latencies):
+    for name, q in (("p50", 0.50), ("p99", 0.99), ("p999", 0.999)):
+        emit("%s.%s_us" % (prefix, name), percentile(latencies, q) / 1000.0,
+             "us")
+
+
 def cmd_latency(args):
     """Request-path cost of recording one visit with the plain writer: the
     seed's anonymisation, its record, one JSON line appended, per call."""
     os.makedirs(args.dir, exist_ok=True)
     apply = make_policy("default")
     for threads in (1, 2, 4):
-        per_thread = args.n // threads
-        samples = [[] for _ in range(threads)]
-
-        def producer(t):
-            out = samples[t]
-            clock = time.perf_counter_ns
-            base = t * per_thread
-            for i in range(per_thread):
-                s = clock()
-                write_line_open_append(args.dir, apply(base + i))
-                out.append(clock() - s)
-
-        workers = [threading.Thread(target=producer, args=(t,))
-                   for t in range(threads)]
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join()
-        merged = sorted(v for s in samples for v in s)
-        for name, q in (("p50", 0.50), ("p99", 0.99), ("p999", 0.999)):
-            emit("latency.t%d.%s_us" % (threads, name),
-                 percentile(merged, q) / 1000.0, "us")
+        emit_percentiles("latency.t%d" % threads, time_calls(
+            threads, args.n // threads,
+            lambda t, i: write_line_open_append(args.dir, apply(i))))
         _clear(args.dir)
 
 
@@ -329,28 +339,9 @@ def cmd_put_latency(args):
             for _ in range(threads)]
         for t in tables:  # connect and warm each session
             t.put_item(Item=apply(0))
-        per_thread = args.n // threads
-        samples = [[] for _ in range(threads)]
-
-        def producer(n):
-            out, table = samples[n], tables[n]
-            clock = time.perf_counter_ns
-            base = n * per_thread
-            for i in range(per_thread):
-                s = clock()
-                table.put_item(Item=apply(base + i))
-                out.append(clock() - s)
-
-        workers = [threading.Thread(target=producer, args=(n,))
-                   for n in range(threads)]
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join()
-        merged = sorted(v for s in samples for v in s)
-        for name, q in (("p50", 0.50), ("p99", 0.99), ("p999", 0.999)):
-            emit("python.track.t%d.%s_us" % (threads, name),
-                 percentile(merged, q) / 1000.0, "us")
+        emit_percentiles("python.track.t%d" % threads, time_calls(
+            threads, args.n // threads,
+            lambda t, i: tables[t].put_item(Item=apply(i))))
 
 
 def main():
