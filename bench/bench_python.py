@@ -36,7 +36,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "baseline"))
 from bench_baseline import (FILENAMES, LINKS, USER_AGENT,  # noqa: E402
-                            percentile, visit_ip)
+                            percentile, run_threads, visit_ip)
 
 
 def emit(key, value, unit):
@@ -75,12 +75,7 @@ def run(call, threads, per_thread, rate):
             else:
                 slice_end = clock()  # behind: no burst to catch up
 
-    workers = [threading.Thread(target=producer, args=(t,))
-               for t in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
+    run_threads(threads, producer)
     return (sorted(v for s in samples for v in s),
             sorted(v for s in firsts for v in s))
 

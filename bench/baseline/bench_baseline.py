@@ -118,6 +118,16 @@ def percentile(sorted_values, q):
     return sorted_values[idx]
 
 
+def run_threads(threads, target):
+    """target(t) on `threads` threads at once; returns when all are done."""
+    workers = [threading.Thread(target=target, args=(t,))
+               for t in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+
+
 def time_calls(threads, per_thread, call):
     """call(thread, i) for i in that thread's share, from `threads` threads
     at once, each call timed; the latencies (ns), sorted."""
@@ -132,12 +142,7 @@ def time_calls(threads, per_thread, call):
             call(t, base + i)
             out.append(clock() - s)
 
-    workers = [threading.Thread(target=producer, args=(t,))
-               for t in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
+    run_threads(threads, producer)
     return sorted(v for s in samples for v in s)
 
 
