@@ -7,6 +7,10 @@ set(PT_PYTHON /usr/bin/python3 CACHE FILEPATH
     "Python with pytest, Flask and gunicorn (Debian's) for the binding tests")
 
 if(NOT PT_SANITIZE)
+  # The structures' layout as the compiler sees the header (test_abi.py).
+  add_executable(pt_abi_layout ${CMAKE_CURRENT_LIST_DIR}/abi_layout.c)
+  target_include_directories(pt_abi_layout PRIVATE ${PROJECT_SOURCE_DIR}/include)
+
   # pt_add_python_test(NAME FILE [LABELS ...] [TIMEOUT n] [WRAPPER cmd...])
   function(pt_add_python_test name file)
     cmake_parse_arguments(T "" "TIMEOUT" "LABELS;WRAPPER" ${ARGN})
@@ -19,10 +23,10 @@ if(NOT PT_SANITIZE)
                      --basetemp=${_basetemp} ${CMAKE_CURRENT_LIST_DIR}/${file})
     set_tests_properties(python_${name} PROPERTIES
       LABELS "python;${T_LABELS}" TIMEOUT ${T_TIMEOUT}
-      ENVIRONMENT "PRIVTRACK_LIBRARY=$<TARGET_FILE:privtrack>;PRIVTRACK_CLI=$<TARGET_FILE:privtrack_cli>;PYTHONPATH=${PROJECT_SOURCE_DIR}/bindings/python;PYTHONDONTWRITEBYTECODE=1;PT_BUILD_DIR=${PROJECT_BINARY_DIR}")
+      ENVIRONMENT "PT_ABI_LAYOUT=$<TARGET_FILE:pt_abi_layout>;PRIVTRACK_LIBRARY=$<TARGET_FILE:privtrack>;PRIVTRACK_CLI=$<TARGET_FILE:privtrack_cli>;PYTHONPATH=${PROJECT_SOURCE_DIR}/bindings/python;PYTHONDONTWRITEBYTECODE=1;PT_BUILD_DIR=${PROJECT_BINARY_DIR}")
   endfunction()
 
-  pt_add_python_test(stats test_stats.py)
+  pt_add_python_test(abi test_abi.py)
   pt_add_python_test(tracker test_tracker.py)
   pt_add_python_test(concurrency test_concurrency.py TIMEOUT 600)
   pt_add_python_test(wsgi test_wsgi.py)

@@ -405,24 +405,31 @@ def test_stats_by_hand_and_against_the_cli(policy_file, store):
         dict(filenames=["B.m4a"], time=at_hour(23)),  # no address
     ])
     with privtrack.Tracker(policy, read_only=True) as t:
-        s = t.stats(today())
-    assert s == {
-        "date": today(), "visits": 4, "unique_visitors": 2,
-        "files_downloaded": 6, "success_rate": 0.75, "busiest_hour": 9,
-        "busiest_hour_visits": 2,
-        "top_titles": [{"title": "A", "count": 3}, {"title": "B", "count": 2},
-                       {"title": "C", "count": 1}]}
-    cli = cli_json("stats", "--policy", policy.source, "--date", today(),
-                   "--json")
-    assert {k: cli[k] for k in s if k in cli} == {k: s[k] for k in cli
-                                                  if k in s}
+        s = t.stats(today(), min_group=1)  # k-anonymity off: every group
+        default = t.stats()                 # today, the policy's min_group
+        ranged = t.stats(today(), today(), min_group=1, top=1)
+    assert (s["date"], s["visits"], s["unique_visitors"],
+            s["files_downloaded"], s["success_rate"], s["busiest_hour"],
+            s["busiest_hour_visits"]) == (today(), 4, 2, 6, 0.75, 9, 2)
+    assert s["top_titles"] == [{"title": "A", "count": 3},
+                               {"title": "B", "count": 2},
+                               {"title": "C", "count": 1}]
+    assert ranged["top_titles"] == [{"title": "A", "count": 3}]
+    # With the default k-anonymity (5), no title has enough visitors.
+    assert default["top_titles"] == [] and default["visits"] == 4
+    assert default == cli_json("stats", "--policy", policy.source,
+                               "--date", today(), "--json")
 
 
-def test_stats_of_an_empty_day(keep_policy):
+def test_stats_of_an_empty_day_and_bad_arguments(keep_policy):
     with privtrack.Tracker(keep_policy, read_only=True) as t:
         s = t.stats("2020-01-01")
-    assert s["visits"] == 0 and s["success_rate"] is None
-    assert s["busiest_hour"] is None and s["top_titles"] == []
+        assert s["visits"] == 0 and s["success_rate"] is None
+        assert s["busiest_hour"] is None and s["top_titles"] == []
+        with pytest.raises(privtrack.InvalidArgumentError):
+            t.stats(today(), "2020-01-01")  # a reversed range
+        with pytest.raises(TypeError):
+            t.stats(today(), min_group=-1)
 
 
 def test_purge_init_and_spool(policy_file, tmp_path):

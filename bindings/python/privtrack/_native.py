@@ -151,6 +151,26 @@ class pt_counters(ctypes.Structure):
         ("replayed", ctypes.c_uint64),
         ("retries", ctypes.c_uint64),
         ("failures", ctypes.c_uint64),
+        ("ip_key_expired", ctypes.c_uint64),
+        ("ip_key_unavailable", ctypes.c_uint64),
+        # pt_counters has no version field and the library writes all of
+        # it: room for fields a newer library appends, so that it never
+        # writes past this buffer.
+        ("_reserved", ctypes.c_uint64 * 32),
+    ]
+
+
+PT_STATS_OPTIONS_VERSION = 1
+
+
+class pt_stats_options(ctypes.Structure):
+    _fields_ = [
+        ("version", ctypes.c_uint),
+        ("from_", ctypes.c_char_p),
+        ("to", ctypes.c_char_p),
+        ("min_group", ctypes.c_uint),
+        ("top", ctypes.c_uint),
+        ("now", ctypes.c_int64),
     ]
 
 
@@ -244,6 +264,8 @@ _PROTOTYPES = {
     "pt_tracker_counters": (_int, [_vp, ctypes.POINTER(pt_counters)]),
     "pt_tracker_query": (_int, [_vp, ctypes.POINTER(ctypes.POINTER(
         pt_record_list)), ctypes.c_char_p, ctypes.c_size_t]),
+    "pt_tracker_stats": (_int, [_vp, ctypes.POINTER(pt_stats_options),
+                                ctypes.POINTER(ctypes.c_void_p)]),
     "pt_tracker_purge": (_int, [_vp, ctypes.c_int64,
                                 ctypes.POINTER(ctypes.c_uint64)]),
     "pt_tracker_init_storage": (_int, [_vp]),

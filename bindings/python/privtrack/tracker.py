@@ -38,7 +38,6 @@ from itertools import chain as _chain
 from . import _native
 from ._native import lib
 from .errors import PolicyError, error_class
-from .stats import compute as _compute_stats
 
 __all__ = ["Policy", "Tracker", "TrackResult", "find_policy_path",
            "DROP_REASONS"]
@@ -797,6 +796,8 @@ class Tracker:
             "replayed": c.replayed,
             "retries": c.retries,
             "failures": c.failures,
+            "ip_key_expired": c.ip_key_expired,
+            "ip_key_unavailable": c.ip_key_unavailable,
         }
 
     def query(self, date, limit=100):
@@ -804,32 +805,43 @@ class Tracker:
         newest first, at most `limit` (0 or None: all), as dicts of plain
         Python types in the record's shape (the seed's item attributes plus
         ``policy``).  Expired records are not returned."""
-        if isinstance(date, _dt.datetime):
-            raise TypeError("date must be a date or 'YYYY-MM-DD', not a "
-                            "datetime")
-        if isinstance(date, _dt.date):
-            date = date.isoformat()
-        if not isinstance(date, str):
-            raise TypeError("date must be a date or 'YYYY-MM-DD', not %s" %
-                            type(date).__name__)
+        date = _date_bytes(date)
         if limit is None:
             limit = 0
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
             raise TypeError("limit must be a non-negative int")
         out = ctypes.POINTER(_native.pt_record_list)()
-        self._call(lib.pt_tracker_query, ctypes.byref(out), date.encode(),
-                   limit)
+        self._call(lib.pt_tracker_query, ctypes.byref(out), date, limit)
         try:
             return _records(out.contents) if out else []
         finally:
             lib.pt_record_list_free(out)
 
-    def stats(self, date):
-        """One date's statistics, as ``privtrack stats --json`` gives them
-        (see ``privtrack.stats``), computed here from the date's records."""
-        return _compute_stats(self.query(date, limit=0),
-                              date.isoformat() if isinstance(date, _dt.date)
-                              else date)
+    def stats(self, date=None, to=None, min_group=0, top=0):
+        """Statistics of one UTC date (default: today), or of the dates
+        `date`..`to`, as ``privtrack stats --json`` prints them (the
+        library's pt_tracker_stats(): visits, unique visitors, files,
+        success rate, hours, days, top titles, user-agent families, policy
+        ids).  `min_group` is the k-anonymity threshold (0: the policy's
+        ``[report] min_group``; 1: off); `top` the rows of each ranking
+        (0: 10).  Streams the records: memory grows with distinct values,
+        not with records."""
+        if date is None:
+            date = _dt.datetime.now(_dt.timezone.utc).date()
+        for name, value in (("min_group", min_group), ("top", top)):
+            if not isinstance(value, int) or isinstance(value, bool) or \
+                    not 0 <= value <= 0xFFFFFFFF:
+                raise TypeError("%s must be a non-negative int" % name)
+        opts = _native.pt_stats_options(
+            _native.PT_STATS_OPTIONS_VERSION, _date_bytes(date),
+            None if to is None else _date_bytes(to), min_group, top, 0)
+        out = ctypes.c_void_p()
+        self._call(lib.pt_tracker_stats, ctypes.byref(opts),
+                   ctypes.byref(out))
+        try:
+            return json.loads(ctypes.string_at(out.value))
+        finally:
+            lib.pt_free(out)
 
     def purge(self, now=None):
         """Remove records whose ttl is before `now` (Unix seconds; default
@@ -858,6 +870,20 @@ class Tracker:
     def __repr__(self):
         return "<privtrack.Tracker %s%s>" % (
             self.policy.id, " closed" if self.closed else "")
+
+
+def _date_bytes(date):
+    """A UTC date for the library: "YYYY-MM-DD" or a datetime.date (the
+    library checks the text)."""
+    if isinstance(date, _dt.datetime):
+        raise TypeError("a date must be a date or 'YYYY-MM-DD', not a "
+                        "datetime")
+    if isinstance(date, _dt.date):
+        return date.isoformat().encode()
+    if isinstance(date, str):
+        return date.encode("utf-8", "surrogatepass")
+    raise TypeError("a date must be a date or 'YYYY-MM-DD', not %s" %
+                    type(date).__name__)
 
 
 def _call_audit(audit, line):
