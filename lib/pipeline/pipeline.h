@@ -218,5 +218,14 @@ int pt__tracker_keys_open(pt_tracker *t);
 int pt__tracker_keys_purge(pt_tracker *t);
 /** init_storage's part: the key store, and the current period's key. */
 int pt__tracker_keys_init(pt_tracker *t);
+/** The key that hashed (or hashes) addresses of visits at `time_us`, for
+ *  data-subject requests: a copy in `out` (wipe it when done), PT_OK; or
+ *  PT_ENOTFOUND with *missing = PT__KEY_EXPIRED (its period's key was
+ *  destroyed: nobody can find those visits by address any more) or
+ *  PT__KEY_UNAVAILABLE (no key was ever made for it, or the store cannot
+ *  be read: the detail is pt_last_error()).  With [ip] rotate = never, the
+ *  one key.  Reads the store; creates nothing.  Any thread. */
+int pt__tracker_key_for_time(pt_tracker *t, int64_t time_us, pt__ip_key *out,
+                             int *missing);
 
 #endif

@@ -160,3 +160,39 @@ pt__tracker_keys_init(pt_tracker *t)
         rc = pt__keys_refresh(t->keys, pt__now_us());
     return rc;
 }
+
+int
+pt__tracker_key_for_time(pt_tracker *t, int64_t time_us, pt__ip_key *out,
+                         int *missing)
+{
+    pt__keys *keys, *temp;
+    int rc;
+
+    *missing = PT__KEY_UNAVAILABLE;
+    memset(out, 0, sizeof(*out));
+    if (pt_policy_rotation(t->policy) == PT_ROTATE_NEVER) {
+        /* the one key: the tracker's, or the store's as it is (never an
+         * ephemeral one, never created) */
+        if (t->key.len && !t->key.ephemeral) {
+            *out = t->key;
+        } else {
+            rc = pt__ip_key_load(out, t->policy, t->storage_path, 0);
+            if (rc != PT_OK)
+                return rc;
+            if (!out->len || out->ephemeral) {
+                pt__ip_key_wipe(out);
+                return pt__fail(PT_ENOTFOUND, "no hash key exists in %s",
+                                t->storage_path);
+            }
+        }
+        *missing = PT__KEY_PRESENT;
+        return PT_OK;
+    }
+    rc = keys_for_call(t, "key lookup", &keys, &temp);
+    if (rc == PT_OK && temp)
+        rc = pt__keys_refresh(temp, pt__now_us());
+    if (rc == PT_OK)
+        rc = pt__keys_for_time(keys, time_us, pt__now_us(), out, missing);
+    pt__keys_close(temp);
+    return rc;
+}

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "keys/keys.h"
+#include "pipeline/pipeline.h"
 #include "policy/policy_internal.h"
 #include "test_tmpdir.h"
 
@@ -884,7 +885,46 @@ test_tracker(void **state)
     assert_null(list->records[0].client_ip);
     pt_record_list_free(list);
     assert_int_equal(pt_tracker_close(t, 5000), PT_OK);
+
+    /* For data-subject requests: the key of a time, or why there is none,
+     * from a read-only tracker (nothing made) */
+    o.read_only = 1;
+    assert_int_equal(pt_tracker_open(&t, p, &o), PT_OK);
+    {
+        pt__ip_key k;
+        int missing;
+        assert_int_equal(pt__tracker_key_for_time(t, now, &k, &missing), PT_OK);
+        assert_int_equal(missing, PT__KEY_PRESENT);
+        assert_memory_equal(k.bytes, key, 32);
+        pt__ip_key_wipe(&k);
+        assert_int_equal(
+            pt__tracker_key_for_time(t, now - 10 * PT__DAY_US, &k, &missing),
+            PT_ENOTFOUND);
+        assert_int_equal(missing, PT__KEY_EXPIRED);
+        assert_int_equal(
+            pt__tracker_key_for_time(t, now + 10 * PT__DAY_US, &k, &missing),
+            PT_ENOTFOUND);
+        assert_int_equal(missing, PT__KEY_UNAVAILABLE);
+    }
+    assert_int_equal(pt_tracker_close(t, 5000), PT_OK);
     pt_policy_free(p);
+    /* rotate = never with no key anywhere: none, and none made */
+    {
+        char text[600];
+        pt__ip_key k;
+        int missing;
+        snprintf(text, sizeof(text), "[storage]\npath = %s/never\n", dir);
+        assert_int_equal(pt_policy_load_buffer(&p, text, strlen(text), "n"),
+                         PT_OK);
+        assert_int_equal(pt_tracker_open(&t, p, &o), PT_OK);
+        assert_int_equal(pt__tracker_key_for_time(t, now, &k, &missing),
+                         PT_ENOTFOUND);
+        assert_int_equal(missing, PT__KEY_UNAVAILABLE);
+        snprintf(text, sizeof(text), "%s/never", dir);
+        assert_int_equal(access(text, F_OK), -1); /* nothing made */
+        assert_int_equal(pt_tracker_close(t, 5000), PT_OK);
+        pt_policy_free(p);
+    }
 }
 
 int
