@@ -1,6 +1,8 @@
 /*
  * Request-path latency: how long pt_track() holds the caller, with 1, 2 and
- * 4 producer threads, on the file store (policy/default.ini, fsync = batch).
+ * 4 producer threads, on the file store (policy/default.ini, fsync = batch:
+ * keys rotate daily, so every call looks its key up in the table of live
+ * keys; "latency.never.*" is the same with one key for ever).
  *
  * Each call is timed with two clock_gettime(CLOCK_MONOTONIC) reads (vDSO;
  * their own cost is measured and reported, not subtracted) into a per-thread
@@ -186,7 +188,7 @@ emit_percentiles(const char *prefix, int threads, const uint64_t *merged,
 
 static void
 run(int threads, double rate, double seconds, pt_policy *policy,
-    unsigned long floor_spin)
+    unsigned long floor_spin, const char *name)
 {
     char *dir = pt_bench_mkdtemp("pt-bench-latency");
     pt_tracker_options opts = PT_TRACKER_OPTIONS_INIT;
@@ -245,25 +247,23 @@ run(int threads, double rate, double seconds, pt_policy *policy,
         pt_bench_die("flush: %s", pt_tracker_errmsg(tracker));
     pt_tracker_counters(tracker, &c);
 
-    emit_percentiles(floor_spin ? "latency.floor" : "latency", threads, merged,
-                     total);
+    emit_percentiles(name, threads, merged, total);
     if (first_total > 0) {
         /* The calls right after a pacing pause: a cold core's share of
          * the tail. */
-        snprintf(key, sizeof key, "%s.t%d.after_pause_p50_us",
-                 floor_spin ? "latency.floor" : "latency", threads);
+        snprintf(key, sizeof key, "%s.t%d.after_pause_p50_us", name, threads);
         pt_bench_emit(key, percentile_us(firsts, first_total, 0.5), "us");
     }
     if (floor_spin) {
         c.accepted = total; /* nothing was tracked */
     } else {
-        snprintf(key, sizeof key, "latency.t%d.dropped", threads);
+        snprintf(key, sizeof key, "%s.t%d.dropped", name, threads);
         pt_bench_emit(key, (double)(total - c.accepted), "visits");
     }
     fprintf(stderr,
-            "latency%s: %d thread(s), %llu calls, accepted %llu, stored "
+            "%s: %d thread(s), %llu calls, accepted %llu, stored "
             "%llu, queue_full %llu\n",
-            floor_spin ? " (floor)" : "", threads, (unsigned long long)total,
+            name, threads, (unsigned long long)total,
             (unsigned long long)c.accepted, (unsigned long long)c.stored,
             (unsigned long long)c.dropped[PT_DROP_QUEUE_FULL]);
     if (diag)
@@ -301,17 +301,23 @@ main(void)
 {
     double rate = (double)pt_bench_env_size("BENCH_LAT_RATE", 100000);
     double seconds = (double)pt_bench_env_size("BENCH_LAT_SECONDS", 2);
-    pt_policy *policy = NULL;
+    pt_bench_setting one_key[] = {{"ip", "rotate", "never"},
+                                  {"ip", "key_grace_hours", NULL},
+                                  {"ip", "key_store", NULL}};
+    pt_policy *policy = NULL, *never = pt_bench_policy(one_key, 3);
 
     if (pt_policy_load_default(&policy) != PT_OK)
         pt_bench_die("default policy: %s", pt_last_error());
     clock_overhead();
     for (int threads = 1; threads <= 4; threads *= 2) {
-        run(threads, rate, seconds, policy, 0);
+        run(threads, rate, seconds, policy, 0, "latency");
+        run(threads, rate, seconds, never, 0, "latency.never");
         /* The floor: a ~1 µs busy loop (pt_track's median order of
          * magnitude), same threads, same pacing. */
-        run(threads, rate, seconds, policy, spin_loops_for(1000));
+        run(threads, rate, seconds, policy, spin_loops_for(1000),
+            "latency.floor");
     }
     pt_policy_free(policy);
+    pt_policy_free(never);
     return 0;
 }

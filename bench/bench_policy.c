@@ -1,7 +1,10 @@
 /*
  * Policy cost per visit, on one core: pt__policy_apply() (opt-out, address,
  * user agent, links, titles, ttl, session id) and freeing the record it
- * returns, for each [ip] mode and for policy/default.ini as shipped.
+ * returns, for each [ip] mode and for policy/default.ini as shipped.  The
+ * default rotates its keys daily: its row also pays what pt_track() pays to
+ * choose the visit's key (a read section and a lookup in the table of live
+ * keys); "default_never" is the same policy with one key for ever.
  *
  * Internal API on purpose: this isolates the policy from the queue and the
  * store, which the other benchmarks measure through the public API.
@@ -10,6 +13,7 @@
  * BENCH_POLICY_MODES, a subset such as "default" (for profiling).
  */
 #include "bench_common.h"
+#include "keys/keys.h"
 #include "policy/policy.h"
 #include "record/record.h"
 
@@ -18,10 +22,34 @@
 #include <string.h>
 #include <time.h>
 
+/* One visit through the policy, with the key pt_track() would use: the
+ * single key, or (keys != NULL) the visit's period's key, looked up in a
+ * read section exactly as pt_track() does. */
+static int
+apply_one(const pt_policy *policy, const pt__ip_key *single, pt__keys *keys,
+          const pt_visit *visit, int64_t now_us, pt__apply_result *r)
+{
+    const pt__ip_key *key = single;
+    unsigned int token = 0;
+    int rc;
+    if (keys) {
+        token = pt__keys_enter(keys);
+        key = pt__keys_find(keys, visit->time_us ? visit->time_us : now_us,
+                            now_us);
+    }
+    rc = pt__policy_apply(policy, key, visit, now_us, r, NULL);
+    if (keys)
+        pt__keys_leave(keys, token);
+    if (rc == PT_OK && r->key_missing)
+        pt_bench_die("no key for the visit's period");
+    return rc;
+}
+
 static double
 visits_per_second(const pt_policy *policy, const char *store_dir, size_t n)
 {
     pt__ip_key key;
+    pt__keys *keys = NULL;
     pt_visit visit;
     char addr[16];
     int64_t now_us;
@@ -29,16 +57,23 @@ visits_per_second(const pt_policy *policy, const char *store_dir, size_t n)
     double c0, cpu_s, wall_s;
     int rc;
 
-    rc = pt__ip_key_load(&key, policy, store_dir, 1);
+    now_us = (int64_t)time(NULL) * 1000000;
+    memset(&key, 0, sizeof(key));
+    if (pt_policy_rotation(policy) != PT_ROTATE_NEVER) {
+        rc = pt__keys_open(&keys, policy, store_dir, PT__KEYS_CREATE);
+        if (rc == PT_OK)
+            rc = pt__keys_refresh(keys, now_us);
+    } else {
+        rc = pt__ip_key_load(&key, policy, store_dir, 1);
+    }
     if (rc != PT_OK)
         pt_bench_die("ip key: %s: %s", pt_strerror(rc), pt_last_error());
-    now_us = (int64_t)time(NULL) * 1000000;
 
     /* Warm caches and the allocator before the clock starts. */
     for (size_t i = 0; i < 1000; i++) {
         pt__apply_result r = {0};
         pt_bench_visit(&visit, i, addr);
-        pt__policy_apply(policy, &key, &visit, now_us, &r, NULL);
+        apply_one(policy, &key, keys, &visit, now_us, &r);
         pt__record_free(r.record);
     }
 
@@ -47,7 +82,7 @@ visits_per_second(const pt_policy *policy, const char *store_dir, size_t n)
     for (size_t i = 0; i < n; i++) {
         pt__apply_result r = {0};
         pt_bench_visit(&visit, i, addr);
-        rc = pt__policy_apply(policy, &key, &visit, now_us, &r, NULL);
+        rc = apply_one(policy, &key, keys, &visit, now_us, &r);
         if (rc != PT_OK || r.dropped != PT_DROP_NONE || !r.record)
             pt_bench_die("visit %zu not recorded: %s (%s)", i, pt_strerror(rc),
                          pt_drop_reason_name(r.dropped));
@@ -56,6 +91,7 @@ visits_per_second(const pt_policy *policy, const char *store_dir, size_t n)
     cpu_s = (pt_bench_cpu_us() - c0) / 1e6;
     wall_s = (double)(pt_bench_now_ns() - t0) / 1e9;
     pt__ip_key_wipe(&key);
+    pt__keys_close(keys);
     /* One thread: its CPU time is the cost on one core.  Wall time would
      * add the time other processes held the core (2 shared cores here);
      * it is printed for comparison. */
@@ -86,6 +122,10 @@ main(void)
             {"ip", "hash_bytes", hashing ? "16" : NULL},
             {"ip", "ipv4_prefix", prefixes ? "24" : NULL},
             {"ip", "ipv6_prefix", prefixes ? "48" : NULL},
+            /* one key: rotation is the default row's */
+            {"ip", "rotate", NULL},
+            {"ip", "key_grace_hours", NULL},
+            {"ip", "key_store", NULL},
         };
         if (only && !strstr(only, modes[m]))
             continue;
@@ -100,6 +140,15 @@ main(void)
         if (rc != PT_OK)
             pt_bench_die("default policy: %s", pt_last_error());
         pt_bench_emit("policy.default.visits_per_s",
+                      visits_per_second(policy, dir, n), "visits/s");
+        pt_policy_free(policy);
+    }
+    if (!only || strstr(only, "default_never")) {
+        pt_bench_setting never[] = {{"ip", "rotate", "never"},
+                                    {"ip", "key_grace_hours", NULL},
+                                    {"ip", "key_store", NULL}};
+        pt_policy *policy = pt_bench_policy(never, 3);
+        pt_bench_emit("policy.default_never.visits_per_s",
                       visits_per_second(policy, dir, n), "visits/s");
         pt_policy_free(policy);
     }

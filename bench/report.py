@@ -95,28 +95,35 @@ def rows(r):
         return check
 
     # 1. policy cost
-    add("policy cost, policy/default.ini: hash of the /24 (1 core)",
-        "visits/s",
+    add("policy cost, policy/default.ini: hash of the /24, rotate = daily "
+        "(1 core)", "visits/s",
         pt("policy.default.visits_per_s"), bl("policy.default.visits_per_s"),
         HIGHER, "≥ 1,000,000", at_least(1e6))
+    add("policy cost, policy/default.ini with rotate = never (1 core)",
+        "visits/s", pt("policy.default_never.visits_per_s"),
+        bl("policy.default.visits_per_s"), HIGHER)
     for mode in ("keep", "truncate", "hash", "drop"):
         label = {"hash": "hash (whole address)",
                  "truncate": "truncate (/24)"}.get(mode, mode)
         add("policy cost, ip mode = %s (1 core)" % label, "visits/s",
             pt("policy.%s.visits_per_s" % mode),
             bl("policy.%s.visits_per_s" % mode), HIGHER)
-    # 2. request-path latency
-    for t in (1, 2, 4):
-        for q, name in (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9")):
-            key = "latency.t%d.%s_us" % (t, q)
-            if q == "p99":
-                add("request path (pt_track) %s, %d thread%s" %
-                    (name, t, "s" if t > 1 else ""), "µs", pt(key), bl(key),
-                    LOWER, "≤ 5", at_most(5.0))
-            else:
-                add("request path (pt_track) %s, %d thread%s" %
-                    (name, t, "s" if t > 1 else ""), "µs", pt(key), bl(key),
-                    LOWER)
+    # 2. request-path latency: default.ini (rotate = daily), then the same
+    # with one key
+    for prefix, what in (("latency", "rotate = daily"),
+                         ("latency.never", "rotate = never")):
+        for t in (1, 2, 4):
+            for q, name in (("p50", "p50"), ("p99", "p99"),
+                            ("p999", "p99.9")):
+                key = "%s.t%d.%s_us" % (prefix, t, q)
+                label = "request path (pt_track) %s, %d thread%s, %s" % (
+                    name, t, "s" if t > 1 else "", what)
+                base = bl("latency.t%d.%s_us" % (t, q))
+                if q == "p99":
+                    add(label, "µs", pt(key), base, LOWER, "≤ 5",
+                        at_most(5.0))
+                else:
+                    add(label, "µs", pt(key), base, LOWER)
     # 3. file store
     add("file store, fsync = batch", "records/s",
         pt("file.batch.records_per_s"), bl("file.batch.records_per_s"),

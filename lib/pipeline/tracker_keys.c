@@ -165,7 +165,7 @@ int
 pt__tracker_key_for_time(pt_tracker *t, int64_t time_us, pt__ip_key *out,
                          int *missing)
 {
-    pt__keys *keys, *temp;
+    pt__keys *keys = NULL, *temp = NULL;
     int rc;
 
     *missing = PT__KEY_UNAVAILABLE;
