@@ -252,6 +252,13 @@ int pt__errno_code(int err);
 /** 0-15 for a hexadecimal digit of either case, -1 for anything else. */
 int pt__hex_value(char c);
 
+/** Decode a key written in hex: `len` bytes at `s`, blanks and line ends
+ *  around the digits allowed, into `out` (room for `max_bytes`).  Returns
+ *  the number of bytes, or 0 (and `out` wiped) unless the digits are an
+ *  even number encoding `min_bytes` to `max_bytes` bytes. */
+size_t pt__hex_key_decode(const char *s, size_t len, unsigned char *out,
+                          size_t min_bytes, size_t max_bytes);
+
 /** CRC-32 as zlib's crc32(): IEEE 802.3, reflected; `crc` is the value so
  *  far (0 to start).  Spool lines and DynamoDB's x-amz-crc32 header. */
 uint32_t pt__crc32(uint32_t crc, const void *data, size_t len);

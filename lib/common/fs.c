@@ -450,3 +450,37 @@ pt__hex_value(char c)
         return c - 'A' + 10;
     return -1;
 }
+
+static int
+is_blank_or_eol(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+size_t
+pt__hex_key_decode(const char *s, size_t len, unsigned char *out,
+                   size_t min_bytes, size_t max_bytes)
+{
+    size_t n;
+
+    while (len && is_blank_or_eol(s[len - 1]))
+        len--;
+    while (len && is_blank_or_eol(*s)) {
+        s++;
+        len--;
+    }
+    n = len / 2;
+    if (len % 2 || n < min_bytes || n > max_bytes)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        int hi = pt__hex_value(s[2 * i]), lo = pt__hex_value(s[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            volatile unsigned char *wipe = out;
+            for (size_t k = 0; k < max_bytes; k++)
+                wipe[k] = 0;
+            return 0;
+        }
+        out[i] = (unsigned char)(hi << 4 | lo);
+    }
+    return n;
+}

@@ -26,24 +26,8 @@ struct pt__wrap_key {
 static int
 from_hex(unsigned char *out, const char *s, size_t len)
 {
-    size_t bin_len = 0;
-    while (len && (s[len - 1] == '\n' || s[len - 1] == '\r' ||
-                   s[len - 1] == ' ' || s[len - 1] == '\t'))
-        len--;
-    while (len && (*s == ' ' || *s == '\t')) {
-        s++;
-        len--;
-    }
-    if (len != 2 * crypto_aead_xchacha20poly1305_ietf_KEYBYTES)
-        return -1;
-    for (size_t i = 0; i < len; i++)
-        if (pt__hex_value(s[i]) < 0)
-            return -1;
-    return sodium_hex2bin(out, crypto_aead_xchacha20poly1305_ietf_KEYBYTES, s,
-                          len, NULL, &bin_len, NULL) == 0 &&
-                   bin_len == crypto_aead_xchacha20poly1305_ietf_KEYBYTES
-               ? 0
-               : -1;
+    size_t n = crypto_aead_xchacha20poly1305_ietf_KEYBYTES;
+    return pt__hex_key_decode(s, len, out, n, n) == n ? 0 : -1;
 }
 
 static int

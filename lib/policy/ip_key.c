@@ -32,26 +32,10 @@ pt__ip_key_wipe(pt__ip_key *key)
 static int
 key_from_hex(pt__ip_key *key, const char *s, size_t len)
 {
-    size_t bin_len = 0;
-    while (len && (s[len - 1] == '\n' || s[len - 1] == '\r' ||
-                   s[len - 1] == ' ' || s[len - 1] == '\t'))
-        len--;
-    while (len && (*s == ' ' || *s == '\t')) {
-        s++;
-        len--;
-    }
-    if (len < 32 || len > 128 || len % 2)
+    size_t n = pt__hex_key_decode(s, len, key->bytes, 16, sizeof(key->bytes));
+    if (!n)
         return -1;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-              (c >= 'A' && c <= 'F')))
-            return -1;
-    }
-    if (sodium_hex2bin(key->bytes, sizeof(key->bytes), s, len, NULL, &bin_len,
-                       NULL) != 0)
-        return -1;
-    key->len = bin_len;
+    key->len = n;
     return 0;
 }
 

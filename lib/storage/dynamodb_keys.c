@@ -131,27 +131,14 @@ parse_item(const cJSON *item, pt__key_record *rec)
     const char *wrap = attr_text(item, "wrap", "S");
     const char *hex = attr_text(item, "key", "S");
     pt__period p;
-    size_t bin_len = 0;
 
     memset(rec, 0, sizeof(*rec));
     if (!name || !wrap || !hex ||
         pt__period_parse(name, strlen(name), &p) != 0 ||
         attr_seconds(item, "created", &rec->created) != 0 ||
-        attr_seconds(item, "expires", &rec->expires) != 0)
+        attr_seconds(item, "expires", &rec->expires) != 0 ||
+        pt__key_record_set_blob(rec, wrap, hex) != 0)
         return -1;
-    if (strcmp(wrap, PT__KEY_WRAP_NONE) == 0)
-        rec->wrapped = 0;
-    else if (strcmp(wrap, PT__KEY_WRAP_AEAD) == 0)
-        rec->wrapped = 1;
-    else
-        return -1;
-    if (sodium_hex2bin(rec->blob, sizeof(rec->blob), hex, strlen(hex), NULL,
-                       &bin_len, NULL) != 0 ||
-        bin_len != (rec->wrapped ? PT__KEY_BLOB_MAX : PT__KEY_BYTES)) {
-        sodium_memzero(rec, sizeof(*rec));
-        return -1;
-    }
-    rec->blob_len = bin_len;
     pt__snprintf(rec->name, sizeof(rec->name), "%s", name);
     return 0;
 }
@@ -168,7 +155,7 @@ item_json(pt_buf *b, const pt__key_record *rec)
     pt_buf_puts(b, "\"},\"expires\":{\"N\":\"");
     pt_buf_put_i64(b, rec->expires);
     pt_buf_printf(b, "\"},\"wrap\":{\"S\":\"%s\"},\"key\":{\"S\":\"%s\"}}",
-                  rec->wrapped ? PT__KEY_WRAP_AEAD : PT__KEY_WRAP_NONE, hex);
+                  pt__key_record_wrap_name(rec), hex);
     sodium_memzero(hex, sizeof(hex));
 }
 

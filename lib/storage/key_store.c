@@ -69,3 +69,30 @@ pt__key_records_push(pt__key_record **records, size_t *count, size_t *cap,
     (*records)[(*count)++] = *record;
     return 0;
 }
+
+int
+pt__key_record_set_blob(pt__key_record *rec, const char *wrap, const char *hex)
+{
+    size_t bin_len = 0;
+
+    if (strcmp(wrap, PT__KEY_WRAP_NONE) == 0)
+        rec->wrapped = 0;
+    else if (strcmp(wrap, PT__KEY_WRAP_AEAD) == 0)
+        rec->wrapped = 1;
+    else
+        return -1;
+    if (sodium_hex2bin(rec->blob, sizeof(rec->blob), hex, strlen(hex), NULL,
+                       &bin_len, NULL) != 0 ||
+        bin_len != (rec->wrapped ? PT__KEY_BLOB_MAX : PT__KEY_BYTES)) {
+        sodium_memzero(rec->blob, sizeof(rec->blob));
+        return -1;
+    }
+    rec->blob_len = bin_len;
+    return 0;
+}
+
+const char *
+pt__key_record_wrap_name(const pt__key_record *rec)
+{
+    return rec->wrapped ? PT__KEY_WRAP_AEAD : PT__KEY_WRAP_NONE;
+}

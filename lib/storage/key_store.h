@@ -102,6 +102,15 @@ void pt__key_store_close(pt__key_store *store);
 /** Wipe and free records returned by list(). */
 void pt__key_records_free(pt__key_record *records, size_t count);
 
+/** Set a record's wrapping and blob from their stored text (`wrap`: "none"
+ *  or "xchacha20poly1305"; `hex`: the blob); -1 when they are not what a
+ *  record of that wrapping holds. */
+int pt__key_record_set_blob(pt__key_record *record, const char *wrap,
+                            const char *hex);
+
+/** The stored text of a record's wrapping: "none" or "xchacha20poly1305". */
+const char *pt__key_record_wrap_name(const pt__key_record *record);
+
 /** Append a record to a growing array (list()'s helper); -1 when out of
  *  memory. */
 int pt__key_records_push(pt__key_record **records, size_t *count, size_t *cap,

@@ -129,7 +129,6 @@ parse_record(char *text, pt__key_record *rec)
 {
     char *p = text;
     const char *created, *expires, *wrap, *hex;
-    size_t bin_len = 0;
 
     if (strncmp(p, MAGIC, strlen(MAGIC)) != 0)
         return -1;
@@ -142,18 +141,7 @@ parse_record(char *text, pt__key_record *rec)
         parse_seconds(created, &rec->created) ||
         parse_seconds(expires, &rec->expires))
         return -1;
-    if (strcmp(wrap, PT__KEY_WRAP_NONE) == 0)
-        rec->wrapped = 0;
-    else if (strcmp(wrap, PT__KEY_WRAP_AEAD) == 0)
-        rec->wrapped = 1;
-    else
-        return -1;
-    if (sodium_hex2bin(rec->blob, sizeof(rec->blob), hex, strlen(hex), NULL,
-                       &bin_len, NULL) != 0 ||
-        bin_len != (rec->wrapped ? PT__KEY_BLOB_MAX : PT__KEY_BYTES))
-        return -1;
-    rec->blob_len = bin_len;
-    return 0;
+    return pt__key_record_set_blob(rec, wrap, hex);
 }
 
 /* Read <name> in the directory into `rec`.  PT_ENOTFOUND when absent. */
@@ -331,8 +319,7 @@ format_record(pt_buf *b, const pt__key_record *rec)
     pt_buf_put_i64(b, rec->created);
     pt_buf_puts(b, "\nexpires ");
     pt_buf_put_i64(b, rec->expires);
-    pt_buf_printf(b, "\nwrap %s\nkey ",
-                  rec->wrapped ? PT__KEY_WRAP_AEAD : PT__KEY_WRAP_NONE);
+    pt_buf_printf(b, "\nwrap %s\nkey ", pt__key_record_wrap_name(rec));
     pt_buf_puts(b, hex);
     pt_buf_putc(b, '\n');
     sodium_memzero(hex, sizeof(hex));

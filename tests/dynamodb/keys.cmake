@@ -5,7 +5,8 @@ add_executable(test_dynamodb_keys
 target_link_libraries(test_dynamodb_keys PRIVATE privtrack_static
                       PkgConfig::CMOCKA PkgConfig::SODIUM PkgConfig::CJSON)
 target_include_directories(test_dynamodb_keys PRIVATE
-  ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/lib)
+  ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/lib
+  ${PROJECT_SOURCE_DIR}/tests)
 add_test(NAME dynamodb_keys
          COMMAND bash ${PROJECT_SOURCE_DIR}/tests/pipeline/dynamodb_restart.sh
                  ${CMAKE_CURRENT_BINARY_DIR}/dynalite-keys

@@ -22,6 +22,8 @@
 
 #include <cmocka.h>
 
+#include "keys_race.h"
+
 #define WRAP_HEX                                                               \
     "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 
@@ -173,62 +175,15 @@ test_init_and_two_hosts(void **state)
 static void
 test_race_16(void **state)
 {
-    char table[64], first[65] = "", line[80], stored[200] = "";
+    char table[64], first[65] = "", stored[200] = "";
     pt_policy *p = policy_for(table, sizeof(table));
     pt__keys *init = keys_open(p, PT__KEYS_CREATE);
     int64_t now = at("2025-03-10T09:00:00Z");
-    int go[2], results[2], count = 0;
-    pid_t pids[16];
-    FILE *in;
     (void)state;
 
     assert_int_equal(pt__keys_init_store(init), PT_OK);
     pt__keys_close(init);
-    assert_int_equal(pipe(go), 0);
-    assert_int_equal(pipe(results), 0);
-    for (int i = 0; i < 16; i++) {
-        pids[i] = fork();
-        assert_true(pids[i] >= 0);
-        if (pids[i] == 0) {
-            pt__keys *k = NULL;
-            pt__ip_key key;
-            int missing;
-            char hex[65], out[80], c;
-            close(go[1]);
-            close(results[0]);
-            if (pt__keys_open(&k, p, NULL, PT__KEYS_CREATE) != PT_OK)
-                _exit(2);
-            if (read(go[0], &c, 1) != 0)
-                _exit(3);
-            if (pt__keys_refresh(k, now) != PT_OK ||
-                pt__keys_for_time(k, now, now, &key, &missing) != PT_OK)
-                _exit(4);
-            sodium_bin2hex(hex, sizeof(hex), key.bytes, 32);
-            snprintf(out, sizeof(out), "%s\n", hex);
-            if (write(results[1], out, strlen(out)) != 65)
-                _exit(5);
-            pt__keys_close(k);
-            _exit(0);
-        }
-    }
-    close(go[0]);
-    close(results[1]);
-    close(go[1]);
-    in = fdopen(results[0], "r");
-    while (fgets(line, sizeof(line), in)) {
-        line[strcspn(line, "\n")] = '\0';
-        if (!first[0])
-            strcpy(first, line);
-        assert_string_equal(line, first);
-        count++;
-    }
-    fclose(in);
-    for (int i = 0; i < 16; i++) {
-        int status = 0;
-        waitpid(pids[i], &status, 0);
-        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    }
-    assert_int_equal(count, 16);
+    pt_test_race_keys(p, now, first);
     /* 03-08 (its grace runs to 03-11), 03-09 and 03-10: one item each */
     assert_int_equal(
         scan_keys(p, table, "daily-2025-03-10", stored, sizeof(stored)), 3);

@@ -328,11 +328,29 @@ test_log_callback(void **state)
     assert_int_equal(log_calls, 1);
 }
 
+static void
+test_hex_key_decode(void **state)
+{
+    unsigned char out[8];
+    (void)state;
+    assert_int_equal(pt__hex_key_decode(" 0aFf1020\r\n", 11, out, 2, 8), 4);
+    assert_memory_equal(out, "\x0a\xff\x10\x20", 4);
+    assert_int_equal(pt__hex_key_decode("0aF", 3, out, 1, 8), 0); /* odd */
+    assert_int_equal(pt__hex_key_decode("0a", 2, out, 2, 8), 0);  /* short */
+    assert_int_equal(pt__hex_key_decode("00112233445566778899", 20, out, 1, 8),
+                     0); /* long */
+    memset(out, 0x55, sizeof(out));
+    assert_int_equal(pt__hex_key_decode("0a0bzz", 6, out, 1, 8), 0);
+    for (size_t i = 0; i < sizeof(out); i++)
+        assert_int_equal(out[i], 0); /* what was decoded is wiped */
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_hex_key_decode),
         cmocka_unit_test(test_buf_json_string),
         cmocka_unit_test(test_buf_printf_grows),
         cmocka_unit_test(test_utf8_sanitize_cut_at_boundary),

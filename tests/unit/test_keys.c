@@ -25,6 +25,7 @@
 #include "keys/keys.h"
 #include "pipeline/pipeline.h"
 #include "policy/policy_internal.h"
+#include "keys_race.h"
 #include "test_tmpdir.h"
 
 #define WRAP_HEX                                                               \
@@ -711,63 +712,16 @@ test_wrapped(void **state)
 static void
 test_race_16(void **state)
 {
-    int go[2], results[2];
-    pid_t pids[16];
     pt_policy *p = policy_with(NULL);
     int64_t now = at("2025-01-15T23:30:00Z");
-    char first[65] = "", line[80];
-    FILE *in;
-    int count = 0, files = 0;
+    char first[65] = "";
+    int files = 0;
     DIR *d;
     struct dirent *e;
     char kdir[600];
     (void)state;
 
-    assert_int_equal(pipe(go), 0);
-    assert_int_equal(pipe(results), 0);
-    for (int i = 0; i < 16; i++) {
-        pids[i] = fork();
-        assert_true(pids[i] >= 0);
-        if (pids[i] == 0) {
-            pt__keys *k = NULL;
-            pt__ip_key key;
-            int missing;
-            char hex[65], out[200];
-            close(go[1]);
-            close(results[0]);
-            if (pt__keys_open(&k, p, NULL, PT__KEYS_CREATE) != PT_OK)
-                _exit(2);
-            if (read(go[0], out, 1) != 0) /* EOF: everyone starts */
-                _exit(3);
-            if (pt__keys_refresh(k, now) != PT_OK ||
-                pt__keys_for_time(k, now, now, &key, &missing) != PT_OK)
-                _exit(4);
-            sodium_bin2hex(hex, sizeof(hex), key.bytes, 32);
-            snprintf(out, sizeof(out), "%s\n", hex);
-            if (write(results[1], out, strlen(out)) != 65)
-                _exit(5);
-            pt__keys_close(k);
-            _exit(0);
-        }
-    }
-    close(go[0]);
-    close(results[1]);
-    close(go[1]); /* go */
-    in = fdopen(results[0], "r");
-    while (fgets(line, sizeof(line), in)) {
-        line[strcspn(line, "\n")] = '\0';
-        if (!first[0])
-            strcpy(first, line);
-        assert_string_equal(line, first);
-        count++;
-    }
-    fclose(in);
-    for (int i = 0; i < 16; i++) {
-        int status = 0;
-        waitpid(pids[i], &status, 0);
-        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    }
-    assert_int_equal(count, 16);
+    pt_test_race_keys(p, now, first);
     /* one file per period, no temporaries */
     snprintf(kdir, sizeof(kdir), "%s/keys", dir);
     d = opendir(kdir);
