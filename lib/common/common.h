@@ -236,6 +236,10 @@ int pt__fs_check_owner(int fd, const char *what, const char *path,
  *  errno set. */
 int pt__write_all(int fd, const void *data, size_t len);
 
+/** read() until end of file or `size` bytes, across short reads and EINTR;
+ *  *len gets how many.  0, or -1 with errno set. */
+int pt__read_all(int fd, void *buf, size_t size, size_t *len);
+
 /** write(2), except that reaching the file-size limit (RLIMIT_FSIZE) fails
  *  with EFBIG instead of killing the process with SIGXFSZ (write.c).  Every
  *  write the library makes to a file goes through it. */

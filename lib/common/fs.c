@@ -412,6 +412,24 @@ pt__fs_check_owner(int fd, const char *what, const char *path,
 /* ---- the rest ------------------------------------------------------------ */
 
 int
+pt__read_all(int fd, void *buf, size_t size, size_t *len)
+{
+    char *p = buf;
+    *len = 0;
+    while (*len < size) {
+        ssize_t got = read(fd, p + *len, size - *len);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            return -1;
+        if (got == 0)
+            break;
+        *len += (size_t)got;
+    }
+    return 0;
+}
+
+int
 pt__write_all(int fd, const void *data, size_t len)
 {
     const char *p = data;

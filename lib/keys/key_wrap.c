@@ -42,17 +42,8 @@ read_wrap_file(pt__wrap_key *wrap, const char *path)
     if (rc != PT_OK)
         return rc;
     rc = pt__fs_check_owner(fd, "key_wrap_file", path, 077);
-    while (rc == PT_OK && n < sizeof(buf)) {
-        ssize_t got = read(fd, buf + n, sizeof(buf) - n);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0)
-            rc =
-                pt__fail(PT_EIO, "key_wrap_file %s: %s", path, strerror(errno));
-        if (got <= 0)
-            break;
-        n += (size_t)got;
-    }
+    if (rc == PT_OK && pt__read_all(fd, buf, sizeof(buf), &n) != 0)
+        rc = pt__fail(PT_EIO, "key_wrap_file %s: %s", path, strerror(errno));
     close(fd);
     if (rc == PT_OK) {
         if (from_hex(wrap->bytes, (const char *)buf, n) == 0)

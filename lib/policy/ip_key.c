@@ -49,18 +49,8 @@ read_key_fd(pt__ip_key *key, int fd, const char *path)
     size_t n = 0;
     int rc = pt__fs_check_owner(fd, "key file", path, 077);
 
-    while (rc == PT_OK && n < sizeof(buf)) {
-        ssize_t got = read(fd, buf + n, sizeof(buf) - n);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0) {
-            rc = pt__fail(PT_EIO, "key file %s: %s", path, strerror(errno));
-            break;
-        }
-        if (got == 0)
-            break;
-        n += (size_t)got;
-    }
+    if (rc == PT_OK && pt__read_all(fd, buf, sizeof(buf), &n) != 0)
+        rc = pt__fail(PT_EIO, "key file %s: %s", path, strerror(errno));
     if (rc == PT_OK) {
         if (key_from_hex(key, (const char *)buf, n) == 0) {
             /* hex form */

@@ -75,19 +75,11 @@ static int
 read_small(int fd, char *buf, size_t size, size_t *len, const char *path)
 {
     size_t n = 0;
-    for (;;) {
-        ssize_t got = read(fd, buf + n, size - n);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0)
-            return pt__fail(PT_EIO, "key file %s: %s", path, strerror(errno));
-        if (got == 0)
-            break;
-        n += (size_t)got;
-        if (n == size)
-            return pt__fail(PT_ECORRUPT, "key file %s is longer than %d bytes",
-                            path, MAX_FILE - 1);
-    }
+    if (pt__read_all(fd, buf, size, &n) != 0)
+        return pt__fail(PT_EIO, "key file %s: %s", path, strerror(errno));
+    if (n == size)
+        return pt__fail(PT_ECORRUPT, "key file %s is longer than %zu bytes",
+                        path, size - 1);
     buf[n] = '\0';
     *len = n;
     return PT_OK;
