@@ -168,4 +168,20 @@ for needle in "$key_hex" "$("$PY" -c 'import base64,sys; print(base64.b64encode(
     ! grep -qF -- "$needle" items.json records.json table.json wrapped.log || fail "key material found: $needle"
     ok
 done
+# A wrong wrapping key, or none: the tracker refuses to open (exit 1, the
+# key's period and table named, never the wrapping key), and the item is
+# neither replaced nor joined by another: no host silently makes a new key.
+item_of_today() {
+    boto 'print([i["key"] for i in items() if i["period"] == "daily-" + os.environ["TODAY"]])' pt-e2e-wrap
+}
+before="$(item_of_today)"
+W2=$(printf 'a5%.0s' $(seq 32))
+PRIVTRACK_KEY_WRAP=$W2 run 1 "$PT" record --policy wrapped.ini w.jsonl
+contains "$ERR" "the key of daily-[0-9-]+ in pt-e2e-wrap-keys does not open"
+contains "$ERR" 'wrapping key'
+lacks "$ERR" "$W2"
+run 1 "$PT" record --policy wrapped.ini w.jsonl
+contains "$ERR" 'PRIVTRACK_KEY_WRAP'
+[ "$before" = "$(item_of_today)" ] || fail "a wrong or missing wrapping key changed today's item: $(item_of_today)"
+ok
 finish
