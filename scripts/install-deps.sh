@@ -16,6 +16,7 @@ packages=(
     gunicorn
     clang libclang-rt-dev
     chromium fonts-dejavu-core
+    faketime
 )
 
 installed() {

@@ -41,16 +41,9 @@ ok
 ok
 # the pseudonym is the keyed BLAKE2b of the /24 under that day's key, as a
 # second implementation computes it from the key file
-blake() { # HEXKEY: the pseudonym of 203.0.113.0/24 under that key
-    "$PY" -c '
-import hashlib, ipaddress, sys
-msg = bytes([4, 24]) + ipaddress.ip_address("203.0.113.0").packed
-print(hashlib.blake2b(msg, key=bytes.fromhex(sys.argv[1]), digest_size=16).hexdigest())
-' "$1"
-}
-[ "$(blake "$(awk '/^key /{print $2}' "$KD/daily-$TODAY.key")")" = "$p1" ] || fail "the pseudonym is not BLAKE2b under today's key"
+[ "$(blake "$(key_in "$KD/daily-$TODAY.key")")" = "$p1" ] || fail "the pseudonym is not BLAKE2b under today's key"
 ok
-[ "$(blake "$(awk '/^key /{print $2}' "$KD/daily-$D1.key")")" = "$y1" ] || fail "yesterday's visit was not hashed with yesterday's key"
+[ "$(blake "$(key_in "$KD/daily-$D1.key")")" = "$y1" ] || fail "yesterday's visit was not hashed with yesterday's key"
 ok
 
 # ---- sixteen processes race for the same day's key -------------------------
@@ -79,7 +72,7 @@ ok
 run 0 "$PT" keys status --policy daily.ini
 contains "$OUT" "^daily-$TODAY +$TODAY +$TODAY +file +no "
 for f in "$KD"/*.key; do
-    lacks "$OUT" "$(awk '/^key /{print $2}' "$f")"
+    lacks "$OUT" "$(key_in "$f")"
 done
 run 0 "$PT" keys status --json --policy daily.ini
 py '

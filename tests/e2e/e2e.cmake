@@ -8,6 +8,10 @@ endforeach()
 # Rotating keys on the file store (its own line: the list above is busy).
 pt_add_script_test(e2e_keys ${CMAKE_CURRENT_LIST_DIR}/cli_keys.sh
                    LABELS e2e TIMEOUT 300)
+# ... and over time: a running tracker across a key's due instant, its
+# clock moved by libfaketime.
+pt_add_script_test(e2e_keys_clock ${CMAKE_CURRENT_LIST_DIR}/cli_keys_clock.sh
+                   LABELS e2e TIMEOUT 300)
 # Hostile files: a 5,000-record spool replay and many refusals; sanitizer
 # builds on a loaded machine need the room.
 pt_add_script_test(e2e_files ${CMAKE_CURRENT_LIST_DIR}/cli_files.sh

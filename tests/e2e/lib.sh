@@ -112,3 +112,15 @@ snapshot() {
         find . -type f ! -name .out ! -name .err -print0 | LC_ALL=C sort -z |
         xargs -0 -r sha256sum)
 }
+
+# blake HEXKEY: the pseudonym of 203.0.113.0/24 under that key (the default
+# policies' keyed BLAKE2b of the /24), computed by a second implementation.
+blake() {
+    "$PY" -c '
+import hashlib, ipaddress, sys
+msg = bytes([4, 24]) + ipaddress.ip_address("203.0.113.0").packed
+print(hashlib.blake2b(msg, key=bytes.fromhex(sys.argv[1]), digest_size=16).hexdigest())
+' "$1"
+}
+# key_in FILE: the hex key of an unwrapped period key file.
+key_in() { awk '/^key /{print $2}' "$1"; }
