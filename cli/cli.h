@@ -242,14 +242,16 @@ typedef struct cli_output {
     char *tmp; /* NULL: standard output */
     const char *path;
     const char *what;
+    int reported; /* the caller printed its write error already */
 } cli_output;
 
 /** Open it.  Prints the error and returns the exit code. */
 int cli_output_open(cli_output *o, const char *path, const char *what);
 
 /** Finish it: with `ok`, flush, fsync and rename over the path; without,
- *  remove the temporary file.  Prints the error and returns the exit
- *  code. */
+ *  remove the temporary file (the target stays as it was) and, when a
+ *  write to `fp` failed and `reported` is not set, say so naming the
+ *  path.  Prints the error and returns the exit code. */
 int cli_output_close(cli_output *o, int ok);
 
 /** The form of `s` that is safe on a terminal: control characters (C0,

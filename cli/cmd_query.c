@@ -33,6 +33,7 @@ static const char export_help[] =
 
 typedef struct printer {
     FILE *out;
+    const char *where; /* named in a write error: a path, or NULL (stdout) */
     int json;
     uint64_t count;
     int failed; /* a write or an allocation failed */
@@ -175,7 +176,8 @@ stream(const cli_common *common, const cli_read_args *a, size_t limit,
      * PT_ENOTFOUND and is reported. */
     prc = pt_tracker_scan(tracker, &o, print_record, p);
     if (prc != PT_OK && p->failed)
-        cli_error("%s: cannot write the output: %s", what,
+        cli_error("%s: cannot write %s: %s", what,
+                  p->where ? p->where : "the output",
                   prc == PT_ENOMEM ? "out of memory" : strerror(errno));
     else if (prc != PT_OK)
         cli_fail(tracker, prc, "cannot read the store");
@@ -226,9 +228,11 @@ cli_cmd_export(int argc, char **argv, cli_common *common)
         return rc;
     memset(&p, 0, sizeof(p));
     p.out = out.fp;
+    p.where = out.path;
     p.json = 1;
     rc = stream(common, &a, 0, &p, "export");
     if (rc != CLI_OK) {
+        out.reported = 1;          /* stream() said what failed */
         cli_output_close(&out, 0); /* no half export left behind */
         return rc;
     }

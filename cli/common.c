@@ -298,6 +298,11 @@ cli_output_close(cli_output *o, int ok)
 
     if (!o->fp)
         return CLI_RUNTIME;
+    /* A write the caller saw fail (a full disk, the file-size limit, a
+     * closed pipe) and did not report: say it here, once. */
+    if (!ok && !o->reported && ferror(o->fp))
+        cli_error("%s: cannot write %s: %s", o->what,
+                  o->tmp ? o->path : "the output", strerror(errno));
     if (!o->tmp) { /* standard output */
         if (fflush(stdout) != 0 && rc == CLI_OK) {
             cli_error("%s: cannot write the output: %s", o->what,
@@ -307,12 +312,14 @@ cli_output_close(cli_output *o, int ok)
         o->fp = NULL;
         return rc;
     }
+    /* Errors name the file asked for; its temporary name means nothing
+     * to the user and is gone when we return. */
     if (rc == CLI_OK && (fflush(o->fp) != 0 || fsync(fileno(o->fp)) != 0)) {
-        cli_error("%s: cannot write %s: %s", o->what, o->tmp, strerror(errno));
+        cli_error("%s: cannot write %s: %s", o->what, o->path, strerror(errno));
         rc = CLI_RUNTIME;
     }
     if (fclose(o->fp) != 0 && rc == CLI_OK) {
-        cli_error("%s: cannot write %s: %s", o->what, o->tmp, strerror(errno));
+        cli_error("%s: cannot write %s: %s", o->what, o->path, strerror(errno));
         rc = CLI_RUNTIME;
     }
     o->fp = NULL;
@@ -336,8 +343,7 @@ cli_write_output(const char *path, const char *data, size_t len,
     int rc = cli_output_open(&o, path, what);
     if (rc != CLI_OK)
         return rc;
-    if (cli_write(o.fp, data, len) != 0 && !o.tmp)
-        cli_error("%s: cannot write the output: %s", what, strerror(errno));
+    (void)cli_write(o.fp, data, len); /* an error is seen by ferror() */
     return cli_output_close(&o, !ferror(o.fp));
 }
 

@@ -240,6 +240,37 @@ run 0 $T "$PT" export --date "$D" --output fifo.json
 [ -f fifo.json ] || fail "fifo.json is not a regular file"
 ok
 
+# The issue's case: the export's temporary file once had a predictable name
+# (FILE.tmp<pid>, opened with fopen "w"), so a link planted there redirected
+# the export onto another file.  Links planted at that name and its likes,
+# for the very pid the command runs as (exec keeps the shell's pid), are
+# neither written through nor in the way.
+run 0 $T bash -c 'for n in tmp tmp$$ tmp-$$; do ln -s "$1" "planted.json.$n"; done
+    exec "$0" export --date "$2" --output planted.json' "$PT" "$WORK/victim" "$D"
+victim_intact
+[ -f planted.json ] && [ ! -L planted.json ] || fail "planted.json is not a regular file"
+ok
+[ "$(stat -c %a planted.json)" = 600 ] || fail "export mode $(stat -c %a planted.json)"
+ok
+py 'import json,sys; assert len(json.load(open(sys.argv[1]))) >= 12' planted.json
+rm planted.json.tmp*
+
+# Replaced atomically: an output that cannot be written completely (here
+# the file-size limit, as a full disk would) leaves the file it was to
+# replace as it was, no temporary file, and one error naming the file.
+# The documents written the same way (policy notice, report) too.
+printf 'previous\n' >kept.out
+for cmd in "export --date $D" "policy notice" "report --date $D"; do
+    run 2 $T bash -c 'ulimit -f 1; exec "$0" $1 --output kept.out' "$PT" "$cmd"
+    contains "$ERR" "^privtrack: [a-z]+: cannot write kept\.out: File too large$"
+    [ "$(grep -c 'cannot write' "$ERR")" = 1 ] || fail "$cmd: not one error line"
+    ok
+    [ "$(cat kept.out)" = previous ] || fail "$cmd: kept.out changed"
+    ok
+    ls -A | grep -q 'kept\.out\.tmp' && fail "$cmd: a temporary file was left behind"
+    ok
+done
+
 # ---- the policy -----------------------------------------------------------
 
 # ./policy.ini that others may write, with mode = keep (the issue's case:
