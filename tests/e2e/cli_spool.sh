@@ -91,5 +91,23 @@ done
 # The store works again at once: nothing is left spooled or stuck.
 run 0 "$PT" record progress.jsonl
 expect_count stored 20
+rm "var/$D3.jsonl"
+
+# The issue's symptom: with such a progress file, every later `record`
+# spooled and exited 2 although the store was healthy.  A plain `record`
+# (no `spool replay` first) replays the segment from its start and stores.
+mkdir "var/$D3.jsonl"
+run 2 "$PT" record progress.jsonl
+expect_count spooled 20
+rmdir "var/$D3.jsonl"
+printf '99999999999999999999\n' >"$(ls var/spool/spool-*.log).off"
+run 0 "$PT" record progress.jsonl
+expect_count replayed 20
+expect_count stored 20
+expect_count spooled 0
+[ -z "$(ls var/spool)" ] || fail "spool not emptied: $(ls var/spool)"
+ok
+run 0 "$PT" query --date "$D3" --json --limit 0
+py 'import json,sys; assert len(json.load(open(sys.argv[1]))) == 40' "$OUT"
 
 finish
