@@ -110,4 +110,50 @@ ok
 run 0 "$PT" query --date "$D3" --json --limit 0
 py 'import json,sys; assert len(json.load(open(sys.argv[1]))) == 40' "$OUT"
 
+# ---- a long replay says how far it got -------------------------------------
+# While records remain, `spool replay` prints a progress line every five
+# seconds.  A replay is made long on any machine by stopping the command
+# (SIGSTOP) for six seconds once it has stored its first records and while
+# its segment is still there, i.e. mid-replay.
+D5="$(days_ago 5)"
+"$PY" -c '
+import sys
+for i in range(30000):
+    print("{\"filenames\": [\"long-%05d.mp3\"], \"time\": \"%sT12:%02d:%02d.%06dZ\"}"
+          % (i, sys.argv[1], i // 3600 % 60, i // 60 % 60, i))
+' "$D5" >long.jsonl
+mkdir "var/$D5.jsonl"
+run 2 "$PT" record long.jsonl
+expect_count spooled 30000
+rmdir "var/$D5.jsonl"
+seg="$(ls var/spool/spool-*.log)"
+"$PT" spool replay >"$OUT" 2>"$ERR" &
+pid=$!
+for _ in $(seq 1 3000); do # up to 30 s for the first records to land
+    [ -s "var/$D5.jsonl" ] && break
+    sleep 0.01
+done
+kill -STOP "$pid"
+if [ ! -e "$seg" ]; then
+    kill -CONT "$pid"
+    wait "$pid" || true
+    echo "$TEST_NAME: the replay of 30000 records ended before it could be stopped; progress line not checked"
+else
+    sleep 6
+    kill -CONT "$pid"
+    rc=0
+    wait "$pid" || rc=$?
+    [ "$rc" = 0 ] || fail "spool replay exited $rc: $(cat "$ERR")"
+    ok
+    contains "$OUT" '^spool: replayed 30000 records$'
+    contains "$ERR" '^privtrack: spool replay: [0-9]+ of 30000 spooled records replayed \([0-9]+/s\)$'
+    py '
+import re, sys
+n = [int(m.group(1)) for m in re.finditer(r"spool replay: (\d+) of 30000", open(sys.argv[1]).read())]
+assert n and all(0 < a <= b < 30000 for a, b in zip(n, n[1:] + [29999])), n
+' "$ERR"
+fi
+run 0 "$PT" query --date "$D5" --limit 0 --json
+py 'import json,sys; assert len(json.load(open(sys.argv[1]))) == 30000' "$OUT"
+
 finish
