@@ -122,6 +122,25 @@ print_days(const cJSON *doc)
                cli_json_num(other, "groups"), cli_json_num(other, "visits"));
 }
 
+/* With rotating keys a person has one pseudonym per key period: say that
+ * the count is within one period, or that it is a sum over several. */
+static void
+unique_visitors(const cJSON *doc)
+{
+    const char *rotation = cli_json_str(doc, "rotation");
+    double periods = cli_json_num(doc, "key_periods");
+
+    printf("unique visitors:  %.0f", cli_json_num(doc, "unique_visitors"));
+    if (strcmp(cli_json_str(doc, "unique_visitors_method"), "sum_of_periods") ==
+        0)
+        printf(" (a sum of %.0f %s counts: keys rotate %s, so one person "
+               "counts once per period)",
+               periods, rotation, rotation);
+    else if (periods == 1 && strcmp(rotation, "never") != 0)
+        printf(" (within one %s key period)", rotation);
+    fputc('\n', stdout);
+}
+
 static void
 print_text(const cJSON *doc)
 {
@@ -137,14 +156,7 @@ print_text(const cJSON *doc)
         printf("period:           %s to %s (%.0f days)\n",
                cli_json_str(doc, "from"), cli_json_str(doc, "to"), days);
     printf("visits:           %.0f\n", cli_json_num(doc, "visits"));
-    printf("unique visitors:  %.0f", cli_json_num(doc, "unique_visitors"));
-    if (strcmp(cli_json_str(doc, "unique_visitors_method"), "sum_of_periods") ==
-        0)
-        printf(" (a sum of %.0f %s counts: keys rotate %s, so one person "
-               "counts once per period)",
-               cli_json_num(doc, "key_periods"), cli_json_str(doc, "rotation"),
-               cli_json_str(doc, "rotation"));
-    fputc('\n', stdout);
+    unique_visitors(doc);
     printf("files downloaded: %.0f\n", cli_json_num(doc, "files_downloaded"));
     fputs("success rate:     ", stdout);
     percent(doc, "success_rate");

@@ -137,6 +137,12 @@ run 0 "$PT" stats --policy daily.ini --storage rot --days 2
 contains "$OUT" '^unique visitors: +2 \(a sum of 2 daily counts'
 run 0 "$PT" stats --policy daily.ini --storage rot --date "$TODAY" --json
 py 'import json,sys; s = json.load(open(sys.argv[1])); assert s["unique_visitors_method"] == "distinct", s' "$OUT"
+run 0 "$PT" stats --policy daily.ini --storage rot --date "$TODAY"
+contains "$OUT" '^unique visitors: +1 \(within one daily key period\)$'
+# one key for ever: nothing to say about periods
+write_policy never1.ini "[ip]" "rotate = never" "[report]" "min_group = 1"
+run 0 "$PT" stats --policy never1.ini --storage rot --days 2
+contains "$OUT" '^unique visitors: +2$'
 
 # ---- bad input: one line, exit 1 (usage) or 2 (runtime) ----------------------
 one_line() { [ "$(grep -vc '^Try ' "$ERR")" = 1 ] || fail "expected one error line: $(cat "$ERR")"; ok; }
