@@ -31,17 +31,26 @@
 /* ---- rings -----------------------------------------------------------------
  */
 
+/* sodium_malloc places a block at the end of its pages: a size that is a
+ * multiple of this keeps the ring aligned for any member. */
+#define RING_ALIGN 64
+
 pt__key_ring *
 pt__key_ring_new(size_t count)
 {
     size_t size = sizeof(pt__key_ring) + count * sizeof(pt__key_entry);
-    pt__key_ring *ring = calloc(1, size);
+    pt__key_ring *ring;
 
-    if (!ring)
+    size = (size + RING_ALIGN - 1) / RING_ALIGN * RING_ALIGN;
+    /* Pages of its own, between guard pages, locked where the system
+     * allows it (out of swap and core dumps).  Not calloc + mlock: locks
+     * do not count, and unlocking a table freed later would unlock another
+     * table's keys on a shared page. */
+    if (sodium_init() < 0 || !(ring = sodium_malloc(size)))
         return NULL;
+    memset(ring, 0, size);
     ring->count = count;
-    ring->alloc_size = size;
-    /* keep the keys out of swap and core dumps where we may */
+    /* whether the lock held (sodium_malloc does not say); a no-op then */
     ring->locked = sodium_mlock(ring, size) == 0;
     return ring;
 }
@@ -49,15 +58,8 @@ pt__key_ring_new(size_t count)
 void
 pt__key_ring_free(pt__key_ring *ring)
 {
-    if (!ring)
-        return;
-    if (ring->locked) {
-        size_t size = ring->alloc_size;
-        sodium_munlock(ring, size); /* wipes before unlocking */
-    } else {
-        sodium_memzero(ring, ring->alloc_size);
-    }
-    free(ring);
+    /* sodium_free wipes and unlocks; NULL is a no-op */
+    sodium_free(ring);
 }
 
 const pt__ip_key *

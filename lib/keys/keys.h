@@ -71,14 +71,14 @@ typedef struct pt__key_entry {
 /** An immutable snapshot, entries sorted by period start. */
 typedef struct pt__key_ring {
     size_t count;
-    size_t alloc_size; /* for wiping */
-    int locked;        /* sodium_mlock succeeded */
+    int locked; /* its pages are locked in memory (sodium_malloc) */
     int64_t destroyed_before_us;
     pt__key_entry entries[];
 } pt__key_ring;
 
-/** A ring of `count` entries (zeroed, count set), locked in memory where
- *  the system allows it; NULL when out of memory. */
+/** A ring of `count` entries (zeroed, count set), on guarded pages of its
+ *  own (sodium_malloc), locked in memory where the system allows it; NULL
+ *  when out of memory. */
 pt__key_ring *pt__key_ring_new(size_t count);
 
 /** Wipe and free; NULL is a no-op. */

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -707,6 +708,59 @@ test_wrapped(void **state)
     pt_policy_free(p);
 }
 
+/* Locked memory of this process (VmLck), in kB. */
+static long
+locked_kb(void)
+{
+    char line[256];
+    long kb = -1;
+    FILE *f = fopen("/proc/self/status", "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "VmLck: %ld kB", &kb) == 1)
+            break;
+    fclose(f);
+    assert_true(kb >= 0);
+    return kb;
+}
+
+/* The table of live keys is kept out of swap and core dumps: locked in
+ * memory, on pages of its own — mlock does not count, so a table sharing
+ * a page with another would be unlocked when that other one is freed. */
+static void
+test_ring_locked(void **state)
+{
+    struct rlimit limit;
+    pt__key_ring *a, *b;
+    long before;
+    (void)state;
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    skip(); /* the sanitizers make mlock a no-op */
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+    skip();
+#endif
+#endif
+    assert_int_equal(getrlimit(RLIMIT_MEMLOCK, &limit), 0);
+    if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < 256 * 1024)
+        skip(); /* "where allowed": not here */
+    before = locked_kb();
+    a = pt__key_ring_new(3);
+    b = pt__key_ring_new(3);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_true(a->locked && b->locked);
+    assert_true(locked_kb() > before);
+    for (size_t i = 0; i < 3; i++)
+        memset(a->entries[i].key.bytes, 0x5a, sizeof(a->entries[i].key.bytes));
+    pt__key_ring_free(b);
+    assert_true(locked_kb() > before); /* a's keys are still locked */
+    assert_true(a->entries[2].key.bytes[63] == 0x5a);
+    pt__key_ring_free(a);
+    assert_int_equal(locked_kb(), before);
+}
+
 /* Sixteen processes start at once and race to create the same period's
  * keys: each period ends with exactly one key, and all agree on it. */
 static void
@@ -887,6 +941,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_wrap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ring_find, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ring_locked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rcu_readers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_manager_lifecycle, setup,
