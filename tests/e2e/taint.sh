@@ -217,14 +217,23 @@ for p in policies/*.ini; do
     }
     # The same visits as a dry run: the audit is what we scan.
     "$PT" record -v --dry-run --policy "$p" --storage "store-$name" input/visits.jsonl \
-        >"out/$name/audit.jsonl" 2>"out/$name/audit.stderr" || fail "dry-run with $name failed"
+        >"out/$name/audit.jsonl" 2>"out/$name/audit.stderr" || {
+        cat "out/$name/audit.stderr" >&2
+        fail "dry-run with $name failed"
+    }
     # Reading back goes through the same code paths the operator uses (a
     # dry-run policy never made its DynamoDB table: nothing to read).
     if [ "$BACKEND" = file ] || ! grep -q 'would be stored' "out/$name/record.stderr"; then
         "$PT" query --policy "$p" --storage "store-$name" --date "$D" --json \
-            >"out/$name/query.json" 2>"out/$name/query.stderr" || fail "query with $name failed"
+            >"out/$name/query.json" 2>"out/$name/query.stderr" || {
+            cat "out/$name/query.stderr" >&2
+            fail "query with $name failed"
+        }
         "$PT" export --policy "$p" --storage "store-$name" --date "$D" \
-            >"out/$name/export.json" 2>>"out/$name/query.stderr" || fail "export with $name failed"
+            >"out/$name/export.json" 2>>"out/$name/query.stderr" || {
+            cat "out/$name/query.stderr" >&2
+            fail "export with $name failed"
+        }
     fi
     [ "$BACKEND" = file ] || dump_tables "$name" || fail "$name: cannot read its tables"
     # Not vacuous: a store was written (unless the policy itself is a dry
