@@ -2,6 +2,8 @@
 response, never failing it; ProxyFix and trusted_proxies."""
 
 import os
+import socket
+import time
 
 import pytest
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -110,6 +112,42 @@ def test_a_store_that_is_down_does_not_fail_requests(tmp_path, caplog):
     c = app.tracker.counters()
     app.close()
     assert c["accepted"] == 100 and c["spooled"] == 100 and c["stored"] == 0
+
+
+def test_a_store_that_hangs_does_not_slow_requests(tmp_path, monkeypatch):
+    """A DynamoDB endpoint that takes connections and never answers: the
+    writer waits for it (10 s per attempt), the requests do not; at close
+    the visits are spooled, not lost."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL",
+                 "AWS_ENDPOINT_URL_DYNAMODB"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test-secret")
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)  # the kernel completes connections; nobody reads
+    try:
+        policy = privtrack.Policy.from_text(
+            "[storage]\nbackend = dynamodb\ntable = visits\n"
+            "region = us-east-1\nendpoint = http://127.0.0.1:%d\n"
+            "path = %s\n" % (silent.getsockname()[1], tmp_path / "store"))
+        spool = tmp_path / "spool"
+        app = TrackingMiddleware(hello, policy, spool_dir=str(spool))
+        slowest = 0.0
+        for i in range(50):
+            start = time.monotonic()
+            r = get(app, environ_base={"REMOTE_ADDR": "203.0.113.%d" % i})
+            slowest = max(slowest, time.monotonic() - start)
+            assert r.status_code == 200 and r.data == b"hello"
+        # Waiting for the backend even once would take its 10 s timeout.
+        assert slowest < 5.0, slowest
+        assert app.tracker.counters()["accepted"] == 50
+        with pytest.raises(privtrack.TimedOutError):
+            app.close(2.0)
+    finally:
+        silent.close()
+    spooled = sum(f.read_text().count("\n") for f in spool.glob("*.log"))
+    assert spooled == 50, spooled
 
 
 def test_a_closed_tracker_does_not_fail_requests(store, caplog):
