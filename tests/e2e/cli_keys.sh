@@ -139,6 +139,13 @@ PRIVTRACK_KEY_WRAP=$W1 run 0 "$PT" -v record --policy wrapped.ini w.jsonl
 cp "$ERR" wrapped.log
 PRIVTRACK_KEY_WRAP=$W1 run 0 "$PT" record --dry-run --policy wrapped.ini w.jsonl
 cp "$OUT" wrapped.audit
+# and one that waits in the spool (a directory in the day file's place)
+mv "wvar/$TODAY.jsonl" day.jsonl
+mkdir "wvar/$TODAY.jsonl"
+PRIVTRACK_KEY_WRAP=$W1 run 2 "$PT" record --policy wrapped.ini w.jsonl
+expect_count spooled 1
+rmdir "wvar/$TODAY.jsonl"
+mv day.jsonl "wvar/$TODAY.jsonl"
 PRIVTRACK_KEY_WRAP=$W1 run 0 "$PT" keys status --json --policy wrapped.ini
 py 'import json,sys; assert all(k["wrapped"] for k in json.load(open(sys.argv[1])))' "$OUT"
 contains "$WKD/daily-$TODAY.key" '^wrap xchacha20poly1305$'
@@ -165,6 +172,9 @@ ok
 ok
 # and it is the key the pseudonyms were made with
 [ "$(pseudonyms wvar "$TODAY")" = "$(blake "$key_hex")" ] || fail "the wrapped key is not the one that hashed"
+ok
+# (the spool holds that record, pseudonym and all: it is searched for real)
+grep -rqF -- "$(blake "$key_hex")" wvar/spool || fail "no spooled record under wvar/spool: $(find wvar)"
 ok
 needles="$("$PY" -c '
 import base64, sys
