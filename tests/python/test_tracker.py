@@ -475,6 +475,42 @@ def test_store_down_spools_and_logs(tmp_path, caplog):
     assert len(store_lines(good)) == 10
 
 
+@pytest.mark.parametrize("visit", [
+    {"remote_addr": "203.0.113.7", "headers": {"User-Agent": UA_FIREFOX,
+                                               "DNT": "0"},
+     "links": ["https://music.example/a"], "filenames": ["Song 1.m4a"]},
+    {"remote_addr": "2001:db8::1",
+     "headers": [("User-Agent", "Ünïcødé"), ("X-Forwarded-For", "1.2.3.4")],
+     "links": ("https://例え.jp/曲",), "filenames": ["Chanson é.m4a", "b"]},
+    {"remote_addr": None, "headers": None, "links": [], "filenames": None},
+])
+def test_the_visit_is_marshalled_into_one_buffer_of_its_own_size(visit):
+    """Issue 13: marshalling must not copy more than the visit.  What the
+    library reads is one buffer holding each string's UTF-8 once, with its
+    NUL, and nothing else; every pointer of the pt_visit points into it."""
+    import ctypes
+    from privtrack.tracker import _VISIT, make_visit
+    packed, blob, pointers = make_visit(**visit)
+    headers = visit["headers"] or {}
+    pairs = list(headers.items()) if isinstance(headers, dict) else headers
+    texts = [t for pair in pairs for t in pair] + list(visit["links"] or []) \
+        + list(visit["filenames"] or [])
+    texts += [visit["remote_addr"]] if visit["remote_addr"] else []
+    # (A bytes object keeps a NUL after its last byte: the last string's.)
+    assert len(blob) == sum(len(t.encode()) + 1 for t in texts)
+    base = ctypes.cast(ctypes.c_char_p(blob), ctypes.c_void_p).value
+    inside = range(base, base + len(blob) + 1)  # and its final NUL
+    fields = _VISIT.unpack(packed)
+    addr, n_headers = fields[1], fields[3]
+    assert (addr in inside) if visit["remote_addr"] else addr == 0
+    assert n_headers == len(pairs) and fields[5] == len(visit["links"] or [])
+    read = []
+    for i, p in enumerate(pointers):
+        assert p in inside, (i, hex(p))
+        read.append(ctypes.string_at(p).decode())
+    assert read[:len(texts)] == texts
+
+
 def test_library_facts():
     assert privtrack.version() == "0.1.0" == privtrack.library_version
     assert os.path.isfile(privtrack.library_path)
