@@ -4,8 +4,11 @@
  * (a LastEvaluatedKey that never ends, garbage, malformed items), and the
  * loopback-only rule for plain http.
  */
+#include "keys/keys.h"
 #include "storage/dynamodb.h"
 #include "test_aws_fault_server.h"
+
+#include <cjson/cJSON.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -389,6 +392,136 @@ test_http_only_for_loopback(void **state)
     s->methods->close(s); /* no network traffic at open */
 }
 
+/* ---- tables made by init: the records' and the keys' -----------------------
+ * dynalite has no TTL API, so what init asks of a DynamoDB that has one is
+ * checked here: a server on which the table does not exist until
+ * CreateTable, then is ACTIVE with TTL disabled, and that keeps the bodies
+ * of CreateTable and UpdateTimeToLive. */
+
+static char created[1024], ttl_update[1024];
+static const char *schema_hash, *schema_range;
+static int table_exists;
+
+static void
+keep(char *dst, size_t size, const char *body, size_t len)
+{
+    size_t n = len < size - 1 ? len : size - 1;
+    memcpy(dst, body, n);
+    dst[n] = '\0';
+}
+
+static enum fault
+fresh_table_server(const char *op, const char *body, size_t len)
+{
+    static char answer[512];
+    if (strcmp(op, "DescribeTable") == 0) {
+        if (!table_exists)
+            return FAULT_NOTFOUND;
+        snprintf(answer, sizeof(answer),
+                 "{\"Table\":{\"TableStatus\":\"ACTIVE\",\"KeySchema\":["
+                 "{\"AttributeName\":\"%s\",\"KeyType\":\"HASH\"}%s%s%s]}}",
+                 schema_hash, schema_range ? ",{\"AttributeName\":\"" : "",
+                 schema_range ? schema_range : "",
+                 schema_range ? "\",\"KeyType\":\"RANGE\"}" : "");
+        srv.body = answer;
+        return FAULT_BODY;
+    }
+    if (strcmp(op, "CreateTable") == 0) {
+        keep(created, sizeof(created), body, len);
+        table_exists = 1;
+        return FAULT_OK;
+    }
+    if (strcmp(op, "DescribeTimeToLive") == 0) {
+        srv.body = "{\"TimeToLiveDescription\":{\"TimeToLiveStatus\":"
+                   "\"DISABLED\"}}";
+        return FAULT_BODY;
+    }
+    if (strcmp(op, "UpdateTimeToLive") == 0)
+        keep(ttl_update, sizeof(ttl_update), body, len);
+    return FAULT_OK;
+}
+
+static void
+serve_fresh_table(const char *hash, const char *range)
+{
+    created[0] = ttl_update[0] = '\0';
+    schema_hash = hash;
+    schema_range = range;
+    table_exists = 0;
+    srv.decide = fresh_table_server;
+    set_fault(FAULT_DECIDE, -1);
+}
+
+/* `body` is JSON whose `field` is the string `value`. */
+static void
+assert_field(const char *body, const char *field, const char *value)
+{
+    cJSON *doc = cJSON_Parse(body);
+    const cJSON *v = NULL;
+    char path[64];
+    const char *p = field;
+    assert_non_null(doc);
+    v = doc;
+    while (*p) { /* "A.B": nested objects */
+        size_t n = strcspn(p, ".");
+        snprintf(path, sizeof(path), "%.*s", (int)n, p);
+        v = cJSON_GetObjectItemCaseSensitive(v, path);
+        p += n + (p[n] == '.');
+    }
+    if (cJSON_IsBool(v))
+        assert_string_equal(cJSON_IsTrue(v) ? "true" : "false", value);
+    else if (!cJSON_IsString(v) || strcmp(v->valuestring, value) != 0)
+        fail_msg("%s: %s is not '%s'", body, field, value);
+    cJSON_Delete(doc);
+}
+
+static void
+test_init_enables_ttl(void **state)
+{
+    char text[512];
+    pt_policy *policy = NULL;
+    pt_storage *s;
+    pt__keys *k = NULL;
+    (void)state;
+
+    /* the records' table: TTL on `ttl` */
+    serve_fresh_table("date", "timestamp");
+    s = backend(1);
+    assert_int_equal(s->methods->init(s), PT_OK);
+    s->methods->close(s);
+    assert_field(created, "TableName", "faults");
+    assert_field(created, "BillingMode", "PAY_PER_REQUEST");
+    assert_field(ttl_update, "TableName", "faults");
+    assert_field(ttl_update, "TimeToLiveSpecification.AttributeName", "ttl");
+    assert_field(ttl_update, "TimeToLiveSpecification.Enabled", "true");
+
+    /* the keys' table, <table>-keys: keyed by period, TTL on `expires` as a
+     * backstop for the destruction privtrack does itself */
+    serve_fresh_table("period", NULL);
+    snprintf(text, sizeof(text),
+             "[storage]\nbackend = dynamodb\ntable = faults\nregion = "
+             "eu-west-3\nendpoint = http://127.0.0.1:%d\n[ip]\nrotate = "
+             "daily\n",
+             srv.port);
+    assert_int_equal(
+        pt_policy_load_buffer(&policy, text, strlen(text), "keys.ini"), PT_OK);
+    assert_int_equal(pt__keys_open(&k, policy, NULL, PT__KEYS_CREATE), PT_OK);
+    assert_int_equal(pt__keys_init_store(k), PT_OK);
+    pt__keys_close(k);
+    pt_policy_free(policy);
+    assert_field(created, "TableName", "faults-keys");
+    assert_non_null(strstr(created, "\"KeySchema\":[{\"AttributeName\":"
+                                    "\"period\",\"KeyType\":\"HASH\"}]"));
+    assert_field(created, "BillingMode", "PAY_PER_REQUEST");
+    assert_field(ttl_update, "TableName", "faults-keys");
+    assert_field(ttl_update, "TimeToLiveSpecification.AttributeName",
+                 "expires");
+    assert_field(ttl_update, "TimeToLiveSpecification.Enabled", "true");
+    srv.decide = NULL;
+    srv.body = NULL;
+    set_fault(FAULT_OK, 0);
+}
+
 int
 main(void)
 {
@@ -402,6 +535,7 @@ main(void)
         cmocka_unit_test(test_hostile_query_answers),
         cmocka_unit_test(test_private_control_ops),
         cmocka_unit_test(test_http_only_for_loopback),
+        cmocka_unit_test(test_init_enables_ttl),
     };
     setenv("AWS_ACCESS_KEY_ID", "AKIDTEST", 1);
     setenv("AWS_SECRET_ACCESS_KEY", "secret/TEST", 1);
