@@ -225,9 +225,32 @@ static int
 string(cursor *c, int keep, const char **out)
 {
     char *o = keep ? c->out : NULL;
+    const char *close;
 
     if (expect(c, '"'))
         return -1;
+    /* Most strings have no escape: find the quote that ends them (SIMD
+     * memchr), and copy the span at once. */
+    close = memchr(c->p, '"', (size_t)(c->end - c->p));
+    if (!close)
+        return -1;
+    if (!memchr(c->p, '\\', (size_t)(close - c->p))) {
+        size_t n = (size_t)(close - c->p);
+        if (o) {
+            /* Kept strings have no control bytes (a NUL would cut the
+             * string short in the cJSON reader); skipped ones may, as the
+             * cJSON reader accepts them. */
+            for (const char *p = c->p; p < close; p++)
+                if ((unsigned char)*p < 0x20)
+                    return -1;
+            memcpy(o, c->p, n);
+            o[n] = '\0';
+            *out = o;
+            c->out = o + n + 1;
+        }
+        c->p = close + 1;
+        return 0;
+    }
     for (;;) {
         const char *start = c->p;
         /* The plain run up to the next quote, backslash or control byte. */
@@ -526,10 +549,53 @@ list_at(const pt__record_reader *rd, size_t first, size_t count)
     return count ? rd->slots + first : NULL;
 }
 
+/* The keys as privtrack writes them, quotes included, in the order it
+ * writes them (pt__record_json(): the enum's order). */
+#define Q(k)                                                                   \
+    {                                                                          \
+        "\"" k "\"", sizeof(k) + 1                                             \
+    }
+static const struct {
+    const char *text;
+    size_t len;
+} quoted[F__COUNT] = {
+    Q("date"),
+    Q("timestamp"),
+    Q("session_id"),
+    Q("client_ip"),
+    Q("user_agent"),
+    Q("num_links_submitted"),
+    Q("num_files_downloaded"),
+    Q("links"),
+    Q("titles"),
+    Q("filenames"),
+    Q("has_errors"),
+    Q("error_count"),
+    Q("ttl"),
+    Q("policy"),
+};
+#undef Q
+
+/* The key at c->p when it is one of the next few in privtrack's order
+ * (absent attributes are skipped): one memcmp instead of a scan. */
+static enum field
+expected_key(cursor *c, int next)
+{
+    for (int f = next; f < F__COUNT && f < next + 4; f++) {
+        if ((size_t)(c->end - c->p) >= quoted[f].len &&
+            memcmp(c->p, quoted[f].text, quoted[f].len) == 0) {
+            c->p += quoted[f].len;
+            return (enum field)f;
+        }
+    }
+    return F__COUNT;
+}
+
 static int
 object(cursor *c, unsigned int fields, pt_record *r, lists *l)
 {
     unsigned int seen = 0;
+    int next = 0;
 
     if (expect(c, '{'))
         return -1;
@@ -541,15 +607,19 @@ object(cursor *c, unsigned int fields, pt_record *r, lists *l)
         skip_ws(c);
         if (c->p >= c->end || *c->p != '"')
             return -1; /* also "{}" and a trailing comma */
-        key = ++c->p;
-        while (c->p < c->end && *c->p != '"' && *c->p != '\\' &&
-               (unsigned char)*c->p >= 0x20)
+        f = expected_key(c, next);
+        if (f == F__COUNT) {
+            key = ++c->p;
+            while (c->p < c->end && *c->p != '"' && *c->p != '\\' &&
+                   (unsigned char)*c->p >= 0x20)
+                c->p++;
+            if (c->p >= c->end || *c->p != '"' || c->p == key)
+                return -1;
+            f = field_of(key, (size_t)(c->p - key));
             c->p++;
-        if (c->p >= c->end || *c->p != '"' || c->p == key)
-            return -1;
-        f = field_of(key, (size_t)(c->p - key));
-        c->p++;
+        }
         if (f != F_UNKNOWN) {
+            next = (int)f + 1;
             if (seen & (1u << f))
                 return -1; /* the first one wins in cJSON's reader */
             seen |= 1u << f;

@@ -47,6 +47,14 @@ idset_grow(pt__idset *set)
     return PT_OK;
 }
 
+/* Where `id` is looked for first (anonymous ids are sequential: mixed
+ * before masking). */
+static size_t
+idset_home(const pt__idset *set, uint64_t id)
+{
+    return (size_t)(id * 0x9E3779B97F4A7C15u >> 20) & (set->cap - 1);
+}
+
 /* Add a non-zero id; PT_OK whether it was there or not. */
 static int
 idset_add(pt__idset *set, uint64_t id)
@@ -57,8 +65,7 @@ idset_add(pt__idset *set, uint64_t id)
         if (rc != PT_OK)
             return rc;
     }
-    /* Anonymous ids are sequential: mix before masking. */
-    j = (size_t)(id * 0x9E3779B97F4A7C15u >> 20) & (set->cap - 1);
+    j = idset_home(set, id);
     while (set->slot[j]) {
         if (set->slot[j] == id)
             return PT_OK;
@@ -133,22 +140,28 @@ namemap_grow(pt__namemap *m)
     free(m->slot);
     m->slot = slot;
     m->cap = cap;
+    m->last = NULL; /* the entries moved */
     return PT_OK;
 }
 
 static pt__named *
 namemap_get(pt__stats *s, pt__namemap *m, const char *name, size_t len)
 {
-    uint64_t hash = pt__stats_fingerprint(s, name, len);
+    uint64_t hash;
     size_t j;
 
+    /* Records often repeat the group of the one before (a policy id, a
+     * browser): no hash then. */
+    if (m->last && m->last->len == len && memcmp(m->last->name, name, len) == 0)
+        return m->last;
+    hash = pt__stats_fingerprint(s, name, len);
     if ((m->count + 1) * 2 > m->cap && namemap_grow(m) != PT_OK)
         return NULL;
     j = (size_t)hash & (m->cap - 1);
     while (m->slot[j].name) {
         pt__named *e = &m->slot[j];
         if (e->hash == hash && e->len == len && memcmp(e->name, name, len) == 0)
-            return e;
+            return m->last = e;
         j = (j + 1) & (m->cap - 1);
     }
     if (!(m->slot[j].name = pt__strndup(name, len))) {
@@ -158,7 +171,7 @@ namemap_get(pt__stats *s, pt__namemap *m, const char *name, size_t len)
     m->slot[j].hash = hash;
     m->slot[j].len = len;
     m->count++;
-    return &m->slot[j];
+    return m->last = &m->slot[j];
 }
 
 static void
@@ -222,6 +235,14 @@ push_day(pt__stats *s)
     row = &s->days[s->ndays++];
     *row = s->day;
     row->unique = s->day_set.count;
+    /* The day's visitors join its key period's: one insertion per record
+     * (into the day's set), one per distinct visitor and day here. */
+    for (size_t i = 0; i < s->day_set.cap; i++) {
+        int rc;
+        if (s->day_set.slot[i] &&
+            (rc = idset_add(&s->period_set, s->day_set.slot[i])) != PT_OK)
+            return rc;
+    }
     idset_clear(&s->day_set);
     return PT_OK;
 }
@@ -334,8 +355,7 @@ pt__stats_add(pt__stats *s, const pt_record *r)
         visitor =
             (pt__stats_fingerprint(s, r->client_ip, strlen(r->client_ip)) | 2) &
             ~(uint64_t)1;
-        if ((rc = idset_add(&s->period_set, visitor)) != PT_OK ||
-            (rc = idset_add(&s->day_set, visitor)) != PT_OK)
+        if ((rc = idset_add(&s->day_set, visitor)) != PT_OK)
             return rc;
     } else {
         visitor = ++s->anonymous << 1 | 1;
@@ -369,7 +389,10 @@ pt__stats_add(pt__stats *s, const pt_record *r)
     agent = r->policy && *r->policy ? r->policy : "(none)";
     if (s->policies.count >= PT__STATS_MAX_POLICIES)
         agent = "(other)";
-    return count_named(s, &s->policies, agent, strlen(agent), visitor, 1);
+    if ((rc = count_named(s, &s->policies, agent, strlen(agent), visitor, 1)) !=
+        PT_OK)
+        return rc;
+    return visitor & 1 ? PT_OK : idset_add(&s->day_set, visitor);
 }
 
 int

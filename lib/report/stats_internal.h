@@ -30,6 +30,7 @@ typedef struct pt__named {
 typedef struct pt__namemap {
     pt__named *slot;
     size_t cap, count;
+    pt__named *last; /* the entry found last (NULL after a rehash) */
 } pt__namemap;
 
 typedef struct pt__day_row {
