@@ -216,6 +216,12 @@ BASELINES = [
     "memory = the same Python writer tracking the same visits, above the "
     "same script doing nothing; idle = the seed's module with a boto3 "
     "resource and table loaded",
+    "read side = a plain Python streaming loop over the same day file "
+    "(json.loads per line, a set and Counters: stats; the lines to a JSON "
+    "array as read: export); bulk import = json.loads + the seed's "
+    "create_visit_record + a JSON-lines append (no fsync; privtrack "
+    "fdatasyncs per group of records); DynamoDB range read = boto3 "
+    "Table.query per date following LastEvaluatedKey, same dynalite",
 ]
 
 

@@ -8,6 +8,7 @@
 #   BENCH_QUICK=1 bench/run.sh    smaller sizes (a few minutes)
 #   BENCH_ONLY="policy file" bench/run.sh    a subset of:
 #                                 policy latency file replay dynamodb memory python
+#                                 read (with dynamodb: also the DynamoDB range read)
 #
 # Sizes (defaults: full / quick): BENCH_POLICY_N, BENCH_LAT_RATE,
 # BENCH_LAT_SECONDS, BENCH_FILE_N, BENCH_FILE_ALWAYS_N, BENCH_FILE_SECONDS,
@@ -16,7 +17,11 @@
 # BENCH_PY_FILE_N, BENCH_PY_FILE_ALWAYS_N, BENCH_PY_DDB_N, BENCH_PY_PUT_N,
 # BENCH_PY_MEM_N for the baselines; BENCH_BINDING_N (Tracker.track() calls
 # per thread configuration), BENCH_PY_LAT_RATE (their pace, visits/s) and
-# BENCH_PY_SYNC_PUT_N (the seed's synchronous put_item) for "python".  BENCH_BUILD_DIR (default build-bench).
+# BENCH_PY_SYNC_PUT_N (the seed's synchronous put_item) for "python";
+# BENCH_READ_N (records of the day read by stats/export/query),
+# BENCH_IMPORT_N (visits imported by record FILE), BENCH_DDB_READ_N (items
+# read back from dynalite) for both sides of the read benchmarks
+# (bench/bench_read.py).  BENCH_BUILD_DIR (default build-bench).
 # BENCH_FROM_HEAD=1 builds the last commit (git archive HEAD) instead of the
 # work tree, e.g. while others are editing it (default dir build-bench-head).
 # The table also lands in $BENCH_BUILD_DIR/bench-table.md, the raw results
@@ -31,7 +36,7 @@ else
 fi
 PY=/usr/bin/python3 # Debian's, with python3-boto3
 QUICK=${BENCH_QUICK:-0}
-ONLY=${BENCH_ONLY:-policy latency file replay dynamodb memory python}
+ONLY=${BENCH_ONLY:-policy latency file replay dynamodb memory python read}
 COMMAND="$(for v in BENCH_QUICK BENCH_ONLY BENCH_FROM_HEAD; do
     if [ -n "${!v:-}" ]; then printf '%s=%q ' "$v" "${!v}"; fi
 done)bench/run.sh"
@@ -64,6 +69,9 @@ PY_PUT_N=$(size BENCH_PY_PUT_N 4000 1000)
 PY_MEM_N=$(size BENCH_PY_MEM_N 1000000 200000)
 BINDING_N=$(size BENCH_BINDING_N 200000 40000)
 PY_SYNC_PUT_N=$(size BENCH_PY_SYNC_PUT_N 2000 400)
+READ_N=$(size BENCH_READ_N 1000000 200000)
+IMPORT_N=$(size BENCH_IMPORT_N 100000 100000)
+DDB_READ_N=$(size BENCH_DDB_READ_N 14000 3500)
 
 log() { printf '\n== %s\n' "$*" >&2; }
 want() { [[ " $ONLY " == *" $1 "* ]]; }
@@ -93,6 +101,8 @@ cmake --build "$BUILD" -j2 --target bench_policy bench_latency bench_file \
     { tail -40 "$BUILD/bench-build.log" >&2; exit 1; }
 B=$BUILD/bench
 BASE=$ROOT/bench/baseline/bench_baseline.py
+READ=$SRC/bench/bench_read.py
+PT_CLI=$BUILD/cli/privtrack
 
 RESULTS=$BUILD/bench-results.jsonl
 : >"$RESULTS"
@@ -167,6 +177,11 @@ if want dynamodb; then
         step "DynamoDB (seed put_item, thread per write)" "$PY" "$BASE" \
             dynamodb --endpoint "$EP" --mode put_item --table bench-put-item \
             -n "$PY_PUT_N"
+        if want read; then
+            step "DynamoDB range read (privtrack export vs boto3 loop)" \
+                "$PY" "$READ" dynamodb --privtrack "$PT_CLI" \
+                --dir "$PT_BENCH_TMP/ddb-read" --endpoint "$EP" -n "$DDB_READ_N"
+        fi
         if want replay; then
             step "spool replay into DynamoDB (privtrack)" env \
                 BENCH_DDB_ENDPOINT="$EP" BENCH_REPLAY_TABLE=bench-replay \
@@ -197,6 +212,13 @@ if want python; then
     else
         FAILED="$FAILED dynalite"
     fi
+fi
+if want read; then
+    # stats/export/query of one day, and bulk import, whole process, each
+    # beside its Python equivalent (bench/bench_read.py says which).
+    step "read side and bulk import (privtrack vs Python)" "$PY" "$READ" \
+        file --privtrack "$PT_CLI" --dir "$PT_BENCH_TMP/read" -n "$READ_N" \
+        --import-n "$IMPORT_N"
 fi
 if want memory; then
     step "memory: empty C program" "$B/bench_empty"
