@@ -65,3 +65,16 @@ for n, line in enumerate(sys.stdin, 1):
                       for c in a.get("changes", []))
     print("  visit %2d: %-14s %s" % (n, what, rules))'
 echo "(the malformed line is not a visit: it is reported on stderr and skipped)"
+
+step "Two days of a small site (samples/report.jsonl), for the report"
+# Dated 2025-01-14 and -15 in the file; replayed as the two days before
+# today, within the default policy's retention and key grace.
+before="$(date -u -d '2 days ago' +%F)"
+sed -e "s/2025-01-14/$before/g" -e "s/2025-01-15/$date/g" samples/report.jsonl |
+    "$pt" record --policy "$policy" --storage ./var -
+"$pt" stats --policy "$policy" --storage ./var --days 3
+
+step "The HTML report of those days"
+report="$root/var/report.html"
+"$pt" report --policy "$policy" --storage ./var --days 3 --output "$report"
+echo "Open it in a browser (it loads nothing from anywhere): $report"
