@@ -175,6 +175,9 @@ void pt__tracker_set_error(pt_tracker *t, int code, const char *fmt, ...)
     PT__PRINTF(3, 4);
 void pt__tracker_release(pt_tracker *t);
 int pt__tracker_forked(const pt_tracker *t);
+/** PT_OK when `t` has a backend to use now: not NULL, not from before a
+ *  fork(), not a dry run (which sets the tracker's error). */
+int pt__tracker_backend_usable(pt_tracker *t, const char *what);
 
 /* read.c */
 /** Check a caller's scan options and complete them into *out (`to`,

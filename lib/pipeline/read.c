@@ -57,19 +57,11 @@ pt__scan_options_check(const pt_scan_options *in, pt_scan_options *out)
 int
 pt__tracker_open_reader(pt_tracker *t, const char *what, pt_storage **out)
 {
-    int rc;
+    int rc = pt__tracker_backend_usable(t, what);
 
     *out = NULL;
-    if (!t)
-        return pt__fail(PT_EINVAL, "%s: tracker is NULL", what);
-    if (pt__tracker_forked(t))
-        return pt__fail(PT_ECLOSED, "%s: tracker opened before fork()", what);
-    if (!t->backend) {
-        pt__tracker_set_error(t, PT_EUNSUPPORTED,
-                              "%s: a dry-run tracker has no storage backend",
-                              what);
-        return PT_EUNSUPPORTED;
-    }
+    if (rc != PT_OK)
+        return rc;
     rc = pt__storage_open(out, t->policy, t->storage_path);
     if (rc != PT_OK)
         pt__tracker_set_error(t, rc, "%s: %s", what, pt_last_error());

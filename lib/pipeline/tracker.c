@@ -600,8 +600,8 @@ pt_tracker_counters(const pt_tracker *tracker, pt_counters *out)
  * batch; a second backend instance would double connections and, for the
  * file store, race with our own appends for no gain. */
 
-static int
-backend_usable(pt_tracker *t, const char *what)
+int
+pt__tracker_backend_usable(pt_tracker *t, const char *what)
 {
     if (!t)
         return pt__fail(PT_EINVAL, "%s: tracker is NULL", what);
@@ -630,7 +630,7 @@ int
 pt_tracker_query(pt_tracker *t, pt_record_list **out, const char *date,
                  size_t limit)
 {
-    int rc = backend_usable(t, "query");
+    int rc = pt__tracker_backend_usable(t, "query");
     int64_t now;
 
     if (out)
@@ -655,7 +655,7 @@ pt_tracker_query(pt_tracker *t, pt_record_list **out, const char *date,
 int
 pt_tracker_purge(pt_tracker *t, int64_t now, uint64_t *removed)
 {
-    int rc = backend_usable(t, "purge");
+    int rc = pt__tracker_backend_usable(t, "purge");
 
     if (removed)
         *removed = 0;
@@ -676,7 +676,7 @@ pt_tracker_purge(pt_tracker *t, int64_t now, uint64_t *removed)
 int
 pt_tracker_init_storage(pt_tracker *t)
 {
-    int rc = backend_usable(t, "init_storage");
+    int rc = pt__tracker_backend_usable(t, "init_storage");
 
     if (rc == PT_OK && t->read_only)
         return pt__fail(PT_EUNSUPPORTED, "init_storage: the tracker is "
@@ -714,7 +714,7 @@ pt_tracker_spool_replay(pt_tracker *t, unsigned int timeout_ms,
                         uint64_t *replayed)
 {
     int64_t deadline;
-    int rc = backend_usable(t, "spool_replay");
+    int rc = pt__tracker_backend_usable(t, "spool_replay");
 
     if (replayed)
         *replayed = 0;

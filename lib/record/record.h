@@ -7,6 +7,27 @@
 
 #include "common/common.h"
 
+/* A record's attributes, in the order privtrack writes them
+ * (pt__record_json), and their names (record_parse.c). */
+enum pt__record_field {
+    PT__F_DATE,
+    PT__F_TIMESTAMP,
+    PT__F_SESSION_ID,
+    PT__F_CLIENT_IP,
+    PT__F_USER_AGENT,
+    PT__F_NUM_LINKS,
+    PT__F_NUM_FILES,
+    PT__F_LINKS,
+    PT__F_TITLES,
+    PT__F_FILENAMES,
+    PT__F_HAS_ERRORS,
+    PT__F_ERROR_COUNT,
+    PT__F_TTL,
+    PT__F_POLICY,
+    PT__F__COUNT
+};
+extern const char *const pt__record_field_names[PT__F__COUNT];
+
 /** Copy `src` into a single allocation (struct, pointer arrays and strings
  *  together), so that one free() releases it.  NULL strings stay NULL. */
 int pt__record_dup(pt_record **out, const pt_record *src);

@@ -21,45 +21,29 @@
 /* Integers beyond 2^53 cannot come through a double exactly. */
 #define MAX_EXACT_DOUBLE 9007199254740992.0
 
-enum field {
-    F_DATE,
-    F_TIMESTAMP,
-    F_SESSION_ID,
-    F_CLIENT_IP,
-    F_USER_AGENT,
-    F_NUM_LINKS,
-    F_NUM_FILES,
-    F_LINKS,
-    F_TITLES,
-    F_FILENAMES,
-    F_HAS_ERRORS,
-    F_ERROR_COUNT,
-    F_TTL,
-    F_POLICY,
-    F__COUNT
-};
-
-static const char *const field_names[F__COUNT] = {"date",
-                                                  "timestamp",
-                                                  "session_id",
-                                                  "client_ip",
-                                                  "user_agent",
-                                                  "num_links_submitted",
-                                                  "num_files_downloaded",
-                                                  "links",
-                                                  "titles",
-                                                  "filenames",
-                                                  "has_errors",
-                                                  "error_count",
-                                                  "ttl",
-                                                  "policy"};
+const char *const pt__record_field_names[PT__F__COUNT] = {
+    "date",
+    "timestamp",
+    "session_id",
+    "client_ip",
+    "user_agent",
+    "num_links_submitted",
+    "num_files_downloaded",
+    "links",
+    "titles",
+    "filenames",
+    "has_errors",
+    "error_count",
+    "ttl",
+    "policy"};
 
 static int
 field_of(const char *name)
 {
     /* The first byte rules out most names without a strcmp. */
-    for (int i = 0; i < F__COUNT; i++)
-        if (name[0] == field_names[i][0] && strcmp(name, field_names[i]) == 0)
+    for (int i = 0; i < PT__F__COUNT; i++)
+        if (name[0] == pt__record_field_names[i][0] &&
+            strcmp(name, pt__record_field_names[i]) == 0)
             return i;
     return -1;
 }
@@ -189,7 +173,7 @@ fill_list(const char **slots, const cJSON *item, size_t count)
 static int
 extract(pt_record *r, const cJSON *root, const char ***slots_out)
 {
-    const cJSON *f[F__COUNT] = {0};
+    const cJSON *f[PT__F__COUNT] = {0};
     const cJSON *child;
     const char **slots = NULL;
     size_t total;
@@ -201,27 +185,27 @@ extract(pt_record *r, const cJSON *root, const char ***slots_out)
         if (i >= 0 && !f[i])
             f[i] = child;
     }
-    if (!f[F_DATE] || cJSON_IsNull(f[F_DATE]))
+    if (!f[PT__F_DATE] || cJSON_IsNull(f[PT__F_DATE]))
         return bad("date", "is missing");
-    if (!f[F_TIMESTAMP] || cJSON_IsNull(f[F_TIMESTAMP]))
+    if (!f[PT__F_TIMESTAMP] || cJSON_IsNull(f[PT__F_TIMESTAMP]))
         return bad("timestamp", "is missing");
 
-    if ((rc = get_string(f[F_DATE], "date", &r->date)) ||
-        (rc = get_string(f[F_TIMESTAMP], "timestamp", &r->timestamp)) ||
-        (rc = get_string(f[F_SESSION_ID], "session_id", &r->session_id)) ||
-        (rc = get_string(f[F_CLIENT_IP], "client_ip", &r->client_ip)) ||
-        (rc = get_string(f[F_USER_AGENT], "user_agent", &r->user_agent)) ||
-        (rc = get_string(f[F_POLICY], "policy", &r->policy)) ||
-        (rc = get_int(f[F_NUM_LINKS], "num_links_submitted",
+    if ((rc = get_string(f[PT__F_DATE], "date", &r->date)) ||
+        (rc = get_string(f[PT__F_TIMESTAMP], "timestamp", &r->timestamp)) ||
+        (rc = get_string(f[PT__F_SESSION_ID], "session_id", &r->session_id)) ||
+        (rc = get_string(f[PT__F_CLIENT_IP], "client_ip", &r->client_ip)) ||
+        (rc = get_string(f[PT__F_USER_AGENT], "user_agent", &r->user_agent)) ||
+        (rc = get_string(f[PT__F_POLICY], "policy", &r->policy)) ||
+        (rc = get_int(f[PT__F_NUM_LINKS], "num_links_submitted",
                       &r->num_links_submitted)) ||
-        (rc = get_int(f[F_NUM_FILES], "num_files_downloaded",
+        (rc = get_int(f[PT__F_NUM_FILES], "num_files_downloaded",
                       &r->num_files_downloaded)) ||
-        (rc = get_int(f[F_ERROR_COUNT], "error_count", &r->error_count)) ||
-        (rc = get_int(f[F_TTL], "ttl", &r->ttl)) ||
-        (rc = get_bool(f[F_HAS_ERRORS], "has_errors", &r->has_errors)) ||
-        (rc = check_list(f[F_LINKS], "links", &r->link_count)) ||
-        (rc = check_list(f[F_TITLES], "titles", &r->title_count)) ||
-        (rc = check_list(f[F_FILENAMES], "filenames", &r->filename_count)))
+        (rc = get_int(f[PT__F_ERROR_COUNT], "error_count", &r->error_count)) ||
+        (rc = get_int(f[PT__F_TTL], "ttl", &r->ttl)) ||
+        (rc = get_bool(f[PT__F_HAS_ERRORS], "has_errors", &r->has_errors)) ||
+        (rc = check_list(f[PT__F_LINKS], "links", &r->link_count)) ||
+        (rc = check_list(f[PT__F_TITLES], "titles", &r->title_count)) ||
+        (rc = check_list(f[PT__F_FILENAMES], "filenames", &r->filename_count)))
         return rc;
 
     total = r->link_count + r->title_count + r->filename_count;
@@ -234,10 +218,11 @@ extract(pt_record *r, const cJSON *root, const char ***slots_out)
     slots = malloc(total * sizeof(*slots));
     if (!slots)
         return pt__fail(PT_ENOMEM, "out of memory parsing a record");
-    r->links = fill_list(slots, f[F_LINKS], r->link_count);
-    r->titles = fill_list(slots + r->link_count, f[F_TITLES], r->title_count);
+    r->links = fill_list(slots, f[PT__F_LINKS], r->link_count);
+    r->titles =
+        fill_list(slots + r->link_count, f[PT__F_TITLES], r->title_count);
     r->filenames = fill_list(slots + r->link_count + r->title_count,
-                             f[F_FILENAMES], r->filename_count);
+                             f[PT__F_FILENAMES], r->filename_count);
     *slots_out = slots;
     return PT_OK;
 }

@@ -23,80 +23,64 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum field {
-    F_DATE,
-    F_TIMESTAMP,
-    F_SESSION_ID,
-    F_CLIENT_IP,
-    F_USER_AGENT,
-    F_NUM_LINKS,
-    F_NUM_FILES,
-    F_LINKS,
-    F_TITLES,
-    F_FILENAMES,
-    F_HAS_ERRORS,
-    F_ERROR_COUNT,
-    F_TTL,
-    F_POLICY,
-    F__COUNT,
-    F_UNKNOWN = F__COUNT
-};
+#define PT__F_UNKNOWN PT__F__COUNT
 
 /* The PT_FIELD_* bit that asks for each attribute (0: always read). */
-static const unsigned int field_bit[F__COUNT] = {
-    [F_DATE] = 0,
-    [F_TIMESTAMP] = 0,
-    [F_SESSION_ID] = PT_FIELD_SESSION_ID,
-    [F_CLIENT_IP] = PT_FIELD_CLIENT_IP,
-    [F_USER_AGENT] = PT_FIELD_USER_AGENT,
-    [F_NUM_LINKS] = PT_FIELD_COUNTS,
-    [F_NUM_FILES] = PT_FIELD_COUNTS,
-    [F_LINKS] = PT_FIELD_LINKS,
-    [F_TITLES] = PT_FIELD_TITLES,
-    [F_FILENAMES] = PT_FIELD_FILENAMES,
-    [F_HAS_ERRORS] = PT_FIELD_COUNTS,
-    [F_ERROR_COUNT] = PT_FIELD_COUNTS,
-    [F_TTL] = 0,
-    [F_POLICY] = PT_FIELD_POLICY,
+static const unsigned int field_bit[PT__F__COUNT] = {
+    [PT__F_DATE] = 0,
+    [PT__F_TIMESTAMP] = 0,
+    [PT__F_SESSION_ID] = PT_FIELD_SESSION_ID,
+    [PT__F_CLIENT_IP] = PT_FIELD_CLIENT_IP,
+    [PT__F_USER_AGENT] = PT_FIELD_USER_AGENT,
+    [PT__F_NUM_LINKS] = PT_FIELD_COUNTS,
+    [PT__F_NUM_FILES] = PT_FIELD_COUNTS,
+    [PT__F_LINKS] = PT_FIELD_LINKS,
+    [PT__F_TITLES] = PT_FIELD_TITLES,
+    [PT__F_FILENAMES] = PT_FIELD_FILENAMES,
+    [PT__F_HAS_ERRORS] = PT_FIELD_COUNTS,
+    [PT__F_ERROR_COUNT] = PT_FIELD_COUNTS,
+    [PT__F_TTL] = 0,
+    [PT__F_POLICY] = PT_FIELD_POLICY,
 };
 
 #define KEY_IS(k, n, lit)                                                      \
     ((n) == sizeof(lit) - 1 && memcmp((k), (lit), sizeof(lit) - 1) == 0)
 
-static enum field
+static enum pt__record_field
 field_of(const char *k, size_t n)
 {
     switch (k[0]) {
     case 'd':
-        return KEY_IS(k, n, "date") ? F_DATE : F_UNKNOWN;
+        return KEY_IS(k, n, "date") ? PT__F_DATE : PT__F_UNKNOWN;
     case 't':
         if (KEY_IS(k, n, "timestamp"))
-            return F_TIMESTAMP;
+            return PT__F_TIMESTAMP;
         if (KEY_IS(k, n, "titles"))
-            return F_TITLES;
-        return KEY_IS(k, n, "ttl") ? F_TTL : F_UNKNOWN;
+            return PT__F_TITLES;
+        return KEY_IS(k, n, "ttl") ? PT__F_TTL : PT__F_UNKNOWN;
     case 's':
-        return KEY_IS(k, n, "session_id") ? F_SESSION_ID : F_UNKNOWN;
+        return KEY_IS(k, n, "session_id") ? PT__F_SESSION_ID : PT__F_UNKNOWN;
     case 'c':
-        return KEY_IS(k, n, "client_ip") ? F_CLIENT_IP : F_UNKNOWN;
+        return KEY_IS(k, n, "client_ip") ? PT__F_CLIENT_IP : PT__F_UNKNOWN;
     case 'u':
-        return KEY_IS(k, n, "user_agent") ? F_USER_AGENT : F_UNKNOWN;
+        return KEY_IS(k, n, "user_agent") ? PT__F_USER_AGENT : PT__F_UNKNOWN;
     case 'n':
         if (KEY_IS(k, n, "num_links_submitted"))
-            return F_NUM_LINKS;
-        return KEY_IS(k, n, "num_files_downloaded") ? F_NUM_FILES : F_UNKNOWN;
+            return PT__F_NUM_LINKS;
+        return KEY_IS(k, n, "num_files_downloaded") ? PT__F_NUM_FILES
+                                                    : PT__F_UNKNOWN;
     case 'l':
-        return KEY_IS(k, n, "links") ? F_LINKS : F_UNKNOWN;
+        return KEY_IS(k, n, "links") ? PT__F_LINKS : PT__F_UNKNOWN;
     case 'f':
-        return KEY_IS(k, n, "filenames") ? F_FILENAMES : F_UNKNOWN;
+        return KEY_IS(k, n, "filenames") ? PT__F_FILENAMES : PT__F_UNKNOWN;
     case 'h':
-        return KEY_IS(k, n, "has_errors") ? F_HAS_ERRORS : F_UNKNOWN;
+        return KEY_IS(k, n, "has_errors") ? PT__F_HAS_ERRORS : PT__F_UNKNOWN;
     case 'e':
-        return KEY_IS(k, n, "error_count") ? F_ERROR_COUNT : F_UNKNOWN;
+        return KEY_IS(k, n, "error_count") ? PT__F_ERROR_COUNT : PT__F_UNKNOWN;
     case 'p':
-        return KEY_IS(k, n, "policy") ? F_POLICY : F_UNKNOWN;
+        return KEY_IS(k, n, "policy") ? PT__F_POLICY : PT__F_UNKNOWN;
     default:
-        return F_UNKNOWN;
+        return PT__F_UNKNOWN;
     }
 }
 
@@ -487,38 +471,40 @@ typedef struct lists {
 } lists;
 
 static int
-value(cursor *c, enum field f, unsigned int fields, pt_record *r, lists *l)
+value(cursor *c, enum pt__record_field f, unsigned int fields, pt_record *r,
+      lists *l)
 {
-    int keep = f < F__COUNT && (field_bit[f] == 0 || (fields & field_bit[f]));
+    int keep =
+        f < PT__F__COUNT && (field_bit[f] == 0 || (fields & field_bit[f]));
 
     switch (f) {
-    case F_DATE:
+    case PT__F_DATE:
         return nullable_string(c, 1, &r->date);
-    case F_TIMESTAMP:
+    case PT__F_TIMESTAMP:
         return nullable_string(c, 1, &r->timestamp);
-    case F_SESSION_ID:
+    case PT__F_SESSION_ID:
         return nullable_string(c, keep, &r->session_id);
-    case F_CLIENT_IP:
+    case PT__F_CLIENT_IP:
         return nullable_string(c, keep, &r->client_ip);
-    case F_USER_AGENT:
+    case PT__F_USER_AGENT:
         return nullable_string(c, keep, &r->user_agent);
-    case F_POLICY:
+    case PT__F_POLICY:
         return nullable_string(c, keep, &r->policy);
-    case F_NUM_LINKS:
+    case PT__F_NUM_LINKS:
         return integer(c, &r->num_links_submitted);
-    case F_NUM_FILES:
+    case PT__F_NUM_FILES:
         return integer(c, &r->num_files_downloaded);
-    case F_ERROR_COUNT:
+    case PT__F_ERROR_COUNT:
         return integer(c, &r->error_count);
-    case F_TTL:
+    case PT__F_TTL:
         return integer(c, &r->ttl);
-    case F_HAS_ERRORS:
+    case PT__F_HAS_ERRORS:
         return boolean(c, &r->has_errors);
-    case F_LINKS:
+    case PT__F_LINKS:
         return string_list(c, keep, &l->first[0], &l->count[0]);
-    case F_TITLES:
+    case PT__F_TITLES:
         return string_list(c, keep, &l->first[1], &l->count[1]);
-    case F_FILENAMES:
+    case PT__F_FILENAMES:
         return string_list(c, keep, &l->first[2], &l->count[2]);
     default:
         return skip_unknown(c);
@@ -558,7 +544,7 @@ list_at(const pt__record_reader *rd, size_t first, size_t count)
 static const struct {
     const char *text;
     size_t len;
-} quoted[F__COUNT] = {
+} quoted[PT__F__COUNT] = {
     Q("date"),
     Q("timestamp"),
     Q("session_id"),
@@ -578,17 +564,17 @@ static const struct {
 
 /* The key at c->p when it is one of the next few in privtrack's order
  * (absent attributes are skipped): one memcmp instead of a scan. */
-static enum field
+static enum pt__record_field
 expected_key(cursor *c, int next)
 {
-    for (int f = next; f < F__COUNT && f < next + 4; f++) {
+    for (int f = next; f < PT__F__COUNT && f < next + 4; f++) {
         if ((size_t)(c->end - c->p) >= quoted[f].len &&
             memcmp(c->p, quoted[f].text, quoted[f].len) == 0) {
             c->p += quoted[f].len;
-            return (enum field)f;
+            return (enum pt__record_field)f;
         }
     }
-    return F__COUNT;
+    return PT__F__COUNT;
 }
 
 static int
@@ -601,14 +587,14 @@ object(cursor *c, unsigned int fields, pt_record *r, lists *l)
         return -1;
     for (;;) {
         const char *key;
-        enum field f;
+        enum pt__record_field f;
         int rc;
 
         skip_ws(c);
         if (c->p >= c->end || *c->p != '"')
             return -1; /* also "{}" and a trailing comma */
         f = expected_key(c, next);
-        if (f == F__COUNT) {
+        if (f == PT__F__COUNT) {
             key = ++c->p;
             while (c->p < c->end && *c->p != '"' && *c->p != '\\' &&
                    (unsigned char)*c->p >= 0x20)
@@ -618,7 +604,7 @@ object(cursor *c, unsigned int fields, pt_record *r, lists *l)
             f = field_of(key, (size_t)(c->p - key));
             c->p++;
         }
-        if (f != F_UNKNOWN) {
+        if (f != PT__F_UNKNOWN) {
             next = (int)f + 1;
             if (seen & (1u << f))
                 return -1; /* the first one wins in cJSON's reader */

@@ -60,79 +60,20 @@ pt__dynamodb_pages(pt__dynamodb *d, const char *op, pt__ddb_page_body_fn body,
 }
 
 /* ---- query ----------------------------------------------------------------
- */
+ * One date newest first, through the range scan (dynamodb_scan.c): the same
+ * Query, paging, filter and projection, into a list. */
 
-typedef struct query_ctx {
-    const pt__dynamodb *d;
-    const char *date;
-    int64_t now;
-    size_t limit;
-    pt_record_list *list;
-} query_ctx;
-
-static void
-query_body(pt_buf *b, const char *start_key, void *ctx)
-{
-    const query_ctx *q = ctx;
-    const pt__dynamodb *d = q->d;
-    size_t limit = q->limit ? q->limit - q->list->count : 0;
-
-    if (d->page_limit && (limit == 0 || limit > d->page_limit))
-        limit = d->page_limit;
-    if (limit > 1000000) /* Limit is a 32-bit Integer; pages are 1 MB */
-        limit = 1000000;
-    pt_buf_puts(b, "{\"TableName\":");
-    pt_buf_json_string(b, d->table, strlen(d->table));
-    pt_buf_puts(b, ",\"KeyConditionExpression\":\"#d = :d\","
-                   "\"FilterExpression\":\"attribute_not_exists(#t) OR #t >= "
-                   ":now\","
-                   "\"ExpressionAttributeNames\":{\"#d\":\"date\",\"#t\":"
-                   "\"ttl\"},"
-                   "\"ExpressionAttributeValues\":{\":d\":{\"S\":");
-    pt_buf_json_string(b, q->date, strlen(q->date));
-    pt_buf_printf(b, "},\":now\":{\"N\":\"%" PRId64 "\"}},", q->now);
-    pt_buf_puts(b, "\"ScanIndexForward\":false");
-    if (limit > 0)
-        pt_buf_printf(b, ",\"Limit\":%zu", limit);
-    if (start_key) {
-        pt_buf_puts(b, ",\"ExclusiveStartKey\":");
-        pt_buf_puts(b, start_key);
-    }
-    pt_buf_putc(b, '}');
-}
-
-/* One page: append live items to the list; 1 once the limit is met. */
 static int
-take_page(cJSON *doc, void *ctx)
+append_record(const pt_record *r, void *list)
 {
-    query_ctx *q = ctx;
-    const cJSON *item;
-
-    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(doc, "Items"))
-    {
-        int64_t ttl = pt__dynamodb_item_ttl(item);
-        if (q->limit && q->list->count >= q->limit)
-            break;
-        if (ttl > 0 && ttl < q->now) /* the server's filter, double-checked */
-            continue;
-        int rc = pt__dynamodb_item_append(q->list, item);
-        if (rc == PT_EPARSE) {
-            pt__log(PT_LOG_WARN, "dynamodb: skipped an item without date or "
-                                 "timestamp");
-            rc = PT_OK;
-        }
-        if (rc != PT_OK)
-            return rc;
-    }
-    return q->limit && q->list->count >= q->limit;
+    return pt_record_list_append(list, r);
 }
 
 int
 pt__dynamodb_query(pt_storage *s, pt_record_list **out, const char *date,
                    size_t limit, int64_t now)
 {
-    pt__dynamodb *d = (pt__dynamodb *)(void *)s;
-    pt_ddb_client *c;
+    pt_scan_options o = PT_SCAN_OPTIONS_INIT;
     pt_record_list *list = NULL;
     int rc;
 
@@ -141,17 +82,17 @@ pt__dynamodb_query(pt_storage *s, pt_record_list **out, const char *date,
         return pt__storage_fail(s, PT_EINVAL,
                                 "invalid date (want "
                                 "YYYY-MM-DD)");
-    rc = pt__dynamodb_client(d, &c);
-    if (rc != PT_OK)
+    if ((rc = pt_record_list_new(&list)) != PT_OK)
         return rc;
-    rc = pt_record_list_new(&list);
-    if (rc == PT_OK) {
-        query_ctx q = {d, date, now, limit, list};
-        rc = pt__dynamodb_pages(d, "Query", query_body, take_page, &q);
-    }
+    o.from = o.to = date;
+    o.limit = limit;
+    o.flags = PT_SCAN_NEWEST_FIRST;
+    o.fields = PT_FIELD_ALL;
+    o.now = now;
+    rc = pt__dynamodb_scan(s, &o, append_record, list);
     if (rc != PT_OK) {
         pt_record_list_free(list);
-        return pt__dynamodb_fail(d, rc);
+        return rc;
     }
     *out = list;
     return PT_OK;
