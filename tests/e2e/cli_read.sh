@@ -144,6 +144,37 @@ write_policy never1.ini "[ip]" "rotate = never" "[report]" "min_group = 1"
 run 0 "$PT" stats --policy never1.ini --storage rot --days 2
 contains "$OUT" '^unique visitors: +2$'
 
+# ---- query --limit N reads the end of the day file and stops -----------------
+# 4,000 records (about 1.5 MB: several of the reader's 256 KiB blocks) after
+# a corrupt first line.  --limit 10 returns the last 10 stored lines, last
+# first, and never parses the first line (no warning about it); reading the
+# whole day does reach it and says so.
+"$PY" - "$D1" >tail-visits.jsonl <<'PY'
+import json, sys
+for i in range(4000):
+    print(json.dumps({"remote_addr": "198.51.%d.%d" % (i // 250, i % 250 + 1),
+                      "filenames": ["Song %d.mp3" % (i % 9)],
+                      "time": "%sT%02d:%02d:%02d.%06dZ" % (sys.argv[1], i // 3600, i // 60 % 60, i % 60, i)}))
+PY
+run 0 "$PT" record --storage tail tail-visits.jsonl
+expect_count stored 4000
+{ printf '{"date": "%s", "timestamp": broken\n' "$D1"; cat "tail/$D1.jsonl"; } >tail.tmp
+cat tail.tmp >"tail/$D1.jsonl"
+[ "$(stat -c %s "tail/$D1.jsonl")" -gt $((4 * 262144)) ] || fail "day file too small"
+run 0 "$PT" query --storage tail --date "$D1" --limit 10 --json
+lacks "$ERR" 'corrupt|skipped' "query --limit 10 read the first line of the day file"
+py '
+import json, sys
+got = [(r["timestamp"], r["session_id"]) for r in json.load(open(sys.argv[1]))]
+lines = [json.loads(l) for l in open(sys.argv[2]).read().splitlines()[1:]]
+last = [(r["timestamp"], r["session_id"]) for r in reversed(lines[-10:])]
+assert got == last, (got, last)
+assert [t for t, _ in got] == sorted((t for t, _ in got), reverse=True)
+' "$OUT" "tail/$D1.jsonl"
+run 0 "$PT" query --storage tail --date "$D1" --limit 0 --json
+contains "$ERR" 'line at byte 0: corrupt record, skipped'
+py 'import json,sys; assert len(json.load(open(sys.argv[1]))) == 4000' "$OUT"
+
 # ---- bad input: one line, exit 1 (usage) or 2 (runtime) ----------------------
 one_line() { [ "$(grep -vc '^Try ' "$ERR")" = 1 ] || fail "expected one error line: $(cat "$ERR")"; ok; }
 run 1 "$PT" stats --from "$D3" --to "$D1"
