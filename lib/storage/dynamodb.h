@@ -18,7 +18,7 @@
 #define PT__DYNAMODB_CTL_SET_RETRY (PT_STORAGE_CTL_PRIVATE + 1)
 /* [const unsigned int *] Query page Limit (0: the server's 1 MB pages) */
 #define PT__DYNAMODB_CTL_PAGE_LIMIT (PT_STORAGE_CTL_PRIVATE + 2)
-/* [pt__dynamodb_stats *] what the writes did since open */
+/* [pt__dynamodb_stats *] what the writes and scans did since open */
 #define PT__DYNAMODB_CTL_GET_STATS (PT_STORAGE_CTL_PRIVATE + 3)
 /* [const char **] the table name (owned by the instance) */
 #define PT__DYNAMODB_CTL_TABLE_NAME (PT_STORAGE_CTL_PRIVATE + 4)
@@ -40,6 +40,9 @@ typedef struct pt__dynamodb_stats {
     uint64_t lease_conflicts; /* ... that found the class taken */
     uint64_t checked;         /* records looked up before writing */
     uint64_t found;           /* ... found already stored */
+    uint64_t queries;         /* Query requests of scan() */
+    uint64_t query_rounds;    /* ... sent in this many rounds, at once */
+    uint64_t query_in_flight; /* the most Queries of one round */
 } pt__dynamodb_stats;
 
 struct pt__ddb_put_job;

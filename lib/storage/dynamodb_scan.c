@@ -164,6 +164,10 @@ send_round(scan_state *st)
     }
     if (n == 0)
         return PT_OK;
+    st->d->stats.queries += n;
+    st->d->stats.query_rounds++;
+    if (n > st->d->stats.query_in_flight)
+        st->d->stats.query_in_flight = n;
     (void)pt_ddb_run(st->d->client, reqs, n, NULL, NULL);
     for (size_t i = 0; i < st->ndates; i++) {
         scan_date *sd = &st->dates[i];

@@ -920,6 +920,8 @@ test_scan_range(void **state)
     unsigned int page = 2;
     scanned *up = calloc(1, sizeof(*up)), *down = calloc(1, sizeof(*down));
     scanned *few = calloc(1, sizeof(*few)), *ip = calloc(1, sizeof(*ip));
+    scanned *again = calloc(1, sizeof(*again));
+    pt__dynamodb_stats before, after;
     batch b[7], dead;
     size_t w, total = 0;
     (void)state;
@@ -963,6 +965,21 @@ test_scan_range(void **state)
     assert_int_equal(scan_range(s, "2025-01-15", "2025-01-21", 0, 0, now, ip),
                      PT_OK);
     assert_int_equal(ip->count, total);
+    /* One Query per date (each fits one page now), SCAN_DATES (4) of them
+     * in flight at once: 11 dates are 11 Queries in 3 rounds, not 11. */
+    page = 0;
+    assert_int_equal(s->methods->control(s, PT__DYNAMODB_CTL_PAGE_LIMIT, &page),
+                     PT_OK);
+    assert_int_equal(
+        s->methods->control(s, PT__DYNAMODB_CTL_GET_STATS, &before), PT_OK);
+    assert_int_equal(
+        scan_range(s, "2025-01-13", "2025-01-23", 0, 0, now, again), PT_OK);
+    assert_int_equal(again->count, total);
+    assert_int_equal(s->methods->control(s, PT__DYNAMODB_CTL_GET_STATS, &after),
+                     PT_OK);
+    assert_int_equal(after.queries - before.queries, 11);
+    assert_int_equal(after.query_rounds - before.query_rounds, 3);
+    assert_int_equal(after.query_in_flight, 4);
     for (int d = 0; d < 7; d++)
         free_batch(&b[d]);
     free_batch(&dead);
@@ -970,6 +987,7 @@ test_scan_range(void **state)
     free(down);
     free(few);
     free(ip);
+    free(again);
     s->methods->close(s);
 }
 
