@@ -175,7 +175,37 @@ def rows(r):
                     at_least(50.0, on="ratio"))
             else:
                 add(metric, "µs", pt(key), bl(key), LOWER)
-    # 7. memory
+    # 7. the read side (issue 11), whole processes, same day file
+    n = pt("read.records")
+    day = "{:,.0f} records of one day".format(n) if n else "one day"
+    full = n is not None and n >= 1e6
+    add("stats of %s" % day, "s", pt("read.stats.seconds"),
+        bl("read.stats.seconds"), LOWER, "ratio ≥ 10",
+        at_least(10.0, on="ratio"))
+    add("stats of %s, peak RSS" % day, "MiB", pt("read.stats.rss_mb"),
+        bl("read.stats.rss_mb"), LOWER, "≤ 32 (1,000,000)" if full else "",
+        at_most(32.0) if full else None)
+    add("export of %s" % day, "s", pt("read.export.seconds"),
+        bl("read.export.seconds"), LOWER)
+    add("export of %s, peak RSS" % day, "MiB", pt("read.export.rss_mb"),
+        bl("read.export.rss_mb"), LOWER, "≤ 32 (1,000,000)" if full else "",
+        at_most(32.0) if full else None)
+    add("query --limit 100 of %s (median of 5)" % day, "ms",
+        pt("read.query_limit100.ms"), None, LOWER,
+        "≤ 50 (1,000,000)" if full else "", at_most(50.0) if full else None)
+    n = pt("import.visits")
+    add("bulk import, record FILE of %s visits" %
+        ("{:,.0f}".format(n) if n else "n/a"), "visits/s",
+        pt("import.visits_per_s"), bl("import.visits_per_s"), HIGHER,
+        "ratio ≥ 10", at_least(10.0, on="ratio"))
+    add("bulk import, peak RSS", "MiB", pt("import.rss_mb"),
+        bl("import.rss_mb"), LOWER)
+    n = pt("dynamodb_read.items")
+    add("DynamoDB range read, %s items over 7 dates (export vs boto3 loop)" %
+        ("{:,.0f}".format(n) if n else "n/a"), "items/s",
+        pt("dynamodb_read.items_per_s"), bl("dynamodb_read.items_per_s"),
+        HIGHER)
+    # 8. memory
     empty_c = pt("memory.empty_c.hwm_mb")
     empty_py = bl("memory.python_empty.hwm_mb")
     add("peak RSS above empty program, tracking 1M visits (file)", "MiB",
