@@ -156,4 +156,35 @@ fi
 run 0 "$PT" query --date "$D5" --limit 0 --json
 py 'import json,sys; assert len(json.load(open(sys.argv[1]))) == 30000' "$OUT"
 
+# ---- replay is linear -------------------------------------------------------
+# Measured in bytes, not seconds (the machine may be busy): a replay reads
+# the spool and the day file about once, however many records there are.
+# The quadratic replay of issue 14 re-read the day file per put of 25: for
+# these 30,000 records, some 600 times.  /proc/PID/io's rchar counts every
+# byte the command read; it is read while the finished command is a zombie.
+D6="$(days_ago 6)"
+sed "s/$D5/$D6/" long.jsonl >long6.jsonl
+mkdir "var/$D6.jsonl"
+run 2 "$PT" record long6.jsonl
+expect_count spooled 30000
+rmdir "var/$D6.jsonl"
+seg="$(ls var/spool/spool-*.log)"
+seg_bytes="$(stat -c %s "$seg")"
+"$PY" -c '
+import os, subprocess, sys
+p = subprocess.Popen([sys.argv[1], "spool", "replay"], stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL)
+os.waitid(os.P_PID, p.pid, os.WEXITED | os.WNOWAIT)
+io = dict(l.split(": ") for l in open("/proc/%d/io" % p.pid).read().splitlines())
+print(p.wait(), io["rchar"])
+' "$PT" >rchar.out
+read -r rc rchar <rchar.out
+[ "$rc" = 0 ] || fail "spool replay exited $rc"
+ok
+day_bytes="$(stat -c %s "var/$D6.jsonl")"
+echo "replay of 30000 records read $rchar bytes (segment $seg_bytes, day file $day_bytes)"
+[ "$rchar" -le $((2 * (seg_bytes + day_bytes) + 4194304)) ] ||
+    fail "replay read $rchar bytes for a $seg_bytes-byte segment into a $day_bytes-byte day file"
+ok
+
 finish
