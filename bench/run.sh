@@ -97,7 +97,7 @@ cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DPT_BUILD_BENCH=ON \
     -DPT_BUILD_TESTS=OFF >"$BUILD/bench-cmake.log" 2>&1 ||
     { cat "$BUILD/bench-cmake.log" >&2; exit 1; }
 cmake --build "$BUILD" -j2 --target bench_policy bench_latency bench_file \
-    bench_dynamodb bench_memory bench_empty bench_replay privtrack >"$BUILD/bench-build.log" 2>&1 ||
+    bench_dynamodb bench_memory bench_empty bench_replay privtrack privtrack_cli >"$BUILD/bench-build.log" 2>&1 ||
     { tail -40 "$BUILD/bench-build.log" >&2; exit 1; }
 B=$BUILD/bench
 BASE=$ROOT/bench/baseline/bench_baseline.py
