@@ -355,8 +355,11 @@ pt__stats_add(pt__stats *s, const pt_record *r)
         visitor =
             (pt__stats_fingerprint(s, r->client_ip, strlen(r->client_ip)) | 2) &
             ~(uint64_t)1;
-        if ((rc = idset_add(&s->day_set, visitor)) != PT_OK)
-            return rc;
+        /* The set is far bigger than the cache: fetch the visitor's slot
+         * now, insert it at the end, once the groups below are counted. */
+        if (s->day_set.cap)
+            __builtin_prefetch(
+                &s->day_set.slot[idset_home(&s->day_set, visitor)]);
     } else {
         visitor = ++s->anonymous << 1 | 1;
         s->day.anonymous++;
