@@ -6,6 +6,7 @@
 #define PT_STORAGE_DYNAMODB_H
 
 #include "aws/ddb_client.h"
+#include "storage/dynamodb_seen.h"
 #include "storage/dynamodb_slots.h"
 #include "storage/storage.h"
 
@@ -40,6 +41,8 @@ typedef struct pt__dynamodb_stats {
     uint64_t lease_conflicts; /* ... that found the class taken */
     uint64_t checked;         /* records looked up before writing */
     uint64_t found;           /* ... found already stored */
+    uint64_t lookups;         /* Queries of spans for them (each paged) */
+    uint64_t items_read;      /* items those Queries returned */
     uint64_t queries;         /* Query requests of scan() */
     uint64_t query_rounds;    /* ... sent in this many rounds, at once */
     uint64_t query_in_flight; /* the most Queries of one round */
@@ -68,6 +71,9 @@ typedef struct pt__dynamodb {
     pt__ddb_slots slots;
     long lease_pid;         /* the process they belong to */
     unsigned char owner[8]; /* random id written into lease items */
+    /* what a replay has read of the table and written since
+     * (dynamodb_seen.c), kept from one put() to the next */
+    pt__ddb_seen seen;
     /* put()'s working memory, kept between calls (dynamodb_write.c): a
      * steady stream of puts then allocates nothing */
     struct pt__ddb_put_job *jobs;
@@ -94,7 +100,8 @@ typedef struct pt__ddb_table_spec {
  *  thread's last error only (the caller reports it). */
 int pt__dynamodb_ensure_table(pt__dynamodb *d, const pt__ddb_table_spec *spec);
 
-/** Forget every lease and pick a new owner id (open, and after fork). */
+/** Forget every lease, and what was seen in the table, and pick a new
+ *  owner id (open, and after fork). */
 void pt__ddb_leases_reset(pt__dynamodb *d);
 
 /** Once per put(): in a fork()ed child (another pid), which has its

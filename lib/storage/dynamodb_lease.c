@@ -27,6 +27,7 @@ void
 pt__ddb_leases_reset(pt__dynamodb *d)
 {
     pt__ddb_slots_clear(&d->slots);
+    pt__ddb_seen_clear(&d->seen);
     d->lease_pid = (long)getpid();
     randombytes_buf(d->owner, sizeof(d->owner));
 }

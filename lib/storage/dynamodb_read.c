@@ -242,6 +242,8 @@ pt__dynamodb_purge(pt_storage *s, int64_t now, uint64_t *removed)
     purge_ctx p = {d, now, pt__now_us() / 1000000, 0};
     int rc = pt__dynamodb_client(d, &c);
 
+    /* What a replay has seen may be deleted now (dynamodb_seen.h). */
+    pt__ddb_seen_clear(&d->seen);
     if (rc == PT_OK)
         rc = pt__dynamodb_pages(d, "Scan", scan_body, purge_page, &p);
     *removed = p.removed;

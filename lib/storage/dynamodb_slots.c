@@ -75,32 +75,69 @@ pt__ddb_lease_ttl(int64_t window, int64_t claim_us)
     return (end_s > claim_s ? end_s : claim_s) + PT__DDB_LEASE_TTL_S;
 }
 
-static int
-cmp_i64(const void *a, const void *b)
+/* splitmix64's finaliser: slots of one class are 250 apart, seconds
+ * consecutive; the bits that pick a cell must depend on all of them. */
+static size_t
+set_cell(int64_t value, size_t cap)
 {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
+    uint64_t x = (uint64_t)value;
+    x = (x ^ (x >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    x = (x ^ (x >> 27)) * UINT64_C(0x94d049bb133111eb);
+    x ^= x >> 31;
+    return (size_t)x & (cap - 1);
 }
 
-void
-pt__ddb_taken_sort(pt__ddb_taken *taken)
+static int64_t *
+set_find(int64_t *values, size_t cap, int64_t value)
 {
-    if (taken->count > 1)
-        qsort(taken->times, taken->count, sizeof(*taken->times), cmp_i64);
+    size_t i = set_cell(value, cap);
+    while (values[i] != PT__DDB_SET_EMPTY && values[i] != value)
+        i = (i + 1) & (cap - 1);
+    return &values[i];
 }
 
 int
-pt__ddb_taken_has(const pt__ddb_taken *taken, int64_t slot)
+pt__ddb_set_add(pt__ddb_set *set, int64_t value)
 {
-    size_t lo = 0, hi = taken ? taken->count : 0;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (taken->times[mid] < slot)
-            lo = mid + 1;
-        else
-            hi = mid;
+    if (value == PT__DDB_SET_EMPTY)
+        return PT_EINVAL;
+    /* grown at 3/4 full: linear probing stays short */
+    if (4 * (set->count + 1) > 3 * set->cap) {
+        size_t cap = set->cap ? 2 * set->cap : 64;
+        int64_t *values = malloc(cap * sizeof(*values));
+        if (!values)
+            return PT_ENOMEM;
+        for (size_t i = 0; i < cap; i++)
+            values[i] = PT__DDB_SET_EMPTY;
+        for (size_t i = 0; i < set->cap; i++)
+            if (set->values[i] != PT__DDB_SET_EMPTY)
+                *set_find(values, cap, set->values[i]) = set->values[i];
+        free(set->values);
+        set->values = values;
+        set->cap = cap;
     }
-    return taken && lo < taken->count && taken->times[lo] == slot;
+    int64_t *cell = set_find(set->values, set->cap, value);
+    if (*cell == PT__DDB_SET_EMPTY) {
+        *cell = value;
+        set->count++;
+    }
+    return PT_OK;
+}
+
+int
+pt__ddb_set_has(const pt__ddb_set *set, int64_t value)
+{
+    if (!set || set->cap == 0 || value == PT__DDB_SET_EMPTY)
+        return 0;
+    return *set_find(set->values, set->cap, value) == value;
+}
+
+void
+pt__ddb_set_free(pt__ddb_set *set)
+{
+    free(set->values);
+    set->values = NULL;
+    set->cap = set->count = 0;
 }
 
 int
@@ -113,7 +150,7 @@ pt__ddb_class0_slot(int64_t lo, int64_t hi, uint64_t *k,
         int64_t t = first + (int64_t)*k * PT__DDB_CLASSES;
         if (t >= hi)
             return PT_ENOTFOUND;
-        if (!pt__ddb_taken_has(taken, t)) {
+        if (!pt__ddb_set_has(taken, t)) {
             *slot = t;
             return PT_OK;
         }
@@ -215,7 +252,7 @@ first_free(const pt__ddb_lease *l, size_t k, size_t end,
         k = (k / 64) * 64 + (size_t)__builtin_ctzll(~word);
         if (k >= end)
             break;
-        if (!pt__ddb_taken_has(taken, slot_of(l, k)))
+        if (!pt__ddb_set_has(taken, slot_of(l, k)))
             return k;
         k++;
     }

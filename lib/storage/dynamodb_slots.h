@@ -69,11 +69,18 @@ typedef struct pt__ddb_slots {
     uint64_t exhausted_total; /* ever remembered (the ring's next index) */
 } pt__ddb_slots;
 
-/** Slots seen holding an item in the table: sorted ascending. */
-typedef struct pt__ddb_taken {
-    int64_t *times;
+/** A set of int64 values (slots, seconds): a hash table with open
+ *  addressing, so that membership costs the same however many a replay has
+ *  seen.  Zero-initialised is empty; pt__ddb_set_free() empties it. */
+typedef struct pt__ddb_set {
+    int64_t *values; /* PT__DDB_SET_EMPTY marks a free cell */
+    size_t cap;      /* 0 or a power of two */
     size_t count;
-} pt__ddb_taken;
+} pt__ddb_set;
+#define PT__DDB_SET_EMPTY INT64_MIN /* never a time parsed from ISO-8601 */
+
+/** Slots seen holding an item in the table. */
+typedef pt__ddb_set pt__ddb_taken;
 
 /* ---- pure rules ---------------------------------------------------------- */
 
@@ -100,11 +107,15 @@ unsigned int pt__ddb_probe_class(uint32_t start, unsigned int probe);
  *  expired). */
 int64_t pt__ddb_lease_ttl(int64_t window, int64_t claim_us);
 
-/** Sort `taken` in place (before pt__ddb_taken_has). */
-void pt__ddb_taken_sort(pt__ddb_taken *taken);
+/** Add `value` (present already: nothing changes).  PT_EINVAL for
+ *  PT__DDB_SET_EMPTY, PT_ENOMEM. */
+int pt__ddb_set_add(pt__ddb_set *set, int64_t value);
 
-/** Non-zero when `slot` is in the sorted set (NULL or empty: never). */
-int pt__ddb_taken_has(const pt__ddb_taken *taken, int64_t slot);
+/** Non-zero when `value` is in the set (NULL: never). */
+int pt__ddb_set_has(const pt__ddb_set *set, int64_t value);
+
+/** Empty the set and free its memory. */
+void pt__ddb_set_free(pt__ddb_set *set);
 
 /** The fallback: the first slot of class 0 in [lo, hi) at index *k or
  *  later (index 0 is the first class-0 slot at or after lo) that is not

@@ -12,12 +12,15 @@
  *
  * Records whose time is more than PT__DDB_FRESH_US from the clock, and
  * every record of a replay (the spool, or a put() after a failure whose
- * records may be stored already), are first looked up: one strongly
- * consistent Query per run of overlapping spans reads the items there.  A
- * record whose exact content (every attribute but the timestamp) is there
- * is stored already: replay is idempotent.  Every item read is a slot
- * taken, so an old window whose lease has expired, or an item another
- * program wrote, is never overwritten either.
+ * records may be stored already), are first looked up: the seconds their
+ * spans touch are read (one strongly consistent Query per run of
+ * consecutive seconds), once per replay: what was read, and what this
+ * instance wrote since, is remembered from one put() to the next
+ * (dynamodb_seen.c), so a replay reads each second once instead of once
+ * per put.  A record whose exact content (every attribute but the
+ * timestamp) is there is stored already: replay is idempotent.  Every
+ * item read is a slot taken, so an old window whose lease has expired, or
+ * an item another program wrote, is never overwritten either.
  *
  * When no lease can be had (every class tried is taken), a record goes
  * out alone as a conditional PutItem (attribute_not_exists) to a slot of
@@ -41,9 +44,11 @@ typedef struct pt__ddb_put_job {
     int parsed;
     int64_t lo, hi;                /* the slots it may take: [lo, hi) */
     char ts[PT_TIMESTAMP_LEN + 1]; /* the slot it goes to */
+    int64_t slot_us;               /* the same, when `parsed` */
     unsigned char digest[16];      /* content without the timestamp */
     long dup_of;     /* the same record earlier in a checked batch */
     int check;       /* look it up in the table first */
+    int found;       /* ... and it was there */
     int conditional; /* no lease: a conditional PutItem of its own */
     uint64_t k;      /* conditional: index among class 0's slots */
     int stored;
@@ -60,7 +65,6 @@ typedef struct put_ctx {
     pt__dynamodb *d;
     put_job *jobs;
     size_t count;
-    pt__ddb_taken taken; /* slots seen holding an item */
 } put_ctx;
 
 /* ---- content ------------------------------------------------------------- */
@@ -81,22 +85,11 @@ content_digest(const pt_record *r, unsigned char out[16], pt_buf *scratch)
 
 /* ---- looking records up before writing ----------------------------------- */
 
-typedef struct seen_item {
-    int64_t us;
-    unsigned char digest[16];
-    int claimed; /* already found to be one record of the batch */
-} seen_item;
-
-typedef struct seen_set {
-    seen_item *items;
-    size_t count, cap;
-} seen_set;
-
-/* Take one Query page's items: their slot (when the timestamp is in
- * privtrack's canonical form: only then can it be one of our slots) and
- * their content. */
+/* Take one Query page's items into what the instance has seen: their slot
+ * (when the timestamp is in privtrack's canonical form: only then can it
+ * be one of our slots) and their content. */
 static int
-take_items(seen_set *set, const cJSON *items, pt_buf *scratch)
+take_items(pt__dynamodb *d, const cJSON *items, pt_buf *scratch)
 {
     pt_record_list *page = NULL;
     const cJSON *it;
@@ -106,9 +99,11 @@ take_items(seen_set *set, const cJSON *items, pt_buf *scratch)
     {
         if (rc != PT_OK)
             break;
+        d->stats.items_read++;
         const cJSON *ts = cJSON_GetObjectItemCaseSensitive(
             cJSON_GetObjectItemCaseSensitive(it, "timestamp"), "S");
         char canon[PT_TIMESTAMP_LEN + 1];
+        unsigned char digest[16];
         int64_t us;
         if (!cJSON_IsString(ts) ||
             pt__parse_iso8601(ts->valuestring, &us) != PT_OK)
@@ -116,34 +111,24 @@ take_items(seen_set *set, const cJSON *items, pt_buf *scratch)
         pt__format_timestamp(canon, us);
         if (strcmp(canon, ts->valuestring) != 0)
             continue; /* another key than any slot */
-        if (set->count == set->cap) {
-            size_t cap = set->cap ? 2 * set->cap : 256;
-            seen_item *grown = realloc(set->items, cap * sizeof(*grown));
-            if (!grown) {
-                rc = pt__fail(PT_ENOMEM, "out of memory");
-                break;
-            }
-            set->items = grown;
-            set->cap = cap;
-        }
-        seen_item *s = &set->items[set->count++];
-        s->us = us;
-        memset(s->digest, 0, sizeof(s->digest));
-        s->claimed = 0;
         size_t before = page->count;
-        if (pt__dynamodb_item_append(page, it) == PT_OK &&
-            page->count == before + 1)
-            rc = content_digest(&page->records[before], s->digest, scratch);
+        int readable = pt__dynamodb_item_append(page, it) == PT_OK &&
+                       page->count == before + 1;
+        if (readable)
+            rc = content_digest(&page->records[before], digest, scratch);
+        if (rc == PT_OK &&
+            pt__ddb_seen_add(&d->seen, us, readable ? digest : NULL,
+                             PT__DDB_SET_EMPTY) != PT_OK)
+            rc = pt__fail(PT_ENOMEM, "out of memory");
     }
     pt_record_list_free(page);
     return rc;
 }
 
 typedef struct span_ctx {
-    const pt__dynamodb *d;
+    pt__dynamodb *d;
     const char *date;
     char from[PT_TIMESTAMP_LEN + 1], to[PT_TIMESTAMP_LEN + 1];
-    seen_set *set;
     pt_buf scratch;
 } span_ctx;
 
@@ -173,93 +158,135 @@ static int
 span_page(cJSON *doc, void *ctx)
 {
     span_ctx *q = ctx;
-    return take_items(q->set, cJSON_GetObjectItemCaseSensitive(doc, "Items"),
+    return take_items(q->d, cJSON_GetObjectItemCaseSensitive(doc, "Items"),
                       &q->scratch);
 }
 
-/* Every item of `date` with a timestamp in [lo, hi). */
+/* Every item of `date` with a timestamp in [lo, hi), into d->seen. */
 static int
-read_span(pt__dynamodb *d, const char *date, int64_t lo, int64_t hi,
-          seen_set *set)
+read_span(pt__dynamodb *d, const char *date, int64_t lo, int64_t hi)
 {
-    span_ctx q = {.d = d, .date = date, .set = set, .scratch = PT_BUF_INIT};
+    span_ctx q = {.d = d, .date = date, .scratch = PT_BUF_INIT};
     int rc;
 
     pt__format_timestamp(q.from, lo);
     pt__format_timestamp(q.to, hi - 1);
+    d->stats.lookups++;
     rc = pt__dynamodb_pages(d, "Query", span_body, span_page, &q);
     pt_buf_free(&q.scratch);
     return rc;
 }
 
+/* A part of a date to read.  `whole`: whole seconds of the date's own day,
+ * remembered once read; otherwise a record whose date is not its time's
+ * (never privtrack's, perhaps a hand-made spool), whose span is read
+ * every time. */
+typedef struct read_range {
+    const char *date;
+    int64_t lo, hi;
+    int whole;
+} read_range;
+
 static int
-cmp_span(const void *a, const void *b)
+cmp_range(const void *a, const void *b)
 {
-    const put_job *x = *(const put_job *const *)a;
-    const put_job *y = *(const put_job *const *)b;
-    int c = strcmp(x->record->date, y->record->date);
+    const read_range *x = a, *y = b;
+    int c = x->whole - y->whole;
+    if (c == 0)
+        c = strcmp(x->date, y->date);
     if (c)
         return c;
     return (x->lo > y->lo) - (x->lo < y->lo);
 }
 
-/* Read the spans of the records to check (merged where they overlap),
- * mark those found stored, and keep every slot seen as taken. */
+/* The parts of the checked records' spans not read yet. */
+static int
+ranges_to_read(put_ctx *c, read_range **out, size_t *n)
+{
+    /* a span touches two seconds at most */
+    read_range *r = malloc(2 * c->count * sizeof(*r));
+    char date[PT_DATE_LEN + 1];
+
+    *n = 0;
+    if (!r)
+        return pt__fail(PT_ENOMEM, "out of memory");
+    for (size_t i = 0; i < c->count; i++) {
+        const put_job *j = &c->jobs[i];
+        if (!j->check || j->dup_of >= 0 || !j->parsed)
+            continue;
+        pt__format_date(date, j->lo);
+        if (strcmp(date, j->record->date) != 0) {
+            r[(*n)++] = (read_range){j->record->date, j->lo, j->hi, 0};
+            continue;
+        }
+        for (int64_t sec = pt__ddb_second_of(j->lo);
+             sec <= pt__ddb_second_of(j->hi - 1); sec++)
+            if (!pt__ddb_seen_covered(&c->d->seen, sec))
+                r[(*n)++] =
+                    (read_range){j->record->date, sec * PT__DDB_SECOND_US,
+                                 (sec + 1) * PT__DDB_SECOND_US, 1};
+    }
+    qsort(r, *n, sizeof(*r), cmp_range);
+    *out = r;
+    return PT_OK;
+}
+
+/* Read what the records to check need (runs of consecutive seconds in one
+ * Query each), then mark those found stored.  Every item read is kept in
+ * d->seen: a slot taken, and a record that may be one of ours. */
 static int
 check_stored(put_ctx *c)
 {
-    seen_set set = {0};
-    put_job **order = calloc(c->count, sizeof(*order));
+    pt__dynamodb *d = c->d;
+    read_range *r = NULL;
     size_t n = 0;
-    int rc = PT_OK;
+    int rc;
 
-    if (!order)
-        return pt__fail(PT_ENOMEM, "out of memory");
-    for (size_t i = 0; i < c->count; i++)
-        if (c->jobs[i].check && c->jobs[i].dup_of < 0 && c->jobs[i].parsed)
-            order[n++] = &c->jobs[i];
-    qsort(order, n, sizeof(*order), cmp_span);
+    pt__ddb_seen_begin(&d->seen, pt__now_us());
+    rc = ranges_to_read(c, &r, &n);
     for (size_t i = 0; i < n && rc == PT_OK;) {
-        int64_t lo = order[i]->lo, hi = order[i]->hi;
+        int64_t hi = r[i].hi;
         size_t e = i + 1;
-        while (e < n &&
-               strcmp(order[e]->record->date, order[i]->record->date) == 0 &&
-               order[e]->lo <= hi) {
-            if (order[e]->hi > hi)
-                hi = order[e]->hi;
+        while (e < n && r[e].whole == r[i].whole &&
+               strcmp(r[e].date, r[i].date) == 0 && r[e].lo <= hi) {
+            if (r[e].hi > hi)
+                hi = r[e].hi;
             e++;
         }
-        rc = read_span(c->d, order[i]->record->date, lo, hi, &set);
+        rc = read_span(d, r[i].date, r[i].lo, hi);
+        for (int64_t us = r[i].lo; rc == PT_OK && r[i].whole && us < hi;
+             us += PT__DDB_SECOND_US)
+            if (pt__ddb_seen_cover(&d->seen, pt__ddb_second_of(us)) != PT_OK)
+                rc = pt__fail(PT_ENOMEM, "out of memory");
         i = e;
     }
-    free(order);
-    if (rc == PT_OK && set.count) {
-        c->taken.times = malloc(set.count * sizeof(*c->taken.times));
-        if (!c->taken.times)
-            rc = pt__fail(PT_ENOMEM, "out of memory");
-    }
-    for (size_t i = 0; rc == PT_OK && i < set.count; i++)
-        c->taken.times[c->taken.count++] = set.items[i].us;
-    pt__ddb_taken_sort(&c->taken);
+    free(r);
     for (size_t i = 0; rc == PT_OK && i < c->count; i++) {
         put_job *j = &c->jobs[i];
         if (!j->check || j->dup_of >= 0 || !j->parsed)
             continue;
-        c->d->stats.checked++;
-        for (size_t s = 0; s < set.count; s++) {
-            /* one item is one record: two identical visits are two items */
-            if (!set.items[s].claimed && set.items[s].us >= j->lo &&
-                set.items[s].us < j->hi &&
-                sodium_memcmp(set.items[s].digest, j->digest, 16) == 0) {
-                set.items[s].claimed = 1;
-                j->stored = 1;
-                c->d->stats.found++;
-                break;
-            }
+        d->stats.checked++;
+        if (pt__ddb_seen_match(&d->seen, j->digest, j->lo, j->hi, j->base_us)) {
+            j->stored = j->found = 1;
+            d->stats.found++;
         }
     }
-    free(set.items);
     return rc;
+}
+
+/* After a put() that succeeded: the records it wrote that were looked up
+ * are items of seconds read, and the same records if replayed again. */
+static int
+remember_written(put_ctx *c)
+{
+    for (size_t i = 0; i < c->count; i++) {
+        const put_job *j = &c->jobs[i];
+        if (j->check && j->parsed && j->dup_of < 0 && j->stored && !j->found &&
+            pt__ddb_seen_add(&c->d->seen, j->slot_us, j->digest, j->base_us) !=
+                PT_OK)
+            return pt__fail(PT_ENOMEM, "out of memory");
+    }
+    return PT_OK;
 }
 
 /* ---- choosing slots ------------------------------------------------------ */
@@ -281,12 +308,14 @@ conditional_slot(put_ctx *c, put_job *j)
         pt__snprintf(j->ts, sizeof(j->ts), "%s", j->record->timestamp);
         return PT_OK;
     }
-    if (pt__ddb_class0_slot(j->lo, j->hi, &j->k, &c->taken, &slot) != PT_OK)
+    if (pt__ddb_class0_slot(j->lo, j->hi, &j->k,
+                            pt__ddb_seen_taken(&c->d->seen), &slot) != PT_OK)
         return pt__fail(PT_EEXIST,
                         "DynamoDB: every free slot within %lld ms of "
                         "%.40s is taken",
                         (long long)(PT__DDB_SPAN_US / 1000),
                         j->record->timestamp);
+    j->slot_us = slot;
     pt__format_timestamp(j->ts, slot);
     return PT_OK;
 }
@@ -306,7 +335,8 @@ assign(put_ctx *c, put_job *j)
         return conditional_slot(c, j);
     }
     pt__ddb_search_init(&q, j->lo, j->hi);
-    while ((step = pt__ddb_search_next(&d->slots, &q, &c->taken, &found)) ==
+    while ((step = pt__ddb_search_next(&d->slots, &q,
+                                       pt__ddb_seen_taken(&d->seen), &found)) ==
            PT__DDB_CLAIM) {
         int rc = pt__ddb_lease_claim(d, found);
         if (rc == PT_EEXIST) {
@@ -322,6 +352,7 @@ assign(put_ctx *c, put_job *j)
         }
     }
     if (step == PT__DDB_FOUND) {
+        j->slot_us = found;
         pt__format_timestamp(j->ts, found);
         return PT_OK;
     }
@@ -565,6 +596,43 @@ send_all(put_ctx *c)
 /* ---- put() --------------------------------------------------------------- */
 
 static int
+cmp_same_record(const void *a, const void *b)
+{
+    const put_job *x = *(const put_job *const *)a;
+    const put_job *y = *(const put_job *const *)b;
+    int c = (x->base_us > y->base_us) - (x->base_us < y->base_us);
+    if (c == 0)
+        c = memcmp(x->digest, y->digest, sizeof(x->digest));
+    return c ? c : (x > y) - (x < y); /* then batch order */
+}
+
+/* The same record (time and content) twice in a batch to check is written
+ * once: each later copy points to the first (sorted, not compared pair by
+ * pair). */
+static int
+mark_duplicates(put_ctx *c)
+{
+    put_job **order = malloc(c->count * sizeof(*order));
+    size_t n = 0;
+
+    if (!order)
+        return pt__fail(PT_ENOMEM, "out of memory");
+    for (size_t i = 0; i < c->count; i++)
+        if (c->jobs[i].check && c->jobs[i].parsed)
+            order[n++] = &c->jobs[i];
+    qsort(order, n, sizeof(*order), cmp_same_record);
+    for (size_t i = 1, first = 0; i < n; i++) {
+        if (order[i]->base_us == order[first]->base_us &&
+            memcmp(order[i]->digest, order[first]->digest, 16) == 0)
+            order[i]->dup_of = (long)(order[first] - c->jobs);
+        else
+            first = i;
+    }
+    free(order);
+    return PT_OK;
+}
+
+static int
 prepare(put_ctx *c, const pt_record *const *records, int replay)
 {
     int64_t now = pt__now_us();
@@ -589,18 +657,15 @@ prepare(put_ctx *c, const pt_record *const *records, int replay)
             continue;
         any_check = 1;
         rc = content_digest(r, j->digest, &scratch);
-        /* The same record twice in a batch to check is written once. */
-        for (size_t p = 0; rc == PT_OK && p < i; p++)
-            if (c->jobs[p].check && c->jobs[p].dup_of < 0 &&
-                c->jobs[p].parsed && c->jobs[p].base_us == j->base_us &&
-                memcmp(c->jobs[p].digest, j->digest, 16) == 0) {
-                j->dup_of = (long)p;
-                break;
-            }
     }
     pt_buf_free(&scratch);
     if (rc == PT_OK && any_check)
+        rc = mark_duplicates(c);
+    if (rc == PT_OK && any_check)
         rc = check_stored(c);
+    else if (rc == PT_OK)
+        /* Nothing to look up: the replay (or import) is over. */
+        pt__ddb_seen_clear(&c->d->seen);
     for (size_t i = 0; i < c->count && rc == PT_OK; i++) {
         put_job *j = &c->jobs[i];
         if (!j->stored && j->dup_of < 0)
@@ -656,12 +721,15 @@ pt__dynamodb_put(pt_storage *s, const pt_record *const *records, size_t count,
         rc = prepare(&c, records, replay || pass > 0);
         if (rc == PT_OK)
             rc = send_all(&c);
+        if (rc == PT_OK)
+            rc = remember_written(&c);
+        /* A failed put may have stored records without knowing it (an
+         * answer lost): what was seen no longer says what is there. */
+        if (rc != PT_OK)
+            pt__ddb_seen_clear(&d->seen);
         /* The table was missing: create it and try again. */
         if (rc == PT_OK || pass > 0 || !maybe_create_table(d, rc))
             break;
-        free(c.taken.times);
-        c.taken.times = NULL;
-        c.taken.count = 0;
         memset(c.jobs, 0, count * sizeof(*c.jobs));
     }
     if (rc != PT_OK)
@@ -671,6 +739,5 @@ pt__dynamodb_put(pt_storage *s, const pt_record *const *records, size_t count,
             c.jobs[i].stored = c.jobs[c.jobs[i].dup_of].stored;
     while (*written < count && c.jobs[*written].stored)
         (*written)++;
-    free(c.taken.times);
     return rc;
 }

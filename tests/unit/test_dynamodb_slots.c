@@ -284,8 +284,7 @@ test_two_writers_never_share(void **state)
 static void
 test_taken_slots_skipped(void **state)
 {
-    int64_t times[600];
-    pt__ddb_taken taken = {times, 0};
+    pt__ddb_taken taken = {0};
     pt__ddb_slots s = {0};
     int64_t w = pt__ddb_window_of(T0), base = w * PT__DDB_WINDOW_US;
     (void)state;
@@ -293,14 +292,13 @@ test_taken_slots_skipped(void **state)
     /* Items another program wrote on the lease's first 300 slots, given
      * in no order. */
     for (int i = 299; i >= 0; i--)
-        times[taken.count++] = base + 9 + (int64_t)i * PT__DDB_CLASSES;
-    times[taken.count++] = base; /* class 0, not ours anyway */
-    pt__ddb_taken_sort(&taken);
-    for (size_t i = 1; i < taken.count; i++)
-        assert_true(times[i - 1] < times[i]);
-    assert_true(pt__ddb_taken_has(&taken, base + 9));
-    assert_false(pt__ddb_taken_has(&taken, base + 10));
-    assert_false(pt__ddb_taken_has(NULL, base + 9));
+        assert_int_equal(
+            pt__ddb_set_add(&taken, base + 9 + (int64_t)i * PT__DDB_CLASSES),
+            PT_OK);
+    assert_int_equal(pt__ddb_set_add(&taken, base), PT_OK); /* class 0 */
+    assert_true(pt__ddb_set_has(&taken, base + 9));
+    assert_false(pt__ddb_set_has(&taken, base + 10));
+    assert_false(pt__ddb_set_has(NULL, base + 9));
 
     assert_int_equal(pt__ddb_slots_add(&s, w, 9, T0), PT_OK);
     int64_t slot;
@@ -314,13 +312,50 @@ test_taken_slots_skipped(void **state)
         PT_ENOTFOUND);
     /* the fallback skips them too */
     uint64_t k = 0;
-    times[0] = base + 250; /* class 0's second slot taken */
-    taken.count = 1;
+    pt__ddb_set_free(&taken);
+    assert_int_equal(pt__ddb_set_add(&taken, base + 250), PT_OK);
     assert_int_equal(
         pt__ddb_class0_slot(base + 1, base + 1000, &k, &taken, &slot), PT_OK);
     assert_int_equal(slot, base + 500);
     assert_int_equal(k, 1);
+    pt__ddb_set_free(&taken);
     pt__ddb_slots_clear(&s);
+}
+
+/* The set behind `taken`: every value added is found, no other, however
+ * many (it grows), whatever their spacing (slots of one class are 250
+ * apart, seconds consecutive), negative times included. */
+static void
+test_set_membership(void **state)
+{
+    pt__ddb_set set = {0};
+    (void)state;
+
+    assert_false(pt__ddb_set_has(&set, 0)); /* empty: never */
+    for (int64_t i = 0; i < 100000; i++) {
+        assert_int_equal(pt__ddb_set_add(&set, T0 + i * PT__DDB_CLASSES),
+                         PT_OK);
+        assert_int_equal(pt__ddb_set_add(&set, -i), PT_OK);
+    }
+    assert_int_equal(set.count, 2 * 100000);
+    assert_true(4 * set.count <= 3 * set.cap);
+    /* added twice: counted once */
+    assert_int_equal(pt__ddb_set_add(&set, T0), PT_OK);
+    assert_int_equal(pt__ddb_set_add(&set, 0), PT_OK);
+    assert_int_equal(set.count, 2 * 100000);
+    for (int64_t i = 0; i < 100000; i++) {
+        assert_true(pt__ddb_set_has(&set, T0 + i * PT__DDB_CLASSES));
+        assert_false(pt__ddb_set_has(&set, T0 + i * PT__DDB_CLASSES + 1));
+        assert_true(pt__ddb_set_has(&set, -i));
+    }
+    assert_false(pt__ddb_set_has(&set, INT64_MAX));
+    /* the marker of a free cell is refused, and never reported present */
+    assert_int_equal(pt__ddb_set_add(&set, PT__DDB_SET_EMPTY), PT_EINVAL);
+    assert_false(pt__ddb_set_has(&set, PT__DDB_SET_EMPTY));
+    pt__ddb_set_free(&set);
+    assert_int_equal(set.count, 0);
+    assert_false(pt__ddb_set_has(&set, T0));
+    pt__ddb_set_free(&set); /* twice: harmless */
 }
 
 /* ---- where a record goes ------------------------------------------------- */
@@ -486,6 +521,7 @@ main(void)
         cmocka_unit_test(test_unique_within_batch),
         cmocka_unit_test(test_two_writers_never_share),
         cmocka_unit_test(test_taken_slots_skipped),
+        cmocka_unit_test(test_set_membership),
         cmocka_unit_test(test_time_moves_within_bounds),
         cmocka_unit_test(test_burst_spreads_within_lease_limits),
         cmocka_unit_test(test_oldest_lease_forgotten),

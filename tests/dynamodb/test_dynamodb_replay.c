@@ -1,0 +1,274 @@
+/*
+ * What a replay reads of the table, against a real dynalite (started by
+ * with-dynalite.sh): each second once per replay, not once per put()
+ * (which made replay quadratic in a dense spool), and never less than
+ * idempotence needs — a second not read yet is read, and a put() that
+ * failed forgets what was seen.  The unit test of the memory itself is
+ * tests/unit/test_dynamodb_seen.c.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "dynamodb/ddb_fixture.h"
+
+/* 2025-01-15T14:30:00.123456: old, so every record is looked up */
+static const int64_t T0 = 1736951400123456LL;
+#define SEC   1000000LL
+#define PUT   400 /* records per put(), as the pipeline's replay */
+#define DENSE 4000
+
+static void
+put_all(pt_storage *s, const batch *b, int replay)
+{
+    for (size_t off = 0; off < b->n; off += PUT) {
+        size_t n = b->n - off < PUT ? b->n - off : PUT, w = 0;
+        int rc = s->methods->put(s, b->ptrs + off, n, replay, &w);
+        if (rc != PT_OK)
+            fail_msg("put at %zu: %s", off, s->errmsg);
+        assert_int_equal(w, n);
+    }
+}
+
+/* Every record of b is in the table once, and nothing else is. */
+static void
+assert_stored_once(pt_storage *s, const batch *b, size_t total)
+{
+    pt_record_list *l = query(s, b->date, 0, 0);
+    assert_int_equal(l->count, total);
+    assert_newest_first_unique(l);
+    for (size_t i = 0; i < b->n; i++)
+        if (count_session(l, b->sids[i]) != 1)
+            fail_msg("session %s stored %d times", b->sids[i],
+                     count_session(l, b->sids[i]));
+    pt_record_list_free(l);
+}
+
+static void
+set_max_items(pt_storage *s, size_t max)
+{
+    ((pt__dynamodb *)(void *)s)->seen.max_items = max;
+}
+
+/* A dense spool (4,000 records in one second, 10 puts) replayed twice:
+ * into an empty table, then by a new instance (a process restarted after
+ * a crash) into the table that has them all.  The second finds every
+ * record and reads each item once: the seconds its spans touch, each
+ * once.  Reading each put's spans again (the quadratic replay) reads
+ * about 10 times as many. */
+static void
+test_replay_reads_each_second_once(void **state)
+{
+    pt_storage *first = fresh_backend(0), *again, *small;
+    const char *table = NULL;
+    batch b;
+    (void)state;
+
+    first->methods->control(first, PT__DYNAMODB_CTL_TABLE_NAME, &table);
+    make_batch(&b, DENSE, T0, "d", 0);
+    spread_batch(&b, T0, SEC / DENSE);
+    put_all(first, &b, 1);
+    pt__dynamodb_stats st = stats_of(first);
+    assert_int_equal(st.checked, DENSE);
+    assert_int_equal(st.found, 0);
+    /* seconds T0's, the next and the one after (the last spans reach it),
+     * read before anything was written there */
+    assert_true(st.lookups <= 3);
+    print_message("first replay: %llu lookups, %llu items read\n",
+                  (unsigned long long)st.lookups,
+                  (unsigned long long)st.items_read);
+    assert_true(st.items_read <= PUT);
+
+    again = open_backend(table, 0);
+    put_all(again, &b, 1);
+    st = stats_of(again);
+    print_message("replay again: %llu lookups, %llu items read\n",
+                  (unsigned long long)st.lookups,
+                  (unsigned long long)st.items_read);
+    assert_int_equal(st.found, DENSE);
+    assert_int_equal(st.batched + st.conditional, 0);
+    assert_true(st.lookups <= 3);
+    assert_int_equal(st.items_read, DENSE); /* each item once */
+    assert_stored_once(again, &b, DENSE);
+
+    /* The memory full (here after 1,000 items): forgotten whole, seconds
+     * and items alike, and read again: every record still found. */
+    small = open_backend(table, 0);
+    set_max_items(small, 1000);
+    put_all(small, &b, 1);
+    st = stats_of(small);
+    assert_int_equal(st.found, DENSE);
+    assert_int_equal(st.batched + st.conditional, 0);
+    assert_true(st.lookups >= DENSE / PUT); /* read again at every put */
+    assert_stored_once(small, &b, DENSE);
+
+    small->methods->close(small);
+    again->methods->close(again);
+    first->methods->close(first);
+    free_batch(&b);
+}
+
+/* A second not read yet is read: records another instance stored three
+ * seconds later, replayed by one that has read only the first seconds,
+ * are found. */
+static void
+test_seconds_not_read_are_read(void **state)
+{
+    pt_storage *a = fresh_backend(0), *other;
+    const char *table = NULL;
+    batch early, late;
+    (void)state;
+
+    a->methods->control(a, PT__DYNAMODB_CTL_TABLE_NAME, &table);
+    make_batch(&early, 50, T0, "e", 0);
+    spread_batch(&early, T0, 1000);
+    put_all(a, &early, 1);
+    other = open_backend(table, 0);
+    make_batch(&late, 50, T0 + 3 * SEC, "l", 0);
+    spread_batch(&late, T0 + 3 * SEC, 1000);
+    put_all(other, &late, 1);
+
+    put_all(a, &late, 1);
+    assert_int_equal(stats_of(a).found, 50);
+    assert_stored_once(a, &late, 100);
+    other->methods->close(other);
+    a->methods->close(a);
+    free_batch(&early);
+    free_batch(&late);
+}
+
+/* A put() that fails may have stored records without knowing it (its
+ * answer lost).  Stand-in: records that another instance stores in
+ * seconds this one has read, then a failed put() on this one.  Replayed
+ * next, they are found: the failure made it forget what it had seen and
+ * read the table again.  Remembering across the failure would store them
+ * twice. */
+static void
+test_failed_put_forgets_what_was_seen(void **state)
+{
+    pt_storage *a = fresh_backend(0), *other;
+    const char *table = NULL;
+    batch read, lost, refused;
+    size_t w = 0;
+    char *huge = malloc(500 * 1024);
+    (void)state;
+
+    assert_non_null(huge);
+    memset(huge, 'x', 500 * 1024 - 1);
+    huge[500 * 1024 - 1] = '\0';
+    a->methods->control(a, PT__DYNAMODB_CTL_TABLE_NAME, &table);
+    make_batch(&read, 20, T0, "r", 0);
+    spread_batch(&read, T0, 1000);
+    put_all(a, &read, 1); /* a has read T0's seconds */
+    uint64_t lookups = stats_of(a).lookups;
+
+    other = open_backend(table, 0);
+    make_batch(&lost, 20, T0 + 100000, "x", 0);
+    spread_batch(&lost, T0 + 100000, 1000);
+    put_all(other, &lost, 1); /* in those seconds */
+
+    /* a fails: DynamoDB refuses a record over 400 KB */
+    make_batch(&refused, 1, T0 + 5 * SEC, "f", 0);
+    refused.records[0].user_agent = huge;
+    assert_int_equal(a->methods->put(a, refused.ptrs, 1, 1, &w), PT_EBACKEND);
+
+    put_all(a, &lost, 1);
+    pt__dynamodb_stats st = stats_of(a);
+    assert_int_equal(st.found, 20);
+    assert_true(st.lookups > lookups + 1); /* T0's seconds read again */
+    assert_stored_once(a, &lost, 40);
+    assert_stored_once(a, &read, 40);
+
+    other->methods->close(other);
+    a->methods->close(a);
+    free_batch(&read);
+    free_batch(&lost);
+    free_batch(&refused);
+    free(huge);
+}
+
+/* Two identical visits (same content, times 10 µs apart) replayed in
+ * separate puts are two records; the same record replayed twice is one. */
+static void
+test_identical_visits_stay_two(void **state)
+{
+    pt_storage *a = fresh_backend(0);
+    batch one, two;
+    size_t w = 0;
+    (void)state;
+
+    make_batch(&one, 1, T0, "i", 0);
+    make_batch(&two, 1, T0 + 10, "i", 0); /* the same session id */
+    assert_string_equal(one.sids[0], two.sids[0]);
+    assert_int_equal(a->methods->put(a, one.ptrs, 1, 1, &w), PT_OK);
+    assert_int_equal(a->methods->put(a, two.ptrs, 1, 1, &w), PT_OK);
+    assert_int_equal(a->methods->put(a, one.ptrs, 1, 1, &w), PT_OK);
+    assert_int_equal(a->methods->put(a, two.ptrs, 1, 1, &w), PT_OK);
+    pt_record_list *l = query(a, one.date, 0, 0);
+    assert_int_equal(l->count, 2);
+    pt_record_list_free(l);
+    assert_int_equal(stats_of(a).found, 2);
+
+    /* and a new instance finds both, one item each */
+    const char *table = NULL;
+    a->methods->control(a, PT__DYNAMODB_CTL_TABLE_NAME, &table);
+    pt_storage *b = open_backend(table, 0);
+    const pt_record *both[] = {one.ptrs[0], two.ptrs[0]};
+    assert_int_equal(b->methods->put(b, both, 2, 1, &w), PT_OK);
+    assert_int_equal(stats_of(b).found, 2);
+    l = query(b, one.date, 0, 0);
+    assert_int_equal(l->count, 2);
+    pt_record_list_free(l);
+    b->methods->close(b);
+    a->methods->close(a);
+    free_batch(&one);
+    free_batch(&two);
+}
+
+/* Purge deletes items: what a replay had seen of them is forgotten with
+ * them (read again), so records replayed after the purge are written
+ * again instead of being taken for stored. */
+static void
+test_purge_forgets_what_was_seen(void **state)
+{
+    pt_storage *a = fresh_backend(0);
+    batch b;
+    uint64_t removed = 0;
+    (void)state;
+
+    /* expired long ago (ttl in 2025-01-15's past): purge removes them */
+    make_batch(&b, 30, T0, "p", T0 / SEC - 3600);
+    spread_batch(&b, T0, 1000);
+    put_all(a, &b, 1);
+    uint64_t lookups = stats_of(a).lookups;
+    assert_int_equal(a->methods->purge(a, T0 / SEC, &removed), PT_OK);
+    assert_int_equal(removed, 30);
+
+    put_all(a, &b, 1);
+    pt__dynamodb_stats st = stats_of(a);
+    assert_true(st.lookups > lookups); /* read again */
+    assert_int_equal(st.found, 0);
+    assert_int_equal(st.batched + st.conditional, 60);
+    a->methods->close(a);
+    free_batch(&b);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_replay_reads_each_second_once),
+        cmocka_unit_test(test_seconds_not_read_are_read),
+        cmocka_unit_test(test_failed_put_forgets_what_was_seen),
+        cmocka_unit_test(test_identical_visits_stay_two),
+        cmocka_unit_test(test_purge_forgets_what_was_seen),
+    };
+    if (ddb_fixture_init() != 0)
+        return 1;
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
