@@ -46,8 +46,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Items remembered at most (about 40 bytes each): past this, the next
- * put() starts over (it reads its seconds again: one Query). */
+/* Items remembered at most (up to 80 bytes each with the hash tables'
+ * slack: about 10 MB): past this, the next put() starts over (it reads
+ * its seconds again: one Query). */
 #define PT__DDB_SEEN_MAX_ITEMS (1u << 17)
 /* The memory is forgotten this long after its first read (see above: it
  * must stay well under 5 days). */
