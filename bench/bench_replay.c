@@ -15,10 +15,14 @@
  *                           into BENCH_DDB_ENDPOINT (dynalite), table
  *                           BENCH_REPLAY_TABLE (default bench-replay)
  *
- * BENCH_REPLAY_TIMEOUT (seconds, default 600) bounds the replay.
+ * BENCH_REPLAY_TIMEOUT (seconds, default 600) bounds the replay.  The
+ * replay's memory is the peak RSS during it (VmHWM, reset just before it)
+ * above the RSS it started from, per record replayed: flat memory gives
+ * about 0.
  */
 #include "bench_common.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +98,23 @@ fill_spool(const char *dir, const char *spool, size_t n)
             (double)(pt_bench_now_ns() - t0) / 1e9);
 }
 
+/* Reset the peak RSS (VmHWM) to the current RSS and return that RSS (MiB),
+ * after handing what the spooling freed back to the system.  -1 when the
+ * kernel cannot reset the peak. */
+static double
+rss_mark(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    int ok;
+
+    malloc_trim(0);
+    if (!f)
+        return -1;
+    ok = fputs("5", f) >= 0;
+    ok = fclose(f) == 0 && ok;
+    return ok ? pt_bench_vm_mb("VmRSS") : -1;
+}
+
 /* Replay the spool through a synchronous tracker on `policy`. */
 static double
 replay(pt_policy *policy, const char *spool, size_t n, const char *what)
@@ -103,7 +124,7 @@ replay(pt_policy *policy, const char *spool, size_t n, const char *what)
         (unsigned int)pt_bench_env_size("BENCH_REPLAY_TIMEOUT", 600);
     pt_tracker *t;
     uint64_t replayed = 0, t0, elapsed;
-    double cpu0, cpu;
+    double cpu0, cpu, rss0, peak;
     pt_spool_status st;
     char key[64];
     int rc;
@@ -113,11 +134,13 @@ replay(pt_policy *policy, const char *spool, size_t n, const char *what)
     t = pt_bench_tracker(policy, &opts);
     if ((rc = pt_tracker_init_storage(t)) != PT_OK)
         pt_bench_die("init storage: %s", pt_tracker_errmsg(t));
+    rss0 = rss_mark();
     t0 = pt_bench_now_ns();
     cpu0 = pt_bench_cpu_us();
     rc = pt_tracker_spool_replay(t, timeout_s * 1000u, &replayed);
     elapsed = pt_bench_now_ns() - t0;
     cpu = pt_bench_cpu_us() - cpu0;
+    peak = pt_bench_vm_mb("VmHWM");
     if (rc != PT_OK)
         pt_bench_die("replay: %s after %llu records", pt_tracker_errmsg(t),
                      (unsigned long long)replayed);
@@ -136,6 +159,11 @@ replay(pt_policy *policy, const char *spool, size_t n, const char *what)
     pt_bench_emit(key, (double)n, "records");
     snprintf(key, sizeof key, "replay.%s.cpu_us_per_record", what);
     pt_bench_emit(key, cpu / (double)n, "us/record");
+    if (rss0 >= 0) {
+        snprintf(key, sizeof key, "replay.%s.peak_bytes_per_record", what);
+        pt_bench_emit(key, (peak - rss0) * 1048576.0 / (double)n,
+                      "bytes/record");
+    }
     fprintf(stderr, "replay into %s: %zu records in %.2f s (%.0f/s)\n", what, n,
             (double)elapsed / 1e9, (double)n / ((double)elapsed / 1e9));
     return (double)elapsed / 1e9;

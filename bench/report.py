@@ -159,6 +159,11 @@ def rows(r):
         pt("replay.dynamodb.records_per_s"),
         pt("dynamodb.privtrack.records_per_s"), HIGHER, "ratio ≥ 1",
         at_least(1.0, on="ratio"))
+    add("spool replay into the file store: peak memory above its start",
+        "bytes/record", pt("replay.file.peak_bytes_per_record"), None, LOWER)
+    add("spool replay into DynamoDB: peak memory above its start",
+        "bytes/record", pt("replay.dynamodb.peak_bytes_per_record"), None,
+        LOWER)
     # 6. Python: Tracker.track() vs the seed's synchronous put_item
     for t in (1, 4):
         for q, name in (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9")):
