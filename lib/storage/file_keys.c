@@ -3,67 +3,65 @@
  * idempotent replay: a record replayed from the spool after a crash may or
  * may not have reached the file before, and must end up there once.
  *
- * Full keys are stored, not only their hashes, so that a hash collision can
- * never make a record look stored when it is not.
+ * A key is kept as its 128-bit BLAKE2b digest, inline in an open-addressing
+ * table (16 bytes a cell, at most 3/4 full): 21 to 43 bytes a key, where
+ * full keys in malloc()ed strings took 110 to 180.  A record wrongly taken
+ * for stored would need a 128-bit collision between two keys of one day
+ * file (the argument the DynamoDB backend's content digests rest on too).
  */
 #include "storage/file_store.h"
 
 #include <cjson/cJSON.h>
+#include <sodium.h>
 
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct key_slot {
-    uint64_t hash;
-    char *key; /* timestamp '\0' session_id; NULL: empty slot */
-    size_t len;
-} key_slot;
+#define DIGEST_LEN 16
+
+/* The all-zero digest marks a free cell; a key whose digest is all zero
+ * (2^-128) is stored as the digest ...01 instead. */
+typedef struct key_cell {
+    unsigned char digest[DIGEST_LEN];
+} key_cell;
 
 struct pt__file_keys {
-    key_slot *slots;
+    key_cell *cells;
     size_t cap; /* power of two */
     size_t count;
 };
 
-static uint64_t
-fnv1a(const char *p, size_t len)
+static int
+cell_free(const key_cell *c)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
+    static const unsigned char zero[DIGEST_LEN];
+    return memcmp(c->digest, zero, DIGEST_LEN) == 0;
 }
 
-static key_slot *
-find_slot(key_slot *slots, size_t cap, uint64_t hash, const char *key,
-          size_t len)
+/* The digest is BLAKE2b output: any 8 of its bytes are a uniform hash. */
+static key_cell *
+find_cell(key_cell *cells, size_t cap, const key_cell *key)
 {
-    size_t i = (size_t)hash & (cap - 1);
-    for (;;) {
-        key_slot *s = &slots[i];
-        if (!s->key ||
-            (s->hash == hash && s->len == len && !memcmp(s->key, key, len)))
-            return s;
-        i = (i + 1) & (cap - 1);
-    }
+    uint64_t h;
+    memcpy(&h, key->digest, sizeof(h));
+    for (size_t i = (size_t)h & (cap - 1);; i = (i + 1) & (cap - 1))
+        if (cell_free(&cells[i]) ||
+            memcmp(cells[i].digest, key->digest, DIGEST_LEN) == 0)
+            return &cells[i];
 }
 
 static int
 grow(pt__file_keys *k)
 {
     size_t cap = k->cap ? k->cap * 2 : 1024;
-    key_slot *slots = calloc(cap, sizeof(*slots));
-    if (!slots)
+    key_cell *cells = calloc(cap, sizeof(*cells));
+    if (!cells)
         return -1;
-    for (size_t i = 0; i < k->cap; i++) {
-        key_slot *old = &k->slots[i];
-        if (old->key)
-            *find_slot(slots, cap, old->hash, old->key, old->len) = *old;
-    }
-    free(k->slots);
-    k->slots = slots;
+    for (size_t i = 0; i < k->cap; i++)
+        if (!cell_free(&k->cells[i]))
+            *find_cell(cells, cap, &k->cells[i]) = k->cells[i];
+    free(k->cells);
+    k->cells = cells;
     k->cap = cap;
     return 0;
 }
@@ -72,44 +70,31 @@ int
 pt__file_keys_check_add(pt__file_keys *k, const char *timestamp,
                         const char *session_id)
 {
-    size_t tl = timestamp ? strlen(timestamp) : 0;
-    size_t sl = session_id ? strlen(session_id) : 0;
-    size_t len = tl + 1 + sl;
-    char stack[128], *key = len <= sizeof(stack) ? stack : malloc(len);
-    uint64_t hash;
-    key_slot *slot;
-    int rc = 0;
+    static const unsigned char nul = 0;
+    crypto_generichash_state st;
+    key_cell key;
+    key_cell *cell;
 
-    if (!key)
+    /* timestamp '\0' session_id: no two keys give the same bytes */
+    crypto_generichash_init(&st, NULL, 0, DIGEST_LEN);
+    if (timestamp)
+        crypto_generichash_update(&st, (const unsigned char *)timestamp,
+                                  strlen(timestamp));
+    crypto_generichash_update(&st, &nul, 1);
+    if (session_id)
+        crypto_generichash_update(&st, (const unsigned char *)session_id,
+                                  strlen(session_id));
+    crypto_generichash_final(&st, key.digest, DIGEST_LEN);
+    if (cell_free(&key))
+        key.digest[DIGEST_LEN - 1] = 1;
+    if (4 * (k->count + 1) > 3 * k->cap && grow(k) != 0)
         return -1;
-    if (tl)
-        memcpy(key, timestamp, tl);
-    key[tl] = '\0';
-    if (sl)
-        memcpy(key + tl + 1, session_id, sl);
-    hash = fnv1a(key, len);
-    if ((k->count + 1) * 2 > k->cap && grow(k) != 0) {
-        rc = -1;
-        goto out;
-    }
-    slot = find_slot(k->slots, k->cap, hash, key, len);
-    if (slot->key) {
-        rc = 1;
-        goto out;
-    }
-    slot->key = malloc(len);
-    if (!slot->key) {
-        rc = -1;
-        goto out;
-    }
-    memcpy(slot->key, key, len);
-    slot->hash = hash;
-    slot->len = len;
+    cell = find_cell(k->cells, k->cap, &key);
+    if (!cell_free(cell))
+        return 1;
+    *cell = key;
     k->count++;
-out:
-    if (key != stack)
-        free(key);
-    return rc;
+    return 0;
 }
 
 typedef struct load_ctx {
@@ -188,8 +173,6 @@ pt__file_keys_free(pt__file_keys *k)
 {
     if (!k)
         return;
-    for (size_t i = 0; i < k->cap; i++)
-        free(k->slots[i].key);
-    free(k->slots);
+    free(k->cells);
     free(k);
 }

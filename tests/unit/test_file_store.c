@@ -716,6 +716,44 @@ test_replay_reads_each_line_once(void **state)
     s->methods->close(s);
 }
 
+/* The replay's key set (128-bit digests of timestamp and session id):
+ * every key added is found afterwards and not before, however many (it
+ * grows), and keys that differ only where the timestamp ends and the
+ * session id starts, or by a missing session id, are different keys. */
+static void
+test_replay_key_set(void **state)
+{
+    enum { N = 100000 };
+    fixture *f = *state;
+    pt_storage *s = open_store(f->store, PT__FILE_FSYNC_BATCH);
+    pt__file_store *fs = (pt__file_store *)(void *)s;
+    pt__file_keys *keys = NULL;
+    char path[512], ts[40], sid[32];
+    int fd;
+
+    assert_int_equal(s->methods->init(s), PT_OK);
+    snprintf(path, sizeof(path), "%s/empty.jsonl", f->store);
+    fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(pt__file_keys_load(fs, fd, path, &keys), PT_OK);
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < N; i++) {
+            snprintf(ts, sizeof(ts), "2025-01-15T10:%02d:%02d.%06dZ",
+                     i / 60000 % 60, i / 1000 % 60, i % 1000);
+            snprintf(sid, sizeof(sid), "1-%08x", (unsigned)i);
+            assert_int_equal(pt__file_keys_check_add(keys, ts, sid), round);
+        }
+    assert_int_equal(pt__file_keys_check_add(keys, "ab", "c"), 0);
+    assert_int_equal(pt__file_keys_check_add(keys, "a", "bc"), 0);
+    assert_int_equal(pt__file_keys_check_add(keys, "abc", NULL), 0);
+    assert_int_equal(pt__file_keys_check_add(keys, "abc", ""), 1);
+    assert_int_equal(pt__file_keys_check_add(keys, "ab", "c"), 1);
+    assert_int_equal(pt__file_keys_check_add(keys, "a", "bc"), 1);
+    pt__file_keys_free(keys);
+    close(fd);
+    s->methods->close(s);
+}
+
 /* The kept keys follow the file: lines another writer appends between two
  * replayed puts are seen, and a file replaced by purge is read anew (a
  * record purged since is stored again, not taken as still there). */
@@ -928,6 +966,7 @@ main(void)
         T(test_replay_is_idempotent),
         T(test_replay_reads_each_line_once),
         T(test_replay_keys_follow_the_file),
+        T(test_replay_key_set),
         T(test_purge_partial_and_whole),
         T(test_purge_keeps_torn_line_isolated),
         T(test_fsync_modes),
