@@ -173,13 +173,36 @@ def test_unicode_round_trip(keep_policy):
 def test_invalid_text_is_replaced_not_passed_through(keep_policy, store):
     r = one_record(keep_policy,
                    filenames=["lone \ud800 surrogate.m4a",
-                              b"latin1 \xe9t\xe9.m4a", "cut\x00 at NUL.m4a"])
+                              b"latin1 \xe9t\xe9.m4a"])
     # Each byte of the surrogate's (invalid) UTF-8 form is replaced.
     assert r["filenames"][0] == "lone \ufffd\ufffd\ufffd surrogate.m4a"
     assert r["filenames"][1] == "latin1 \ufffdt\ufffd.m4a"
-    assert r["filenames"][2] == "cut"  # a C string ends at NUL
     with open(os.path.join(store, today() + ".jsonl"), "rb") as f:
         f.read().decode("utf-8")  # the store holds valid UTF-8 only
+
+
+@pytest.mark.parametrize("visit, what", [
+    ({"headers": {"DNT\x00x": "1"}}, "header names and values"),
+    ({"headers": [("DNT", "1\x00junk")]}, "header names and values"),
+    ({"headers": {"X-Forwarded-For": b"198.51.100.9\x00"}},
+     "header names and values"),
+    ({"remote_addr": "198.51.100.1\x00evil"}, "remote_addr"),
+    ({"remote_addr": b"198.51.100.1\x00"}, "remote_addr"),
+    ({"links": ["https://a.example/\x00x"]}, "links"),
+    ({"filenames": ("cut\x00 at NUL.m4a",), "links": ["https://b.example/"]},
+     "filenames"),
+])
+def test_a_nul_is_rejected_not_cut(keep_policy, visit, what):
+    """Issue 14: a NUL cut strings, so a header named "DNT\\u0000x" counted
+    as DNT.  The command rejects such a line; the binding, which sees the
+    whole string before C does, rejects such a visit: a ValueError naming
+    the argument (never its value, which may hold an address), nothing
+    recorded."""
+    with privtrack.Tracker(keep_policy, synchronous=True) as t:
+        with pytest.raises(ValueError, match=what + ".* NUL") as info:
+            t.track(**visit)
+        assert "198.51" not in str(info.value)
+        assert t.counters()["accepted"] == 0
 
 
 # ---- caps -----------------------------------------------------------------

@@ -161,6 +161,22 @@ def test_a_closed_tracker_does_not_fail_requests(store, caplog):
     assert not any("203.0.113.10" in m for m in errors)
 
 
+def test_a_header_with_a_nul_is_not_recorded_nor_fatal(store, caplog):
+    # The binding refuses a NUL (it would cut "1\0..." to "1" for C): the
+    # request is served, the visit logged as not recorded, nothing quoted.
+    app = TrackingMiddleware(hello, keep(store), synchronous=True)
+    r = get(app, environ_base={"REMOTE_ADDR": "203.0.113.11",
+                               "HTTP_X_FORWARDED_FOR": "198.51.100.9\x00"})
+    assert r.status_code == 200 and r.data == b"hello"
+    r = get(app, environ_base={"REMOTE_ADDR": "203.0.113.12"})
+    app.close()
+    assert [rec["client_ip"] for rec in store_lines(store)] == ["203.0.113.12"]
+    errors = [rec.getMessage() for rec in caplog.records
+              if rec.name == "privtrack"]
+    assert any("ValueError" in m and "NUL" in m for m in errors), errors
+    assert not any("203.0.113.11" in m or "198.51" in m for m in errors)
+
+
 def test_header_names_and_latin1_values():
     remote, headers = visit_from_environ({
         "REMOTE_ADDR": "203.0.113.1", "HTTP_USER_AGENT": "Ünï",

@@ -278,8 +278,7 @@ _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 def _to_bytes(value, what):
     # Strings are encoded as UTF-8; lone surrogates pass through as the
     # invalid UTF-8 they are, and the library replaces them like any other
-    # invalid UTF-8.  A NUL ends a C string: the library sees the text
-    # before it, as with the CLI.
+    # invalid UTF-8.  A NUL is refused by _encoded_strings.
     if isinstance(value, str):
         return value.encode("utf-8", "surrogatepass")
     if isinstance(value, (bytes, bytearray, memoryview)):
@@ -462,7 +461,24 @@ def _encoded_strings(remote_addr, headers, links, filenames):
     if remote_addr is not None:
         strings.append(_to_bytes(remote_addr, "remote_addr"))
     strings.append(b"")
-    return strings, n_headers, n_links, n_files, b"\0".join(strings)
+    blob = b"\0".join(strings)
+    if blob.count(b"\0") != len(strings) - 1:
+        _refuse_nul(strings, n_headers, n_links, n_files)
+    return strings, n_headers, n_links, n_files, blob
+
+
+def _refuse_nul(strings, n_headers, n_links, n_files):
+    """A NUL inside a string would end it for C: "DNT\\0x" would read as
+    DNT, an address would lose its tail.  The command rejects such a visit
+    line, and so does the binding (naming the argument, never the value:
+    it may hold an address)."""
+    at = next(i for i, one in enumerate(strings) if b"\0" in one)
+    bounds = ((2 * n_headers, "header names and values"),
+              (2 * n_headers + n_links, "links"),
+              (2 * n_headers + n_links + n_files, "filenames"))
+    what = next((name for end, name in bounds if at < end), "remote_addr")
+    raise ValueError("%s: a string holds a NUL character, which would cut "
+                     "it short for the library" % what)
 
 
 def make_visit(remote_addr=None, headers=None, links=None, filenames=None,
