@@ -210,6 +210,9 @@ def rows(r):
         ("{:,.0f}".format(n) if n else "n/a"), "items/s",
         pt("dynamodb_read.items_per_s"), bl("dynamodb_read.items_per_s"),
         HIGHER)
+    add("DynamoDB range read for stats (ProjectionExpression) vs boto3 loop",
+        "items/s", pt("dynamodb_read.stats_items_per_s"),
+        bl("dynamodb_read.items_per_s"), HIGHER)
     # 8. memory
     empty_c = pt("memory.empty_c.hwm_mb")
     empty_py = bl("memory.python_empty.hwm_mb")
