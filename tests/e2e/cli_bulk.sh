@@ -41,7 +41,9 @@ peak_kb() { # peak RSS of a command, in KiB
 subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' "$@" || fail "$* failed"
 }
-if ldd "$PT" | grep -Eq 'lib(a|t|ub)san'; then
+# (ldd's output taken whole: under pipefail, `ldd | grep -q` fails
+# whenever grep quits before ldd has written everything.)
+if grep -Eq 'lib(a|t|ub)san' <<<"$(ldd "$PT")"; then
     echo "(sanitizer build: peak RSS not checked)"
 else
     for cmd in "stats --date $D --json" "export --date $D --output rss.json" \

@@ -198,7 +198,7 @@ run 0 $T "$PT" export --date "$D" --output out.json
 [ "$(stat -c %a out.json)" = 600 ] || fail "export mode $(stat -c %a out.json)"
 ok
 py 'import json,sys; assert len(json.load(open(sys.argv[1]))) >= 12' out.json
-ls -A | grep -q 'json\.tmp-' && fail "export left a temporary file"
+[ -z "$(ls -A | grep 'json\.tmp-')" ] || fail "export left a temporary file"
 ok
 write_policy audit.ini '[audit]' 'output = audit.jsonl' 'show_raw = true'
 run 0 $T "$PT" record --dry-run --policy audit.ini visits.jsonl
@@ -267,7 +267,7 @@ for cmd in "export --date $D" "policy notice" "report --date $D"; do
     ok
     [ "$(cat kept.out)" = previous ] || fail "$cmd: kept.out changed"
     ok
-    ls -A | grep -q 'kept\.out\.tmp' && fail "$cmd: a temporary file was left behind"
+    [ -z "$(ls -A | grep 'kept\.out\.tmp')" ] || fail "$cmd: a temporary file was left behind"
     ok
 done
 

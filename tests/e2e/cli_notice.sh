@@ -131,7 +131,7 @@ ok
 [ ! -s "$OUT" ] || fail "--output also wrote to standard output"
 ok
 contains notice.html '</html>'
-ls -a | grep -q '\.tmp-' && fail "a temporary file was left behind"
+[ -z "$(ls -a | grep '\.tmp-')" ] || fail "a temporary file was left behind"
 ok
 run 2 "$PT" policy record --output no-such-dir/record.md
 contains "$ERR" 'no-such-dir/record.md'
