@@ -24,10 +24,20 @@ static const char keys_help[] =
     "  destroy          destroy now every key of the periods that end on or\n"
     "                   before --before's date (00:00 UTC): forget everyone\n"
     "                   before it.  No process makes new keys for those\n"
-    "                   periods afterwards.\n"
+    "                   periods afterwards.  The date can be at most the end\n"
+    "                   of the current period (tomorrow, with daily keys).\n"
     "  --before DATE    the first date whose visits stay linkable\n"
     "  --yes            really destroy; without it, print what would be\n"
     "                   destroyed and exit 1\n";
+
+/* The library's message names the command already ("keys destroy: ..."). */
+static int
+keys_fail(const pt_tracker *tracker, int pt_code)
+{
+    const char *detail = pt_tracker_errmsg(tracker);
+    cli_error("%s", *detail ? detail : pt_strerror(pt_code));
+    return cli_exit_code(pt_code);
+}
 
 /* "2025-01-15T00:00:03Z" (21 bytes); "-" when unknown. */
 static const char *
@@ -92,7 +102,7 @@ keys_status(pt_tracker *tracker, const pt_policy *policy, int json)
 
     if (prc != PT_OK) {
         cJSON_Delete(l.array);
-        return cli_fail(tracker, prc, "keys status");
+        return keys_fail(tracker, prc);
     }
     if (json) {
         char *text = cJSON_PrintUnformatted(l.array);
@@ -125,7 +135,7 @@ keys_destroy(pt_tracker *tracker, const char *before, int yes)
                                   yes ? 0 : PT_KEYS_DESTROY_LIST_ONLY,
                                   print_key, &l, &n);
     if (prc != PT_OK)
-        return cli_fail(tracker, prc, "keys destroy");
+        return keys_fail(tracker, prc);
     if (!yes) {
         cli_error("keys destroy: %llu key%s would be destroyed (periods "
                   "ending by %s 00:00 UTC); nothing done without --yes",

@@ -706,7 +706,9 @@ PT_EXTERN int pt_tracker_keys_status(pt_tracker *tracker, pt_key_info_fn fn,
  *  (optional) is told about each key destroyed (or, with
  *  PT_KEYS_DESTROY_LIST_ONLY, that would be); `destroyed` (optional) gets
  *  how many.  Keys held in memory by this tracker go at once, by others at
- *  their next refresh (within 10 minutes).  Any thread. */
+ *  their next refresh (within 10 minutes).  PT_EINVAL, nothing changed,
+ *  when `before` is after the end of the current period (it would forbid
+ *  keys for periods that have not begun).  Any thread. */
 PT_EXTERN int pt_tracker_keys_destroy(pt_tracker *tracker, int64_t before,
                                       unsigned int flags, pt_key_info_fn fn,
                                       void *userdata, uint64_t *destroyed);

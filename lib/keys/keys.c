@@ -557,8 +557,25 @@ pt__keys_destroy(pt__keys *k, int64_t before, unsigned int flags,
 
     *destroyed = 0;
     if (!due_only && (before < 0 || before > INT64_MAX / 1000000))
-        return pt__fail(PT_EINVAL, "keys destroy: bad time %lld",
-                        (long long)before);
+        return pt__fail(PT_EINVAL, "bad time %lld", (long long)before);
+    if (!due_only) {
+        /* Later than the current period's end, the date would also forbid
+         * keys for periods that have not begun: there is no one to forget
+         * there, and their visits would all lose client_ip until then. */
+        pt__period current = pt__period_of(k->rotation, now_us);
+        if (before_us > current.end_us) {
+            char asked[PT_DATE_LEN + 1], last[PT_DATE_LEN + 1];
+            pt__format_date(asked, before_us);
+            pt__format_date(last, current.end_us);
+            return pt__fail(PT_EINVAL,
+                            "%s is after the end of the "
+                            "current key period (%s 00:00 UTC): it would "
+                            "forbid keys for periods that have not begun, "
+                            "and their visits would be stored without "
+                            "client_ip; give a date up to %s",
+                            asked, last, last);
+        }
+    }
     pthread_mutex_lock(&k->store_lock);
     rc = list_sorted(k, &recs, &n, &stored_before);
     /* First the marker, then the keys: a process that reads the store in

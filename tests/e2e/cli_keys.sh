@@ -99,6 +99,14 @@ ok
 
 # ---- keys destroy --before ------------------------------------------------------
 TOMORROW="$(date -u -d tomorrow +%F)"
+# A date after today's end would also forbid keys for days that have not
+# begun (all their visits without client_ip): refused, nothing changed.
+FAR="$(date -u -d '+3 days' +%F)"
+listing="$(ls -A "$KD")"
+run 1 "$PT" keys destroy --before "$FAR" --yes --policy daily.ini
+contains "$ERR" "^privtrack: keys destroy: $FAR is after the end of the current key period \($TOMORROW 00:00 UTC\).*give a date up to $TOMORROW\$"
+[ "$listing" = "$(ls -A "$KD")" ] || fail "a refused keys destroy changed the key directory: $(ls -A "$KD")"
+ok
 run 1 "$PT" keys destroy --before "$TOMORROW" --policy daily.ini
 contains "$OUT" "^would destroy daily-$TODAY "
 contains "$ERR" 'nothing done without --yes'

@@ -541,6 +541,26 @@ test_destroy_before(void **state)
     assert_int_equal(l.destroy_after[2], at("2025-01-18T00:00:00Z") / 1000000);
     assert_int_equal(l.wrapped[0], 0);
 
+    /* A date after the current period's end would also forbid keys for
+     * periods that have not begun (their visits would lose client_ip):
+     * refused, listing included; nothing destroyed, nothing remembered.
+     * The end itself (tomorrow: forget everyone until now) is accepted. */
+    for (unsigned int flags = 0; flags <= PT_KEYS_DESTROY_LIST_ONLY; flags++) {
+        assert_int_equal(pt__keys_destroy(k,
+                                          at("2025-01-16T00:00:01Z") / 1000000,
+                                          flags, now, NULL, NULL, &n),
+                         PT_EINVAL);
+        assert_non_null(
+            strstr(pt_last_error(), "give a date up to 2025-01-16"));
+        assert_int_equal(n, 0);
+    }
+    assert_true(exists("daily-2025-01-15.key"));
+    assert_false(exists("destroyed-before"));
+    assert_int_equal(pt__keys_destroy(k, at("2025-01-16T00:00:00Z") / 1000000,
+                                      PT_KEYS_DESTROY_LIST_ONLY, now, NULL,
+                                      NULL, &n),
+                     PT_OK);
+    assert_int_equal(n, 3);
     /* listing only */
     memset(&l, 0, sizeof(l));
     assert_int_equal(pt__keys_destroy(k, at("2025-01-15T00:00:00Z") / 1000000,
