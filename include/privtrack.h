@@ -633,9 +633,13 @@ typedef struct pt_stats_options {
 PT_EXTERN int pt_tracker_stats(pt_tracker *tracker,
                                const pt_stats_options *opts, char **json);
 
-/** Remove records whose ttl is before `now` (Unix seconds; 0: now), and,
- *  when keys rotate, destroy the keys whose period and grace have passed
- *  (as of the clock).  `removed` (optional) receives how many records.
+/** Remove records whose ttl is before `now` (Unix seconds; 0: now), remove
+ *  from the records that stay every field past its own retention
+ *  ([retention] <field>_days; a backend without rewrite() keeps them
+ *  stored, hidden from reads, and a warning is logged), and, when keys
+ *  rotate, destroy the keys whose period and grace have passed (as of the
+ *  clock).  Records and fields stored meanwhile by running trackers are
+ *  never lost.  `removed` (optional) receives how many records.
  *  Any thread. */
 PT_EXTERN int pt_tracker_purge(pt_tracker *tracker, int64_t now,
                                uint64_t *removed);
@@ -727,7 +731,7 @@ PT_EXTERN int pt_tracker_keys_destroy(pt_tracker *tracker, int64_t before,
  * time (the writer thread, or the caller of query/purge/init, serialised by
  * the tracker).  Instances of the same backend may run in parallel. */
 
-#define PT_STORAGE_METHODS_VERSION 2
+#define PT_STORAGE_METHODS_VERSION 3
 
 /* Capability flags. */
 #define PT_STORAGE_CAP_QUERY 0x1u /* query() works */
@@ -738,6 +742,69 @@ PT_EXTERN int pt_tracker_keys_destroy(pt_tracker *tracker, int64_t before,
 #define PT_STORAGE_CAP_IDEMPOTENT 0x4u
 
 typedef struct pt_storage pt_storage;
+
+/* ---- rewriting stored records (methods version 3) ------------------------
+ * Erasure (pt_tracker_subject_erase) and per-field retention
+ * (pt_tracker_purge) change records in place: the backend hands each
+ * record to a callback that says what to do with it. */
+
+/* What a pt_rewrite_fn asks for one record: keep it, delete it, or remove
+ * fields (any of PT_FIELD_CLIENT_IP, _USER_AGENT, _LINKS, _TITLES,
+ * _FILENAMES; the other bits are ignored). */
+#define PT_REWRITE_KEEP   0u
+#define PT_REWRITE_DELETE 0x10000u
+
+/** Receives every stored record of the range (expired ones included: a
+ *  rewrite is not a read), borrowed for the call, and sets *action.
+ *  Returns PT_OK, or a negative code that aborts the rewrite (the date in
+ *  progress is left as it was where the backend can promise it). */
+typedef int (*pt_rewrite_fn)(const pt_record *record, unsigned int *action,
+                             void *userdata);
+
+/** What a rewrite did to one date (or, for a whole-store rewrite the
+ *  backend does not run date by date, the totals with date NULL). */
+typedef struct pt_rewrite_day {
+    const char *date; /* "YYYY-MM-DD", or NULL for totals */
+    uint64_t seen;    /* records handed to the callback */
+    uint64_t deleted; /* records deleted, for certain */
+    uint64_t changed; /* records whose fields were removed, for certain */
+    int rc;           /* PT_OK, or why the date failed: the counts say what
+                         was done before (the file store: nothing) */
+} pt_rewrite_day;
+
+/** Told about each date once it is done (or failed).  Borrowed for the
+ *  call. */
+typedef void (*pt_rewrite_day_fn)(const pt_rewrite_day *day, void *userdata);
+
+/* pt_rewrite_options.flags */
+/** Call the callback for every record and count what it asks for, but
+ *  change nothing (and take no lock that holds up writers). */
+#define PT_REWRITE_LIST_ONLY 0x1u
+
+#define PT_REWRITE_OPTIONS_VERSION 1
+
+/** Which records a rewrite visits.  Initialise with PT_REWRITE_OPTIONS_INIT;
+ *  fields are only ever appended. */
+typedef struct pt_rewrite_options {
+    unsigned int version; /* PT_REWRITE_OPTIONS_VERSION */
+    const char *from;     /* first UTC date; NULL: every record the store
+                             holds (the file store lists its day files,
+                             DynamoDB scans the table) */
+    const char *to;       /* last UTC date, inclusive; NULL: `from` */
+    unsigned int flags;   /* PT_REWRITE_* */
+    /* Hints a backend may use to skip records it would only keep (the
+     * callback is still the judge of every record it is handed): the
+     * callback changes only records holding one of these PT_FIELD_*
+     * fields (0: any record)... */
+    unsigned int only_with;
+    /* ...and only records of visits before this Unix second (0: any). */
+    int64_t only_before;
+} pt_rewrite_options;
+
+#define PT_REWRITE_OPTIONS_INIT                                                \
+    {                                                                          \
+        PT_REWRITE_OPTIONS_VERSION, NULL, NULL, 0, 0, 0                        \
+    }
 
 typedef struct pt_storage_methods {
     unsigned int version; /* PT_STORAGE_METHODS_VERSION */
@@ -793,6 +860,22 @@ typedef struct pt_storage_methods {
      *  query(). */
     int (*scan)(pt_storage *storage, const pt_scan_options *opts,
                 pt_record_fn fn, void *userdata);
+
+    /* ---- version 3 (read only when `version` >= 3) ---- */
+
+    /** Hand every record of opts->from..opts->to (or of the whole store)
+     *  to `fn` and carry out what it asks: delete the record, or remove
+     *  fields from it, so that records stored meanwhile by other writers
+     *  (other processes included) are never lost, and records the
+     *  callback keeps are left byte for byte as they were where the
+     *  store allows.  `day` (optional) is told about each date when it is
+     *  done; one date failing does not stop the others.  Returns PT_OK,
+     *  the first date's error, or the callback's negative code.  The
+     *  library fills every option: dates are valid and in order.  NULL:
+     *  the backend cannot erase records or purge fields
+     *  (PT_EUNSUPPORTED). */
+    int (*rewrite)(pt_storage *storage, const pt_rewrite_options *opts,
+                   pt_rewrite_fn fn, pt_rewrite_day_fn day, void *userdata);
 } pt_storage_methods;
 
 /* control() operations the tracker asks of every backend; a backend that

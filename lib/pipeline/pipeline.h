@@ -197,6 +197,10 @@ int pt__tracker_storage_scan(pt_tracker *t, pt_storage *s,
                              void *userdata);
 void pt__tracker_hide_list(const pt_tracker *t, pt_record_list *list,
                            int64_t now);
+/** purge's part for per-field retention: remove every field past its
+ *  retention at `now` from the stored records (a rewrite of the whole
+ *  store on a backend instance of its own, so the writer goes on). */
+int pt__tracker_purge_fields(pt_tracker *t, int64_t now);
 
 /* writer.c */
 void *pt__writer_main(void *arg);

@@ -114,6 +114,65 @@ pt__tracker_hide_list(const pt_tracker *t, pt_record_list *list, int64_t now)
     }
 }
 
+typedef struct strip_ctx {
+    const pt__retention *retention;
+    int64_t now;
+    uint64_t changed;
+} strip_ctx;
+
+static int
+strip_expired_fields(const pt_record *record, unsigned int *action, void *ctx)
+{
+    const strip_ctx *p = ctx;
+    *action = pt__retention_hide_mask(p->retention, record, p->now);
+    return PT_OK;
+}
+
+static void
+count_stripped(const pt_rewrite_day *day, void *ctx)
+{
+    ((strip_ctx *)ctx)->changed += day->changed;
+}
+
+int
+pt__tracker_purge_fields(pt_tracker *t, int64_t now)
+{
+    pt_rewrite_options o = PT_REWRITE_OPTIONS_INIT;
+    strip_ctx p = {&t->retention, now, 0};
+    pt_storage *s = NULL;
+    int rc = pt__tracker_open_reader(t, "purge", &s);
+
+    if (rc != PT_OK)
+        return rc;
+    /* Only records holding such a field, of visits before the newest
+     * cutoff, can have one past its retention. */
+    o.only_with = pt__retention_fields(&t->retention);
+    o.only_before = pt__retention_newest_cutoff(&t->retention, now);
+    if (o.only_before <= 0)
+        o.only_before = 1; /* nothing can be that old */
+    s->errmsg[0] = '\0';
+    rc = pt__storage_rewrite(s, &o, strip_expired_fields, count_stripped, &p);
+    if (rc == PT_EUNSUPPORTED) {
+        /* a backend that cannot change records: reads still hide them */
+        pt__log(PT_LOG_WARN,
+                "purge: the %s backend cannot remove fields from stored "
+                "records; fields past their retention stay stored (reads "
+                "never return them) until the record expires",
+                s->methods->name);
+        rc = PT_OK;
+    }
+    if (rc == PT_OK && p.changed)
+        pt__log(PT_LOG_INFO,
+                "purge: removed fields past their retention from %llu "
+                "records",
+                (unsigned long long)p.changed);
+    if (rc != PT_OK)
+        pt__tracker_set_error(t, rc, "purge: %s",
+                              s->errmsg[0] ? s->errmsg : pt_last_error());
+    pt__storage_close(s);
+    return rc;
+}
+
 int
 pt_tracker_scan(pt_tracker *t, const pt_scan_options *opts, pt_record_fn fn,
                 void *userdata)

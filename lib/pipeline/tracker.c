@@ -667,6 +667,8 @@ pt_tracker_purge(pt_tracker *t, int64_t now, uint64_t *removed)
                            removed);
     pthread_mutex_unlock(&t->backend_lock);
     rc = backend_result(t, rc);
+    if (rc == PT_OK && pt__retention_fields(&t->retention))
+        rc = pt__tracker_purge_fields(t, now ? now : pt__now_us() / 1000000);
     if (rc == PT_OK && pt_policy_rotation(t->policy) != PT_ROTATE_NEVER) {
         rc = pt__tracker_keys_purge(t); /* reports its own error */
     }

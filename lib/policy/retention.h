@@ -17,11 +17,10 @@
 #define PT_POLICY_RETENTION_H
 
 #include "common/common.h"
+#include "record/record.h"
 
 /* The fields that may have a retention of their own (PT_FIELD_* bits). */
-#define PT__RETENTION_FIELDS                                                   \
-    (PT_FIELD_CLIENT_IP | PT_FIELD_USER_AGENT | PT_FIELD_LINKS |               \
-     PT_FIELD_TITLES | PT_FIELD_FILENAMES)
+#define PT__RETENTION_FIELDS PT__RECORD_REMOVABLE_FIELDS
 
 /* Indexes of pt__retention.days. */
 enum {
@@ -67,15 +66,6 @@ int64_t pt__retention_newest_cutoff(const pt__retention *r, int64_t now);
  *  when neither parses (nothing can be said; callers hide every field with
  *  a retention of its own). */
 int64_t pt__record_visit_seconds(const pt_record *record);
-
-/** The PT__RETENTION_FIELDS the record holds (a string, or a non-empty
- *  list). */
-unsigned int pt__record_fields_present(const pt_record *record);
-
-/** Clear the fields of `mask` (PT_FIELD_* bits) in `record`: strings NULL,
- *  lists empty.  The memory they pointed to is not freed (it belongs to
- *  the record's allocation or a reader's buffer). */
-void pt__record_clear_fields(pt_record *record, unsigned int mask);
 
 /** The fields of `record` to hide at `now`: those past their retention
  *  that it holds (0: show it as it is). */

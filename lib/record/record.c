@@ -291,3 +291,43 @@ pt__record_list_sort_newest_first(pt_record_list *list)
         qsort(list->records, list->count, sizeof(pt_record),
               pt__record_cmp_newest_first);
 }
+
+/* ---- fields a record may lose ------------------------------------------- */
+
+unsigned int
+pt__record_fields_present(const pt_record *r)
+{
+    unsigned int mask = 0;
+    if (r->client_ip)
+        mask |= PT_FIELD_CLIENT_IP;
+    if (r->user_agent)
+        mask |= PT_FIELD_USER_AGENT;
+    if (r->link_count)
+        mask |= PT_FIELD_LINKS;
+    if (r->title_count)
+        mask |= PT_FIELD_TITLES;
+    if (r->filename_count)
+        mask |= PT_FIELD_FILENAMES;
+    return mask;
+}
+
+void
+pt__record_clear_fields(pt_record *r, unsigned int mask)
+{
+    if (mask & PT_FIELD_CLIENT_IP)
+        r->client_ip = NULL;
+    if (mask & PT_FIELD_USER_AGENT)
+        r->user_agent = NULL;
+    if (mask & PT_FIELD_LINKS) {
+        r->links = NULL;
+        r->link_count = 0;
+    }
+    if (mask & PT_FIELD_TITLES) {
+        r->titles = NULL;
+        r->title_count = 0;
+    }
+    if (mask & PT_FIELD_FILENAMES) {
+        r->filenames = NULL;
+        r->filename_count = 0;
+    }
+}

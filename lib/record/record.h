@@ -96,4 +96,19 @@ void pt__record_list_sort_newest_first(pt_record_list *list);
  *  pt_record). */
 int pt__record_cmp_newest_first(const void *a, const void *b);
 
+/* The fields a record may lose while it lives (erasure of fields,
+ * per-field retention): PT_FIELD_* bits. */
+#define PT__RECORD_REMOVABLE_FIELDS                                            \
+    (PT_FIELD_CLIENT_IP | PT_FIELD_USER_AGENT | PT_FIELD_LINKS |               \
+     PT_FIELD_TITLES | PT_FIELD_FILENAMES)
+
+/** The PT__RECORD_REMOVABLE_FIELDS the record holds (a string, or a
+ *  non-empty list). */
+unsigned int pt__record_fields_present(const pt_record *record);
+
+/** Clear the fields of `mask` (PT_FIELD_* bits) in `record`: strings NULL,
+ *  lists empty.  The memory they pointed to is not freed (it belongs to
+ *  the record's allocation or a reader's buffer). */
+void pt__record_clear_fields(pt_record *record, unsigned int mask);
+
 #endif

@@ -394,4 +394,5 @@ const pt_storage_methods pt__dynamodb_storage_methods = {
     NULL, /* sync: a successful PutItem is durable */
     dynamodb_control,
     dynamodb_close,
-    pt__dynamodb_scan};
+    pt__dynamodb_scan,
+    NULL /* rewrite: not yet */};

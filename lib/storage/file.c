@@ -1,6 +1,7 @@
 /*
  * The `file` backend: settings, lifecycle and shared helpers.  Appending
- * is file_append.c, reading file_query.c, purging file_purge.c; the
+ * is file_append.c, reading file_query.c and file_range.c, rewriting day
+ * files (purge, erasure, removing fields) file_rewrite.c; the
  * concurrency protocol is described in file_store.h.
  */
 #include "storage/file_store.h"
@@ -253,4 +254,5 @@ const pt_storage_methods pt__file_storage_methods = {
     file_control,
     file_close,
     pt__file_scan_range,
+    pt__file_rewrite,
 };

@@ -8,8 +8,9 @@
  *    line boundary).  Linux serialises O_APPEND writes to a regular file
  *    on the inode lock, so lines of different writers never interleave.
  *  - Appenders hold a shared flock() on the day file around each write;
- *    purge holds an exclusive one while it reads the file, writes the
- *    replacement and renames it into place.  After taking its lock an
+ *    a rewrite (purge, erasure, removing fields: file_rewrite.c) holds an
+ *    exclusive one while it reads the file, writes the replacement and
+ *    renames it into place.  After taking its lock an
  *    appender checks that its descriptor still names a linked file
  *    (st_nlink > 0): if purge replaced or removed it meanwhile, the
  *    appender reopens the path and retries, so no line goes to a dead inode.
@@ -195,6 +196,8 @@ int pt__file_put(pt_storage *s, const pt_record *const *records, size_t count,
 int pt__file_query(pt_storage *s, pt_record_list **out, const char *date,
                    size_t limit, int64_t now);
 int pt__file_purge(pt_storage *s, int64_t now, uint64_t *removed);
+int pt__file_rewrite(pt_storage *s, const pt_rewrite_options *opts,
+                     pt_rewrite_fn fn, pt_rewrite_day_fn day, void *userdata);
 int pt__file_scan_range(pt_storage *s, const pt_scan_options *opts,
                         pt_record_fn fn, void *userdata);
 

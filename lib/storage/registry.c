@@ -197,6 +197,16 @@ pt__storage_scan(pt_storage *s, const pt_scan_options *opts, pt_record_fn fn,
 }
 
 int
+pt__storage_rewrite(pt_storage *s, const pt_rewrite_options *opts,
+                    pt_rewrite_fn fn, pt_rewrite_day_fn day, void *userdata)
+{
+    /* The table of a version-1 or 2 backend ends before rewrite. */
+    if (s->methods->version < 3 || !s->methods->rewrite)
+        return UNSUPPORTED(s, "rewrite (erasing records, removing fields)");
+    return s->methods->rewrite(s, opts, fn, day, userdata);
+}
+
+int
 pt__storage_purge(pt_storage *s, int64_t now, uint64_t *removed)
 {
     uint64_t ignored;

@@ -26,6 +26,12 @@ int pt__storage_query(pt_storage *s, pt_record_list **out, const char *date,
  *  `fields` set, the dates valid and in order. */
 int pt__storage_scan(pt_storage *s, const pt_scan_options *opts,
                      pt_record_fn fn, void *userdata);
+/** The backend's rewrite() (methods version 3), or PT_EUNSUPPORTED.
+ *  `opts` is complete: dates valid and in order (`to` set when `from`
+ *  is). */
+int pt__storage_rewrite(pt_storage *s, const pt_rewrite_options *opts,
+                        pt_rewrite_fn fn, pt_rewrite_day_fn day,
+                        void *userdata);
 int pt__storage_purge(pt_storage *s, int64_t now, uint64_t *removed);
 int pt__storage_sync(pt_storage *s);
 void pt__storage_close(pt_storage *s);

@@ -134,6 +134,7 @@ static const pt_storage_methods down_methods = {PT_STORAGE_METHODS_VERSION,
                                                 NULL,
                                                 NULL,
                                                 down_close,
+                                                NULL,
                                                 NULL};
 
 /* ---- acknowledgements through a pipe ---------------------------------------
@@ -504,6 +505,7 @@ static const pt_storage_methods slow_methods = {PT_STORAGE_METHODS_VERSION,
                                                 NULL,
                                                 NULL,
                                                 down_close,
+                                                NULL,
                                                 NULL};
 
 static void

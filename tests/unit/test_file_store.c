@@ -900,6 +900,222 @@ test_purge_keeps_torn_line_isolated(void **state)
     s->methods->close(s);
 }
 
+/* ---- rewrite (erasure, removing fields) ---------------------------------- */
+
+typedef struct rw_ask {
+    const char *delete_sid; /* delete this session */
+    const char *strip_sid;  /* remove the user agent and links of this one */
+    size_t seen;
+    uint64_t deleted, changed;
+    int days;
+} rw_ask;
+
+static int
+rw_decide(const pt_record *r, unsigned int *action, void *ud)
+{
+    rw_ask *a = ud;
+    a->seen++;
+    if (a->delete_sid && r->session_id &&
+        strcmp(r->session_id, a->delete_sid) == 0)
+        *action = PT_REWRITE_DELETE;
+    else if (a->strip_sid && r->session_id &&
+             strcmp(r->session_id, a->strip_sid) == 0)
+        *action = PT_FIELD_USER_AGENT | PT_FIELD_LINKS;
+    return PT_OK;
+}
+
+static void
+rw_day(const pt_rewrite_day *d, void *ud)
+{
+    rw_ask *a = ud;
+    assert_int_equal(d->rc, PT_OK);
+    a->deleted += d->deleted;
+    a->changed += d->changed;
+    a->days++;
+}
+
+/* Only what the callback asks for changes: the other lines — corrupt, torn
+ * and expired ones included — stay byte for byte; a listing changes
+ * nothing; a temporary file left by a crash is removed; a second run finds
+ * nothing to do and rewrites nothing. */
+static void
+test_rewrite_changes_only_what_is_asked(void **state)
+{
+    fixture *f = *state;
+    pt_storage *s = open_store(f->store, PT__FILE_FSYNC_BATCH);
+    pt_rewrite_options o = PT_REWRITE_OPTIONS_INIT;
+    const char *links[] = {"https://a.example/x"};
+    rec_buf recs[4];
+    size_t written;
+    char path[512], stale[600], *before, *after, *expect;
+    struct stat st1, st2;
+    rw_ask ask = {"1-gone", "1-strip", 0, 0, 0, 0};
+    size_t blen;
+
+    make_rec(&recs[0], DAY, 1, 0, "1-keep", 0);
+    make_rec(&recs[1], DAY, 2, 0, "1-gone", 0);
+    make_rec(&recs[2], DAY, 3, 0, "1-strip", 0);
+    make_rec(&recs[3], DAY, 4, 0, "1-expired", 10);
+    recs[2].r.user_agent = "Firefox/Linux";
+    recs[2].r.links = links;
+    recs[2].r.link_count = 1;
+    assert_int_equal(put(s, recs, 2, 0, &written), PT_OK);
+    append_raw(f, DAY, "corrupt\n", 8);
+    assert_int_equal(put(s, recs + 2, 2, 0, &written), PT_OK);
+    append_raw(f, DAY, "{\"torn", 6);
+    day_path(f, DAY, path, sizeof(path));
+    before = slurp(path, &blen);
+    snprintf(stale, sizeof(stale), "%s/.%s.jsonl.rewrite-0123456789ab",
+             f->store, DAY);
+    append_raw(f, "2025-01-16", "", 0); /* a day without a record */
+
+    /* listing: counts, no change, no lock needed */
+    o.from = "2025-01-14";
+    o.to = "2025-01-16";
+    o.flags = PT_REWRITE_LIST_ONLY;
+    assert_int_equal(stat(path, &st1), 0);
+    assert_int_equal(s->methods->rewrite(s, &o, rw_decide, rw_day, &ask),
+                     PT_OK);
+    assert_int_equal(ask.seen, 4); /* the expired record too */
+    assert_int_equal(ask.deleted, 1);
+    assert_int_equal(ask.changed, 1);
+    assert_int_equal(ask.days, 3); /* every date of the range is reported */
+    assert_int_equal(stat(path, &st2), 0);
+    assert_true(st1.st_ino == st2.st_ino);
+    after = slurp(path, NULL);
+    assert_string_equal(after, before);
+    free(after);
+
+    /* a temporary file of a rewrite that crashed */
+    FILE *fp = fopen(stale, "w");
+    assert_non_null(fp);
+    fputs("half a copy\n", fp);
+    fclose(fp);
+
+    o.flags = 0;
+    memset(&ask, 0, sizeof(ask));
+    ask.delete_sid = "1-gone";
+    ask.strip_sid = "1-strip";
+    assert_int_equal(s->methods->rewrite(s, &o, rw_decide, rw_day, &ask),
+                     PT_OK);
+    assert_int_equal(ask.deleted, 1);
+    assert_int_equal(ask.changed, 1);
+    assert_int_equal(access(stale, F_OK), -1);
+    after = slurp(path, NULL);
+    {
+        /* the expected file: the old one without the deleted line, the
+         * changed line rewritten, the torn tail closed with '\n' */
+        char *gone = strstr(before, "1-gone");
+        char *strip = strstr(before, "1-strip");
+        char *gone_start, *gone_end, *strip_start, *strip_end;
+        pt_buf b = PT_BUF_INIT;
+        pt_record changed = recs[2].r;
+        assert_non_null(gone);
+        assert_non_null(strip);
+        gone_start = gone;
+        while (gone_start > before && gone_start[-1] != '\n')
+            gone_start--;
+        gone_end = strchr(gone, '\n') + 1;
+        strip_start = strip;
+        while (strip_start > before && strip_start[-1] != '\n')
+            strip_start--;
+        strip_end = strchr(strip, '\n') + 1;
+        pt_buf_put(&b, before, (size_t)(gone_start - before));
+        pt_buf_put(&b, gone_end, (size_t)(strip_start - gone_end));
+        changed.user_agent = NULL;
+        changed.links = NULL;
+        changed.link_count = 0;
+        pt__record_json(&b, &changed);
+        pt_buf_putc(&b, '\n');
+        pt_buf_puts(&b, strip_end);
+        pt_buf_putc(&b, '\n');
+        expect = pt_buf_detach(&b);
+    }
+    assert_string_equal(after, expect);
+    {
+        char *line = strstr(after, "1-strip"), *end = strchr(line, '\n');
+        *end = '\0';
+        while (line > after && line[-1] != '\n')
+            line--;
+        assert_null(strstr(line, "user_agent"));
+        assert_non_null(strstr(line, "\"links\":[]"));
+        *end = '\n';
+    }
+    assert_non_null(strstr(after, "1-expired")); /* not asked for */
+    free(expect);
+    free(after);
+    assert_int_equal(stat(path, &st1), 0);
+    assert_int_equal(st1.st_mode & 0077, 0);
+
+    /* once more: nothing to do, the file is not replaced */
+    memset(&ask, 0, sizeof(ask));
+    ask.delete_sid = "1-gone";
+    assert_int_equal(s->methods->rewrite(s, &o, rw_decide, rw_day, &ask),
+                     PT_OK);
+    assert_int_equal(ask.deleted + ask.changed, 0);
+    assert_int_equal(stat(path, &st2), 0);
+    assert_true(st1.st_ino == st2.st_ino);
+    free(before);
+    s->methods->close(s);
+}
+
+/* A callback's error stops the rewrite and leaves the day as it was; a day
+ * whose every record is deleted goes away. */
+static int
+rw_fail_second(const pt_record *r, unsigned int *action, void *ud)
+{
+    size_t *n = ud;
+    (void)r;
+    *action = PT_REWRITE_DELETE;
+    return ++*n == 2 ? PT_EIO : PT_OK;
+}
+
+static int
+rw_delete_all(const pt_record *r, unsigned int *action, void *ud)
+{
+    (void)r;
+    (void)ud;
+    *action = PT_REWRITE_DELETE;
+    return PT_OK;
+}
+
+static void
+test_rewrite_abort_and_delete_all(void **state)
+{
+    fixture *f = *state;
+    pt_storage *s = open_store(f->store, PT__FILE_FSYNC_BATCH);
+    pt_rewrite_options o = PT_REWRITE_OPTIONS_INIT;
+    rec_buf recs[3];
+    size_t written, n = 0;
+    char path[512], *before, *after;
+    DIR *d;
+
+    make_rec(&recs[0], DAY, 1, 0, "1-a", 0);
+    make_rec(&recs[1], DAY, 2, 0, "1-b", 0);
+    make_rec(&recs[2], DAY, 3, 0, "1-c", 0);
+    assert_int_equal(put(s, recs, 3, 0, &written), PT_OK);
+    day_path(f, DAY, path, sizeof(path));
+    before = slurp(path, NULL);
+    assert_int_equal(s->methods->rewrite(s, &o, rw_fail_second, NULL, &n),
+                     PT_EIO);
+    after = slurp(path, NULL);
+    assert_string_equal(after, before);
+    free(after);
+    free(before);
+    /* no temporary file stays behind */
+    d = opendir(f->store);
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        assert_true(strcmp(e->d_name, ".") == 0 ||
+                    strcmp(e->d_name, "..") == 0 ||
+                    strcmp(e->d_name, DAY ".jsonl") == 0);
+    closedir(d);
+
+    assert_int_equal(s->methods->rewrite(s, &o, rw_delete_all, NULL, NULL),
+                     PT_OK);
+    assert_int_equal(access(path, F_OK), -1);
+    s->methods->close(s);
+}
+
 /* ---- fsync modes -------------------------------------------------------- */
 
 static void
@@ -969,6 +1185,8 @@ main(void)
         T(test_replay_key_set),
         T(test_purge_partial_and_whole),
         T(test_purge_keeps_torn_line_isolated),
+        T(test_rewrite_changes_only_what_is_asked),
+        T(test_rewrite_abort_and_delete_all),
         T(test_fsync_modes),
 #undef T
     };

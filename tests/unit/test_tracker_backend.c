@@ -116,6 +116,7 @@ static const pt_storage_methods mem_methods = {
     mem_open, NULL,      mem_put,
     NULL,     NULL,      NULL,
     NULL,     mem_close, NULL,
+    NULL,
 };
 
 void

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #define DAYS 100
@@ -217,6 +218,18 @@ check_reads(fixture *f, pt_tracker *t)
     }
 }
 
+/* The inode of the day file `k` days old: a rewrite replaces it. */
+static ino_t
+inode_of(const fixture *f, int k)
+{
+    char path[512], date[11];
+    struct stat st;
+    date_of(f, k, date);
+    snprintf(path, sizeof(path), "%s/%s.jsonl", f->store, date);
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_ino;
+}
+
 /* Bytes of every day file: which field names appear in which file. */
 static unsigned int
 fields_on_disk(const fixture *f, int k)
@@ -234,8 +247,12 @@ fields_on_disk(const fixture *f, int k)
     buf[n] = '\0';
     fclose(fp);
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        /* a string, or a list that is not empty */
         char key[32];
-        snprintf(key, sizeof(key), "\"%s\":", fields[i].name);
+        snprintf(key, sizeof(key), "\"%s\":%s\"", fields[i].name,
+                 fields[i].field & (PT_FIELD_CLIENT_IP | PT_FIELD_USER_AGENT)
+                     ? ""
+                     : "[");
         if (strstr(buf, key))
             m |= fields[i].field;
     }
@@ -247,6 +264,8 @@ test_fields_within_retention(void **state)
 {
     fixture *f = *state;
     pt_tracker *t = open_tracker(f);
+    uint64_t removed = 99;
+    ino_t inodes[DAYS];
 
     record_days(f, t);
     /* before purge: everything is still on disk, reads hide it */
@@ -254,6 +273,22 @@ test_fields_within_retention(void **state)
                      expected(0) | PT_FIELD_CLIENT_IP | PT_FIELD_USER_AGENT);
     check_reads(f, t);
 
+    /* purge: the same fields leave the day files; nothing expires whole */
+    assert_int_equal(pt_tracker_purge(t, 0, &removed), PT_OK);
+    assert_int_equal(removed, 0);
+    for (int k = 0; k < DAYS; k++)
+        if (fields_on_disk(f, k) != expected(k))
+            fail_msg("day file %d days old holds fields 0x%x, expected 0x%x", k,
+                     fields_on_disk(f, k), expected(k));
+    check_reads(f, t);
+    /* a second purge finds nothing more to remove, and rewrites no file */
+    for (int k = 0; k < DAYS; k++)
+        inodes[k] = inode_of(f, k);
+    assert_int_equal(pt_tracker_purge(t, 0, &removed), PT_OK);
+    assert_int_equal(removed, 0);
+    for (int k = 0; k < DAYS; k++)
+        assert_true(inode_of(f, k) == inodes[k]);
+    check_reads(f, t);
     assert_int_equal(pt_tracker_close(t, 5000), PT_OK);
 }
 

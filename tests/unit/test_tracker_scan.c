@@ -235,6 +235,7 @@ static const pt_storage_methods old_methods = {
     old_open,  NULL,      NULL,
     old_query, NULL,      NULL,
     NULL,      old_close, NULL,
+    NULL,
 };
 
 static void
