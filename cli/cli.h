@@ -47,6 +47,7 @@ int cli_cmd_init_storage(int argc, char **argv, cli_common *common);
 int cli_cmd_policy(int argc, char **argv, cli_common *common);
 int cli_cmd_spool(int argc, char **argv, cli_common *common);
 int cli_cmd_keys(int argc, char **argv, cli_common *common);
+int cli_cmd_subject(int argc, char **argv, cli_common *common);
 int cli_cmd_version(int argc, char **argv, cli_common *common);
 
 /* ---- shared helpers (common.c) ------------------------------------------ */

@@ -26,6 +26,10 @@ static const cli_command commands[] = {
      cli_cmd_policy},
     {"spool", "show or replay records waiting in the local spool",
      cli_cmd_spool},
+    {"subject",
+     "find, export or erase a person's records (data-subject "
+     "requests)",
+     cli_cmd_subject},
     {"keys", "show or destroy the rotating keys of address pseudonyms",
      cli_cmd_keys},
     {"version", "print the version", cli_cmd_version},

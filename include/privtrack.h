@@ -650,6 +650,170 @@ PT_EXTERN int pt_tracker_purge(pt_tracker *tracker, int64_t now,
  *  `expires`) with the current period's key.  Idempotent.  Any thread. */
 PT_EXTERN int pt_tracker_init_storage(pt_tracker *tracker);
 
+/* ---- data-subject requests (GDPR Art. 15, 17, 20) ----------------------- */
+
+#define PT_SUBJECT_OPTIONS_VERSION 1
+
+/* pt_subject_options.flags */
+/** Erase: find and count what would be deleted, delete nothing. */
+#define PT_SUBJECT_LIST_ONLY 0x1u
+
+/** Who is asked about: the records of one person.  At least `ip` or
+ *  `session_id`; the criteria given must all hold.  Initialise with
+ *  PT_SUBJECT_OPTIONS_INIT; fields are only ever appended.  The strings are
+ *  borrowed for the call. */
+typedef struct pt_subject_options {
+    unsigned int version;   /* PT_SUBJECT_OPTIONS_VERSION */
+    const char *ip;         /* the person's address as the site saw it
+                               (IPv4 or IPv6; a port or brackets are
+                               ignored); NULL: not by address */
+    const char *session_id; /* one record's session_id; NULL: any */
+    const char *user_agent; /* narrows to records whose stored user agent
+                               is this one or of its browser family (a
+                               record without one is left out); NULL:
+                               any */
+    const char *from;       /* first UTC date; NULL: [retention] ttl_days
+                               before `to` (366 days without a ttl) */
+    const char *to;         /* last UTC date, inclusive; NULL: today */
+    unsigned int flags;     /* PT_SUBJECT_* */
+    int64_t now;            /* Unix seconds: "today", expiry; 0: the clock */
+} pt_subject_options;
+
+#define PT_SUBJECT_OPTIONS_INIT                                                \
+    {                                                                          \
+        PT_SUBJECT_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, 0, 0         \
+    }
+
+/* How a record was found (pt_subject_result.match[i], bits). */
+#define PT_SUBJECT_MATCH_ADDRESS                                               \
+    0x1u /* the stored address is the person's                                 \
+            ([ip] mode = keep) */
+#define PT_SUBJECT_MATCH_NETWORK                                               \
+    0x2u /* the stored address is the person's                                 \
+            network (truncate): anyone on it                                   \
+            looks the same */
+#define PT_SUBJECT_MATCH_PSEUDONYM                                             \
+    0x4u /* the keyed pseudonym of the                                         \
+            address (hash) */
+#define PT_SUBJECT_MATCH_NETWORK_PSEUDONYM                                     \
+    0x8u /* the pseudonym of the network (hash with truncate_before_hash):     \
+            anyone on it looks the same */
+#define PT_SUBJECT_MATCH_SESSION 0x10u /* by session_id */
+#define PT_SUBJECT_MATCH_SPOOL                                                 \
+    0x100u /* waiting in the local spool, not yet in the store */
+/* The bits that mean "may be someone else on the same network". */
+#define PT_SUBJECT_MATCH_SHARED                                                \
+    (PT_SUBJECT_MATCH_NETWORK | PT_SUBJECT_MATCH_NETWORK_PSEUDONYM)
+
+/** Whether a date's records could be searched by address. */
+typedef enum pt_subject_address {
+    PT_SUBJECT_ADDRESS_SEARCHED = 0,        /* yes (or no address was given) */
+    PT_SUBJECT_ADDRESS_KEY_DESTROYED = 1,   /* no: the date's hash key was
+                                               destroyed (rotated away); its
+                                               pseudonyms cannot be made again
+                                               by anyone */
+    PT_SUBJECT_ADDRESS_KEY_UNAVAILABLE = 2, /* no: the date's key was never
+                                               made or cannot be read now */
+    PT_SUBJECT_ADDRESS_DROPPED = 3          /* no: [ip] mode = drop stores no
+                                               address */
+} pt_subject_address;
+
+/** Static text for a pt_subject_address ("searched", "key destroyed", ...). */
+PT_EXTERN const char *pt_subject_address_name(pt_subject_address status);
+
+/** One date of the range. */
+typedef struct pt_subject_date {
+    char date[11];              /* "YYYY-MM-DD" */
+    pt_subject_address address; /* could it be searched by address */
+    uint64_t records;           /* records of the date read (live ones for
+                                   find; all for erase) */
+    uint64_t without_address;   /* of them, records storing no address:
+                                   nobody can tell whose they are */
+    uint64_t found;             /* the person's records (store and spool) */
+    uint64_t deleted;           /* erase: deleted for certain (or, listing,
+                                   that would be) */
+    int rc;                     /* erase: PT_OK, or why the date failed (its
+                                   `deleted` says what was done first) */
+} pt_subject_date;
+
+/** What pt_tracker_subject_find() or _erase() did.  Owned by the caller,
+ *  freed with pt_subject_result_free(); immutable, so any thread may read
+ *  it. */
+typedef struct pt_subject_result {
+    int erase;     /* 0: find; 1: erase; 2: erase, listing only */
+    int64_t time;  /* Unix seconds of the request */
+    char from[11]; /* the range searched */
+    char to[11];
+    unsigned int criteria;      /* PT_SUBJECT_MATCH_ADDRESS (an address was
+                                   given), _SESSION, and 0x20 for a user agent */
+    char user_agent_family[48]; /* the family narrowed to ("" when none) */
+    size_t date_count;
+    pt_subject_date *dates; /* every date of the range, oldest first */
+    /* find: the records found (stored ones, then those in the spool), with
+     * every field past its retention left out like any read; erase: the
+     * deleted records' keys only (date and timestamp, nothing else). */
+    pt_record_list *records;
+    unsigned int *match;  /* per record: PT_SUBJECT_MATCH_* */
+    unsigned int matched; /* every record's `match`, or-ed: the caveats */
+    uint64_t found;       /* records found in all */
+    uint64_t in_spool;    /* of them, in the spool */
+    uint64_t deleted;     /* erase: deleted in all */
+} pt_subject_result;
+
+#define PT_SUBJECT_CRITERION_USER_AGENT 0x20u
+
+/** Find a person's records (GDPR Art. 15, 20) among the dates
+ *  opts->from..opts->to and in the local spool.  By address, the stored
+ *  client_ip of each record is compared with what each policy mode makes
+ *  of the address: the address (keep), its network (truncate), and its
+ *  keyed pseudonyms under the key of the record's date (hash: with
+ *  rotating keys the key of that period, every key still alive).  The
+ *  result says how each record matched, which dates could not be searched
+ *  by address and why, and how many records store no address.  Expired
+ *  records are not returned, nor fields past their retention.  The
+ *  address is held only for the call and wiped; it is never logged, nor
+ *  put in the result.  Reads on a backend instance of its own (the writer
+ *  goes on).  Returns PT_OK, PT_EINVAL (no criterion, an address that does
+ *  not parse, a bad or reversed range), or the backend's error (detail in
+ *  pt_tracker_errmsg()).  Any thread; must not race with
+ *  pt_tracker_close(). */
+PT_EXTERN int pt_tracker_subject_find(pt_tracker *tracker,
+                                      const pt_subject_options *opts,
+                                      pt_subject_result **out);
+
+/** Erase a person's records (GDPR Art. 17): exactly the records
+ *  pt_tracker_subject_find() would match (expired ones too), from every
+ *  date of the range; with PT_SUBJECT_LIST_ONLY, only count them.  The
+ *  file store rewrites each affected day file atomically under its lock:
+ *  records appended meanwhile by running trackers (other processes too)
+ *  are never lost, and a crash leaves each day file whole, old or new.
+ *  Records of the person still in the local spool are not erased: the
+ *  call fails with PT_EEXIST before deleting anything (replay the spool,
+ *  then erase).  A backend without rewrite() fails with PT_EUNSUPPORTED.
+ *  One date failing does not stop the others: *out (set whenever the
+ *  range was valid) says what each date did, and the first error is
+ *  returned.  Any thread; must not race with pt_tracker_close(). */
+PT_EXTERN int pt_tracker_subject_erase(pt_tracker *tracker,
+                                       const pt_subject_options *opts,
+                                       pt_subject_result **out);
+
+/* pt_subject_result_json() flags */
+/** The whole records (find, export); without it, an erase's receipt: the
+ *  keys (date, timestamp) of the records. */
+#define PT_SUBJECT_JSON_RECORDS 0x1u
+
+/** The result as one JSON document (described in the README: "subject"):
+ *  a header (kind, time, range, criteria, policy ids of the records,
+ *  per-date status and counts, caveats) and the records.  Never holds the
+ *  address searched for nor its pseudonyms.  The caller frees *out with
+ *  pt_free().  Any thread. */
+PT_EXTERN int pt_subject_result_json(char **out,
+                                     const pt_subject_result *result,
+                                     unsigned int flags);
+
+/** Free a result.  NULL is a no-op. */
+PT_EXTERN void pt_subject_result_free(pt_subject_result *result);
+
 /** Spool state: records waiting to be replayed, and the spool's size. */
 typedef struct pt_spool_status {
     uint64_t pending_records;

@@ -445,3 +445,21 @@ pt__spool_status(const char *dir, pt_spool_status *out)
     free(names);
     return rc;
 }
+
+int
+pt__spool_read(const char *dir, pt_record_fn fn, void *userdata)
+{
+    char **names = NULL;
+    size_t count = 0;
+    int rc = pt__spool_file_list(dir, &names, &count);
+
+    if (rc == PT_OK && count > 1)
+        qsort(names, count, sizeof(*names), by_name);
+    for (size_t i = 0; i < count; i++) {
+        if (rc == PT_OK)
+            rc = pt__spool_file_each(dir, names[i], fn, userdata);
+        free(names[i]);
+    }
+    free(names);
+    return rc;
+}

@@ -76,6 +76,11 @@ typedef int (*pt__spool_put_fn)(void *ctx, const pt_record *const *records,
 int pt__spool_replay_step(pt__spool *spool, size_t max_records,
                           pt__spool_put_fn put, void *ctx, size_t *replayed);
 
+/** Hand every record waiting in every segment of `dir` (any owner) to
+ *  `fn`, oldest segment first, without taking a lock: for data-subject
+ *  requests.  `fn` returns PT_OK to go on (a positive value too), a
+ *  negative code to stop with it. */
+int pt__spool_read(const char *dir, pt_record_fn fn, void *userdata);
 /** Records and bytes waiting in every segment of `dir` (any owner). */
 int pt__spool_status(const char *dir, pt_spool_status *out);
 

@@ -521,3 +521,42 @@ pt__spool_file_pending(const char *dir, const char *name, pt_spool_status *out)
     free(chunk);
     return PT_OK;
 }
+
+int
+pt__spool_file_each(const char *dir, const char *name, pt_record_fn fn,
+                    void *userdata)
+{
+    pt_buf path = PT_BUF_INIT;
+    pt__spool_batch batch;
+    uint64_t offset;
+    int fd = -1, rc;
+
+    pt_buf_printf(&path, "%s/%s", dir, name);
+    if (path.oom)
+        return pt__fail(PT_ENOMEM, "out of memory");
+    rc = pt__fs_open_in(&fd, dir, name, O_RDONLY, 0);
+    if (rc == PT_ENOTFOUND) { /* replayed and removed meanwhile */
+        pt_buf_free(&path);
+        return PT_OK;
+    }
+    if (rc != PT_OK) {
+        pt_buf_free(&path);
+        return fs_error(rc);
+    }
+    /* Read without the owner's lock: a reader only; the records from the
+     * progress offset on are those not yet replayed. */
+    offset = load_offset(path.ptr, fd);
+    do {
+        rc = pt__spool_file_read(fd, path.ptr, offset, UINT64_MAX, 256, &batch);
+        for (size_t i = 0; i < batch.count; i++) {
+            if (rc == PT_OK && (rc = fn(batch.records[i], userdata)) > 0)
+                rc = PT_OK;
+            pt__record_free(batch.records[i]);
+        }
+        offset = batch.scan_end > offset ? batch.scan_end : offset;
+        pt__spool_batch_free(&batch);
+    } while (rc == PT_OK && !batch.eof && batch.count > 0);
+    close(fd);
+    pt_buf_free(&path);
+    return rc;
+}

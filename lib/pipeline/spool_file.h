@@ -73,6 +73,11 @@ int pt__spool_file_locked_by_other(const char *path);
  * tracker holds it, PT_ENOTFOUND when it is gone. */
 int pt__spool_file_claim(const char *path, int *fd, uint64_t *offset);
 
+/** Hand every record of segment `name` in `dir` not yet replayed to `fn`
+ *  (borrowed for the call), without taking the owner's lock: a reader
+ *  only.  A segment gone meanwhile has none. */
+int pt__spool_file_each(const char *dir, const char *name, pt_record_fn fn,
+                        void *userdata);
 /** Add the pending records and bytes of segment `name` in `dir` to *out. */
 int pt__spool_file_pending(const char *dir, const char *name,
                            pt_spool_status *out);

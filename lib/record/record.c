@@ -236,6 +236,17 @@ pt_record_list_append(pt_record_list *list, const pt_record *record)
     return pt__record_list_take(list, copy);
 }
 
+void
+pt__record_list_truncate(pt_record_list *list, size_t count)
+{
+    record_list *l = (record_list *)(void *)list;
+
+    while (l->pub.count > count && l->owned_count > 0) {
+        l->pub.count--;
+        pt__record_free(l->owned[--l->owned_count]);
+    }
+}
+
 int
 pt_record_list_append_json(pt_record_list *list, const char *json, size_t len)
 {

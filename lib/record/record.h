@@ -96,6 +96,10 @@ void pt__record_list_sort_newest_first(pt_record_list *list);
  *  pt_record). */
 int pt__record_cmp_newest_first(const void *a, const void *b);
 
+/** Drop the records after the first `count` of a list filled only by
+ *  pt_record_list_append() / pt__record_list_take(), freeing them. */
+void pt__record_list_truncate(pt_record_list *list, size_t count);
+
 /* The fields a record may lose while it lives (erasure of fields,
  * per-field retention): PT_FIELD_* bits. */
 #define PT__RECORD_REMOVABLE_FIELDS                                            \

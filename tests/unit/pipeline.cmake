@@ -21,3 +21,8 @@ pt_add_unit_test(test_tracker_scan
 pt_add_unit_test(test_tracker_retention
                  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_tracker_retention.c
                  LIBS privtrack_static)
+# Data-subject requests: the matcher against the policy engine, find and
+# erase through the public API on the file store.
+pt_add_unit_test(test_subject
+                 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_subject.c
+                 LIBS privtrack_static)
