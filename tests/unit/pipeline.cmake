@@ -26,3 +26,7 @@ pt_add_unit_test(test_tracker_retention
 pt_add_unit_test(test_subject
                  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_subject.c
                  LIBS privtrack_static)
+# Erasure under a concurrent writer (20,000 appends) and under SIGKILL.
+pt_add_unit_test(test_subject_stress
+                 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_subject_stress.c
+                 LIBS privtrack_static TIMEOUT 600)
