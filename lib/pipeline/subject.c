@@ -209,11 +209,10 @@ query_start(subject_query *q, pt_tracker *t, const pt_subject_options *opts,
         return rc;
     q->secret_size = sizeof(*q->secret) +
                      q->res->date_count * sizeof(pt__subject_pseudonyms);
-    q->secret = sodium_malloc(q->secret_size);
+    q->secret = calloc(1, q->secret_size);
     q->have_ps = calloc(q->res->date_count, 1);
     if (!q->secret || !q->have_ps)
         return pt__fail(PT_ENOMEM, "out of memory");
-    memset(q->secret, 0, q->secret_size);
     if (opts->ip && *opts->ip) {
         if ((rc = pt__subject_ip_init(&q->secret->ip, t->policy, opts->ip)) !=
             PT_OK)
@@ -236,8 +235,10 @@ query_start(subject_query *q, pt_tracker *t, const pt_subject_options *opts,
 static void
 query_end(subject_query *q)
 {
-    if (q->secret)
-        sodium_free(q->secret); /* wipes */
+    if (q->secret) {
+        sodium_memzero(q->secret, q->secret_size);
+        free(q->secret);
+    }
     free(q->have_ps);
 }
 
