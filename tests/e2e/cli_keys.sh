@@ -3,7 +3,8 @@
 # one pseudonym per visitor per day; sixteen processes racing for the same
 # day's key; keys status and destroy; what purge destroys; a dry run of a
 # destroyed day creates nothing; wrapped keys never show their bytes, and a
-# wrong wrapping key is an error, never a new key.
+# wrong wrapping key is an error, never a new key; a key store out of reach
+# leaves client_ip out (ip_key_unavailable).
 source "$(dirname "$0")/lib.sh" "$@"
 
 TODAY="$(date -u +%F)"
@@ -209,6 +210,28 @@ ok
 run 1 "$PT" record --policy wrapped.ini w.jsonl
 contains "$ERR" 'PRIVTRACK_KEY_WRAP'
 [ "$sum" = "$(sha256sum "$WKD/daily-$TODAY.key")" ] || fail "a missing wrapping key changed the key"
+ok
+
+# ---- no key to be had: the key store out of reach ----------------------------------
+# DynamoDB's keys table on a port where nothing listens (no server needed):
+# the visit is recorded without client_ip, counted as ip_key_unavailable,
+# never stored raw or with an unkeyed hash (here: spooled, the store being
+# out of reach too).
+port="$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+write_policy unreachable.ini '[storage]' 'backend = dynamodb' 'table = visits' \
+    'region = eu-west-3' "endpoint = http://127.0.0.1:$port" 'path = ./uvar' \
+    '[ip]' 'rotate = daily'
+visit 203.0.113.7 "${TODAY}T11:00:00Z" >u.jsonl
+AWS_ACCESS_KEY_ID=AKIDTEST AWS_SECRET_ACCESS_KEY=secret/TEST \
+    run 2 "$PT" record --policy unreachable.ini u.jsonl
+expect_count spooled 1
+expect_count ip_key_unavailable 1
+contains "$ERR" '1 visits stored without client_ip: their period.s key could not be had'
+[ -n "$(find uvar/spool -type f -size +0)" ] || fail "nothing spooled: $(find uvar)"
+ok
+! grep -rq 'client_ip' uvar || fail "a record without a key has a client_ip: $(cat uvar/spool/*)"
+ok
+! grep -rqF '203.0.113' uvar "$ERR" || fail "the address was stored or logged"
 ok
 
 # ---- init-storage and policy check --------------------------------------------
