@@ -13,15 +13,19 @@
  * with a hash lookup, not against every item read.
  *
  * Why it is safe to remember.  After a second was read, the only items
- * that can appear in it are (a) the records this instance writes, which
- * are added here as it writes them, (b) records other writers put in the
- * slots of their own leases, which this instance can never take and which
- * are never one of its records (a record is replayed by the one process
- * that holds its spool segment), and (c) conditional PutItems to class 0,
- * which cannot overwrite anything.  What would break it, the caller
- * handles: a put() that fails may have stored records without knowing it
- * (a lost answer), so it clears this memory; a fork()ed child clears it;
- * so does anything that deletes items (purge).
+ * that can appear in it are (a) the records this instance looks up and
+ * writes, which are added here as it writes them, and the new records it
+ * writes without a lookup (between a replay's steps), which are not: they
+ * take slots of its own leases, which the allocator never hands out twice,
+ * and are sent again only after their put() failed (which clears this
+ * memory), so no replayed record is one of them; (b) records other
+ * writers put in the slots of their own leases, which this instance can
+ * never take and which are never one of its records (a record is replayed
+ * by the one process that holds its spool segment); (c) conditional
+ * PutItems to class 0, which cannot overwrite anything.  What would break
+ * it, the caller handles: a put() that fails may have stored records
+ * without knowing it (a lost answer), so it clears this memory; so do a
+ * fork()ed child and anything that deletes items (purge).
  * And a lease whose item expired and is claimed again (30 days after its
  * first claim; its first owner forgets it after 25): its first owner's
  * items written after our read would be missing here, but they are all
@@ -50,9 +54,10 @@
  * slack: about 10 MB): past this, the next put() starts over (it reads
  * its seconds again: one Query). */
 #define PT__DDB_SEEN_MAX_ITEMS (1u << 17)
-/* The memory is forgotten this long after its first read (see above: it
- * must stay well under 5 days). */
-#define PT__DDB_SEEN_KEEP_US 3600000000LL
+/* The memory is forgotten at the first put() this long after its first
+ * read (see above: it must stay well under 5 days; short, so that a
+ * tracker does not keep it long after its replay is over). */
+#define PT__DDB_SEEN_KEEP_US 600000000LL
 #define PT__DDB_SECOND_US    1000000LL
 
 typedef struct pt__ddb_seen_item {
@@ -78,7 +83,7 @@ int64_t pt__ddb_second_of(int64_t us);
 /** Forget everything (max_items stays). */
 void pt__ddb_seen_clear(pt__ddb_seen *seen);
 
-/** Before a put() that looks records up: forget everything when the
+/** Before every put(): forget everything when the
  *  memory is older than PT__DDB_SEEN_KEEP_US at `now_us` (or the clock went
  *  back), or holds max_items items or more.  An empty memory starts at
  *  `now_us`. */

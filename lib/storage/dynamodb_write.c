@@ -242,7 +242,6 @@ check_stored(put_ctx *c)
     size_t n = 0;
     int rc;
 
-    pt__ddb_seen_begin(&d->seen, pt__now_us());
     rc = ranges_to_read(c, &r, &n);
     for (size_t i = 0; i < n && rc == PT_OK;) {
         int64_t hi = r[i].hi;
@@ -659,13 +658,15 @@ prepare(put_ctx *c, const pt_record *const *records, int replay)
         rc = content_digest(r, j->digest, &scratch);
     }
     pt_buf_free(&scratch);
+    /* Every put(), also one with nothing to look up: a tracker's writer
+     * puts new records between the steps of a replay, which must not make
+     * it read its seconds again; what a replay has seen is dropped once
+     * old (or full) instead. */
+    pt__ddb_seen_begin(&c->d->seen, now);
     if (rc == PT_OK && any_check)
         rc = mark_duplicates(c);
     if (rc == PT_OK && any_check)
         rc = check_stored(c);
-    else if (rc == PT_OK)
-        /* Nothing to look up: the replay (or import) is over. */
-        pt__ddb_seen_clear(&c->d->seen);
     for (size_t i = 0; i < c->count && rc == PT_OK; i++) {
         put_job *j = &c->jobs[i];
         if (!j->stored && j->dup_of < 0)
