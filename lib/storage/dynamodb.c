@@ -395,4 +395,4 @@ const pt_storage_methods pt__dynamodb_storage_methods = {
     dynamodb_control,
     dynamodb_close,
     pt__dynamodb_scan,
-    NULL /* rewrite: not yet */};
+    pt__dynamodb_rewrite};

@@ -134,6 +134,18 @@ int pt__dynamodb_put(pt_storage *s, const pt_record *const *records,
  *  20 re-drives, then PT_ETHROTTLED). */
 int pt__dynamodb_redrive(pt__dynamodb *d, pt_ddb_request *req,
                          unsigned int *rounds, long left);
+#define PT__DDB_DELETE_BATCH 25 /* BatchWriteItem's limit */
+struct cJSON;
+/** Delete up to 25 items by their keys ({"date":{"S":..},"timestamp":
+ *  {"S":..}} objects) in one BatchWriteItem, UnprocessedItems re-driven
+ *  with the backoff (pt__dynamodb_redrive).  PT_OK when every one is
+ *  deleted (or was already gone). */
+int pt__dynamodb_delete_keys(pt__dynamodb *d, struct cJSON *const *keys,
+                             size_t n);
+/** rewrite(): erasure and removing fields (dynamodb_rewrite.c). */
+int pt__dynamodb_rewrite(pt_storage *s, const pt_rewrite_options *opts,
+                         pt_rewrite_fn fn, pt_rewrite_day_fn day,
+                         void *userdata);
 /** Free put()'s working memory (close). */
 void pt__dynamodb_put_free(pt__dynamodb *d);
 int pt__dynamodb_query(pt_storage *s, pt_record_list **out, const char *date,

@@ -13,8 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DELETE_BATCH 25 /* BatchWriteItem's limit */
-
 /* ---- pages ----------------------------------------------------------------
  * Every Query and Scan here follows LastEvaluatedKey the same way, and
  * refuses a key the server repeats (it would page forever). */
@@ -164,9 +162,8 @@ delete_done(pt_ddb_request *req, void *userdata)
     return resend;
 }
 
-/* Delete up to 25 keys. */
-static int
-delete_batch(pt__dynamodb *d, cJSON *const *keys, size_t n)
+int
+pt__dynamodb_delete_keys(pt__dynamodb *d, cJSON *const *keys, size_t n)
 {
     delete_req q = {.d = d};
     pt_ddb_request *list[1] = {&q.req};
@@ -210,7 +207,7 @@ static int
 purge_page(cJSON *doc, void *ctx)
 {
     purge_ctx *p = ctx;
-    cJSON *batch[DELETE_BATCH], *k;
+    cJSON *batch[PT__DDB_DELETE_BATCH], *k;
     size_t n = 0, records = 0;
     int rc = PT_OK;
 
@@ -221,15 +218,15 @@ purge_page(cJSON *doc, void *ctx)
         records += !is_lease(k);
         cJSON_DeleteItemFromObjectCaseSensitive(k, "ttl"); /* the key only */
         batch[n++] = k;
-        if (n == DELETE_BATCH) {
-            rc = delete_batch(p->d, batch, n);
+        if (n == PT__DDB_DELETE_BATCH) {
+            rc = pt__dynamodb_delete_keys(p->d, batch, n);
             if (rc != PT_OK)
                 return rc;
             p->removed += records;
             n = records = 0;
         }
     }
-    if (n > 0 && (rc = delete_batch(p->d, batch, n)) == PT_OK)
+    if (n > 0 && (rc = pt__dynamodb_delete_keys(p->d, batch, n)) == PT_OK)
         p->removed += records;
     return rc;
 }

@@ -34,3 +34,17 @@ add_test(NAME dynamodb_compat
                  bash ${CMAKE_CURRENT_LIST_DIR}/compat.sh
                  $<TARGET_FILE:ddb_tool> $<TARGET_FILE:privtrack_cli>)
 set_tests_properties(dynamodb_compat PROPERTIES LABELS dynamodb TIMEOUT 300)
+
+# Data-subject find and erase on DynamoDB through the public API.
+add_executable(test_dynamodb_subject
+               ${CMAKE_CURRENT_LIST_DIR}/test_dynamodb_subject.c)
+target_link_libraries(test_dynamodb_subject PRIVATE privtrack_static
+                      PkgConfig::CMOCKA)
+target_include_directories(test_dynamodb_subject PRIVATE
+                           ${PROJECT_SOURCE_DIR}/include)
+add_test(NAME dynamodb_subject
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/with-dynalite.sh
+                 ${CMAKE_CURRENT_BINARY_DIR}/dynalite-subject
+                 $<TARGET_FILE:test_dynamodb_subject>)
+set_tests_properties(dynamodb_subject PROPERTIES LABELS dynamodb TIMEOUT 600
+                     ENVIRONMENT "CMOCKA_MESSAGE_OUTPUT=stdout")

@@ -1,0 +1,283 @@
+/*
+ * rewrite() on DynamoDB: erasure (a person's records) and removing fields
+ * (per-field retention).
+ *
+ * A range of dates is read with one Query per date, page by page (never a
+ * Scan: a table holds every date); every item is handed to the callback,
+ * expired ones too (a rewrite is not a read).  Deletions are gathered per
+ * page and sent 25 to a BatchWriteItem, whose UnprocessedItems are sent
+ * again with the client's backoff (pt__dynamodb_delete_keys, shared with
+ * purge).  Removing fields is one UpdateItem ... REMOVE per item, on the
+ * condition that the item still exists (UpdateItem would otherwise create
+ * it again).  Without a range (purge of fields over the whole store) the
+ * table is read with a Scan, as purge does.
+ *
+ * Nothing is held across pages but the counts, so memory stays flat.  A
+ * rewrite killed midway leaves what it deleted deleted and the rest as it
+ * was: running it again finds only what is left, and deletes nothing once
+ * done.  Items written meanwhile by other writers are never touched
+ * unless the callback asks for them.
+ */
+#include "storage/dynamodb.h"
+
+#include "record/record.h"
+
+#include <cjson/cJSON.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct rewriter {
+    pt__dynamodb *d;
+    const pt_rewrite_options *opts;
+    pt_rewrite_fn fn;
+    void *userdata;
+    const char *date; /* the date being queried; NULL: a Scan */
+    pt_rewrite_day day;
+    pt_record_list *scratch; /* one parsed item at a time */
+    int aborted;             /* the callback failed */
+} rewriter;
+
+static void
+key_names(pt_buf *b)
+{
+    pt_buf_puts(b, "\"ExpressionAttributeNames\":{\"#d\":\"date\"}");
+}
+
+static void
+page_body(pt_buf *b, const char *start_key, void *ctx)
+{
+    const rewriter *w = ctx;
+
+    pt_buf_puts(b, "{\"TableName\":");
+    pt_buf_json_string(b, w->d->table, strlen(w->d->table));
+    pt_buf_putc(b, ',');
+    key_names(b);
+    if (w->date) {
+        pt_buf_puts(b, ",\"KeyConditionExpression\":\"#d = :d\","
+                       "\"ExpressionAttributeValues\":{\":d\":{\"S\":");
+        pt_buf_json_string(b, w->date, strlen(w->date));
+        pt_buf_puts(b, "}}");
+    } else {
+        /* a whole-table rewrite never touches slot leases */
+        pt_buf_puts(b, ",\"FilterExpression\":\"#d <> :lease\","
+                       "\"ExpressionAttributeValues\":{\":lease\":{\"S\":"
+                       "\"" PT__DDB_LEASE_PARTITION "\"}}");
+    }
+    if (start_key) {
+        pt_buf_puts(b, ",\"ExclusiveStartKey\":");
+        pt_buf_puts(b, start_key);
+    }
+    pt_buf_putc(b, '}');
+}
+
+/* The item's key, as a new object (NULL when out of memory or absent). */
+static cJSON *
+item_key(const cJSON *item)
+{
+    cJSON *key = cJSON_CreateObject();
+    const cJSON *date = cJSON_GetObjectItemCaseSensitive(item, "date");
+    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(item, "timestamp");
+
+    if (!key || !date || !ts ||
+        !cJSON_AddItemToObject(key, "date", cJSON_Duplicate(date, 1)) ||
+        !cJSON_AddItemToObject(key, "timestamp", cJSON_Duplicate(ts, 1))) {
+        cJSON_Delete(key);
+        return NULL;
+    }
+    return key;
+}
+
+/* UpdateItem ... REMOVE of the fields in `mask`, if the item still
+ * exists. */
+static int
+remove_fields(rewriter *w, const cJSON *item, unsigned int mask)
+{
+    static const struct {
+        unsigned int field;
+        const char *name;
+    } names[] = {{PT_FIELD_CLIENT_IP, "client_ip"},
+                 {PT_FIELD_USER_AGENT, "user_agent"},
+                 {PT_FIELD_LINKS, "links"},
+                 {PT_FIELD_TITLES, "titles"},
+                 {PT_FIELD_FILENAMES, "filenames"}};
+    cJSON *key = item_key(item);
+    char *key_text = key ? cJSON_PrintUnformatted(key) : NULL;
+    pt_buf b = PT_BUF_INIT, names_b = PT_BUF_INIT, resp = PT_BUF_INIT;
+    char type[96] = "";
+    int rc, n = 0;
+
+    cJSON_Delete(key);
+    if (!key_text)
+        return pt__fail(PT_ENOMEM, "out of memory");
+    pt_buf_puts(&b, "{\"TableName\":");
+    pt_buf_json_string(&b, w->d->table, strlen(w->d->table));
+    pt_buf_printf(&b, ",\"Key\":%s,\"UpdateExpression\":\"REMOVE ", key_text);
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (mask & names[i].field) {
+            pt_buf_printf(&b, "%s#f%zu", n ? ", " : "", i);
+            pt_buf_printf(&names_b, ",\"#f%zu\":\"%s\"", i, names[i].name);
+            n++;
+        }
+    pt_buf_puts(&b, "\",\"ConditionExpression\":\"attribute_exists(#d)\","
+                    "\"ExpressionAttributeNames\":{\"#d\":\"date\"");
+    pt_buf_put(&b, names_b.ptr, names_b.len);
+    pt_buf_puts(&b, "}}");
+    free(key_text);
+    rc = b.oom || names_b.oom ? pt__fail(PT_ENOMEM, "out of memory")
+                              : pt_ddb_call(w->d->client, "UpdateItem", b.ptr,
+                                            b.len, &resp, type);
+    if (rc != PT_OK && strcmp(type, "ConditionalCheckFailedException") == 0)
+        rc = 1; /* deleted meanwhile: nothing to change */
+    pt_buf_free(&b);
+    pt_buf_free(&names_b);
+    pt_buf_free(&resp);
+    return rc;
+}
+
+/* Send the page's deletions; count them once they are certain. */
+static int
+flush_deletes(rewriter *w, cJSON **batch, size_t *n)
+{
+    int rc = PT_OK;
+
+    if (*n > 0 && !(w->opts->flags & PT_REWRITE_LIST_ONLY))
+        rc = pt__dynamodb_delete_keys(w->d, batch, *n);
+    if (rc == PT_OK)
+        w->day.deleted += *n;
+    for (size_t i = 0; i < *n; i++)
+        cJSON_Delete(batch[i]);
+    *n = 0;
+    return rc;
+}
+
+/* One record: what does the callback ask for? */
+static int
+decide(rewriter *w, const cJSON *item, unsigned int *action)
+{
+    int rc;
+
+    *action = PT_REWRITE_KEEP;
+    pt__record_list_truncate(w->scratch, 0);
+    rc = pt__dynamodb_item_append(w->scratch, item);
+    if (rc == PT_EPARSE)
+        return PT_OK; /* not a record (no date or timestamp): kept */
+    if (rc != PT_OK)
+        return rc;
+    w->day.seen++;
+    rc = w->fn(&w->scratch->records[0], action, w->userdata);
+    if (rc != PT_OK) {
+        w->aborted = 1;
+        return rc < 0 ? rc : PT_EINVAL;
+    }
+    if (!(*action & PT_REWRITE_DELETE))
+        *action &= PT__RECORD_REMOVABLE_FIELDS &
+                   pt__record_fields_present(&w->scratch->records[0]);
+    return PT_OK;
+}
+
+static int
+take_page(cJSON *doc, void *ctx)
+{
+    rewriter *w = ctx;
+    cJSON *batch[PT__DDB_DELETE_BATCH], *item;
+    size_t n = 0;
+    int rc = PT_OK;
+
+    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(doc, "Items"))
+    {
+        unsigned int action;
+        if ((rc = decide(w, item, &action)) != PT_OK)
+            break;
+        if (action & PT_REWRITE_DELETE) {
+            if (!(batch[n] = item_key(item))) {
+                rc = pt__fail(PT_ENOMEM, "out of memory");
+                break;
+            }
+            if (++n == PT__DDB_DELETE_BATCH &&
+                (rc = flush_deletes(w, batch, &n)) != PT_OK)
+                break;
+        } else if (action) {
+            int changed = 1;
+            if (!(w->opts->flags & PT_REWRITE_LIST_ONLY)) {
+                changed = remove_fields(w, item, action);
+                if (changed < 0) {
+                    rc = changed;
+                    break;
+                }
+                changed = changed == PT_OK;
+            }
+            w->day.changed += (uint64_t)changed;
+        }
+    }
+    if (rc == PT_OK)
+        rc = flush_deletes(w, batch, &n);
+    for (size_t i = 0; i < n; i++)
+        cJSON_Delete(batch[i]);
+    return rc;
+}
+
+/* One date (or the whole table): its pages, then the report. */
+static int
+rewrite_one(rewriter *w, const char *date, pt_rewrite_day_fn day_fn)
+{
+    int rc;
+
+    memset(&w->day, 0, sizeof(w->day));
+    w->day.date = date;
+    w->date = date;
+    rc = pt__dynamodb_pages(w->d, w->date ? "Query" : "Scan", page_body,
+                            take_page, w);
+    w->day.rc = rc;
+    if (day_fn)
+        day_fn(&w->day, w->userdata);
+    return rc;
+}
+
+int
+pt__dynamodb_rewrite(pt_storage *s, const pt_rewrite_options *opts,
+                     pt_rewrite_fn fn, pt_rewrite_day_fn day_fn, void *userdata)
+{
+    pt__dynamodb *d = (pt__dynamodb *)(void *)s;
+    rewriter w;
+    pt_ddb_client *c;
+    int64_t first, last;
+    int rc = pt__dynamodb_client(d, &c), first_rc = PT_OK;
+
+    memset(&w, 0, sizeof(w));
+    w.d = d;
+    w.opts = opts;
+    w.fn = fn;
+    w.userdata = userdata;
+    if (rc == PT_OK)
+        rc = pt_record_list_new(&w.scratch);
+    if (rc != PT_OK)
+        return pt__dynamodb_fail(d, rc);
+    if (!opts->from) {
+        rc = rewrite_one(&w, NULL, day_fn);
+        pt_record_list_free(w.scratch);
+        return rc == PT_OK ? PT_OK : pt__dynamodb_fail(d, rc);
+    }
+    if (pt__date_days(opts->from, &first) ||
+        pt__date_days(opts->to ? opts->to : opts->from, &last) ||
+        first > last) {
+        pt_record_list_free(w.scratch);
+        return pt__storage_fail(s, PT_EINVAL, "invalid date range");
+    }
+    for (int64_t day = first; day <= last; day++) {
+        char date[PT_DATE_LEN + 1];
+        pt__format_date(date, day * 86400 * INT64_C(1000000));
+        /* dates that start at or after only_before hold nothing to change */
+        if (opts->only_before > 0 && day * 86400 >= opts->only_before)
+            continue;
+        rc = rewrite_one(&w, date, day_fn);
+        if (rc != PT_OK && first_rc == PT_OK) {
+            first_rc = rc;
+            pt__dynamodb_fail(d, rc);
+        }
+        if (w.aborted || rc == PT_ENOMEM)
+            break;
+    }
+    pt_record_list_free(w.scratch);
+    return first_rc;
+}
