@@ -326,20 +326,28 @@ keep_found(subject_query *q, const pt_record *r, unsigned int how, long i)
     return PT_OK;
 }
 
+/* Match a stored record and keep it when it is the person's: 1 when it
+ * is, 0 when not, PT_ENOMEM. */
 static int
-found_stored(const pt_record *r, void *ctx)
+take_stored(subject_query *q, const pt_record *r)
 {
-    subject_query *q = ctx;
     long i;
     unsigned int how = match(q, r, &i);
 
     if (!how)
-        return PT_OK;
+        return 0;
     if (keep_found(q, r, how, i) != PT_OK) {
         q->failed = 1;
         return PT_ENOMEM;
     }
-    return PT_OK;
+    return 1;
+}
+
+static int
+found_stored(const pt_record *r, void *ctx)
+{
+    int rc = take_stored(ctx, r);
+    return rc < 0 ? rc : PT_OK;
 }
 
 static int
@@ -447,17 +455,12 @@ typedef struct erase_ctx {
 static int
 erase_decide(const pt_record *r, unsigned int *action, void *ctx)
 {
-    subject_query *q = ((erase_ctx *)ctx)->q;
-    long i;
-    unsigned int how = match(q, r, &i);
+    int rc = take_stored(((erase_ctx *)ctx)->q, r);
 
-    if (!how)
-        return PT_OK;
-    if (keep_found(q, r, how, i) != PT_OK) {
-        q->failed = 1;
-        return PT_ENOMEM;
-    }
-    *action = PT_REWRITE_DELETE;
+    if (rc < 0)
+        return rc;
+    if (rc == 1)
+        *action = PT_REWRITE_DELETE;
     return PT_OK;
 }
 
