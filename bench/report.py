@@ -213,6 +213,15 @@ def rows(r):
     add("DynamoDB range read for stats (ProjectionExpression) vs boto3 loop",
         "items/s", pt("dynamodb_read.stats_items_per_s"),
         bl("dynamodb_read.items_per_s"), HIGHER)
+    # 7b. data-subject erasure on the file store (issue 10)
+    n, days = pt("subject.records"), pt("subject.days")
+    what = ("{:,.0f} records over {:.0f} day files".format(n, days)
+            if n and days else "n/a")
+    add("subject erase of one person, %s" % what, "s",
+        pt("subject.erase.seconds"), bl("subject.erase.seconds"), LOWER,
+        "ratio ≥ 1", at_least(1.0, on="ratio"))
+    add("subject erase, peak RSS", "MiB", pt("subject.erase.rss_mb"),
+        bl("subject.erase.rss_mb"), LOWER)
     # 8. memory
     empty_c = pt("memory.empty_c.hwm_mb")
     empty_py = bl("memory.python_empty.hwm_mb")

@@ -9,6 +9,7 @@
 #   BENCH_ONLY="policy file" bench/run.sh    a subset of:
 #                                 policy latency file replay dynamodb memory python
 #                                 read (with dynamodb: also the DynamoDB range read)
+#                                 subject (erasing one person from the file store)
 #
 # Sizes (defaults: full / quick): BENCH_POLICY_N, BENCH_LAT_RATE,
 # BENCH_LAT_SECONDS, BENCH_FILE_N, BENCH_FILE_ALWAYS_N, BENCH_FILE_SECONDS,
@@ -36,7 +37,7 @@ else
 fi
 PY=/usr/bin/python3 # Debian's, with python3-boto3
 QUICK=${BENCH_QUICK:-0}
-ONLY=${BENCH_ONLY:-policy latency file replay dynamodb memory python read}
+ONLY=${BENCH_ONLY:-policy latency file replay dynamodb memory python read subject}
 COMMAND="$(for v in BENCH_QUICK BENCH_ONLY BENCH_FROM_HEAD; do
     if [ -n "${!v:-}" ]; then printf '%s=%q ' "$v" "${!v}"; fi
 done)bench/run.sh"
@@ -219,6 +220,14 @@ if want read; then
     step "read side and bulk import (privtrack vs Python)" "$PY" "$READ" \
         file --privtrack "$PT_CLI" --dir "$PT_BENCH_TMP/read" -n "$READ_N" \
         --import-n "$IMPORT_N"
+fi
+if want subject; then
+    # Erasing one person from BENCH_SUBJECT_DAYS day files of
+    # BENCH_SUBJECT_N records, beside the hand recipe (bench_subject.py).
+    step "subject erase on the file store (privtrack vs Python)" "$PY" \
+        "$ROOT/bench/bench_subject.py" --privtrack "$PT_CLI" \
+        --dir "$PT_BENCH_TMP/subject" \
+        --days "$(size BENCH_SUBJECT_DAYS 30 5)" -n "$(size BENCH_SUBJECT_N 100000 20000)"
 fi
 if want memory; then
     step "memory: empty C program" "$B/bench_empty"
