@@ -244,6 +244,9 @@ pt__dynamodb_rewrite(pt_storage *s, const pt_rewrite_options *opts,
     int64_t first, last;
     int rc = pt__dynamodb_client(d, &c), first_rc = PT_OK;
 
+    /* What a replay has seen may be deleted now (dynamodb_seen.h). */
+    if (!(opts->flags & PT_REWRITE_LIST_ONLY))
+        pt__ddb_seen_clear(&d->seen);
     memset(&w, 0, sizeof(w));
     w.d = d;
     w.opts = opts;

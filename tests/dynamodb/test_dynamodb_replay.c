@@ -258,6 +258,41 @@ test_purge_forgets_what_was_seen(void **state)
     free_batch(&b);
 }
 
+/* An erasure (rewrite) deletes items too: forgotten like purge's. */
+static int
+delete_all(const pt_record *record, unsigned int *action, void *userdata)
+{
+    (void)record;
+    (void)userdata;
+    *action = PT_REWRITE_DELETE;
+    return PT_OK;
+}
+
+static void
+test_rewrite_forgets_what_was_seen(void **state)
+{
+    pt_storage *a = fresh_backend(0);
+    pt_rewrite_options o = PT_REWRITE_OPTIONS_INIT;
+    char date[PT_DATE_LEN + 1];
+    batch b;
+    (void)state;
+
+    make_batch(&b, 30, T0, "r", 0);
+    spread_batch(&b, T0, 1000);
+    put_all(a, &b, 1);
+    uint64_t lookups = stats_of(a).lookups;
+    pt__format_date(date, T0);
+    o.from = date;
+    assert_int_equal(a->methods->rewrite(a, &o, delete_all, NULL, NULL), PT_OK);
+
+    put_all(a, &b, 1);
+    pt__dynamodb_stats st = stats_of(a);
+    assert_true(st.lookups > lookups); /* read again */
+    assert_int_equal(st.found, 0);     /* and written again */
+    a->methods->close(a);
+    free_batch(&b);
+}
+
 /* A tracker's writer puts new records (no lookup) between the steps of a
  * replay: that must not make the replay read its seconds again (which
  * brought back the quadratic replay for a tracker with live traffic), and
@@ -308,6 +343,7 @@ main(void)
         cmocka_unit_test(test_failed_put_forgets_what_was_seen),
         cmocka_unit_test(test_identical_visits_stay_two),
         cmocka_unit_test(test_purge_forgets_what_was_seen),
+        cmocka_unit_test(test_rewrite_forgets_what_was_seen),
         cmocka_unit_test(test_new_records_between_steps_keep_what_was_seen),
     };
     if (ddb_fixture_init() != 0)
