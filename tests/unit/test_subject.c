@@ -470,6 +470,122 @@ test_rotating_keys(void **state)
     assert_int_equal(pt_tracker_close(t, 5000), PT_OK);
 }
 
+/* The line of `sid` in the day file of `date`, with `date` replaced by
+ * `as` (same length) wherever it occurs: the same record moved to
+ * another date. */
+static char *
+line_moved(const fixture *f, const char *date, const char *sid, const char *as)
+{
+    char path[512], *all, *line, *save = NULL, *out = NULL;
+    snprintf(path, sizeof(path), "%s/%s.jsonl", f->store, date);
+    all = slurp(path);
+    assert_non_null(all);
+    for (line = strtok_r(all, "\n", &save); line && !out;
+         line = strtok_r(NULL, "\n", &save))
+        if (strstr(line, sid))
+            out = strdup(line);
+    free(all);
+    assert_non_null(out);
+    for (char *p = out; (p = strstr(p, date)); p += 10)
+        memcpy(p, as, 10);
+    return out;
+}
+
+/* Erase with rotating daily keys: on the dates whose key lives exactly
+ * the person's records go, the other lines stay byte for byte; the dates
+ * whose key is destroyed are reported as not searched and nothing is
+ * deleted there -- not even a record carrying the person's pseudonym
+ * under another date's (living) key. */
+static void
+test_rotating_keys_erase(void **state)
+{
+    fixture *f = *state;
+    pt_tracker *t = open_tracker(f, "mode = hash\ntruncate_before_hash = "
+                                    "false\nrotate = daily\n");
+    pt_subject_options o = PT_SUBJECT_OPTIONS_INIT;
+    pt_subject_result *r = NULL;
+    char sessions[2 * DATES][24], dates[DATES][11], *expect[DATES];
+    char path[512], *moved;
+    size_t n, searched = 0, destroyed = 0;
+    FILE *fp;
+
+    assert_int_equal(pt_tracker_init_storage(t), PT_OK);
+    record_visits(f, t, sessions, &n);
+    for (int k = 0; k < DATES; k++)
+        free(expected_after(f, k, NULL, 0, dates[k]));
+    /* today's record of the person (today's pseudonym), moved to a date
+     * whose key is destroyed */
+    moved = line_moved(f, dates[0], sessions[0], dates[3]);
+    snprintf(path, sizeof(path), "%s/%s.jsonl", f->store, dates[3]);
+    fp = fopen(path, "a");
+    assert_non_null(fp);
+    fprintf(fp, "%s\n", moved);
+    fclose(fp);
+    free(moved);
+    for (int k = 0; k < DATES; k++)
+        expect[k] = k < 3 ? expected_after(f, k, sessions, n, dates[k])
+                          : expected_after(f, k, NULL, 0, dates[k]);
+
+    o.ip = SUBJECT;
+    assert_int_equal(pt_tracker_subject_erase(t, &o, &r), PT_OK);
+    assert_int_equal(r->erase, 1);
+    for (size_t i = 0; i < r->date_count; i++) {
+        const pt_subject_date *d = &r->dates[i];
+        int k = -1;
+        for (int j = 0; j < DATES; j++)
+            if (strcmp(d->date, dates[j]) == 0)
+                k = j;
+        assert_int_equal(d->rc, PT_OK);
+        if (d->address == PT_SUBJECT_ADDRESS_SEARCHED) {
+            searched++;
+            assert_true(k >= 0 && k < 3);
+            assert_int_equal(d->deleted, 2);
+        } else {
+            assert_int_equal(d->address, PT_SUBJECT_ADDRESS_KEY_DESTROYED);
+            destroyed++;
+            assert_int_equal(d->deleted, 0);
+            assert_int_equal(d->found, 0);
+        }
+    }
+    assert_int_equal(searched, 3);
+    assert_int_equal(destroyed, r->date_count - 3);
+    assert_int_equal(r->deleted, 2 * 3);
+    assert_int_equal(r->records->count, 2 * 3);
+    for (size_t i = 0; i < r->records->count; i++) {
+        const pt_record *rec = &r->records->records[i];
+        assert_true(strcmp(rec->date, dates[0]) == 0 ||
+                    strcmp(rec->date, dates[1]) == 0 ||
+                    strcmp(rec->date, dates[2]) == 0);
+        assert_int_equal(strncmp(rec->timestamp, rec->date, 10), 0);
+    }
+    {
+        char *json = NULL;
+        assert_int_equal(pt_subject_result_json(&json, r, 0), PT_OK);
+        assert_non_null(strstr(json, "the hash key of their period was "
+                                     "destroyed"));
+        pt_free(json);
+    }
+    pt_subject_result_free(r);
+    for (int k = 0; k < DATES; k++) {
+        char *now;
+        snprintf(path, sizeof(path), "%s/%s.jsonl", f->store, dates[k]);
+        now = slurp(path);
+        if (strcmp(now, expect[k]) != 0)
+            fail_msg("date %d (%s) differs:\n%s\nexpected:\n%s", k, dates[k],
+                     now, expect[k]);
+        free(now);
+        free(expect[k]);
+    }
+    /* a second erase deletes nothing, and the person is not found */
+    assert_int_equal(pt_tracker_subject_erase(t, &o, &r), PT_OK);
+    assert_int_equal(r->deleted, 0);
+    pt_subject_result_free(r);
+    assert_int_equal(pt_tracker_subject_find(t, &o, &r), PT_OK);
+    assert_int_equal(r->found, 0);
+    pt_subject_result_free(r);
+    assert_int_equal(pt_tracker_close(t, 5000), PT_OK);
+}
+
 /* By session id, alone or with the address; bad requests fail, name no
  * address, and touch nothing. */
 static void
@@ -590,6 +706,7 @@ main(void)
         T(test_hash),
         T(test_hash_network),
         T(test_rotating_keys),
+        T(test_rotating_keys_erase),
         T(test_session_and_bad_requests),
         T(test_spool),
     };
