@@ -8,6 +8,7 @@
 #include "policy/policy_internal.h"
 
 #include <sodium.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -220,6 +221,14 @@ pt__stats_new(pt__stats **out, const pt__stats_config *config)
     return PT_OK;
 }
 
+int
+pt__stats_new_like(pt__stats **out, const pt__stats *s)
+{
+    pt__stats_config cfg = s->cfg;
+    cfg.fingerprint_key = s->key;
+    return pt__stats_new(out, &cfg);
+}
+
 static int
 push_day(pt__stats *s)
 {
@@ -410,11 +419,9 @@ pt__stats_finish(pt__stats *s)
     return rc;
 }
 
-void
-pt__stats_free(pt__stats *s)
+static void
+release_counts(pt__stats *s)
 {
-    if (!s)
-        return;
     free(s->period_set.slot);
     free(s->day_set.slot);
     free(s->days);
@@ -423,6 +430,118 @@ pt__stats_free(pt__stats *s)
     namemap_free(&s->titles);
     namemap_free(&s->agents);
     namemap_free(&s->policies);
+}
+
+void
+pt__stats_reset(pt__stats *s)
+{
+    release_counts(s);
+    /* everything counted is after the configuration and the key */
+    memset(&s->visits, 0, sizeof(*s) - offsetof(pt__stats, visits));
+}
+
+void
+pt__stats_free(pt__stats *s)
+{
+    if (!s)
+        return;
+    release_counts(s);
     sodium_memzero(s->key, sizeof(s->key));
     free(s);
+}
+
+/* ---- two aggregates of one day into one ------------------------------------
+ * The two halves of a day file are counted apart (file_range.c) and added
+ * up here, to exactly what one aggregate over the whole day holds: sums
+ * add up; visitors join the day's set; a group's visitors join its own
+ * (a group is shown when K distinct visitors back it, whichever half saw
+ * them).  Anonymous visitors of `b` are numbered after those of `a`. */
+
+static uint64_t
+shifted(uint64_t visitor, uint64_t anonymous)
+{
+    return visitor & 1 ? ((visitor >> 1) + anonymous) << 1 | 1 : visitor;
+}
+
+static int
+kgroup_merge(pt__kgroup *into, const pt__kgroup *from, uint32_t period,
+             uint64_t anonymous, unsigned int k)
+{
+    if (from->best >= k) {
+        if (into->best < k) {
+            into->best = from->best;
+            free(into->ids);
+            into->ids = NULL;
+        }
+        return PT_OK;
+    }
+    for (uint32_t i = 0; i < from->n; i++) {
+        int rc =
+            pt__kgroup_see(into, shifted(from->ids[i], anonymous), period, k);
+        if (rc != PT_OK)
+            return rc;
+    }
+    return PT_OK;
+}
+
+static int
+namemap_merge(pt__stats *a, pt__namemap *into, const pt__namemap *from,
+              uint64_t anonymous)
+{
+    for (size_t i = 0; i < from->cap; i++) {
+        const pt__named *e = &from->slot[i];
+        pt__named *g;
+        int rc;
+        if (!e->name)
+            continue;
+        if (!(g = namemap_get(a, into, e->name, e->len)))
+            return PT_ENOMEM;
+        g->count += e->count;
+        if ((rc = kgroup_merge(&g->k, &e->k, a->periods, anonymous,
+                               a->cfg.min_group)) != PT_OK)
+            return rc;
+    }
+    return PT_OK;
+}
+
+int
+pt__stats_merge(pt__stats *a, const pt__stats *b)
+{
+    uint64_t anonymous = a->anonymous;
+    int rc;
+
+    if (!b->in_day && !b->visits) {
+        a->skipped += b->skipped;
+        return PT_OK;
+    }
+    if (!a->in_day || !b->in_day || strcmp(a->day.date, b->day.date) != 0 ||
+        a->ndays || b->ndays || a->periods != 1 || b->periods != 1 ||
+        memcmp(a->key, b->key, sizeof(a->key)) != 0 ||
+        a->policies.count + b->policies.count >= PT__STATS_MAX_POLICIES)
+        return PT__STATS_NOT_MERGED;
+    a->visits += b->visits;
+    a->files += b->files;
+    a->links += b->links;
+    a->errors += b->errors;
+    a->with_errors += b->with_errors;
+    a->anonymous += b->anonymous;
+    a->skipped += b->skipped;
+    a->day.visits += b->day.visits;
+    a->day.files += b->day.files;
+    a->day.successful += b->day.successful;
+    a->day.anonymous += b->day.anonymous;
+    for (size_t i = 0; i < b->day_set.cap; i++)
+        if (b->day_set.slot[i] &&
+            (rc = idset_add(&a->day_set, b->day_set.slot[i])) != PT_OK)
+            return rc;
+    for (int h = 0; h < 24; h++) {
+        a->hour_visits[h] += b->hour_visits[h];
+        if ((rc = kgroup_merge(&a->hour_k[h], &b->hour_k[h], a->periods,
+                               anonymous, a->cfg.min_group)) != PT_OK)
+            return rc;
+    }
+    if ((rc = namemap_merge(a, &a->titles, &b->titles, anonymous)) != PT_OK ||
+        (rc = namemap_merge(a, &a->agents, &b->agents, anonymous)) != PT_OK)
+        return rc;
+    return namemap_merge(a, &a->policies, &b->policies, anonymous);
 }

@@ -56,6 +56,21 @@ int pt__stats_add(pt__stats *s, const pt_record *record);
  *  once, after the last record. */
 int pt__stats_json(pt__stats *s, pt_buf *out);
 
+/** pt__stats_merge()'s answer when it cannot be exact (nothing changed). */
+#define PT__STATS_NOT_MERGED 2
+
+/** A new, empty aggregate like `s` (same range, K and fingerprint key). */
+int pt__stats_new_like(pt__stats **out, const pt__stats *s);
+
+/** Add `b`'s records to `a`, as if they had come after `a`'s: both
+ *  aggregates hold records of one and the same date and come from
+ *  pt__stats_new_like() (else PT__STATS_NOT_MERGED, `a` unchanged;
+ *  PT_ENOMEM leaves `a` part-merged). */
+int pt__stats_merge(pt__stats *a, const pt__stats *b);
+
+/** Forget every record counted (the range, K and key stay). */
+void pt__stats_reset(pt__stats *s);
+
 void pt__stats_free(pt__stats *s);
 
 /** The record fields the statistics read (PT_FIELD_*). */

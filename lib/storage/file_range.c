@@ -11,10 +11,13 @@
 #include "storage/file_store.h"
 
 #include "record/record.h"
+#include "storage/storage.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int
@@ -198,4 +201,118 @@ pt__file_scan_range(pt_storage *st, const pt_scan_options *opts,
     }
     pt__file_reader_free(&s.rd);
     return rc == PT_SCAN_STOP ? PT_OK : rc;
+}
+
+/* ---- one big day in two parts at once --------------------------------------
+ * `stats` of one day spends its time parsing lines: the two halves of a big
+ * day file are read by two threads, each into an aggregate of its own
+ * (pt_tracker_stats() merges them).  Both parts read one descriptor with
+ * pread(), so they read the same file even if a purge replaces it. */
+
+typedef struct part {
+    scan_ctx s;
+    int fd;
+    uint64_t offset, end;
+    int rc;
+} part;
+
+/* Line numbers of the second part are not known (the first part is still
+ * counting them): its messages give byte offsets instead. */
+static int
+scan_line_unnumbered(void *ctx, const char *line, size_t len, uint64_t line_no,
+                     uint64_t offset, int flags)
+{
+    (void)line_no;
+    return scan_line(ctx, line, len, 0, offset, flags);
+}
+
+static void *
+scan_second_part(void *arg)
+{
+    part *p = arg;
+    p->rc = pt__file_scan_part(p->s.rd.fs, p->fd, p->s.rd.path, p->offset,
+                               p->end, scan_line_unnumbered, &p->s);
+    return NULL;
+}
+
+/* The start of the first line at or after the middle of [0, size); 0 when
+ * there is none. */
+static uint64_t
+middle_line(int fd, uint64_t size)
+{
+    char block[4096];
+    uint64_t at = size / 2;
+
+    while (at < size) {
+        ssize_t n = pread(fd, block, sizeof(block), (off_t)at);
+        const char *nl;
+        if (n <= 0)
+            return 0;
+        if ((nl = memchr(block, '\n', (size_t)n)) != NULL)
+            return at + (uint64_t)(nl - block) + 1 < size
+                       ? at + (uint64_t)(nl - block) + 1
+                       : 0;
+        at += (uint64_t)n;
+    }
+    return 0;
+}
+
+int
+pt__file_scan_split(pt_storage *st, pt_storage *other,
+                    const pt_scan_options *opts, uint64_t min_size,
+                    pt_record_fn fn[2], void *userdata[2])
+{
+    pt__file_store *fs = (pt__file_store *)(void *)st;
+    char path[PT__FILE_PATH_MAX];
+    part first, second;
+    pthread_t thread;
+    struct stat sb;
+    uint64_t middle;
+    int fd, rc;
+
+    if (st->methods != &pt__file_storage_methods ||
+        other->methods != &pt__file_storage_methods ||
+        strcmp(opts->from, opts->to) != 0 || opts->limit ||
+        (opts->flags & PT_SCAN_NEWEST_FIRST))
+        return PT__SCAN_NOT_SPLIT;
+    rc = pt__file_open_day(fs, opts->from, path, sizeof(path), &fd);
+    if (rc != PT_OK || fd < 0)
+        return rc != PT_OK ? rc : PT__SCAN_NOT_SPLIT;
+    if (fstat(fd, &sb) != 0 || (uint64_t)sb.st_size < min_size ||
+        (middle = middle_line(fd, (uint64_t)sb.st_size)) == 0) {
+        close(fd);
+        return PT__SCAN_NOT_SPLIT;
+    }
+    memset(&first, 0, sizeof(first));
+    memset(&second, 0, sizeof(second));
+    pt__file_reader_init(&first.s.rd, fs, opts->fields, opts->now);
+    pt__file_reader_init(&second.s.rd, (pt__file_store *)(void *)other,
+                         opts->fields, opts->now);
+    first.s.opts = second.s.opts = opts;
+    first.s.fn = fn[0];
+    first.s.userdata = userdata[0];
+    second.s.fn = fn[1];
+    second.s.userdata = userdata[1];
+    first.s.rd.path = second.s.rd.path = path;
+    second.fd = fd;
+    second.offset = middle;
+    second.end = UINT64_MAX;
+    if (pthread_create(&thread, NULL, scan_second_part, &second) != 0) {
+        rc = PT__SCAN_NOT_SPLIT;
+    } else {
+        rc = pt__file_scan_part(fs, fd, path, 0, middle, scan_line, &first.s);
+        pthread_join(thread, NULL);
+        if (rc == PT_OK && second.rc != PT_OK)
+            rc = second.rc == PT_SCAN_STOP
+                     ? PT_OK
+                     : pt__file_fail(fs, second.rc, "%s", other->errmsg);
+        if (rc == PT_SCAN_STOP)
+            rc = PT_OK;
+    }
+    close(fd);
+    pt__file_reader_done(&first.s.rd);
+    pt__file_reader_done(&second.s.rd);
+    pt__file_reader_free(&first.s.rd);
+    pt__file_reader_free(&second.s.rd);
+    return rc;
 }

@@ -94,6 +94,14 @@ int
 pt__file_scan_from(pt__file_store *fs, int fd, const char *path,
                    uint64_t offset, pt__file_line_fn fn, void *ctx)
 {
+    return pt__file_scan_part(fs, fd, path, offset, UINT64_MAX, fn, ctx);
+}
+
+int
+pt__file_scan_part(pt__file_store *fs, int fd, const char *path,
+                   uint64_t offset, uint64_t end, pt__file_line_fn fn,
+                   void *ctx)
+{
     scanner sc = {fs, path, NULL, FIRST_BUFFER, 0, offset, 1, 0};
     int rc = PT_OK;
 
@@ -102,10 +110,15 @@ pt__file_scan_from(pt__file_store *fs, int fd, const char *path,
         return pt__file_fail(fs, PT_ENOMEM, "out of memory reading %s", path);
     for (;;) {
         ssize_t n;
+        size_t want;
         if ((rc = make_room(&sc, fn, ctx)) != PT_OK)
             break;
-        n = pread(fd, sc.buf + sc.have, sc.cap - sc.have,
-                  (off_t)(sc.buf_off + sc.have));
+        want = sc.cap - sc.have;
+        if (end - (sc.buf_off + sc.have) < want)
+            want = (size_t)(end - (sc.buf_off + sc.have));
+        if (want == 0)
+            break;
+        n = pread(fd, sc.buf + sc.have, want, (off_t)(sc.buf_off + sc.have));
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {

@@ -154,6 +154,12 @@ int pt__file_scan(pt__file_store *fs, int fd, const char *path,
 int pt__file_scan_from(pt__file_store *fs, int fd, const char *path,
                        uint64_t offset, pt__file_line_fn fn, void *ctx);
 
+/** The lines of [offset, end) only (`end` a line start, or UINT64_MAX:
+ *  the end of the file). */
+int pt__file_scan_part(pt__file_store *fs, int fd, const char *path,
+                       uint64_t offset, uint64_t end, pt__file_line_fn fn,
+                       void *ctx);
+
 /** Read the same lines last first, from the end of the file: line_no is 0
  *  (unknown), `offset` is exact.  Stops and returns when `fn` returns
  *  non-zero. */

@@ -32,6 +32,20 @@ int pt__storage_scan(pt_storage *s, const pt_scan_options *opts,
 int pt__storage_rewrite(pt_storage *s, const pt_rewrite_options *opts,
                         pt_rewrite_fn fn, pt_rewrite_day_fn day,
                         void *userdata);
+/** pt__file_scan_split()'s answer when it read nothing. */
+#define PT__SCAN_NOT_SPLIT 2
+/** A one-date, oldest-first scan without limit of a file store's day file
+ *  of `min_size` bytes or more, in two parts at once: the lines before the
+ *  first line start at or after the file's middle go to fn[0] on the
+ *  calling thread, the others to fn[1] on a thread of its own (with
+ *  userdata[0] and [1]).  `other` is a second instance of the same store,
+ *  used by that thread only.  Returns PT__SCAN_NOT_SPLIT, having read
+ *  nothing, when the backend is not the file store, the scan is not of
+ *  that kind or the file is smaller; else as pt__storage_scan() (an error
+ *  of the second part is copied to `s`). */
+int pt__file_scan_split(pt_storage *s, pt_storage *other,
+                        const pt_scan_options *opts, uint64_t min_size,
+                        pt_record_fn fn[2], void *userdata[2]);
 int pt__storage_purge(pt_storage *s, int64_t now, uint64_t *removed);
 int pt__storage_sync(pt_storage *s);
 void pt__storage_close(pt_storage *s);

@@ -185,6 +185,46 @@ contains "$ERR" '547 days; add --yes'
 one_line
 run 0 "$PT" stats --from 2020-01-01 --to 2021-06-30 --yes --json
 py 'import json,sys; s = json.load(open(sys.argv[1])); assert s["days"] == 547 and s["visits"] == 0' "$OUT"
+# ---- a big day: counted in two halves at once, the same figures --------------
+# A day file of 16 MiB or more is read by two threads, a half each, and the
+# two aggregates merged (lib/pipeline/read.c).  The same day read as part of
+# a two-date range (one pass) gives the same figures; a corrupt line in the
+# second half is reported by byte offset (its line number is not known
+# there), which shows the file was split.
+D6="$(days_ago 6)"
+D7="$(days_ago 7)"
+"$PY" - "$D6" "var/$D6.jsonl" <<'PY'
+import json, sys
+day, path = sys.argv[1:3]
+with open(path, "w") as f:
+    for i in range(46000):
+        if i == 40000:
+            f.write('{"not": a record}\n')
+        r = {"date": day, "timestamp": "%sT%02d:%02d:00.000000+00:00" % (day, i * 24 // 46000, i % 60),
+             "session_id": "%d-%08x" % (i, i), "user_agent": ["Firefox/Linux", "Chrome/Windows", "Safari/iOS"][i % 3],
+             "num_links_submitted": 1, "num_files_downloaded": 2, "links": ["https://example.com/watch"],
+             "titles": ["Title %d" % (i % 40), "Rare %d" % (i % 997)], "filenames": ["a.m4a", "b.m4a"],
+             "has_errors": i % 17 == 0, "error_count": int(i % 17 == 0), "policy": "e2e-0000abcd" + "x" * 200}
+        if i % 11:  # one visit in 11 without an address
+            r["client_ip"] = "%032x" % ((i * 7919) % 5000)
+        f.write(json.dumps(r, separators=(",", ":")) + "\n")
+PY
+chmod 600 "var/$D6.jsonl"
+[ "$(stat -c %s "var/$D6.jsonl")" -ge $((16 << 20)) ] || fail "the big day is too small to be split"
+run 0 "$PT" stats --date "$D6" --json
+cp "$OUT" split.json
+contains "$ERR" "$D6.jsonl: line at byte [0-9]+: corrupt record"
+run 0 "$PT" stats --from "$D7" --to "$D6" --json
+contains "$ERR" "$D6.jsonl:40001: corrupt record"
+py '
+import json, sys
+split, whole = json.load(open("split.json")), json.load(open(sys.argv[1]))
+assert split["visits"] == 46000, split["visits"]
+assert split["visits_without_address"] == 4182, split["visits_without_address"]
+for k in ("from", "to", "date", "days", "days_with_records", "per_day", "day_rows"):
+    split.pop(k, None); whole.pop(k, None)
+assert split == whole, (split, whole)
+' "$OUT"
 run 1 "$PT" export --date "$D1" --from "$D1"
 one_line
 run 1 "$PT" query --to "$D1"

@@ -4,6 +4,7 @@
 #include "file_store_fixture.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -320,6 +321,98 @@ test_query_still_exact(void **state)
     s->methods->close(s);
 }
 
+/* ---- a big day in two parts at once (pt__file_scan_split) ---------------- */
+
+typedef struct part_seen {
+    seen s;
+    pthread_t thread; /* who delivered the records */
+    int threads;      /* 1: one thread delivered them all */
+} part_seen;
+
+static int
+remember_part(const pt_record *r, void *userdata)
+{
+    part_seen *p = userdata;
+    if (!p->threads) {
+        p->thread = pthread_self();
+        p->threads = 1;
+    } else if (!pthread_equal(p->thread, pthread_self())) {
+        p->threads = 2;
+    }
+    return remember(r, &p->s);
+}
+
+/* The two parts hand over exactly the lines of one scan, in order, cut at
+ * a line start near the middle, the second part on a thread of its own;
+ * a corrupt line there is reported with its byte offset. */
+static void
+test_split_equals_one_scan(void **state)
+{
+    fixture *f = *state;
+    pt_storage *s = open_store(f->store, PT__FILE_FSYNC_NEVER);
+    pt_storage *other = open_store(f->store, PT__FILE_FSYNC_NEVER);
+    uint32_t x = 88172645u;
+    char title[700];
+    seen whole = {0};
+    part_seen parts[2];
+    pt_record_fn fn[2] = {remember_part, remember_part};
+    void *ud[2] = {&parts[0], &parts[1]};
+    pt_scan_options o = PT_SCAN_OPTIONS_INIT;
+
+    memset(parts, 0, sizeof(parts));
+    for (int i = 0; i < 2000; i++) {
+        rec_buf r;
+        size_t written, n = next_random(&x) % 600;
+        const char *titles[1] = {title};
+        char sid[32];
+        memset(title, 'a' + i % 26, n);
+        title[n] = '\0';
+        snprintf(sid, sizeof(sid), "%d-x", i);
+        make_rec(&r, DAY, i, 0, sid, 0);
+        r.r.titles = titles;
+        assert_int_equal(put(s, &r, 1, 0, &written), PT_OK);
+        if (i == 1900)
+            append_raw(f, DAY, "{\"not\": a record}\n", 19);
+    }
+    assert_int_equal(scan(s, DAY, DAY, 0, 0, 0, &whole), PT_OK);
+    assert_int_equal(whole.count, 2000);
+    o.from = o.to = DAY;
+    o.now = 1700000000;
+    o.fields = PT_FIELD_ALL;
+    /* Too small a file, two dates, newest first: not split, nothing read. */
+    assert_int_equal(pt__file_scan_split(s, other, &o, 1u << 30, fn, ud),
+                     PT__SCAN_NOT_SPLIT);
+    o.to = "2025-01-16";
+    assert_int_equal(pt__file_scan_split(s, other, &o, 0, fn, ud),
+                     PT__SCAN_NOT_SPLIT);
+    o.to = DAY;
+    o.flags = PT_SCAN_NEWEST_FIRST;
+    assert_int_equal(pt__file_scan_split(s, other, &o, 0, fn, ud),
+                     PT__SCAN_NOT_SPLIT);
+    assert_int_equal(parts[0].s.count + parts[1].s.count, 0);
+    o.flags = 0;
+    logged[0] = '\0';
+    assert_int_equal(pt__file_scan_split(s, other, &o, 0, fn, ud), PT_OK);
+    assert_int_equal(parts[0].s.count + parts[1].s.count, 2000);
+    assert_true(parts[0].s.count > 700 && parts[1].s.count > 700);
+    for (size_t i = 0; i < 2000; i++) {
+        const seen *p = i < parts[0].s.count ? &parts[0].s : &parts[1].s;
+        size_t j = i < parts[0].s.count ? i : i - parts[0].s.count;
+        assert_string_equal(p->keys[j], whole.keys[i]);
+    }
+    assert_int_equal(parts[0].threads, 1);
+    assert_int_equal(parts[1].threads, 1);
+    assert_false(pthread_equal(parts[0].thread, parts[1].thread));
+    assert_true(pthread_equal(parts[0].thread, pthread_self()));
+    assert_non_null(strstr(logged, "line at byte "));
+    assert_non_null(strstr(logged, "corrupt record"));
+    seen_free(&whole);
+    seen_free(&parts[0].s);
+    seen_free(&parts[1].s);
+    other->methods->close(other);
+    s->methods->close(s);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int
@@ -333,6 +426,7 @@ main(void)
         T(test_overlong_line_both_ways),
         T(test_fifo_and_symlink_refused),
         T(test_query_still_exact),
+        T(test_split_equals_one_scan),
     };
     pt_set_log(capture_log, NULL, PT_LOG_WARN);
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -386,6 +386,105 @@ test_bad_config(void **state)
     assert_int_equal(pt__stats_new(&s, &c), PT_EINVAL);
 }
 
+/* ---- two halves merged: pt__stats_merge() ------------------------------- */
+
+/* Record `i` of a deterministic day: visitors from a small pool (some
+ * without an address), titles and hours skewed so that groups sit on
+ * either side of K. */
+static void
+add_nth(pt__stats *s, const char *date, unsigned int i)
+{
+    static const char *const ips[] = {"a1", "b2", "c3", "d4", "e5",
+                                      "f6", "g7", "h8", "i9", NULL};
+    static const char *const uas[] = {"Firefox/Linux", "Chrome/Windows",
+                                      "Safari/iOS"};
+    char title[16];
+    unsigned int x = i * 2654435761u;
+    snprintf(title, sizeof(title), "t%u", (x >> 7) % 7 * ((x >> 11) % 3));
+    add(s, date, (int)((x >> 13) % 5), ips[(x >> 17) % 10],
+        (x >> 3) % 9 ? title : NULL, uas[(x >> 21) % 3],
+        (int)((x >> 5) % 4 == 0));
+}
+
+static char *
+json_of(pt__stats *s)
+{
+    pt_buf b = PT_BUF_INIT;
+    assert_int_equal(pt__stats_json(s, &b), PT_OK);
+    pt__stats_free(s);
+    return pt_buf_detach(&b);
+}
+
+/* Counting a day in two halves and merging them gives, byte for byte, the
+ * statistics of one pass, wherever the day is cut, for K = 1, 3 and 5. */
+static void
+test_merge_equals_one_pass(void **state)
+{
+    static const unsigned int ks[] = {1, 3, 5};
+    const unsigned int n = 300;
+    (void)state;
+    for (size_t ki = 0; ki < sizeof(ks) / sizeof(ks[0]); ki++) {
+        pt__stats *whole =
+            stats_new("2025-03-01", "2025-03-01", ks[ki], PT_ROTATE_NEVER);
+        char *expected;
+        for (unsigned int i = 0; i < n; i++)
+            add_nth(whole, "2025-03-01", i);
+        expected = json_of(whole);
+        for (unsigned int cut = 0; cut <= n; cut += 7) {
+            pt__stats *a =
+                stats_new("2025-03-01", "2025-03-01", ks[ki], PT_ROTATE_NEVER);
+            pt__stats *b = NULL;
+            char *got;
+            assert_int_equal(pt__stats_new_like(&b, a), PT_OK);
+            for (unsigned int i = 0; i < n; i++)
+                add_nth(i < cut ? a : b, "2025-03-01", i);
+            if (cut == 0) {
+                /* an empty first half cannot take the second's day */
+                assert_int_equal(pt__stats_merge(a, b), PT__STATS_NOT_MERGED);
+                pt__stats_free(a);
+                pt__stats_free(b);
+                continue;
+            }
+            assert_int_equal(pt__stats_merge(a, b), PT_OK);
+            pt__stats_free(b);
+            got = json_of(a);
+            if (strcmp(got, expected) != 0)
+                fail_msg("K=%u cut at %u:\n%s\n!=\n%s", ks[ki], cut, got,
+                         expected);
+            free(got);
+        }
+        free(expected);
+    }
+}
+
+/* Halves of different dates are not merged (nothing changes), and a reset
+ * aggregate is an empty one. */
+static void
+test_merge_refused_and_reset(void **state)
+{
+    pt__stats *a = stats_new("2025-03-01", "2025-03-02", 5, PT_ROTATE_NEVER);
+    pt__stats *b = NULL, *empty = NULL;
+    char *before, *after, *fresh;
+    (void)state;
+    assert_int_equal(pt__stats_new_like(&b, a), PT_OK);
+    assert_int_equal(pt__stats_new_like(&empty, a), PT_OK);
+    add_nth(a, "2025-03-01", 1);
+    add_nth(b, "2025-03-02", 2);
+    assert_int_equal(pt__stats_merge(a, b), PT__STATS_NOT_MERGED);
+    pt__stats_free(b);
+    pt__stats_reset(a);
+    fresh = json_of(empty);
+    after = json_of(a);
+    assert_string_equal(after, fresh);
+    b = stats_new("2025-03-01", "2025-03-02", 5, PT_ROTATE_NEVER);
+    add_nth(b, "2025-03-01", 1);
+    before = json_of(b);
+    assert_string_not_equal(before, fresh); /* the reset did something */
+    free(before);
+    free(after);
+    free(fresh);
+}
+
 int
 main(void)
 {
@@ -398,6 +497,8 @@ main(void)
         cmocka_unit_test(test_agents_and_escaping),
         cmocka_unit_test(test_shown_plus_other_is_total),
         cmocka_unit_test(test_bad_config),
+        cmocka_unit_test(test_merge_equals_one_pass),
+        cmocka_unit_test(test_merge_refused_and_reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
