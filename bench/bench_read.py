@@ -3,6 +3,7 @@
 it replaces, measured in the same run (bench/run.sh: BENCH_ONLY="read").
 
     bench_read.py file   --privtrack BIN --dir DIR [-n N] [--import-n N]
+    bench_read.py import --privtrack BIN --dir DIR [--import-n N]
     bench_read.py dynamodb --privtrack BIN --dir DIR --endpoint URL [-n N]
 
 Prints one JSON object per line:
@@ -20,6 +21,7 @@ file:
   - bulk import: `privtrack record FILE` of --import-n visits (100,000)
     into a fresh store against the Python equivalent (json.loads, the
     seed's create_visit_record and a JSON-lines append), time and peak RSS.
+import: the bulk import alone (bench/run.sh: BENCH_ONLY="import").
 dynamodb:
   - N visits over 7 dates recorded into dynalite, then read back whole:
     `privtrack export --from --to` (one Query per date, several in flight)
@@ -31,6 +33,7 @@ dynamodb:
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -196,10 +199,20 @@ def cmd_file(args):
                    for _ in range(5))
     emit("privtrack", "read.query_limit100.ms", times[2] * 1000, "ms")
     os.unlink(day)
-    # Bulk import: whole process, into fresh stores.
+    cmd_import(args)
+
+
+def cmd_import(args):
+    """Bulk import: whole process, into fresh stores."""
+    policy = os.path.join(args.dir, "import.ini")
+    pt = [args.privtrack, "--policy", policy]
+    me = [sys.executable, os.path.abspath(__file__)]
     visits = os.path.join(args.dir, "visits.jsonl")
     write_visits(visits, args.import_n)
     istore = os.path.join(args.dir, "import")
+    pystore = os.path.join(args.dir, "py")
+    for d in (istore, pystore):
+        shutil.rmtree(d, ignore_errors=True)
     with open(policy, "w") as f:
         f.write("[storage]\npath = %s\n[ip]\nrotate = never\n" % istore)
     env = dict(os.environ, PRIVTRACK_IP_KEY="00" * 32)
@@ -207,7 +220,7 @@ def cmd_file(args):
     emit("privtrack", "import.visits", args.import_n, "visits")
     emit("privtrack", "import.visits_per_s", args.import_n / t, "visits/s")
     emit("privtrack", "import.rss_mb", rss, "MiB")
-    t, rss = run(me + ["py-import", visits, os.path.join(args.dir, "py")])
+    t, rss = run(me + ["py-import", visits, pystore])
     emit("baseline", "import.visits_per_s", args.import_n / t, "visits/s")
     emit("baseline", "import.rss_mb", rss, "MiB")
 
@@ -282,6 +295,10 @@ def main():
     p.add_argument("--dir", required=True)
     p.add_argument("-n", type=int, default=1000000)
     p.add_argument("--import-n", type=int, default=100000)
+    p = sub.add_parser("import")
+    p.add_argument("--privtrack", required=True)
+    p.add_argument("--dir", required=True)
+    p.add_argument("--import-n", type=int, default=100000)
     p = sub.add_parser("dynamodb")
     p.add_argument("--privtrack", required=True)
     p.add_argument("--dir", required=True)
@@ -304,6 +321,8 @@ def main():
     os.makedirs(getattr(a, "dir", ".") or ".", exist_ok=True)
     if a.cmd == "file":
         cmd_file(a)
+    elif a.cmd == "import":
+        cmd_import(a)
     elif a.cmd == "dynamodb":
         cmd_dynamodb(a)
     elif a.cmd == "py-stats":

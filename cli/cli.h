@@ -133,20 +133,42 @@ int cli_valid_date(const char *date);
 /** Parse a non-negative decimal integer that fits in `max`. */
 int cli_parse_uint(const char *text, uint64_t max, uint64_t *out);
 
+/* What the fast reader (visit_fast.c) holds: longer lines, or more
+ * headers or items in an array, go to the cJSON reader. */
+#define CLI_VISIT_FAST_BYTES 4096
+#define CLI_VISIT_FAST_ITEMS 16
+
 /** A visit parsed from one JSON line.  The pt_visit borrows its strings
- *  from the parsed JSON tree, so both live until cli_visit_free(). */
+ *  from the parsed JSON tree (`root`) or, when the fast reader took the
+ *  line, from `fast_text` and the arrays after it: either way they live
+ *  until cli_visit_free(), and the struct must not be copied meanwhile. */
 typedef struct cli_visit {
     pt_visit visit;
     struct cJSON *root;
     pt_header *headers;
     const char **links;
     const char **filenames;
+    char fast_text[CLI_VISIT_FAST_BYTES];
+    pt_header fast_headers[CLI_VISIT_FAST_ITEMS + 1]; /* + "user_agent" */
+    const char *fast_links[CLI_VISIT_FAST_ITEMS];
+    const char *fast_filenames[CLI_VISIT_FAST_ITEMS];
+    const char *fast_errors[CLI_VISIT_FAST_ITEMS];
 } cli_visit;
 
-/** Parse one visit line (visit.c).  On failure returns -1 and writes a
- *  message to `err` that never quotes the input (it may hold an address). */
+/** Parse one visit line (visit.c): the fast reader, else cJSON.  On
+ *  failure returns -1 and writes a message to `err` that never quotes the
+ *  input (it may hold an address). */
 int cli_visit_parse(cli_visit *out, const char *line, size_t len, char *err,
                     size_t errlen);
+
+/** The cJSON reader alone: every line, every error message. */
+int cli_visit_parse_json(cli_visit *out, const char *line, size_t len,
+                         char *err, size_t errlen);
+
+/** The fast reader alone (visit_fast.c): 0 when it took the line, with
+ *  the visit the cJSON reader would give; -1 when it declines (nothing to
+ *  free either way, no message: the cJSON reader decides about the line). */
+int cli_visit_parse_fast(cli_visit *out, const char *line, size_t len);
 
 /** Release a parsed visit.  Safe on a zeroed or already freed struct. */
 void cli_visit_free(cli_visit *v);

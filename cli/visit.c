@@ -300,11 +300,24 @@ int
 cli_visit_parse(cli_visit *out, const char *line, size_t len, char *err,
                 size_t errlen)
 {
+    if (cli_visit_parse_fast(out, line, len) == 0)
+        return 0;
+    return cli_visit_parse_json(out, line, len, err, errlen);
+}
+
+int
+cli_visit_parse_json(cli_visit *out, const char *line, size_t len, char *err,
+                     size_t errlen)
+{
     pt_visit init = PT_VISIT_INIT;
     const char *end = NULL;
 
-    memset(out, 0, sizeof(*out));
+    /* Not the fast reader's buffers: 4 KiB to clear per line. */
     out->visit = init;
+    out->root = NULL;
+    out->headers = NULL;
+    out->links = NULL;
+    out->filenames = NULL;
     out->root = cJSON_ParseWithLengthOpts(line, len, &end, 0);
     if (!out->root) {
         const char *at = cJSON_GetErrorPtr();
