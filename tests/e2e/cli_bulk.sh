@@ -1,4 +1,4 @@
-# A bulk import larger than the tracker's queue (8,192 by default): `record`
+# A bulk import larger than the tracker's queue (16,384 for `record`): it
 # waits for room instead of dropping (no queue_full), and every visit is
 # stored exactly once.
 source "$(dirname "$0")/lib.sh" "$@"
@@ -53,10 +53,10 @@ else
         [ "$kb" -lt 16384 ] || fail "$cmd: peak RSS $kb KiB, expected < 16 MiB"
         ok
     done
-    # A bulk import streams too: the tracker's queue is bounded (8,192
-    # records), so importing the 100,000 visits (10 MB of input, 32 MB
-    # stored) peaks at 11-15 MiB here; keeping 140 bytes per visit would
-    # pass 24 MiB.
+    # A bulk import streams too: the tracker's queue is bounded (16,384
+    # records, about 10 MB when full), so importing the 100,000 visits
+    # (10 MB of input, 32 MB stored) peaks at 11-15 MiB here; keeping 140
+    # bytes per visit would pass 24 MiB.
     kb="$(peak_kb "$PT" record --storage rss-import bulk.jsonl)"
     [ "$kb" -lt 24576 ] || fail "record: peak RSS $kb KiB, expected < 24 MiB"
     [ "$(cat rss-import/*.jsonl | wc -l)" = "$N" ] || fail "record: not every visit stored"
