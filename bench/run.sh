@@ -9,6 +9,7 @@
 #   BENCH_ONLY="policy file" bench/run.sh    a subset of:
 #                                 policy latency file replay dynamodb memory python
 #                                 read (with dynamodb: also the DynamoDB range read)
+#                                 import (the bulk-import row of read, alone)
 #                                 subject (erasing one person from the file store)
 #
 # Sizes (defaults: full / quick): BENCH_POLICY_N, BENCH_LAT_RATE,
@@ -228,6 +229,11 @@ if want subject; then
         "$ROOT/bench/bench_subject.py" --privtrack "$PT_CLI" \
         --dir "$PT_BENCH_TMP/subject" \
         --days "$(size BENCH_SUBJECT_DAYS 30 5)" -n "$(size BENCH_SUBJECT_N 100000 20000)"
+fi
+if want import && ! want read; then
+    # The bulk-import row alone (the read subset includes it).
+    step "bulk import (privtrack vs Python)" "$PY" "$READ" import \
+        --privtrack "$PT_CLI" --dir "$PT_BENCH_TMP/import" --import-n "$IMPORT_N"
 fi
 if want memory; then
     step "memory: empty C program" "$B/bench_empty"
