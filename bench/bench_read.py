@@ -107,7 +107,7 @@ def write_visits(path, n):
     with open(path, "w") as f:
         for i in range(n):
             f.write(json.dumps({
-                "remote_addr": "198.51.%d.%d" % ((i >> 8) & 255, i & 255),
+                "remote_addr": peer(i),
                 "headers": {"User-Agent": UA_RAW},
                 "links": ["https://www.youtube.com/watch?v=abc123&list=PL9x"],
                 "filenames": ["Song Title %d.m4a" % (i % 50)],
@@ -225,52 +225,69 @@ def cmd_import(args):
     emit("baseline", "import.rss_mb", rss, "MiB")
 
 
-def ddb_policy(path, table):
-    with open(path, "w") as f:
+def peer(i):
+    """The address of visit i: one of 65,536 in 198.51.0.0/16."""
+    return "198.51.%d.%d" % ((i >> 8) & 255, i & 255)
+
+
+def ddb_load(args, table, first, days, n, ip=peer,
+             policy_ip="rotate = never\n"):
+    """A fresh dynalite table `table` holding n visits spread evenly over
+    `days` dates from `first`, recorded by `privtrack record` (the address
+    of visit i is ip(i); policy_ip the policy from its [ip] section on).
+    Returns (privtrack command prefix, env)."""
+    policy = os.path.join(args.dir, "%s.ini" % table)
+    with open(policy, "w") as f:
         f.write("[storage]\nbackend = dynamodb\ntable = %s\n"
-                "[ip]\nrotate = never\n" % table)
-
-
-def py_ddb_read(endpoint, table, first, days):
-    import boto3
-    from boto3.dynamodb.conditions import Key
-    t = boto3.resource("dynamodb", endpoint_url=endpoint).Table(table)
-    n = 0
-    for d in range(days):
-        kw = {"KeyConditionExpression":
-              Key("date").eq(str(date.fromisoformat(first) +
-                                 timedelta(days=d))),
-              "ScanIndexForward": False}
-        while True:
-            page = t.query(**kw)
-            n += len(page["Items"])
-            if "LastEvaluatedKey" not in page:
-                break
-            kw["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    print(n)
-
-
-def cmd_dynamodb(args):
-    table = "bench-read-%d" % os.getpid()
-    policy = os.path.join(args.dir, "ddb.ini")
-    ddb_policy(policy, table)
+                "[ip]\n%s" % (table, policy_ip))
     env = dict(os.environ, AWS_ENDPOINT_URL_DYNAMODB=args.endpoint,
                PRIVTRACK_IP_KEY="00" * 32)
     pt = [args.privtrack, "--policy", policy]
     run(pt + ["init-storage"], env=env)
-    first = DAY - timedelta(days=6)
-    visits = os.path.join(args.dir, "ddb-visits.jsonl")
+    visits = os.path.join(args.dir, "%s-visits.jsonl" % table)
+    midnight = datetime(first.year, first.month, first.day,
+                        tzinfo=timezone.utc)
     with open(visits, "w") as f:
-        for i in range(args.n):
-            t = datetime(first.year, first.month, first.day,
-                         tzinfo=timezone.utc) + timedelta(
-                microseconds=i * 7 * 86400000000 // args.n)
+        for i in range(n):
+            t = midnight + timedelta(
+                microseconds=i * days * 86400000000 // n)
             f.write(json.dumps({
-                "remote_addr": "198.51.%d.%d" % ((i >> 8) & 255, i & 255),
+                "remote_addr": ip(i),
                 "headers": {"User-Agent": UA_RAW},
                 "filenames": ["Song Title %d.m4a" % (i % 50)],
                 "time": t.isoformat()}) + "\n")
     run(pt + ["record", visits], env=env)
+    os.unlink(visits)
+    return pt, env
+
+
+def ddb_pages(t, first, days, **kw):
+    """The Query pages of `days` dates from `first` (YYYY-MM-DD) of the
+    boto3 Table t, one date after the other, following LastEvaluatedKey;
+    kw is added to every Query."""
+    from boto3.dynamodb.conditions import Key
+    for d in range(days):
+        q = dict(kw, KeyConditionExpression=Key("date").eq(
+            str(date.fromisoformat(first) + timedelta(days=d))))
+        while True:
+            page = t.query(**q)
+            yield page
+            if "LastEvaluatedKey" not in page:
+                break
+            q["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def py_ddb_read(endpoint, table, first, days):
+    import boto3
+    t = boto3.resource("dynamodb", endpoint_url=endpoint).Table(table)
+    print(sum(len(p["Items"]) for p in ddb_pages(t, first, days,
+                                                 ScanIndexForward=False)))
+
+
+def cmd_dynamodb(args):
+    table = "bench-read-%d" % os.getpid()
+    first = DAY - timedelta(days=6)
+    pt, env = ddb_load(args, table, first, 7, args.n)
     out = os.path.join(args.dir, "ddb-export.json")
     span = ["--from", str(first), "--to", str(DAY)]
     t, _ = run(pt + ["export"] + span + ["--output", out], env=env)

@@ -222,6 +222,14 @@ def rows(r):
         "ratio ≥ 1", at_least(1.0, on="ratio"))
     add("subject erase, peak RSS", "MiB", pt("subject.erase.rss_mb"),
         bl("subject.erase.rss_mb"), LOWER)
+    n, days = pt("subject_ddb.items"), pt("subject_ddb.dates")
+    what = ("{:,.0f} items over {:.0f} dates".format(n, days)
+            if n and days else "n/a")
+    add("subject erase of one person on DynamoDB, %s, vs boto3 loop" % what,
+        "s", pt("subject_ddb.erase.seconds"), bl("subject_ddb.erase.seconds"),
+        LOWER, "ratio ≥ 1", at_least(1.0, on="ratio"))
+    add("subject erase on DynamoDB, peak RSS", "MiB",
+        pt("subject_ddb.erase.rss_mb"), bl("subject_ddb.erase.rss_mb"), LOWER)
     # 8. memory
     empty_c = pt("memory.empty_c.hwm_mb")
     empty_py = bl("memory.python_empty.hwm_mb")

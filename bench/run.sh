@@ -10,7 +10,8 @@
 #                                 policy latency file replay dynamodb memory python
 #                                 read (with dynamodb: also the DynamoDB range read)
 #                                 import (the bulk-import row of read, alone)
-#                                 subject (erasing one person from the file store)
+#                                 subject (erasing one person from the file store
+#                                 and from DynamoDB)
 #
 # Sizes (defaults: full / quick): BENCH_POLICY_N, BENCH_LAT_RATE,
 # BENCH_LAT_SECONDS, BENCH_FILE_N, BENCH_FILE_ALWAYS_N, BENCH_FILE_SECONDS,
@@ -23,7 +24,9 @@
 # BENCH_READ_N (records of the day read by stats/export/query),
 # BENCH_IMPORT_N (visits imported by record FILE), BENCH_DDB_READ_N (items
 # read back from dynalite) for both sides of the read benchmarks
-# (bench/bench_read.py).  BENCH_BUILD_DIR (default build-bench).
+# (bench/bench_read.py); BENCH_SUBJECT_DAYS, BENCH_SUBJECT_N (file store)
+# and BENCH_SUBJECT_DDB_DATES, BENCH_SUBJECT_DDB_N (dynalite) for "subject"
+# (bench/bench_subject.py).  BENCH_BUILD_DIR (default build-bench).
 # BENCH_FROM_HEAD=1 builds the last commit (git archive HEAD) instead of the
 # work tree, e.g. while others are editing it (default dir build-bench-head).
 # The table also lands in $BENCH_BUILD_DIR/bench-table.md, the raw results
@@ -226,9 +229,25 @@ if want subject; then
     # Erasing one person from BENCH_SUBJECT_DAYS day files of
     # BENCH_SUBJECT_N records, beside the hand recipe (bench_subject.py).
     step "subject erase on the file store (privtrack vs Python)" "$PY" \
-        "$ROOT/bench/bench_subject.py" --privtrack "$PT_CLI" \
+        "$SRC/bench/bench_subject.py" --privtrack "$PT_CLI" \
         --dir "$PT_BENCH_TMP/subject" \
         --days "$(size BENCH_SUBJECT_DAYS 30 5)" -n "$(size BENCH_SUBJECT_N 100000 20000)"
+    # The same on DynamoDB: BENCH_SUBJECT_DDB_DATES dates of
+    # BENCH_SUBJECT_DDB_N items, two identically loaded dynalite tables.
+    log "starting dynalite"
+    if dynalite_start; then
+        EP=http://127.0.0.1:$DYNALITE_PORT
+        step "dynalite warm-up" "$PY" "$BASE" dynamodb --endpoint "$EP" \
+            --mode warmup --table bench-warmup -n 2000
+        step "subject erase on DynamoDB (privtrack vs boto3 loop)" "$PY" \
+            "$SRC/bench/bench_subject.py" --privtrack "$PT_CLI" \
+            --dir "$PT_BENCH_TMP/subject-ddb" --endpoint "$EP" \
+            --days "$(size BENCH_SUBJECT_DDB_DATES 30 3)" \
+            -n "$(size BENCH_SUBJECT_DDB_N 10000 2000)"
+        dynalite_stop
+    else
+        FAILED="$FAILED dynalite"
+    fi
 fi
 if want import && ! want read; then
     # The bulk-import row alone (the read subset includes it).
