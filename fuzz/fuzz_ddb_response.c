@@ -5,7 +5,7 @@
  *  - pt__ddb_page_parse() (lib/storage/dynamodb_answer.c), a Query or Scan
  *    page, then pt__dynamodb_item_append() and pt__dynamodb_item_ttl()
  *    (dynamodb_item.c) for each of its Items;
- *  - pt__ddb_unprocessed_puts() and pt__ddb_unprocessed_all()
+ *  - pt__ddb_unprocessed_puts(), _deletes() and pt__ddb_unprocessed_all()
  *    (dynamodb_answer.c), a BatchWriteItem answer, for a batch of three
  *    writes and for purge's deletes.
  *
@@ -171,9 +171,9 @@ static const char *const batch[] = {"2025-01-15T14:30:00.123456+00:00",
                                     "2025-01-15T14:30:00.000001+00:00", "x"};
 #define BATCH (sizeof(batch) / sizeof(batch[0]))
 
-/* The reference: does the list name a PutRequest for `ts`? */
+/* The reference: does the list name a request of `kind` for `ts`? */
 static int
-listed(const cJSON *list, const char *ts)
+listed(const cJSON *list, const char *ts, const char *kind, const char *member)
 {
     const cJSON *e;
     if (!cJSON_IsArray(list))
@@ -183,7 +183,7 @@ listed(const cJSON *list, const char *ts)
         const cJSON *s = cJSON_GetObjectItemCaseSensitive(
             cJSON_GetObjectItemCaseSensitive(
                 cJSON_GetObjectItemCaseSensitive(
-                    cJSON_GetObjectItemCaseSensitive(e, "PutRequest"), "Item"),
+                    cJSON_GetObjectItemCaseSensitive(e, kind), member),
                 "timestamp"),
             "S");
         if (cJSON_IsString(s) && strcmp(s->valuestring, ts) == 0)
@@ -201,20 +201,28 @@ check_unprocessed(const char *body, size_t len, const cJSON *doc)
     pt_buf again = PT_BUF_INIT;
     long n, count = 0;
 
-    memset(left, 7, sizeof(left));
-    n = pt__ddb_unprocessed_puts(body, len, TABLE, batch, BATCH, left);
-    FUZZ_CHECK((n < 0) == (doc == NULL));
-    for (size_t i = 0; i < BATCH; i++) {
-        if (n < 0) {
-            FUZZ_CHECK(left[i] == 7);
-            continue;
+    /* puts, then deletes: the same reading of another request kind */
+    for (int del = 0; del < 2; del++) {
+        memset(left, 7, sizeof(left));
+        n = del ? pt__ddb_unprocessed_deletes(body, len, TABLE, batch, BATCH,
+                                              left)
+                : pt__ddb_unprocessed_puts(body, len, TABLE, batch, BATCH,
+                                           left);
+        FUZZ_CHECK((n < 0) == (doc == NULL));
+        count = 0;
+        for (size_t i = 0; i < BATCH; i++) {
+            if (n < 0) {
+                FUZZ_CHECK(left[i] == 7);
+                continue;
+            }
+            int want = listed(cJSON_GetObjectItemCaseSensitive(un, TABLE),
+                              batch[i], del ? "DeleteRequest" : "PutRequest",
+                              del ? "Key" : "Item");
+            FUZZ_CHECK(left[i] == want);
+            count += want;
         }
-        int want =
-            listed(cJSON_GetObjectItemCaseSensitive(un, TABLE), batch[i]);
-        FUZZ_CHECK(left[i] == want);
-        count += want;
+        FUZZ_CHECK(n < 0 || n == count);
     }
-    FUZZ_CHECK(n < 0 || n == count);
 
     n = pt__ddb_unprocessed_all(body, len, &again);
     FUZZ_CHECK((n < 0) == (doc == NULL));

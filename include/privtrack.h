@@ -945,7 +945,11 @@ typedef void (*pt_rewrite_day_fn)(const pt_rewrite_day *day, void *userdata);
  *  change nothing (and take no lock that holds up writers). */
 #define PT_REWRITE_LIST_ONLY 0x1u
 
-#define PT_REWRITE_OPTIONS_VERSION 1
+/** Told about one record the rewrite deleted for certain: its date and
+ *  timestamp (other fields may be absent), borrowed for the call. */
+typedef void (*pt_rewrite_deleted_fn)(const pt_record *record, void *userdata);
+
+#define PT_REWRITE_OPTIONS_VERSION 2
 
 /** Which records a rewrite visits.  Initialise with PT_REWRITE_OPTIONS_INIT;
  *  fields are only ever appended. */
@@ -963,11 +967,18 @@ typedef struct pt_rewrite_options {
     unsigned int only_with;
     /* ...and only records of visits before this Unix second (0: any). */
     int64_t only_before;
+    /* Version 2.  NULL, or called (with the rewrite's userdata) for each
+     * record deleted for certain, before its date is reported, by a
+     * backend whose date can fail partway (DynamoDB): so that a failed
+     * date says which records went.  A backend that leaves a failed date
+     * as it was (the file store) need not call it; none calls it when
+     * listing only. */
+    pt_rewrite_deleted_fn deleted;
 } pt_rewrite_options;
 
 #define PT_REWRITE_OPTIONS_INIT                                                \
     {                                                                          \
-        PT_REWRITE_OPTIONS_VERSION, NULL, NULL, 0, 0, 0                        \
+        PT_REWRITE_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, NULL                  \
     }
 
 typedef struct pt_storage_methods {

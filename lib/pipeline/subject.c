@@ -449,7 +449,9 @@ pt_tracker_subject_find(pt_tracker *t, const pt_subject_options *opts,
 typedef struct erase_ctx {
     subject_query *q;
     int first_rc;
-    size_t day_start; /* records kept before the date in progress */
+    size_t day_start;     /* records kept before the date in progress */
+    pt_record_list *gone; /* keys of the date in progress deleted for
+                             certain (the backend's `deleted`) */
 } erase_ctx;
 
 static int
@@ -465,21 +467,72 @@ erase_decide(const pt_record *r, unsigned int *action, void *ctx)
 }
 
 static void
+erase_deleted(const pt_record *r, void *ctx)
+{
+    erase_ctx *e = ctx;
+    pt_record key;
+
+    memset(&key, 0, sizeof(key));
+    key.date = r->date;
+    key.timestamp = r->timestamp;
+    if (pt_record_list_append(e->gone, &key) != PT_OK)
+        e->q->failed = 1;
+}
+
+/* How the record with `key`'s date and timestamp matched, among the
+ * records of the date in progress (0: not one of them). */
+static unsigned int
+day_match(const erase_ctx *e, const pt_record *key)
+{
+    const pt_subject_result *res = e->q->res;
+
+    for (size_t j = e->day_start; j < res->records->count; j++) {
+        const pt_record *r = &res->records->records[j];
+        if (strcmp(r->date, key->date) == 0 &&
+            strcmp(r->timestamp, key->timestamp) == 0)
+            return res->match[j];
+    }
+    return 0;
+}
+
+/* A failed date: the receipt lists the records deleted before it failed
+ * (those the backend told of), and only them. */
+static void
+keep_only_gone(erase_ctx *e, long i)
+{
+    subject_query *q = e->q;
+    pt_subject_result *res = q->res;
+    size_t n = e->gone->count;
+    unsigned int *how = n ? calloc(n, sizeof(*how)) : NULL;
+    uint64_t dropped = res->records->count - e->day_start;
+
+    if (n && !how) {
+        q->failed = 1;
+        n = 0;
+    }
+    for (size_t k = 0; k < n; k++)
+        how[k] = day_match(e, &e->gone->records[k]);
+    pt__record_list_truncate(res->records, e->day_start);
+    res->found -= dropped;
+    res->dates[i].found -= dropped;
+    for (size_t k = 0; k < n; k++)
+        if (how[k] && keep_found(q, &e->gone->records[k], how[k], i) != PT_OK)
+            q->failed = 1;
+    free(how);
+}
+
+static void
 erase_day(const pt_rewrite_day *day, void *ctx)
 {
     erase_ctx *e = ctx;
     subject_query *q = e->q;
     long i = date_index(q, day->date);
 
+    if (i >= 0 && day->rc != PT_OK && q->res->erase == 1)
+        keep_only_gone(e, i);
+    pt__record_list_truncate(e->gone, 0);
     if (i < 0)
         return;
-    if (day->rc != PT_OK && q->res->erase == 1) {
-        /* the date stands as it was: its records are not in the receipt */
-        uint64_t dropped = q->res->records->count - e->day_start;
-        pt__record_list_truncate(q->res->records, e->day_start);
-        q->res->found -= dropped;
-        q->res->dates[i].found -= dropped;
-    }
     e->day_start = q->res->records->count;
     q->res->dates[i].deleted = day->deleted;
     q->res->dates[i].rc = day->rc;
@@ -519,6 +572,9 @@ pt_tracker_subject_erase(pt_tracker *t, const pt_subject_options *opts,
                       "the spool (%s): replay it (privtrack spool replay) "
                       "and erase again; nothing was deleted",
                       q.spool_matches, t->spool_dir);
+    e.gone = NULL;
+    if (rc == PT_OK)
+        rc = pt_record_list_new(&e.gone);
     if (rc == PT_OK) {
         e.q = &q;
         e.first_rc = PT_OK;
@@ -526,6 +582,7 @@ pt_tracker_subject_erase(pt_tracker *t, const pt_subject_options *opts,
         o.from = res->from;
         o.to = res->to;
         o.flags = list_only ? PT_REWRITE_LIST_ONLY : 0;
+        o.deleted = erase_deleted;
         s->errmsg[0] = '\0';
         rc = pt__storage_rewrite(s, &o, erase_decide, erase_day, &e);
         if (rc != PT_OK && q.failed)
@@ -538,6 +595,7 @@ pt_tracker_subject_erase(pt_tracker *t, const pt_subject_options *opts,
         if (list_only)
             res->deleted = res->found;
     }
+    pt_record_list_free(e.gone);
     query_end(&q);
     rc = report(t, "subject erase", rc, s);
     pt__storage_close(s);

@@ -139,9 +139,11 @@ struct cJSON;
 /** Delete up to 25 items by their keys ({"date":{"S":..},"timestamp":
  *  {"S":..}} objects) in one BatchWriteItem, UnprocessedItems re-driven
  *  with the backoff (pt__dynamodb_redrive).  PT_OK when every one is
- *  deleted (or was already gone). */
+ *  deleted (or was already gone).  done[i] is set to 1 for each key the
+ *  server took (deleted for certain), 0 for the others: on failure too,
+ *  the keys it took before are deleted. */
 int pt__dynamodb_delete_keys(pt__dynamodb *d, struct cJSON *const *keys,
-                             size_t n);
+                             size_t n, unsigned char *done);
 /** rewrite(): erasure and removing fields (dynamodb_rewrite.c). */
 int pt__dynamodb_rewrite(pt_storage *s, const pt_rewrite_options *opts,
                          pt_rewrite_fn fn, pt_rewrite_day_fn day,
@@ -193,6 +195,12 @@ int pt__ddb_page_parse(const char *body, size_t len, const char *op,
 long pt__ddb_unprocessed_puts(const char *body, size_t len, const char *table,
                               const char *const *timestamps, size_t n,
                               unsigned char *left);
+
+/** The same for `n` DeleteRequests, by their Keys' `timestamps`. */
+long pt__ddb_unprocessed_deletes(const char *body, size_t len,
+                                 const char *table,
+                                 const char *const *timestamps, size_t n,
+                                 unsigned char *left);
 
 /** How many requests a BatchWriteItem answer lists in UnprocessedItems,
  *  over every table (-1: the answer is not JSON).  When there are any and

@@ -34,24 +34,24 @@ pt__ddb_page_parse(const char *body, size_t len, const char *op,
     return PT_OK;
 }
 
-/* The Item's timestamp of a PutRequest in an UnprocessedItems list. */
+/* The timestamp of a request in an UnprocessedItems list: the Item's of
+ * a PutRequest, the Key's of a DeleteRequest. */
 static const char *
-put_timestamp(const cJSON *request)
+request_timestamp(const cJSON *request, const char *kind, const char *member)
 {
     const cJSON *ts = cJSON_GetObjectItemCaseSensitive(
         cJSON_GetObjectItemCaseSensitive(
             cJSON_GetObjectItemCaseSensitive(
-                cJSON_GetObjectItemCaseSensitive(request, "PutRequest"),
-                "Item"),
+                cJSON_GetObjectItemCaseSensitive(request, kind), member),
             "timestamp"),
         "S");
     return cJSON_IsString(ts) ? ts->valuestring : NULL;
 }
 
-long
-pt__ddb_unprocessed_puts(const char *body, size_t len, const char *table,
-                         const char *const *timestamps, size_t n,
-                         unsigned char *left)
+static long
+unprocessed_of(const char *body, size_t len, const char *table,
+               const char *kind, const char *member,
+               const char *const *timestamps, size_t n, unsigned char *left)
 {
     cJSON *doc = body ? cJSON_ParseWithLength(body, len) : NULL;
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(
@@ -66,7 +66,7 @@ pt__ddb_unprocessed_puts(const char *body, size_t len, const char *table,
         list = NULL;
     cJSON_ArrayForEach(e, list)
     {
-        const char *ts = put_timestamp(e);
+        const char *ts = request_timestamp(e, kind, member);
         for (size_t i = 0; ts && i < n; i++) {
             if (!left[i] && strcmp(ts, timestamps[i]) == 0) {
                 left[i] = 1;
@@ -77,6 +77,24 @@ pt__ddb_unprocessed_puts(const char *body, size_t len, const char *table,
     }
     cJSON_Delete(doc);
     return count;
+}
+
+long
+pt__ddb_unprocessed_puts(const char *body, size_t len, const char *table,
+                         const char *const *timestamps, size_t n,
+                         unsigned char *left)
+{
+    return unprocessed_of(body, len, table, "PutRequest", "Item", timestamps, n,
+                          left);
+}
+
+long
+pt__ddb_unprocessed_deletes(const char *body, size_t len, const char *table,
+                            const char *const *timestamps, size_t n,
+                            unsigned char *left)
+{
+    return unprocessed_of(body, len, table, "DeleteRequest", "Key", timestamps,
+                          n, left);
 }
 
 long

@@ -131,7 +131,36 @@ typedef struct delete_req {
     pt_ddb_request req;
     pt__dynamodb *d;
     unsigned int rounds;
+    const char *ts[PT__DDB_DELETE_BATCH]; /* the keys' timestamps */
+    size_t pending[PT__DDB_DELETE_BATCH]; /* the keys sent last */
+    size_t n_pending;
+    unsigned char *done;
 } delete_req;
+
+/* The keys sent that the answer does not list as unprocessed are deleted
+ * (done); the others stay pending.  -1 when the answer is not JSON
+ * (nothing is counted as done then). */
+static long
+take_deleted(delete_req *q)
+{
+    const char *ts[PT__DDB_DELETE_BATCH];
+    unsigned char left[PT__DDB_DELETE_BATCH];
+    size_t keep = 0;
+
+    for (size_t i = 0; i < q->n_pending; i++)
+        ts[i] = q->ts[q->pending[i]];
+    if (pt__ddb_unprocessed_deletes(q->req.response.ptr, q->req.response.len,
+                                    q->d->table, ts, q->n_pending, left) < 0)
+        return -1;
+    for (size_t i = 0; i < q->n_pending; i++) {
+        if (left[i])
+            q->pending[keep++] = q->pending[i];
+        else
+            q->done[q->pending[i]] = 1;
+    }
+    q->n_pending = keep;
+    return (long)keep;
+}
 
 /* The answer: what UnprocessedItems holds is sent again, after a backoff
  * (pt__dynamodb_redrive). */
@@ -145,8 +174,11 @@ delete_done(pt_ddb_request *req, void *userdata)
 
     if (req->rc != PT_OK)
         return 0;
-    left =
-        pt__ddb_unprocessed_all(req->response.ptr, req->response.len, &again);
+    if (take_deleted(q) < 0)
+        left = -1;
+    else
+        left = pt__ddb_unprocessed_all(req->response.ptr, req->response.len,
+                                       &again);
     resend = pt__dynamodb_redrive(q->d, req, &q->rounds, left);
     if (resend) {
         pt_buf_clear(&req->body);
@@ -163,21 +195,27 @@ delete_done(pt_ddb_request *req, void *userdata)
 }
 
 int
-pt__dynamodb_delete_keys(pt__dynamodb *d, cJSON *const *keys, size_t n)
+pt__dynamodb_delete_keys(pt__dynamodb *d, cJSON *const *keys, size_t n,
+                         unsigned char *done)
 {
-    delete_req q = {.d = d};
+    delete_req q = {.d = d, .done = done, .n_pending = n};
     pt_ddb_request *list[1] = {&q.req};
     pt_buf *body = &q.req.body;
     int rc = PT_OK;
 
+    memset(done, 0, n);
     pt_ddb_request_init(&q.req, "BatchWriteItem");
     pt_buf_puts(body, "{\"RequestItems\":{");
     pt_buf_json_string(body, d->table, strlen(d->table));
     pt_buf_puts(body, ":[");
     for (size_t i = 0; i < n; i++) {
+        const cJSON *ts = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(keys[i], "timestamp"), "S");
         char *k = cJSON_PrintUnformatted(keys[i]);
         if (!k)
             rc = pt__fail(PT_ENOMEM, "out of memory");
+        q.ts[i] = cJSON_IsString(ts) ? ts->valuestring : "";
+        q.pending[i] = i;
         pt_buf_printf(body, "%s{\"DeleteRequest\":{\"Key\":%s}}", i ? "," : "",
                       k ? k : "{}");
         free(k);
@@ -203,32 +241,39 @@ is_lease(const cJSON *key)
 /* Delete one page's expired items, 25 per request.  A slot lease goes
  * only once the clock says it expired: a purge with a later `now` must not
  * free a lease a writer holds; and leases are not counted as records. */
+/* Delete a batch; what the server took counts, on failure too. */
+static int
+purge_batch(purge_ctx *p, cJSON *const *batch, size_t n)
+{
+    unsigned char done[PT__DDB_DELETE_BATCH];
+    int rc = pt__dynamodb_delete_keys(p->d, batch, n, done);
+
+    for (size_t i = 0; i < n; i++)
+        p->removed += done[i] && !is_lease(batch[i]);
+    return rc;
+}
+
 static int
 purge_page(cJSON *doc, void *ctx)
 {
     purge_ctx *p = ctx;
     cJSON *batch[PT__DDB_DELETE_BATCH], *k;
-    size_t n = 0, records = 0;
+    size_t n = 0;
     int rc = PT_OK;
 
     cJSON_ArrayForEach(k, cJSON_GetObjectItemCaseSensitive(doc, "Items"))
     {
         if (is_lease(k) && pt__dynamodb_item_ttl(k) >= p->real_now)
             continue;
-        records += !is_lease(k);
         cJSON_DeleteItemFromObjectCaseSensitive(k, "ttl"); /* the key only */
         batch[n++] = k;
         if (n == PT__DDB_DELETE_BATCH) {
-            rc = pt__dynamodb_delete_keys(p->d, batch, n);
-            if (rc != PT_OK)
+            if ((rc = purge_batch(p, batch, n)) != PT_OK)
                 return rc;
-            p->removed += records;
-            n = records = 0;
+            n = 0;
         }
     }
-    if (n > 0 && (rc = pt__dynamodb_delete_keys(p->d, batch, n)) == PT_OK)
-        p->removed += records;
-    return rc;
+    return n > 0 ? purge_batch(p, batch, n) : rc;
 }
 
 int

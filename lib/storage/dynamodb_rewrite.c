@@ -7,7 +7,9 @@
  * expired ones too (a rewrite is not a read).  Deletions are gathered per
  * page and sent 25 to a BatchWriteItem, whose UnprocessedItems are sent
  * again with the client's backoff (pt__dynamodb_delete_keys, shared with
- * purge).  Removing fields is one UpdateItem ... REMOVE per item, on the
+ * purge).  Each key the server took is counted, and told to the
+ * `deleted` callback, also when the date fails after: what is gone is
+ * said.  Removing fields is one UpdateItem ... REMOVE per item, on the
  * condition that the item still exists (UpdateItem would otherwise create
  * it again).  Without a range (purge of fields over the whole store) the
  * table is read with a Scan, as purge does.
@@ -135,16 +137,42 @@ remove_fields(rewriter *w, const cJSON *item, unsigned int mask)
     return rc;
 }
 
-/* Send the page's deletions; count them once they are certain. */
+/* Told of a deletion: the key as a record, to the deleted callback. */
+static int
+tell_deleted(rewriter *w, const cJSON *key)
+{
+    int rc;
+
+    if (w->opts->version < 2 || !w->opts->deleted)
+        return PT_OK;
+    pt__record_list_truncate(w->scratch, 0);
+    rc = pt__dynamodb_item_append(w->scratch, key);
+    if (rc == PT_OK)
+        w->opts->deleted(&w->scratch->records[0], w->userdata);
+    return rc == PT_EPARSE ? PT_OK : rc;
+}
+
+/* Send the page's deletions; count those the server took (on failure
+ * too: they are gone). */
 static int
 flush_deletes(rewriter *w, cJSON **batch, size_t *n)
 {
+    unsigned char done[PT__DDB_DELETE_BATCH];
     int rc = PT_OK;
 
-    if (*n > 0 && !(w->opts->flags & PT_REWRITE_LIST_ONLY))
-        rc = pt__dynamodb_delete_keys(w->d, batch, *n);
-    if (rc == PT_OK)
+    if (*n > 0 && !(w->opts->flags & PT_REWRITE_LIST_ONLY)) {
+        rc = pt__dynamodb_delete_keys(w->d, batch, *n, done);
+        for (size_t i = 0; i < *n; i++) {
+            int told;
+            if (!done[i])
+                continue;
+            w->day.deleted++;
+            if ((told = tell_deleted(w, batch[i])) != PT_OK && rc == PT_OK)
+                rc = told;
+        }
+    } else {
         w->day.deleted += *n;
+    }
     for (size_t i = 0; i < *n; i++)
         cJSON_Delete(batch[i]);
     *n = 0;

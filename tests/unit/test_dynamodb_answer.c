@@ -99,6 +99,33 @@ test_unprocessed_puts(void **state)
 }
 
 static void
+test_unprocessed_deletes(void **state)
+{
+    static const char *const ts[] = {"t1", "t2", "t3"};
+    unsigned char left[3];
+    const char *answer =
+        "{\"UnprocessedItems\":{\"" TABLE "\":["
+        "{\"DeleteRequest\":{\"Key\":{\"timestamp\":{\"S\":\"t3\"}}}},"
+        "{\"DeleteRequest\":{\"Key\":{\"timestamp\":{\"S\":\"t9\"}}}},"
+        "{\"PutRequest\":{\"Item\":{\"timestamp\":{\"S\":\"t1\"}}}}],"
+        "\"other\":[{\"DeleteRequest\":{\"Key\":{\"timestamp\":{\"S\":"
+        "\"t2\"}}}}]}}";
+    (void)state;
+    /* Only t3 is left (deleted: t1, t2); t9 is not in the batch; a
+     * PutRequest and another table do not count. */
+    assert_int_equal(
+        pt__ddb_unprocessed_deletes(answer, strlen(answer), TABLE, ts, 3, left),
+        1);
+    assert_int_equal(left[0], 0);
+    assert_int_equal(left[1], 0);
+    assert_int_equal(left[2], 1);
+    memset(left, 5, sizeof(left));
+    assert_int_equal(pt__ddb_unprocessed_deletes("[1", 2, TABLE, ts, 3, left),
+                     -1);
+    assert_int_equal(left[2], 5);
+}
+
+static void
 test_unprocessed_all(void **state)
 {
     const char *answer = "{\"UnprocessedItems\":{\"a\":[1,2],\"b\":[{\"x\":"
@@ -127,6 +154,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_page),
         cmocka_unit_test(test_unprocessed_puts),
+        cmocka_unit_test(test_unprocessed_deletes),
         cmocka_unit_test(test_unprocessed_all),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
