@@ -121,7 +121,6 @@ char *pt__strndup(const char *s, size_t n);
 /* ---- files ----------------------------------------------------------------
  */
 
-
 /* ---- safe file access (fs.c) ----------------------------------------------
  *
  * privtrack often runs as root in directories other users can reach.  Every
