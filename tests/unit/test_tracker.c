@@ -591,8 +591,11 @@ test_deadlines_with_hanging_backend(void **state)
     assert_int_equal(mem_closes(), 1);
     pt_tracker *t2;
     assert_int_equal(pt_tracker_open(&t2, p, &o), PT_OK);
+    /* t2's writer starts replaying at once, so some of the 30 may already
+     * be stored when we look.  A record stops being pending only after it
+     * is stored, hence: pending (read first) + stored (read after) >= 30. */
     assert_int_equal(pt_tracker_spool_status(t2, &st), PT_OK);
-    assert_true(st.pending_records >= 30 - 5);
+    assert_true(st.pending_records + mem_count() >= 30);
     uint64_t replayed = 0;
     assert_int_equal(pt_tracker_spool_replay(t2, 10000, &replayed), PT_OK);
     assert_int_equal(pt_tracker_spool_status(t2, &st), PT_OK);
