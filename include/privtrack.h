@@ -125,7 +125,9 @@ typedef void (*pt_log_fn)(pt_log_level level, const char *message,
  *  trackers; changing it while trackers run is safe: once pt_set_log()
  *  returns, no line is being delivered to the old callback (so its userdata
  *  may be freed).  The callback must not call pt_set_log() itself.  Any
- *  thread. */
+ *  thread.  fork(): lines other threads were delivering do not exist in the
+ *  child, and the child's log is usable at once (a pthread_atfork handler
+ *  resets the lock they held). */
 PT_EXTERN void pt_set_log(pt_log_fn fn, void *userdata, pt_log_level min_level);
 
 /** Human-readable level name ("debug", "info", "warning", "error"). Static. */

@@ -11,6 +11,7 @@ bindings/python and PRIVTRACK_CLI to the build's privtrack command
 """
 
 import datetime
+import faulthandler
 import json
 import os
 import subprocess
@@ -95,6 +96,28 @@ def keep_policy(policy_file, store):
     return privtrack.Policy(policy_file(
         "[storage]\npath = %s\n[ip]\nmode = keep\n[fields]\n"
         "user_agent = keep\nlinks = keep\n" % store, "keep.ini"))
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "time_limit(seconds): this test's own limit (default "
+        "%d s)" % DEFAULT_TIME_LIMIT)
+
+
+DEFAULT_TIME_LIMIT = 300
+
+
+@pytest.fixture(autouse=True)
+def _time_limit(request):
+    """A test still running after its limit (the time_limit mark, else
+    DEFAULT_TIME_LIMIT seconds) prints every thread's traceback and ends
+    the run with status 1: a hang fails with the place it hangs, long
+    before ctest's TIMEOUT."""
+    mark = request.node.get_closest_marker("time_limit")
+    faulthandler.dump_traceback_later(
+        mark.args[0] if mark else DEFAULT_TIME_LIMIT, exit=True)
+    yield
+    faulthandler.cancel_dump_traceback_later()
 
 
 @pytest.fixture(autouse=True)

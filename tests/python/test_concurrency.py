@@ -3,7 +3,11 @@ the GIL released during library calls, a fresh tracker in a forked child."""
 
 import collections
 import ctypes
+import datetime
+import json
+import logging
 import os
+import signal
 import socket
 import threading
 import time
@@ -13,6 +17,10 @@ import pytest
 import privtrack
 from privtrack import _native
 from conftest import store_lines
+
+# Each test takes seconds (the 80,000 visits up to ~25 s on a loaded
+# machine): a hang fails here within a minute and a half, with tracebacks.
+pytestmark = pytest.mark.time_limit(90)
 
 
 def test_8_threads_x_10000_visits_on_one_tracker(policy_file, store):
@@ -166,6 +174,25 @@ def test_the_gil_is_released_while_the_library_blocks(stuck_dynamodb):
             tracker.close(0.3)
 
 
+CHILD_LIMIT = 30  # seconds: a forked child's few calls take milliseconds
+
+
+def _wait_child(pid):
+    """The exit status of the forked child `pid`.  A child still running
+    after CHILD_LIMIT seconds hangs: it is killed and the test fails."""
+    deadline = time.monotonic() + CHILD_LIMIT
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child still ran after %d s: it hangs" %
+                        CHILD_LIMIT)
+        time.sleep(0.01)
+
+
 def _child(body):
     """Run body() in a forked child; its exit status (0 = it returned
     True)."""
@@ -176,8 +203,7 @@ def _child(body):
             code = 0 if body() else 3
         finally:
             os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
+    return _wait_child(pid)
 
 
 def test_a_forked_child_opens_its_own_tracker(keep_policy, store):
@@ -224,10 +250,56 @@ def test_a_fork_that_skips_pythons_hooks_is_detected(keep_policy, store):
             code = 0 if ok else 3
         finally:
             os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    assert _wait_child(pid) == 0
     tracker.close()
     assert [r["client_ip"] for r in store_lines(store)] == ["203.0.113.4"]
+
+
+def test_a_fork_while_another_thread_logs(keep_policy, store):
+    # A library log line is being delivered (by another thread, waiting in
+    # a logging handler, with the library's log lock held) when os.fork()
+    # runs: the child must still open its own tracker, which sets the log
+    # callback.  In CI the abandoned writer of the stuck-DynamoDB test
+    # logged while the next test forked, and the child hung in
+    # pt_set_log().  Here the line is a query's warning about a torn line.
+    tracker = privtrack.Tracker(keep_policy)
+    tracker.track(remote_addr="203.0.113.6")
+    tracker.flush()
+    day = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    with open(os.path.join(store, day + ".jsonl"), "a") as f:
+        f.write("{torn\n")
+    inside, release = threading.Event(), threading.Event()
+
+    class Holding(logging.Handler):
+        def emit(self, record):
+            if not inside.is_set():
+                inside.set()
+                release.wait(2 * CHILD_LIMIT)
+
+    handler = Holding(logging.WARNING)
+    logger = logging.getLogger("privtrack")
+    logger.addHandler(handler)
+    querying = threading.Thread(target=tracker.query, args=(day,))
+    try:
+        querying.start()
+        assert inside.wait(30), "the query logged no warning"
+
+        def child():
+            assert tracker.track(remote_addr="203.0.113.7").stored
+            tracker.close()
+            return True
+
+        status = _child(child)
+    finally:
+        release.set()
+        querying.join()
+        logger.removeHandler(handler)
+    assert status == 0
+    tracker.close()
+    with open(os.path.join(store, day + ".jsonl")) as f:
+        stored = [json.loads(line)["client_ip"] for line in f
+                  if line != "{torn\n"]
+    assert sorted(stored) == ["203.0.113.6", "203.0.113.7"]
 
 
 def test_close_waits_for_calls_in_flight(keep_policy, store):

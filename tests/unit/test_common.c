@@ -328,6 +328,126 @@ test_log_callback(void **state)
     assert_int_equal(log_calls, 1);
 }
 
+/* ---- the log callback across fork() --------------------------------------
+ * A line being delivered by another thread when a thread forks must not
+ * leave the child's log locked (issue: python_concurrency hung 600 s in CI,
+ * the child waiting in pt_set_log() for a read lock held by a thread of the
+ * parent that was inside the Python callback). */
+
+static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t held_cond = PTHREAD_COND_INITIALIZER;
+static int held_entered, held_release;
+
+/* Delivers a line and stays inside the callback until released. */
+static void
+holding_log(pt_log_level level, const char *message, void *userdata)
+{
+    (void)level;
+    (void)message;
+    (void)userdata;
+    pthread_mutex_lock(&held_lock);
+    held_entered = 1;
+    pthread_cond_broadcast(&held_cond);
+    while (!held_release)
+        pthread_cond_wait(&held_cond, &held_lock);
+    pthread_mutex_unlock(&held_lock);
+}
+
+static void *
+log_one_line(void *arg)
+{
+    (void)arg;
+    pt__log(PT_LOG_WARN, "a line delivered across fork()");
+    return NULL;
+}
+
+static int child_log_calls;
+
+static void
+count_child_log(pt_log_level level, const char *message, void *userdata)
+{
+    (void)level;
+    (void)message;
+    (void)userdata;
+    child_log_calls++;
+}
+
+/* In the child: a new callback can be set and receives the child's line;
+ * a log that stayed locked hangs, and SIGALRM ends the child. */
+static void
+child_checks_its_log(void)
+{
+    alarm(10);
+    pt_set_log(count_child_log, NULL, PT_LOG_INFO);
+    pt__log(PT_LOG_WARN, "the child's own line");
+    pt_set_log(NULL, NULL, PT_LOG_NONE);
+    _exit(child_log_calls == 1 ? 0 : 3);
+}
+
+static void
+assert_child_exited_0(pid_t pid)
+{
+    int status = 0;
+
+    assert_true(pid > 0);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_false(WIFSIGNALED(status)); /* SIGALRM: the child's log hung */
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void
+test_log_fork_while_another_thread_delivers(void **state)
+{
+    pthread_t thread;
+    pid_t pid;
+
+    (void)state;
+    held_entered = held_release = 0;
+    pt_set_log(holding_log, NULL, PT_LOG_INFO);
+    assert_int_equal(pthread_create(&thread, NULL, log_one_line, NULL), 0);
+    pthread_mutex_lock(&held_lock);
+    while (!held_entered)
+        pthread_cond_wait(&held_cond, &held_lock);
+    pthread_mutex_unlock(&held_lock);
+    pid = fork(); /* the other thread is inside the callback */
+    if (pid == 0)
+        child_checks_its_log();
+    pthread_mutex_lock(&held_lock);
+    held_release = 1;
+    pthread_cond_broadcast(&held_cond);
+    pthread_mutex_unlock(&held_lock);
+    pthread_join(thread, NULL);
+    pt_set_log(NULL, NULL, PT_LOG_NONE);
+    assert_child_exited_0(pid);
+}
+
+static pid_t forked_in_callback = -1;
+
+static void
+forking_log(pt_log_level level, const char *message, void *userdata)
+{
+    (void)level;
+    (void)message;
+    (void)userdata;
+    forked_in_callback = fork();
+}
+
+/* A fork() inside the callback: the child returns from the callback and
+ * releases the line's read lock once, and then its log works. */
+static void
+test_log_fork_inside_the_callback(void **state)
+{
+    (void)state;
+    forked_in_callback = -1;
+    pt_set_log(forking_log, NULL, PT_LOG_INFO);
+    pt__log(PT_LOG_WARN, "fork() from the callback");
+    if (forked_in_callback == 0)
+        child_checks_its_log();
+    pt_set_log(NULL, NULL, PT_LOG_NONE);
+    assert_child_exited_0(forked_in_callback);
+}
+
 static void
 test_hex_key_decode(void **state)
 {
@@ -360,6 +480,8 @@ main(void)
         cmocka_unit_test(test_crc32),
         cmocka_unit_test(test_write_at_file_size_limit),
         cmocka_unit_test(test_log_callback),
+        cmocka_unit_test(test_log_fork_while_another_thread_delivers),
+        cmocka_unit_test(test_log_fork_inside_the_callback),
         cmocka_unit_test(test_backoff),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
