@@ -166,6 +166,42 @@ test_nul_and_long(void **state)
     free(line);
 }
 
+/* The string scan takes eight bytes at a time: a quote, a backslash or a
+ * control byte at every offset of values of every length up to three
+ * words, amid bytes on both sides of those the scan tests for (space and
+ * '!' around the quote, '[' and ']' around the backslash, 0x20 at the end
+ * of the control range, 0x7f, 0x80, 0xdf, 0xe0, 0xff).  A value with one
+ * must be declined, a value without one taken, as cJSON reads it. */
+static void
+test_special_at_every_offset(void **state)
+{
+    static const char fillers[] = " !#[]\x7f\x80\xdf\xe0\xff";
+    static const char specials[] = "\"\\\x01\x1f\n";
+    (void)state;
+    for (size_t f = 0; f < sizeof(fillers) - 1; f++) {
+        for (size_t len = 0; len <= 24; len++) {
+            for (size_t at = 0; at <= len; at++) {
+                /* k == sizeof(specials) - 1: no special byte at all */
+                for (size_t k = 0; k < sizeof(specials); k++) {
+                    char value[32], line[128];
+                    int n, placed = k < sizeof(specials) - 1 && at < len;
+                    memset(value, fillers[f], len);
+                    if (placed)
+                        value[at] = specials[k];
+                    n = snprintf(line, sizeof(line),
+                                 "{\"user_agent\": \"%.*s\"}", (int)len, value);
+                    if (compare(line, (size_t)n) == placed)
+                        fail_msg("filler %#x, length %zu, special %#x at %zu: "
+                                 "%s",
+                                 (unsigned)(unsigned char)fillers[f], len,
+                                 (unsigned)(unsigned char)specials[k], at,
+                                 placed ? "taken" : "declined");
+                }
+            }
+        }
+    }
+}
+
 static uint64_t
 next_random(uint64_t *s)
 {
@@ -232,6 +268,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_taken_and_declined),
         cmocka_unit_test(test_nul_and_long),
+        cmocka_unit_test(test_special_at_every_offset),
         cmocka_unit_test(test_mutations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
