@@ -26,6 +26,10 @@ struct pt__keys {
     pt__key_store *store;
     pt__wrap_key *wrap;
     pt__key_rcu rcu;
+    /* the pseudonyms of the table's keys: wiped whenever a table is
+     * replaced, once its readers are gone (NULL: out of memory, every
+     * address is hashed) */
+    pt__pseudonym_cache *pseudonyms;
     /* refresh, status, destroy and init share the store instance, which
      * is single-threaded */
     pthread_mutex_t store_lock;
@@ -64,6 +68,7 @@ pt__keys_open(pt__keys **out, const pt_policy *policy, const char *storage_path,
         pt_policy_get(policy, "ip", "hash_bytes"), NULL, 10);
     k->flags = flags;
     pt__key_rcu_init(&k->rcu);
+    k->pseudonyms = pt__pseudonym_cache_new();
     pthread_mutex_init(&k->store_lock, NULL);
     pthread_mutex_init(&k->wake_lock, NULL);
     pthread_condattr_init(&attr);
@@ -94,6 +99,7 @@ pt__keys_close(pt__keys *k)
         pthread_join(k->thread, NULL);
     }
     pt__key_rcu_destroy(&k->rcu);
+    pt__pseudonym_cache_free(k->pseudonyms);
     pt__key_store_close(k->store);
     pt__wrap_key_free(k->wrap);
     pt_policy_free(k->policy);
@@ -138,6 +144,7 @@ pt__keys_for_time(pt__keys *k, int64_t time_us, int64_t now_us, pt__ip_key *out,
         rc = PT_ENOTFOUND;
     else
         *out = *key;
+    out->cache = NULL; /* the copy may outlive the table */
     pt__keys_leave(k, token);
     return rc;
 }
@@ -155,6 +162,15 @@ is_due(const pt__keys *k, const pt__period *p, int64_t now_us,
            p->end_us <= destroyed_before_us;
 }
 
+/* A new table; the old one's readers have left when this returns, so
+ * the digests of keys it dropped can go with it. */
+static void
+publish(pt__keys *k, pt__key_ring *ring)
+{
+    pt__key_rcu_publish(&k->rcu, ring);
+    pt__pseudonym_cache_wipe(k->pseudonyms);
+}
+
 static void
 entry_from_key(pt__keys *k, pt__key_entry *e, const pt__period *p,
                const unsigned char *key, int64_t created, int wrapped)
@@ -164,6 +180,7 @@ entry_from_key(pt__keys *k, pt__key_entry *e, const pt__period *p,
     e->key.len = PT__KEY_BYTES;
     e->key.ephemeral = created == 0;
     pt__ip_key_prepare(&e->key, k->hash_bytes);
+    e->key.cache = k->pseudonyms;
     e->created = created;
     e->wrapped = wrapped;
 }
@@ -331,7 +348,7 @@ keep_live(pt__keys *k, int64_t now_us)
                     old->destroyed_before_us))
             ring->entries[keep++] = old->entries[i];
     ring->destroyed_before_us = old->destroyed_before_us;
-    pt__key_rcu_publish(&k->rcu, ring);
+    publish(k, ring);
 }
 
 /* The first failure of a refresh is the one reported: later ones are
@@ -391,7 +408,7 @@ refresh_locked(pt__keys *k, int64_t now_us)
     free(entries);
     if (!ring)
         return pt__fail(PT_ENOMEM, "out of memory refreshing keys");
-    pt__key_rcu_publish(&k->rcu, ring);
+    publish(k, ring);
     if (first != PT_OK)
         pt__fail(first, "%s", first_error);
     return first;

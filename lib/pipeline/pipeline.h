@@ -107,7 +107,8 @@ struct pt_tracker {
     _Alignas(PT__CACHE_LINE) pt_policy *policy;
     pt__retention retention; /* per-field retention, hidden on every read */
     pt__ip_key key;          /* [ip] rotate = never: the one key */
-    pt__keys *keys;          /* rotating keys (NULL: none, or read-only) */
+    pt__pseudonym_cache *pseudonyms; /* key's cache, or NULL */
+    pt__keys *keys; /* rotating keys (NULL: none, or read-only) */
     int dry_run;
     int synchronous;
     int read_only; /* no key, no spool, no writer: queries and purge only */

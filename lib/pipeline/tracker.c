@@ -334,6 +334,20 @@ open_audit_file(pt_tracker *t)
                        : pt__fail(rc, "audit output: %s", pt_last_error());
 }
 
+/* [ip] rotate = never: the one key, and its pseudonym cache (freed with
+ * the tracker, after the key is wiped). */
+static int
+open_key(pt_tracker *t, const pt_policy *policy)
+{
+    int rc = pt__ip_key_load(&t->key, policy, t->storage_path, !t->dry_run);
+    if (rc == PT_OK && t->key.id) {
+        /* Without memory for it, every address is hashed: still right. */
+        t->pseudonyms = pt__pseudonym_cache_new();
+        t->key.cache = t->pseudonyms;
+    }
+    return rc;
+}
+
 int
 pt_tracker_open(pt_tracker **out, const pt_policy *policy,
                 const pt_tracker_options *opts)
@@ -363,8 +377,7 @@ pt_tracker_open(pt_tracker **out, const pt_policy *policy,
     if (rc == PT_OK && !t->read_only)
         rc = pt_policy_rotation(policy) != PT_ROTATE_NEVER
                  ? pt__tracker_keys_open(t)
-                 : pt__ip_key_load(&t->key, policy, t->storage_path,
-                                   !t->dry_run);
+                 : open_key(t, policy);
     if (rc == PT_OK)
         rc = open_audit_file(t);
     if (rc == PT_OK && !t->dry_run)
@@ -401,6 +414,7 @@ pt__tracker_release(pt_tracker *t)
     if (t->audit_fd >= 0)
         close(t->audit_fd);
     pt__ip_key_wipe(&t->key);
+    pt__pseudonym_cache_free(t->pseudonyms);
     pt__keys_close(t->keys);
     pt_policy_free(t->policy);
     free(t->storage_path);

@@ -175,6 +175,7 @@ pt__tracker_key_for_time(pt_tracker *t, int64_t time_us, pt__ip_key *out,
          * ephemeral one, never created) */
         if (t->key.len && !t->key.ephemeral) {
             *out = t->key;
+            out->cache = NULL; /* the copy may outlive the tracker */
         } else {
             rc = pt__ip_key_load(out, t->policy, t->storage_path, 0);
             if (rc != PT_OK)

@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <string.h>
 
 static const unsigned char mapped_prefix[12] = {0, 0, 0, 0, 0,    0,
@@ -346,11 +347,16 @@ digest_len(unsigned int hash_bytes)
                : hash_bytes;
 }
 
+/* Never 0, never reused: a cache entry of a wiped key can never match a
+ * later key. */
+static _Atomic uint64_t next_key_id = 1;
+
 void
 pt__ip_key_prepare(pt__ip_key *key, unsigned int hash_bytes)
 {
     crypto_generichash_state st;
     key->prepared_bytes = 0;
+    key->id = 0;
     if (key->len < crypto_generichash_KEYBYTES_MIN ||
         key->len > crypto_generichash_KEYBYTES_MAX ||
         hash_bytes > crypto_generichash_BYTES_MAX ||
@@ -359,6 +365,7 @@ pt__ip_key_prepare(pt__ip_key *key, unsigned int hash_bytes)
         return;
     memcpy(key->prepared, &st, sizeof(st));
     key->prepared_bytes = (unsigned int)digest_len(hash_bytes);
+    key->id = atomic_fetch_add(&next_key_id, 1);
     sodium_memzero(&st, sizeof(st));
 }
 
@@ -385,7 +392,8 @@ pt__addr_hash(const pt__addr *addr, unsigned int prefix, const pt__ip_key *key,
               unsigned int hash_bytes, char *out)
 {
     unsigned char input[18], digest[crypto_generichash_BYTES_MAX];
-    size_t in_len = addr->family == 4 ? 4 : 16;
+    size_t in_len = addr->family == 4 ? 4 : 16, len = digest_len(hash_bytes);
+    int cached;
 
     if (!key || key->len < crypto_generichash_KEYBYTES_MIN ||
         hash_bytes > crypto_generichash_BYTES_MAX)
@@ -396,8 +404,17 @@ pt__addr_hash(const pt__addr *addr, unsigned int prefix, const pt__ip_key *key,
     input[0] = (unsigned char)addr->family;
     input[1] = (unsigned char)prefix;
     memcpy(input + 2, addr->bytes, in_len);
-    if (keyed_hash(digest, digest_len(hash_bytes), input, in_len + 2, key) != 0)
-        return PT_ECRYPTO;
+    /* The cache only knows prepared keys (by their id) */
+    cached = key->cache && key->id && key->prepared_bytes == len &&
+             len <= PT__PSEUDONYM_CACHE_DIGEST;
+    if (!cached || !pt__pseudonym_cache_get(key->cache, key->id, input,
+                                            in_len + 2, digest, len)) {
+        if (keyed_hash(digest, len, input, in_len + 2, key) != 0)
+            return PT_ECRYPTO;
+        if (cached)
+            pt__pseudonym_cache_put(key->cache, key->id, input, in_len + 2,
+                                    digest, len);
+    }
     /* A pseudonym is not a secret to hide from timing: plain hex. */
     for (unsigned int i = 0; i < hash_bytes; i++) {
         out[2 * i] = "0123456789abcdef"[digest[i] >> 4];

@@ -31,6 +31,14 @@ typedef struct pt__ip_key {
      * key).  As secret as the key, and wiped with it. */
     unsigned int prepared_bytes;
     unsigned char prepared[384]; /* a crypto_generichash_state */
+    /* Set by pt__ip_key_prepare(), never reused by another key (0: none):
+     * what the pseudonym cache knows the key by.  Copies of a prepared key
+     * share it, and give the same digests. */
+    uint64_t id;
+    /* The pseudonyms of recent addresses, or NULL.  Not owned: the key's
+     * holder (the tracker, its table of keys) attaches, wipes and frees
+     * it; a copy of the key that may outlive the holder must clear it. */
+    struct pt__pseudonym_cache *cache;
 } pt__ip_key;
 
 /** Find the hash key the policy asks for: `key_file`, else the environment
@@ -54,6 +62,49 @@ void pt__ip_key_prepare(pt__ip_key *key, unsigned int hash_bytes);
 
 /** Wipe a key (sodium_memzero). */
 void pt__ip_key_wipe(pt__ip_key *key);
+
+/* ---- the pseudonym cache (pseudonym_cache.c) ------------------------------
+ *
+ * Real traffic repeats addresses (and a /24 prefix far more so), and the
+ * keyed BLAKE2b of pt__addr_hash() was the largest single cost of a visit
+ * with the default policy (a quarter of `privtrack record`'s reading
+ * thread).  A cache of digests, shared by the threads that hash with the
+ * keys of one holder (a tracker's key, or its table of rotating keys),
+ * gives the same digest without the hash.  It holds what the key could
+ * recompute from an address, no more, and lives where the keys live:
+ * locked in memory and out of core dumps (sodium_malloc), wiped when a
+ * table of keys is replaced (after its readers drained, so no entry of a
+ * destroyed key outlives it) and when it is freed.  Entries are tagged
+ * with the key's id, the family, the prefix and the digest length, so a
+ * hit is the digest a hash would give. */
+typedef struct pt__pseudonym_cache pt__pseudonym_cache;
+
+/** A zeroed cache (sodium_malloc), or NULL when out of memory. */
+pt__pseudonym_cache *pt__pseudonym_cache_new(void);
+
+/** Wipe every entry.  Safe while other threads look up and insert (an
+ *  entry being written at the time may stay: call it once no thread uses
+ *  the keys whose entries must go). */
+void pt__pseudonym_cache_wipe(pt__pseudonym_cache *cache);
+
+/** Wipe and free; NULL is a no-op.  No thread may be using it. */
+void pt__pseudonym_cache_free(pt__pseudonym_cache *cache);
+
+/** The digest of `input` (the hash's input: family, prefix, address
+ *  bytes; at most 18 bytes) under key `key_id`, `len` bytes (at most 16),
+ *  into `digest`: 1 when cached, 0 when not.  Thread-safe. */
+int pt__pseudonym_cache_get(pt__pseudonym_cache *cache, uint64_t key_id,
+                            const unsigned char *input, size_t input_len,
+                            unsigned char *digest, size_t len);
+
+/** Remember a digest (same arguments); may be skipped when another thread
+ *  writes the same entry at the time.  Thread-safe. */
+void pt__pseudonym_cache_put(pt__pseudonym_cache *cache, uint64_t key_id,
+                             const unsigned char *input, size_t input_len,
+                             const unsigned char *digest, size_t len);
+
+/** The largest digest the cache holds. */
+#define PT__PSEUDONYM_CACHE_DIGEST 16
 
 /** The keys passed to pt__policy_apply() for a visit whose period has no
  *  key: its key was destroyed, or could not be had.  Static. */

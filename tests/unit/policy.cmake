@@ -21,3 +21,6 @@ pt_add_unit_test(test_policy_notice
 pt_add_unit_test(test_retention
                  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_retention.c
                  LIBS ${PT_POLICY_TEST_LIBS} LABELS unit)
+pt_add_unit_test(test_pseudonym_cache
+                 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_pseudonym_cache.c
+                 LIBS ${PT_POLICY_TEST_LIBS} Threads::Threads LABELS unit)
