@@ -34,6 +34,32 @@ pt_bench_cpu_us(void)
            (double)ru.ru_stime.tv_sec * 1e6 + (double)ru.ru_stime.tv_usec;
 }
 
+double
+pt_bench_server_cpu_us(void)
+{
+    const char *pid = getenv("BENCH_SERVER_PID");
+    char path[64], line[1024], *p;
+    unsigned long long utime, stime;
+    long hz = sysconf(_SC_CLK_TCK);
+    FILE *f;
+    int ok;
+
+    if (!pid || !*pid || hz <= 0)
+        return -1;
+    snprintf(path, sizeof path, "/proc/%s/stat", pid);
+    if (!(f = fopen(path, "r")))
+        return -1;
+    ok = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    /* the command name may hold spaces: fields 14 and 15 count from the
+     * last ')' */
+    if (!ok || !(p = strrchr(line, ')')) ||
+        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+               &utime, &stime) != 2)
+        return -1;
+    return (double)(utime + stime) * 1e6 / (double)hz;
+}
+
 void
 pt_bench_cpu_split_us(double *user, double *sys)
 {

@@ -24,6 +24,12 @@ double pt_bench_cpu_us(void);
 /** The same, split: user and system time, µs. */
 void pt_bench_cpu_split_us(double *user, double *sys);
 
+/** CPU time (user + system, µs) of the server process BENCH_SERVER_PID
+ *  (dynalite, set by bench/run.sh), from /proc; -1 when unknown.  Its
+ *  difference over a measured run, against the run's wall time, says how
+ *  busy the client kept the server (node's helper threads count too). */
+double pt_bench_server_cpu_us(void);
+
 /** A field of /proc/self/status ("VmRSS", "VmHWM"), in MiB; 0 if absent. */
 double pt_bench_vm_mb(const char *field);
 

@@ -34,7 +34,7 @@ main(void)
     pt_counters c;
     pt_record_list *list = NULL;
     uint64_t t0, elapsed;
-    double cpu0, cpu, user0, sys0, user1, sys1;
+    double cpu0, cpu, user0, sys0, user1, sys1, srv0, srv1;
     char date[16];
     time_t now = time(NULL);
     int rc;
@@ -68,6 +68,7 @@ main(void)
         pt_bench_die("init storage: %s: %s", pt_strerror(rc),
                      pt_tracker_errmsg(tracker));
 
+    srv0 = pt_bench_server_cpu_us();
     t0 = pt_bench_now_ns();
     cpu0 = pt_bench_cpu_us();
     pt_bench_cpu_split_us(&user0, &sys0);
@@ -79,6 +80,7 @@ main(void)
         pt_bench_die("flush: %s", pt_tracker_errmsg(tracker));
     elapsed = pt_bench_now_ns() - t0;
     cpu = pt_bench_cpu_us() - cpu0;
+    srv1 = pt_bench_server_cpu_us();
     pt_bench_cpu_split_us(&user1, &sys1);
     pt_tracker_counters(tracker, &c);
 
@@ -90,6 +92,12 @@ main(void)
                   (user1 - user0) / (double)n, "us/record");
     pt_bench_emit("dynamodb.privtrack.sys_us_per_record",
                   (sys1 - sys0) / (double)n, "us/record");
+    if (srv0 >= 0 && srv1 >= 0) {
+        pt_bench_emit("dynamodb.privtrack.server_cpu_us_per_record",
+                      (srv1 - srv0) / (double)n, "us/record");
+        pt_bench_emit("dynamodb.privtrack.server_cpu_per_wall",
+                      (srv1 - srv0) / ((double)elapsed / 1e3), "fraction");
+    }
 
     /* Every visit must be in the table (today's date, UTC). */
     strftime(date, sizeof date, "%Y-%m-%d", gmtime(&now));

@@ -124,7 +124,7 @@ replay(pt_policy *policy, const char *spool, size_t n, const char *what)
         (unsigned int)pt_bench_env_size("BENCH_REPLAY_TIMEOUT", 600);
     pt_tracker *t;
     uint64_t replayed = 0, t0, elapsed;
-    double cpu0, cpu, rss0, peak;
+    double cpu0, cpu, rss0, peak, srv0, srv1;
     pt_spool_status st;
     char key[64];
     int rc;
@@ -135,11 +135,13 @@ replay(pt_policy *policy, const char *spool, size_t n, const char *what)
     if ((rc = pt_tracker_init_storage(t)) != PT_OK)
         pt_bench_die("init storage: %s", pt_tracker_errmsg(t));
     rss0 = rss_mark();
+    srv0 = pt_bench_server_cpu_us();
     t0 = pt_bench_now_ns();
     cpu0 = pt_bench_cpu_us();
     rc = pt_tracker_spool_replay(t, timeout_s * 1000u, &replayed);
     elapsed = pt_bench_now_ns() - t0;
     cpu = pt_bench_cpu_us() - cpu0;
+    srv1 = pt_bench_server_cpu_us();
     peak = pt_bench_vm_mb("VmHWM");
     if (rc != PT_OK)
         pt_bench_die("replay: %s after %llu records", pt_tracker_errmsg(t),
@@ -159,6 +161,12 @@ replay(pt_policy *policy, const char *spool, size_t n, const char *what)
     pt_bench_emit(key, (double)n, "records");
     snprintf(key, sizeof key, "replay.%s.cpu_us_per_record", what);
     pt_bench_emit(key, cpu / (double)n, "us/record");
+    if (srv0 >= 0 && srv1 >= 0) {
+        snprintf(key, sizeof key, "replay.%s.server_cpu_us_per_record", what);
+        pt_bench_emit(key, (srv1 - srv0) / (double)n, "us/record");
+        snprintf(key, sizeof key, "replay.%s.server_cpu_per_wall", what);
+        pt_bench_emit(key, (srv1 - srv0) / ((double)elapsed / 1e3), "fraction");
+    }
     if (rss0 >= 0) {
         snprintf(key, sizeof key, "replay.%s.peak_bytes_per_record", what);
         pt_bench_emit(key, (peak - rss0) * 1048576.0 / (double)n,

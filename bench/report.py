@@ -337,6 +337,14 @@ def notes(r):
     if u is not None and k is not None:
         lines.append("dynamodb.privtrack CPU per record: %.1f µs user + %.1f "
                      "µs system" % (u, k))
+    for key, what in (("dynamodb.privtrack", "normal writes"),
+                      ("replay.dynamodb", "spool replay")):
+        sc = r.get(("privtrack", key + ".server_cpu_us_per_record"))
+        busy = r.get(("privtrack", key + ".server_cpu_per_wall"))
+        if sc is not None and busy is not None:
+            lines.append("dynalite during the %s: %.0f µs of its CPU per "
+                         "record, %.2f s of CPU per second (node has helper "
+                         "threads: up to a little over 1)" % (what, sc, busy))
     floor = []
     for t in (1, 4):
         vals = [r.get(("privtrack", "python.floor.t%d.%s_us" % (t, q)))

@@ -140,11 +140,15 @@ dynalite_start() {
     local out
     out=$("$ROOT/scripts/dynalite-start.sh" "$DYNALITE_STATE") || return 1
     DYNALITE_PORT=$(sed -n 's/^DYNALITE_PORT=//p' <<<"$out")
+    # the benches read the server's CPU time from /proc (how busy they kept it)
+    BENCH_SERVER_PID=$(sed -n 's/^DYNALITE_PID=//p' <<<"$out")
+    export BENCH_SERVER_PID
     [ -n "$DYNALITE_PORT" ]
 }
 dynalite_stop() {
     "$ROOT/scripts/dynalite-stop.sh" "$DYNALITE_STATE" || true
     DYNALITE_PORT=""
+    unset BENCH_SERVER_PID
 }
 trap 'dynalite_stop; rm -rf "$PT_BENCH_TMP"' EXIT
 
