@@ -561,7 +561,8 @@ free_slot(pt_ddb_client *c)
  * for its backoff) and the earliest ready time among them. */
 static int
 start_ready(pt_ddb_client *c, pt_ddb_request *const *reqs, size_t n,
-            size_t *running, size_t *pending, int64_t *next_ready)
+            void *userdata, size_t *running, size_t *pending,
+            int64_t *next_ready)
 {
     int64_t now = pt__monotonic_us();
     int full = 0; /* no free slot left: stop looking for one */
@@ -575,7 +576,13 @@ start_ready(pt_ddb_client *c, pt_ddb_request *const *reqs, size_t n,
             slot *s = free_slot(c);
             full = s == NULL;
             if (s) {
-                int rc = start_request(c, s, r);
+                pt_ddb_build_fn build = r->build;
+                int rc = PT_OK;
+                r->build = NULL; /* once: a retry sends the same body */
+                if (build && build(r, userdata) != 0)
+                    rc = PT_ENOMEM;
+                if (rc == PT_OK)
+                    rc = start_request(c, s, r);
                 if (rc != PT_OK) {
                     r->rc = rc;
                     r->done = 1;
@@ -677,7 +684,7 @@ pt_ddb_run(pt_ddb_client *c, pt_ddb_request *const *reqs, size_t n,
     int rc = PT_OK, still;
 
     for (;;) {
-        rc = start_ready(c, reqs, n, &running, &pending, &next_ready);
+        rc = start_ready(c, reqs, n, userdata, &running, &pending, &next_ready);
         if (rc != PT_OK || (running == 0 && pending == 0))
             break;
         int64_t now = pt__monotonic_us(), wait_us = 100000;

@@ -73,12 +73,25 @@ unsigned int pt_ddb_client_backoff_ms(pt_ddb_client *client,
 /** Change the retry policy (tests use short delays). */
 void pt_ddb_client_set_retry(pt_ddb_client *client, const pt_ddb_retry *r);
 
+struct pt_ddb_request;
+
+/** Writes a request's body just before its first attempt starts (see
+ *  `build` below); non-zero: it could not (the run then ends as for any
+ *  request it could not prepare). */
+typedef int (*pt_ddb_build_fn)(struct pt_ddb_request *req, void *userdata);
+
 /** One logical request (retried as needed).  The caller fills `op`
  *  ("PutItem") and `body`, and owns both buffers. */
 typedef struct pt_ddb_request {
     const char *op;
     pt_buf body;
     void *userdata;
+    /* Optional: when set, pt_ddb_run() calls it (with the run's userdata)
+     * for the body instead, as a connection becomes free for the request's
+     * first attempt, and clears it.  A run of many requests then writes
+     * each body while the earlier ones are in flight, so the server is
+     * never left waiting for the client to write them all. */
+    pt_ddb_build_fn build;
 
     /* results, valid once done */
     int done;

@@ -149,6 +149,20 @@ backend_batch_size(pt_storage *backend)
     return n;
 }
 
+/* A backend that asks for records per put() (`wish`: DynamoDB, to keep
+ * its connections busy) gets a whole replay step in one put(): the records
+ * are already there, all at once, and one put() keeps its requests flowing
+ * over the whole step, where puts of `wish` records each wait for their
+ * last request before the next one starts.  Nothing is stored twice for
+ * it: *written still says how many of the first records are stored, and a
+ * replay looks its records up. */
+static void
+replay_in_one_put(pt_tracker *t, size_t wish)
+{
+    if (wish > 0)
+        t->replay_batch = t->replay_step;
+}
+
 /* The backend's wish for group commit (0: none). */
 static size_t
 backend_group_commit(pt_storage *backend)
@@ -256,6 +270,7 @@ open_pipeline(pt_tracker *t, const pt_tracker_options *o)
             t->replay_batch = wish;
         t->replay_step = held_capacity(t->replay_batch, DEFAULT_QUEUE_CAPACITY,
                                        backend_group_commit(t->backend));
+        replay_in_one_put(t, wish);
         return PT_OK;
     }
     rc = pt__queue_init(&t->queue, o->queue_capacity ? o->queue_capacity
@@ -274,6 +289,7 @@ open_pipeline(pt_tracker *t, const pt_tracker_options *o)
                       backend_group_commit(t->backend));
     t->replay_batch = t->batch_size;
     t->replay_step = t->held_capacity;
+    replay_in_one_put(t, o->batch_size ? 0 : backend_batch_size(t->backend));
     t->held = calloc(t->held_capacity, sizeof(*t->held));
     if (!t->held)
         return pt__fail(PT_ENOMEM, "cannot allocate a batch of %zu",

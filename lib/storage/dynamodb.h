@@ -32,6 +32,8 @@
 #define PT__DDB_BATCH_ITEMS     25 /* BatchWriteItem's limit */
 
 typedef struct pt__dynamodb_stats {
+    uint64_t put_runs;        /* runs of a put()'s writes (each waits for
+                                 all its requests: one per put()) */
     uint64_t batch_requests;  /* BatchWriteItem requests sent */
     uint64_t batched;         /* records written in them */
     uint64_t unprocessed;     /* UnprocessedItems re-driven */

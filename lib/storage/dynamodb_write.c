@@ -401,6 +401,18 @@ build_conditional(put_ctx *c, put_req *q)
     return b->oom ? PT_ENOMEM : PT_OK;
 }
 
+/* A request's body, as its first attempt starts (pt_ddb_request.build). */
+static int
+build_first(pt_ddb_request *req, void *userdata)
+{
+    put_ctx *c = userdata;
+    put_req *q = req->userdata;
+
+    if (c->jobs[q->members[0]].conditional)
+        return build_conditional(c, q) == PT_OK ? 0 : -1;
+    return build_batch(c, q) == PT_OK ? 0 : -1;
+}
+
 int
 pt__dynamodb_redrive(pt__dynamodb *d, pt_ddb_request *req, unsigned int *rounds,
                      long left)
@@ -453,7 +465,7 @@ take_processed(put_ctx *c, put_req *q)
 }
 
 static int
-on_done(pt_ddb_request *req, void *userdata)
+on_answer(pt_ddb_request *req, void *userdata)
 {
     put_ctx *c = userdata;
     put_req *q = req->userdata;
@@ -492,6 +504,24 @@ on_done(pt_ddb_request *req, void *userdata)
         return 0;
     }
     return 1;
+}
+
+/* A request done for good: beyond the first `parallel` (those a put of
+ * the usual size has), its buffers go, so a long put (a replay step) holds
+ * about one connection's worth of bodies at a time, and keeps none. */
+static int
+on_done(pt_ddb_request *req, void *userdata)
+{
+    put_ctx *c = userdata;
+    put_req *q = req->userdata;
+
+    if (on_answer(req, userdata))
+        return 1;
+    if ((size_t)(q - c->d->reqs) >= c->d->parallel) {
+        pt_buf_free(&req->body);
+        pt_buf_free(&req->response);
+    }
+    return 0;
 }
 
 /* Room for `cap` requests in the instance's cache; their buffers stay
@@ -563,7 +593,7 @@ send_all(put_ctx *c)
         return rc;
     put_req *reqs = c->d->reqs;
     pt_ddb_request **list = c->d->req_list;
-    for (size_t i = 0; i < c->count && rc == PT_OK; i++) {
+    for (size_t i = 0; i < c->count; i++) {
         put_job *j = &c->jobs[i];
         if (j->stored || j->dup_of >= 0)
             continue;
@@ -571,24 +601,23 @@ send_all(put_ctx *c)
             put_req *q = reuse_req(&reqs[nreq++], "PutItem");
             q->members[q->n++] = i;
             c->d->stats.conditional++;
-            rc = build_conditional(c, q) == PT_OK ? PT_OK : PT_ENOMEM;
             continue;
         }
-        if (!open_batch || open_batch->n == PT__DDB_BATCH_ITEMS)
+        if (!open_batch || open_batch->n == PT__DDB_BATCH_ITEMS) {
             open_batch = reuse_req(&reqs[nreq++], "BatchWriteItem");
+            c->d->stats.batch_requests++;
+        }
         open_batch->members[open_batch->n++] = i;
         c->d->stats.batched++;
     }
-    for (size_t i = 0; i < nreq && rc == PT_OK; i++) {
+    /* Bodies are written as connections free up (build_first), not all
+     * before the first is sent: a put of a whole replay step keeps the
+     * server busy while the client writes the rest. */
+    for (size_t i = 0; i < nreq; i++) {
+        reqs[i].req.build = build_first;
         list[i] = &reqs[i].req;
-        if (strcmp(reqs[i].req.op, "BatchWriteItem") == 0) {
-            c->d->stats.batch_requests++;
-            if (build_batch(c, &reqs[i]) != PT_OK)
-                rc = PT_ENOMEM;
-        }
     }
-    if (rc != PT_OK)
-        return pt__fail(PT_ENOMEM, "out of memory");
+    c->d->stats.put_runs++;
     return pt_ddb_run(c->d->client, list, nreq, on_done, c);
 }
 

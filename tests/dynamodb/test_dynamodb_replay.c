@@ -16,6 +16,10 @@
 #include <cmocka.h>
 
 #include "dynamodb/ddb_fixture.h"
+#include "pipeline/pipeline.h"
+#include "test_tmpdir.h"
+
+#include <time.h>
 
 /* 2025-01-15T14:30:00.123456: old, so every record is looked up */
 static const int64_t T0 = 1736951400123456LL;
@@ -334,6 +338,194 @@ test_new_records_between_steps_keep_what_was_seen(void **state)
     free_batch(&live);
 }
 
+/* ---- a tracker's spool replayed (what `privtrack spool replay` runs) ---- */
+
+static int
+down_open(pt_storage **out, const pt_policy *policy, const char *path)
+{
+    (void)policy;
+    (void)path;
+    *out = calloc(1, sizeof(pt_storage));
+    return *out ? PT_OK : PT_ENOMEM;
+}
+
+static int
+down_put(pt_storage *s, const pt_record *const *records, size_t count,
+         int replay, size_t *written)
+{
+    (void)records;
+    (void)count;
+    (void)replay;
+    *written = 0;
+    snprintf(s->errmsg, sizeof(s->errmsg), "down for the test");
+    return PT_ENETWORK;
+}
+
+static void
+down_close(pt_storage *s)
+{
+    free(s);
+}
+
+static const pt_storage_methods down_methods = {
+    .version = 1,
+    .name = "test-down",
+    .open = down_open,
+    .put = down_put,
+    .close = down_close,
+};
+
+static pt_tracker *
+replay_tracker(const char *backend, const char *table, const char *dir,
+               int synchronous)
+{
+    char text[1024], spool[600];
+    pt_policy *p = NULL;
+    pt_tracker *t = NULL;
+    pt_tracker_options o = PT_TRACKER_OPTIONS_INIT;
+
+    snprintf(text, sizeof(text),
+             "[storage]\nbackend = %s\ntable = %s\ncreate_table = true\n"
+             "region = eu-west-3\nendpoint = %s\n[retention]\nttl_days = "
+             "30\n",
+             backend, table, getenv("PT_TEST_DYNAMODB_ENDPOINT"));
+    if (pt_policy_load_buffer(&p, text, strlen(text), "replay.ini") != PT_OK)
+        fail_msg("policy: %s", pt_last_error());
+    snprintf(spool, sizeof(spool), "%s/spool", dir);
+    o.storage_path = dir;
+    o.spool_dir = spool;
+    o.synchronous = synchronous;
+    o.block_us = 10000000; /* never drop */
+    if (pt_tracker_open(&t, p, &o) != PT_OK)
+        fail_msg("open: %s", pt_last_error());
+    pt_policy_free(p);
+    return t;
+}
+
+/* The spool's segment files (names only), copied to `to` (NULL: only
+ * counted). */
+static size_t
+copy_segments(const char *from, const char *to)
+{
+    DIR *d = opendir(from);
+    struct dirent *e;
+    size_t n = 0;
+
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        char src[1200], dst[1200], buf[65536];
+        if (len < 4 || strcmp(e->d_name + len - 4, ".log") != 0 ||
+            e->d_name[0] == '.')
+            continue;
+        n++;
+        if (!to)
+            continue;
+        snprintf(src, sizeof(src), "%s/%s", from, e->d_name);
+        snprintf(dst, sizeof(dst), "%s/%s", to, e->d_name);
+        FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+        assert_non_null(in);
+        assert_non_null(out);
+        size_t k;
+        while ((k = fread(buf, 1, sizeof(buf), in)) > 0)
+            assert_int_equal(fwrite(buf, 1, k, out), k);
+        fclose(in);
+        assert_int_equal(fclose(out), 0);
+        chmod(dst, 0600);
+    }
+    closedir(d);
+    return n;
+}
+
+static pt__dynamodb_stats
+tracker_stats(pt_tracker *t)
+{
+    return stats_of(t->backend);
+}
+
+/* A spool of two replay steps (6,400 records and 300) replayed into
+ * DynamoDB by a synchronous tracker: each step is one put() — one run of
+ * requests kept in flight over the whole step (256 and 12
+ * BatchWriteItems), not a put per 400 records that waits for its last
+ * request before the next starts (17 runs) — and every record is stored
+ * once.  Replayed again from the start (a crash after the writes, before
+ * the progress was saved), every record is found and nothing is
+ * written. */
+static void
+test_tracker_replay_one_put_per_step(void **state)
+{
+    enum { STEP = 6400, N = STEP + 300 };
+    char dir[600], spool[700], saved[700], table[64], date[16];
+    int64_t at = ((int64_t)time(NULL) - 120) * 1000000;
+    time_t day = (time_t)(at / 1000000);
+    pt_tracker *t;
+    pt_counters c;
+    uint64_t replayed = 0;
+    pt_record_list *list = NULL;
+    struct tm tm;
+    (void)state;
+
+    assert_int_equal(pt_test_mkdtemp(dir, sizeof(dir), "pt-ddb-replay"), 0);
+    snprintf(spool, sizeof(spool), "%s/spool", dir);
+    snprintf(saved, sizeof(saved), "%s/saved", dir);
+    assert_int_equal(mkdir(saved, 0700), 0);
+    snprintf(table, sizeof(table), "pt-replay-%d", (int)getpid());
+    gmtime_r(&day, &tm);
+    strftime(date, sizeof(date), "%Y-%m-%d", &tm);
+
+    /* the backend down: every visit spooled */
+    t = replay_tracker("test-down", table, dir, 0);
+    for (int i = 0; i < N; i++) {
+        pt_visit v = PT_VISIT_INIT;
+        char ip[32];
+        snprintf(ip, sizeof(ip), "198.51.%d.%d", (i >> 8) & 255, i & 255);
+        v.remote_addr = ip;
+        v.time_us = at + i * 10; /* 67 ms in all */
+        assert_int_equal(pt_track(t, &v, NULL), PT_OK);
+    }
+    assert_int_equal(pt_tracker_flush(t, 60000), PT_OK);
+    pt_tracker_counters(t, &c);
+    assert_int_equal(c.spooled, N);
+    pt_tracker_close(t, 60000);
+    assert_true(copy_segments(spool, saved) >= 1);
+
+    t = replay_tracker("dynamodb", table, dir, 1);
+    assert_int_equal(pt_tracker_spool_replay(t, 120000, &replayed), PT_OK);
+    assert_int_equal(replayed, N);
+    pt__dynamodb_stats st = tracker_stats(t);
+    print_message("replay: %llu put runs, %llu BatchWriteItems, %llu "
+                  "lookups\n",
+                  (unsigned long long)st.put_runs,
+                  (unsigned long long)st.batch_requests,
+                  (unsigned long long)st.lookups);
+    assert_int_equal(st.put_runs, 2);
+    assert_int_equal(st.batch_requests, STEP / 25 + 300 / 25);
+    assert_int_equal(st.batched, N);
+    assert_int_equal(st.checked, N);
+    assert_int_equal(st.found, 0);
+    assert_int_equal(pt_tracker_query(t, &list, date, 0), PT_OK);
+    assert_int_equal(list->count, N);
+    assert_newest_first_unique(list);
+    pt_record_list_free(list);
+    pt_tracker_close(t, 60000);
+    assert_int_equal(copy_segments(spool, NULL), 0); /* all replayed */
+
+    /* the same segments again, from their start */
+    copy_segments(saved, spool);
+    t = replay_tracker("dynamodb", table, dir, 1);
+    assert_int_equal(pt_tracker_spool_replay(t, 120000, &replayed), PT_OK);
+    assert_int_equal(replayed, N);
+    st = tracker_stats(t);
+    assert_int_equal(st.found, N);
+    assert_int_equal(st.batched + st.conditional, 0);
+    list = NULL;
+    assert_int_equal(pt_tracker_query(t, &list, date, 0), PT_OK);
+    assert_int_equal(list->count, N);
+    pt_record_list_free(list);
+    pt_tracker_close(t, 60000);
+    pt_test_rmtree(dir);
+}
+
 int
 main(void)
 {
@@ -345,8 +537,11 @@ main(void)
         cmocka_unit_test(test_purge_forgets_what_was_seen),
         cmocka_unit_test(test_rewrite_forgets_what_was_seen),
         cmocka_unit_test(test_new_records_between_steps_keep_what_was_seen),
+        cmocka_unit_test(test_tracker_replay_one_put_per_step),
     };
     if (ddb_fixture_init() != 0)
+        return 1;
+    if (pt_storage_register(&down_methods) != PT_OK)
         return 1;
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

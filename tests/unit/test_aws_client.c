@@ -197,6 +197,89 @@ test_parallel_run(void **state)
     pt_ddb_client_free(c);
 }
 
+/* Bodies written by the build hook: once per request (a retry sends the
+ * same body), and only as a connection frees up for it, so a long run
+ * keeps requests in flight while the client writes the later bodies. */
+typedef struct build_log {
+    int finished;             /* requests done so far */
+    int built;                /* build calls */
+    int max_running;          /* the most requests in flight at a build */
+    int max_unfinished_built; /* the most built and not yet done */
+    pt_ddb_request *reqs;
+    int n;
+} build_log;
+
+static int
+build_body(pt_ddb_request *req, void *userdata)
+{
+    build_log *lg = userdata;
+    int running = 0;
+    for (int i = 0; i < lg->n; i++)
+        running += lg->reqs[i].running;
+    lg->built++;
+    if (running > lg->max_running)
+        lg->max_running = running;
+    if (lg->built - lg->finished > lg->max_unfinished_built)
+        lg->max_unfinished_built = lg->built - lg->finished;
+    pt_buf_printf(&req->body, "{\"n\":%d}", (int)(req - lg->reqs));
+    return 0;
+}
+
+static int
+count_done(pt_ddb_request *req, void *userdata)
+{
+    (void)req;
+    ((build_log *)userdata)->finished++;
+    return 0;
+}
+
+static void
+test_bodies_built_as_connections_free(void **state)
+{
+    enum { N = 40, PARALLEL = 4 };
+    pt_ddb_client_config cfg;
+    pt_aws_credentials creds = {strdup("AKIDTEST"), strdup("secret/TEST"), NULL,
+                                "test"};
+    pt_ddb_client *c = NULL;
+    pt_ddb_request reqs[N], *list[N];
+    build_log lg = {0, 0, 0, 0, reqs, N};
+    char url[64];
+    (void)state;
+    memset(&cfg, 0, sizeof(cfg));
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", srv.port);
+    assert_int_equal(pt_aws_endpoint_resolve(&cfg.endpoint, url, NULL), PT_OK);
+    snprintf(cfg.region, sizeof(cfg.region), "eu-west-3");
+    cfg.retry = (pt_ddb_retry){6, 1, 8};
+    cfg.request_timeout_ms = 2000;
+    cfg.connect_timeout_ms = 1000;
+    cfg.parallel = PARALLEL;
+    assert_int_equal(pt_ddb_client_new(&c, &cfg, &creds), PT_OK);
+    set_fault(FAULT_THROTTLE, 5);
+    for (int i = 0; i < N; i++) {
+        pt_ddb_request_init(&reqs[i], "PutItem");
+        reqs[i].build = build_body;
+        list[i] = &reqs[i];
+    }
+    assert_int_equal(pt_ddb_run(c, list, N, count_done, &lg), PT_OK);
+    assert_int_equal(lg.built, N); /* once each, retries included */
+    assert_int_equal(lg.finished, N);
+    /* built as a connection was free for it, while others were in
+     * flight; never all at once up front */
+    assert_true(lg.max_running <= PARALLEL - 1);
+    assert_true(lg.max_running >= 1);
+    assert_true(lg.max_unfinished_built <= PARALLEL + 5);
+    for (int i = 0; i < N; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "{\"n\":%d}", i);
+        assert_int_equal(reqs[i].rc, PT_OK);
+        assert_null(reqs[i].build);
+        assert_string_equal(reqs[i].body.ptr, want);
+        pt_ddb_request_free(&reqs[i]);
+    }
+    assert_int_equal(requests_seen(), N + 5);
+    pt_ddb_client_free(c);
+}
+
 /* Session credentials: X-Amz-Security-Token is sent and signed (the
  * server's signature check includes it). */
 static void
@@ -294,6 +377,7 @@ main(void)
         cmocka_unit_test(test_slow_server),
         cmocka_unit_test(test_not_retried),
         cmocka_unit_test(test_parallel_run),
+        cmocka_unit_test(test_bodies_built_as_connections_free),
         cmocka_unit_test(test_session_token),
         cmocka_unit_test(test_host_name_endpoint),
         cmocka_unit_test(test_connection_refused),
