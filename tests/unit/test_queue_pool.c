@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 /* A record made like the policy makes it (pt__record_dup), with a link of
  * `link_len` bytes so that its size can be chosen. */
@@ -278,6 +280,72 @@ test_threads_share_slots(void **state)
     pt__pool_destroy(&p);
 }
 
+/* Resident pages of the pool's mapping. */
+static size_t
+resident_pages(const pt__pool *p)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), n = 0;
+    size_t pages = (p->bytes + page - 1) / page;
+    unsigned char *vec = malloc(pages);
+    assert_non_null(vec);
+    assert_int_equal(mincore(p->base, p->bytes, vec), 0);
+    for (size_t i = 0; i < pages; i++)
+        n += vec[i] & 1;
+    free(vec);
+    return n;
+}
+
+/* The slab's pages are mapped a stretch of 64 KiB at a time, when the
+ * first slot of the stretch is used (one madvise call instead of a page
+ * fault per page), and no further: what is resident follows the records
+ * in flight. */
+static void
+test_pages_mapped_by_stretch(void **state)
+{
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    const size_t stretch = 64 * 1024 / page, per_stretch = 64 * 1024 / 512;
+    pt_record *held[3 * 128];
+    size_t before, n = 0;
+    int populate = 0;
+    pt__pool p;
+    (void)state;
+
+#ifdef MADV_POPULATE_WRITE
+    {
+        /* whether this kernel maps pages on request (Linux 5.14) */
+        void *probe = mmap(NULL, page, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        assert_true(probe != MAP_FAILED);
+        populate = madvise(probe, page, MADV_POPULATE_WRITE) == 0;
+        munmap(probe, page);
+    }
+#endif
+    assert_int_equal(pt__pool_init(&p, 4096), PT_OK);
+    before = resident_pages(&p);
+    assert_int_equal(before, 0);
+    /* one small record: its stretch at most */
+    held[n] = pt__pool_adopt(&p, make_record(0, 10));
+    assert_true(pt__pool_owns(&p, held[n++]));
+    if (populate)
+        assert_true(resident_pages(&p) >= stretch - 1);
+    assert_true(resident_pages(&p) <= stretch);
+    /* two stretches and a bit: three stretches at most */
+    while (n < 2 * per_stretch + 1) {
+        held[n] = pt__pool_adopt(&p, make_record((unsigned)n, 10));
+        assert_true(pt__pool_owns(&p, held[n++]));
+    }
+    if (populate)
+        assert_true(resident_pages(&p) >= 2 * stretch + stretch - 1);
+    assert_true(resident_pages(&p) <= 3 * stretch + 1);
+    /* slots come back and are reused: nothing more is mapped */
+    pt__pool_release_many(&p, held, n);
+    for (size_t i = 0; i < n; i++)
+        held[i] = pt__pool_adopt(&p, make_record((unsigned)i, 10));
+    assert_true(resident_pages(&p) <= 3 * stretch + 1);
+    pt__pool_release_many(&p, held, n);
+    pt__pool_destroy(&p);
+}
+
 int
 main(void)
 {
@@ -287,6 +355,7 @@ main(void)
         cmocka_unit_test(test_size_classes_and_exhaustion),
         cmocka_unit_test(test_release_many),
         cmocka_unit_test(test_threads_share_slots),
+        cmocka_unit_test(test_pages_mapped_by_stretch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
