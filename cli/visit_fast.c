@@ -25,6 +25,9 @@
 #include <stdint.h>
 #include <string.h>
 #include <strings.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 typedef struct scan {
     char *p;
@@ -60,7 +63,7 @@ special(unsigned char c)
     return c == '"' || c == '\\' || c < 0x20;
 }
 
-/* Where the first special() byte of [p, end) is, or `end`.  Eight bytes
+/* Where the first special() byte of [p, end) is, or `end`.  Many bytes
  * at a time: this scan was the largest part of reading a visit line (the
  * user agent and the links are most of it).  A word whose mask is not 0
  * holds a special byte (the tests for a zero byte and for a byte below
@@ -72,6 +75,25 @@ find_special(char *p, const char *end)
 {
     const uint64_t ones = UINT64_C(0x0101010101010101);
     const uint64_t highs = UINT64_C(0x8080808080808080);
+
+#ifdef __SSE2__
+    /* Sixteen at a time where the machine has it (every x86-64): a byte
+     * below 0x20 is one that min(byte, 0x1f) leaves unchanged. */
+    const __m128i quote16 = _mm_set1_epi8('"');
+    const __m128i backslash16 = _mm_set1_epi8('\\');
+    const __m128i control16 = _mm_set1_epi8(0x1f);
+    while (end - p >= 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i hit =
+            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote16),
+                                      _mm_cmpeq_epi8(x, backslash16)),
+                         _mm_cmpeq_epi8(_mm_min_epu8(x, control16), x));
+        unsigned int mask = (unsigned int)_mm_movemask_epi8(hit);
+        if (mask)
+            return p + __builtin_ctz(mask);
+        p += 16;
+    }
+#endif
 
     while (end - p >= 8) {
         uint64_t x, quote, backslash, control;

@@ -166,9 +166,10 @@ test_nul_and_long(void **state)
     free(line);
 }
 
-/* The string scan takes eight bytes at a time: a quote, a backslash or a
- * control byte at every offset of values of every length up to three
- * words, amid bytes on both sides of those the scan tests for (space and
+/* The string scan takes sixteen or eight bytes at a time: a quote, a
+ * backslash or a control byte at every offset of values of every length
+ * up to 40 bytes (both widths, and the bytes left after them), amid bytes on
+ * both sides of those the scan tests for (space and
  * '!' around the quote, '[' and ']' around the backslash, 0x20 at the end
  * of the control range, 0x7f, 0x80, 0xdf, 0xe0, 0xff).  A value with one
  * must be declined, a value without one taken, as cJSON reads it. */
@@ -179,11 +180,11 @@ test_special_at_every_offset(void **state)
     static const char specials[] = "\"\\\x01\x1f\n";
     (void)state;
     for (size_t f = 0; f < sizeof(fillers) - 1; f++) {
-        for (size_t len = 0; len <= 24; len++) {
+        for (size_t len = 0; len <= 40; len++) {
             for (size_t at = 0; at <= len; at++) {
                 /* k == sizeof(specials) - 1: no special byte at all */
                 for (size_t k = 0; k < sizeof(specials); k++) {
-                    char value[32], line[128];
+                    char value[48], line[128];
                     int n, placed = k < sizeof(specials) - 1 && at < len;
                     memset(value, fillers[f], len);
                     if (placed)
