@@ -527,6 +527,19 @@ enqueue(pt_tracker *t, pt_record *record, pt_track_result *result)
     }
 }
 
+/* What pt__snprintf(out, size, "%s", id) gives (cut to fit), without
+ * the formatting machinery: that was 3-4 % of a bulk import's reading
+ * thread, for a copy of twenty bytes. */
+static void
+copy_session_id(char *out, size_t size, const char *id)
+{
+    size_t n = strlen(id);
+    if (n >= size)
+        n = size - 1;
+    memcpy(out, id, n);
+    out[n] = '\0';
+}
+
 int
 pt_track(pt_tracker *t, const pt_visit *visit, pt_track_result *result)
 {
@@ -569,8 +582,8 @@ pt_track(pt_tracker *t, const pt_visit *visit, pt_track_result *result)
         result->dropped = applied.dropped;
         result->session_id[0] = '\0';
         if (applied.record && applied.record->session_id)
-            pt__snprintf(result->session_id, sizeof(result->session_id), "%s",
-                         applied.record->session_id);
+            copy_session_id(result->session_id, sizeof(result->session_id),
+                            applied.record->session_id);
     }
     if (t->dry_run) {
         emit_audit(t, &audit);
