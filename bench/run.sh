@@ -15,7 +15,7 @@
 #
 # Sizes (defaults: full / quick): BENCH_POLICY_N, BENCH_LAT_RATE,
 # BENCH_LAT_SECONDS, BENCH_FILE_N, BENCH_FILE_ALWAYS_N, BENCH_FILE_SECONDS,
-# BENCH_DDB_N, BENCH_REPLAY_N, BENCH_REPLAY_DDB_N, BENCH_MEM_N,
+# BENCH_DDB_N, BENCH_REPLAY_N, BENCH_REPLAY_DDB_N, BENCH_REPLAY_ROUNDS, BENCH_MEM_N,
 # BENCH_MEM_SECONDS for privtrack; BENCH_PY_POLICY_N, BENCH_PY_LAT_N,
 # BENCH_PY_FILE_N, BENCH_PY_FILE_ALWAYS_N, BENCH_PY_DDB_N, BENCH_PY_PUT_N,
 # BENCH_PY_MEM_N for the baselines; BENCH_BINDING_N (Tracker.track() calls
@@ -59,6 +59,7 @@ BENCH_DDB_N=$(size BENCH_DDB_N 20000 4000)
 BENCH_MEM_N=$(size BENCH_MEM_N 1000000 1000000)
 BENCH_REPLAY_N=$(size BENCH_REPLAY_N 1000000 100000)
 BENCH_REPLAY_DDB_N=$(size BENCH_REPLAY_DDB_N 20000 4000)
+BENCH_REPLAY_ROUNDS=$(size BENCH_REPLAY_ROUNDS 5 2)
 # Deadlines, so that a slow store cannot make the run endless.
 BENCH_FILE_SECONDS=$(size BENCH_FILE_SECONDS 30 10)
 BENCH_MEM_SECONDS=$(size BENCH_MEM_SECONDS 120 30)
@@ -195,6 +196,33 @@ if want dynamodb; then
             step "spool replay into DynamoDB (privtrack)" env \
                 BENCH_DDB_ENDPOINT="$EP" BENCH_REPLAY_TABLE=bench-replay \
                 "$B/bench_replay" dynamodb
+            # The replay row compares with normal writes measured beside it:
+            # BENCH_REPLAY_ROUNDS pairs on the same server, the order
+            # alternating (write first, then replay first), so that neither
+            # side always meets the garbage the other left; the row takes
+            # the medians (dynalite's cost per record varies by a third from
+            # one run to the next on a shared machine).
+            for ((round = 1; round <= BENCH_REPLAY_ROUNDS; round++)); do
+                pair_write() {
+                    env BENCH_DDB_ENDPOINT="$EP" \
+                        BENCH_DDB_TABLE=bench-pair-write-$round \
+                        "$B/bench_dynamodb" |
+                        sed "s/\"key\":\"dynamodb\.privtrack\./\"key\":\"replaypair.$round.write./"
+                }
+                pair_replay() {
+                    env BENCH_DDB_ENDPOINT="$EP" \
+                        BENCH_REPLAY_TABLE=bench-pair-replay-$round \
+                        "$B/bench_replay" dynamodb |
+                        sed "s/\"key\":\"replay\.dynamodb\./\"key\":\"replaypair.$round.replay./"
+                }
+                if ((round % 2)); then
+                    step "pair $round: normal writes" pair_write
+                    step "pair $round: spool replay" pair_replay
+                else
+                    step "pair $round: spool replay" pair_replay
+                    step "pair $round: normal writes" pair_write
+                fi
+            done
         fi
         dynalite_stop
     else
