@@ -7,8 +7,40 @@
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define PUT_LIT(b, lit) pt_buf_put((b), (lit), sizeof(lit) - 1)
+
+/* The length of the leading run of plain ASCII in s[0, len): 0x20-0x7f
+ * but the quote and the backslash.  Sixteen bytes at a time with SSE2
+ * (every x86-64), where this byte loop was a fifth of the file store's
+ * writer thread during a bulk import: as signed bytes, 0x80-0xff are
+ * below 0x20 too. */
+static size_t
+plain_prefix(const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+#ifdef __SSE2__
+    const __m128i space = _mm_set1_epi8(0x20);
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i backslash = _mm_set1_epi8('\\');
+    for (; len - i >= 16; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        __m128i hit = _mm_or_si128(_mm_cmplt_epi8(x, space),
+                                   _mm_or_si128(_mm_cmpeq_epi8(x, quote),
+                                                _mm_cmpeq_epi8(x, backslash)));
+        unsigned int mask = (unsigned int)_mm_movemask_epi8(hit);
+        if (mask)
+            return i + (size_t)__builtin_ctz(mask);
+    }
+#endif
+    while (i < len && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' &&
+           s[i] != '\\')
+        i++;
+    return i;
+}
 
 /* Most strings (dates, timestamps, ids, hex hashes, URLs) are plain
  * printable ASCII: copy those in one go and leave escaping, UTF-8
@@ -16,12 +48,9 @@
 static void
 put_string(pt_buf *b, const char *s)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t n = 0;
-    while (p[n] >= 0x20 && p[n] < 0x80 && p[n] != '"' && p[n] != '\\')
-        n++;
-    if (p[n] != '\0') {
-        pt_buf_json_string(b, s, n + strlen(s + n));
+    size_t len = strlen(s), n = plain_prefix((const unsigned char *)s, len);
+    if (n != len) {
+        pt_buf_json_string(b, s, len);
         return;
     }
     if (pt_buf_reserve(b, n + 2) != PT_OK)

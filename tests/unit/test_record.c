@@ -260,6 +260,38 @@ test_json_unicode_and_control_chars(void **state)
     pt_free(s);
 }
 
+/* Plain text is copied many bytes at a time: a byte that needs escaping
+ * (a quote, a backslash, a control byte) or starts UTF-8 at every offset
+ * of strings up to 40 bytes, amid plain bytes next to the ones tested
+ * (space, '!', '[', ']', '~', DEL), comes back the same. */
+static void
+test_json_special_at_every_offset(void **state)
+{
+    static const char fillers[] = " ![]~\x7f";
+    static const char *const specials[] = {"\"",   "\\",       "\n", "\x01",
+                                           "\x1f", "\xC3\xA9", "x"};
+    (void)state;
+    for (size_t f = 0; f < sizeof(fillers) - 1; f++)
+        for (size_t len = 0; len <= 40; len++)
+            for (size_t at = 0; at < len; at++)
+                for (size_t k = 0; k < sizeof(specials) / sizeof(*specials);
+                     k++) {
+                    pt_record r = full_record(), *back;
+                    char ua[64], *s;
+                    size_t sl = strlen(specials[k]);
+                    memset(ua, fillers[f], len);
+                    memcpy(ua + at, specials[k], sl);
+                    ua[at + sl > len ? at + sl : len] = '\0';
+                    r.user_agent = ua;
+                    s = to_json(&r);
+                    assert_null(strchr(s, '\n'));
+                    back = parse_ok(s);
+                    assert_string_equal(back->user_agent, ua);
+                    pt__record_free(back);
+                    pt_free(s);
+                }
+}
+
 static void
 test_json_invalid_utf8_replaced(void **state)
 {
@@ -690,6 +722,7 @@ main(void)
         cmocka_unit_test(test_json_round_trip_every_field),
         cmocka_unit_test(test_json_omits_absent),
         cmocka_unit_test(test_json_unicode_and_control_chars),
+        cmocka_unit_test(test_json_special_at_every_offset),
         cmocka_unit_test(test_json_invalid_utf8_replaced),
         cmocka_unit_test(test_json_extreme_numbers),
         cmocka_unit_test(test_to_json_null_arguments),
