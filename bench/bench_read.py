@@ -20,7 +20,8 @@ file:
   - `privtrack query --limit 100` (the median of 5 runs);
   - bulk import: `privtrack record FILE` of --import-n visits (100,000)
     into a fresh store against the Python equivalent (json.loads, the
-    seed's create_visit_record and a JSON-lines append), time and peak RSS.
+    seed's create_visit_record and a JSON-lines append), time and peak RSS;
+    the median of --rounds alternating runs of each side (5).
 import: the bulk import alone (bench/run.sh: BENCH_ONLY="import").
 dynamodb:
   - N visits over 7 dates recorded into dynalite, then read back whole:
@@ -34,6 +35,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -203,7 +205,10 @@ def cmd_file(args):
 
 
 def cmd_import(args):
-    """Bulk import: whole process, into fresh stores."""
+    """Bulk import: whole process, into fresh stores.  Each side runs
+    --rounds times, alternating which goes first; the row is the median of
+    each side (a 0.1-0.3 s process on a shared machine varies by 2x from
+    one run to the next) and the highest peak RSS."""
     policy = os.path.join(args.dir, "import.ini")
     pt = [args.privtrack, "--policy", policy]
     me = [sys.executable, os.path.abspath(__file__)]
@@ -211,18 +216,31 @@ def cmd_import(args):
     write_visits(visits, args.import_n)
     istore = os.path.join(args.dir, "import")
     pystore = os.path.join(args.dir, "py")
-    for d in (istore, pystore):
-        shutil.rmtree(d, ignore_errors=True)
     with open(policy, "w") as f:
         f.write("[storage]\npath = %s\n[ip]\nrotate = never\n" % istore)
     env = dict(os.environ, PRIVTRACK_IP_KEY="00" * 32)
-    t, rss = run(pt + ["record", visits], env=env)
+    sides = {
+        "privtrack": lambda: run(pt + ["record", visits], env=env),
+        "baseline": lambda: run(me + ["py-import", visits, pystore]),
+    }
+    times = {side: [] for side in sides}
+    rss = {side: 0.0 for side in sides}
+    for r in range(max(1, args.rounds)):
+        order = ["privtrack", "baseline"]
+        if r % 2:
+            order.reverse()
+        for side in order:
+            for d in (istore, pystore):
+                shutil.rmtree(d, ignore_errors=True)
+            t, m = sides[side]()
+            times[side].append(t)
+            rss[side] = max(rss[side], m)
     emit("privtrack", "import.visits", args.import_n, "visits")
-    emit("privtrack", "import.visits_per_s", args.import_n / t, "visits/s")
-    emit("privtrack", "import.rss_mb", rss, "MiB")
-    t, rss = run(me + ["py-import", visits, pystore])
-    emit("baseline", "import.visits_per_s", args.import_n / t, "visits/s")
-    emit("baseline", "import.rss_mb", rss, "MiB")
+    emit("privtrack", "import.rounds", len(times["privtrack"]), "rounds")
+    for side in sides:
+        t = statistics.median(times[side])
+        emit(side, "import.visits_per_s", args.import_n / t, "visits/s")
+        emit(side, "import.rss_mb", rss[side], "MiB")
 
 
 def peer(i):
@@ -312,10 +330,12 @@ def main():
     p.add_argument("--dir", required=True)
     p.add_argument("-n", type=int, default=1000000)
     p.add_argument("--import-n", type=int, default=100000)
+    p.add_argument("--rounds", type=int, default=5)
     p = sub.add_parser("import")
     p.add_argument("--privtrack", required=True)
     p.add_argument("--dir", required=True)
     p.add_argument("--import-n", type=int, default=100000)
+    p.add_argument("--rounds", type=int, default=5)
     p = sub.add_parser("dynamodb")
     p.add_argument("--privtrack", required=True)
     p.add_argument("--dir", required=True)

@@ -225,8 +225,10 @@ def rows(r):
         pt("read.query_limit100.ms"), None, LOWER,
         "≤ 50 (1,000,000)" if full else "", at_most(50.0) if full else None)
     n = pt("import.visits")
-    add("bulk import, record FILE of %s visits" %
-        ("{:,.0f}".format(n) if n else "n/a"), "visits/s",
+    k = pt("import.rounds")
+    add("bulk import, record FILE of %s visits%s" %
+        ("{:,.0f}".format(n) if n else "n/a",
+         " (median of %d runs each)" % k if k else ""), "visits/s",
         pt("import.visits_per_s"), bl("import.visits_per_s"), HIGHER,
         "ratio ≥ 10", at_least(10.0, on="ratio"))
     add("bulk import, peak RSS", "MiB", pt("import.rss_mb"),

@@ -22,7 +22,8 @@
 # per thread configuration), BENCH_PY_LAT_RATE (their pace, visits/s) and
 # BENCH_PY_SYNC_PUT_N (the seed's synchronous put_item) for "python";
 # BENCH_READ_N (records of the day read by stats/export/query),
-# BENCH_IMPORT_N (visits imported by record FILE), BENCH_DDB_READ_N (items
+# BENCH_IMPORT_N (visits imported by record FILE), BENCH_IMPORT_ROUNDS
+# (alternating runs of each side; the row is their median), BENCH_DDB_READ_N (items
 # read back from dynalite) for both sides of the read benchmarks
 # (bench/bench_read.py); BENCH_SUBJECT_DAYS, BENCH_SUBJECT_N (file store)
 # and BENCH_SUBJECT_DDB_DATES, BENCH_SUBJECT_DDB_N (dynalite) for "subject"
@@ -77,6 +78,7 @@ BINDING_N=$(size BENCH_BINDING_N 200000 40000)
 PY_SYNC_PUT_N=$(size BENCH_PY_SYNC_PUT_N 2000 400)
 READ_N=$(size BENCH_READ_N 1000000 200000)
 IMPORT_N=$(size BENCH_IMPORT_N 100000 100000)
+IMPORT_ROUNDS=$(size BENCH_IMPORT_ROUNDS 5 3)
 DDB_READ_N=$(size BENCH_DDB_READ_N 14000 3500)
 
 log() { printf '\n== %s\n' "$*" >&2; }
@@ -255,7 +257,7 @@ if want read; then
     # beside its Python equivalent (bench/bench_read.py says which).
     step "read side and bulk import (privtrack vs Python)" "$PY" "$READ" \
         file --privtrack "$PT_CLI" --dir "$PT_BENCH_TMP/read" -n "$READ_N" \
-        --import-n "$IMPORT_N"
+        --import-n "$IMPORT_N" --rounds "$IMPORT_ROUNDS"
 fi
 if want subject; then
     # Erasing one person from BENCH_SUBJECT_DAYS day files of
@@ -284,7 +286,8 @@ fi
 if want import && ! want read; then
     # The bulk-import row alone (the read subset includes it).
     step "bulk import (privtrack vs Python)" "$PY" "$READ" import \
-        --privtrack "$PT_CLI" --dir "$PT_BENCH_TMP/import" --import-n "$IMPORT_N"
+        --privtrack "$PT_CLI" --dir "$PT_BENCH_TMP/import" --import-n "$IMPORT_N" \
+        --rounds "$IMPORT_ROUNDS"
 fi
 if want memory; then
     step "memory: empty C program" "$B/bench_empty"
