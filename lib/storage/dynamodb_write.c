@@ -69,13 +69,78 @@ typedef struct put_ctx {
 
 /* ---- content ------------------------------------------------------------- */
 
+/* A string as the item holds it, length-prefixed: NULL and "" alike, as
+ * the item stores neither (put_s in dynamodb_item.c).  ASCII is taken as
+ * it is (its JSON escaping is one-to-one); a string with other bytes as
+ * its JSON, which replaces invalid UTF-8 by U+FFFD: two strings the item
+ * would store alike digest alike.  The tag keeps the two forms apart. */
+static void
+digest_string(pt_buf *b, const char *s)
+{
+    size_t len = s ? strlen(s) : 0, i = 0;
+    unsigned char tag = 0;
+    uint64_t n;
+
+    while (i < len && (unsigned char)s[i] < 0x80)
+        i++;
+    if (i < len) {
+        size_t at;
+        tag = 1;
+        pt_buf_putc(b, (char)tag);
+        at = b->len;
+        n = 0;
+        pt_buf_put(b, &n, sizeof(n));
+        pt_buf_json_string(b, s, len);
+        if (b->oom)
+            return;
+        n = b->len - at - sizeof(n);
+        memcpy(b->ptr + at, &n, sizeof(n));
+        return;
+    }
+    n = len;
+    pt_buf_putc(b, (char)tag);
+    pt_buf_put(b, &n, sizeof(n));
+    pt_buf_put(b, s ? s : "", len);
+}
+
+static void
+digest_i64(pt_buf *b, int64_t v)
+{
+    pt_buf_put(b, &v, sizeof(v));
+}
+
+static void
+digest_list(pt_buf *b, const char *const *items, size_t count)
+{
+    digest_i64(b, (int64_t)count);
+    for (size_t i = 0; i < count; i++)
+        digest_string(b, items[i]);
+}
+
 /* A digest of everything stored but the timestamp: how a replay knows an
- * item is this very record. */
+ * item is this very record.  It hashes the values the item holds
+ * (pt__dynamodb_item_json), each length-prefixed, rather than the item's
+ * JSON: the same equality (absent and empty strings alike, a list entry
+ * NULL as "", a ttl of 0 or less as none), without escaping every string
+ * on every record of a replay.  Only ever compared within one process
+ * (dynamodb_seen.h): nothing stores it. */
 static int
 content_digest(const pt_record *r, unsigned char out[16], pt_buf *scratch)
 {
     pt_buf_clear(scratch);
-    pt__dynamodb_item_json(scratch, r, "");
+    digest_string(scratch, r->date);
+    digest_string(scratch, r->session_id);
+    digest_string(scratch, r->client_ip);
+    digest_string(scratch, r->user_agent);
+    digest_i64(scratch, r->num_links_submitted);
+    digest_i64(scratch, r->num_files_downloaded);
+    digest_list(scratch, r->links, r->link_count);
+    digest_list(scratch, r->titles, r->title_count);
+    digest_list(scratch, r->filenames, r->filename_count);
+    digest_i64(scratch, r->has_errors != 0);
+    digest_i64(scratch, r->error_count);
+    digest_i64(scratch, r->ttl > 0 ? r->ttl : 0);
+    digest_string(scratch, r->policy);
     if (scratch->oom)
         return pt__fail(PT_ENOMEM, "out of memory");
     crypto_generichash(out, 16, (const unsigned char *)scratch->ptr,
@@ -199,6 +264,19 @@ cmp_range(const void *a, const void *b)
     return (x->lo > y->lo) - (x->lo < y->lo);
 }
 
+/* Non-zero when base[0..n) is in order already (a replay's records come
+ * in time order): qsort() then has nothing to do but costs n log n. */
+static int
+sorted(const void *base, size_t n, size_t size,
+       int (*cmp)(const void *, const void *))
+{
+    const char *p = base;
+    for (size_t i = 1; i < n; i++)
+        if (cmp(p + (i - 1) * size, p + i * size) > 0)
+            return 0;
+    return 1;
+}
+
 /* The parts of the checked records' spans not read yet. */
 static int
 ranges_to_read(put_ctx *c, read_range **out, size_t *n)
@@ -220,13 +298,20 @@ ranges_to_read(put_ctx *c, read_range **out, size_t *n)
             continue;
         }
         for (int64_t sec = pt__ddb_second_of(j->lo);
-             sec <= pt__ddb_second_of(j->hi - 1); sec++)
-            if (!pt__ddb_seen_covered(&c->d->seen, sec))
-                r[(*n)++] =
-                    (read_range){j->record->date, sec * PT__DDB_SECOND_US,
-                                 (sec + 1) * PT__DDB_SECOND_US, 1};
+             sec <= pt__ddb_second_of(j->hi - 1); sec++) {
+            read_range x = {j->record->date, sec * PT__DDB_SECOND_US,
+                            (sec + 1) * PT__DDB_SECOND_US, 1};
+            /* Records come in time order: most of a second's records
+             * would add it (and the next) again right after themselves. */
+            if (pt__ddb_seen_covered(&c->d->seen, sec) ||
+                (*n > 0 && cmp_range(&r[*n - 1], &x) == 0) ||
+                (*n > 1 && cmp_range(&r[*n - 2], &x) == 0))
+                continue;
+            r[(*n)++] = x;
+        }
     }
-    qsort(r, *n, sizeof(*r), cmp_range);
+    if (!sorted(r, *n, sizeof(*r), cmp_range))
+        qsort(r, *n, sizeof(*r), cmp_range);
     *out = r;
     return PT_OK;
 }
@@ -648,7 +733,8 @@ mark_duplicates(put_ctx *c)
     for (size_t i = 0; i < c->count; i++)
         if (c->jobs[i].check && c->jobs[i].parsed)
             order[n++] = &c->jobs[i];
-    qsort(order, n, sizeof(*order), cmp_same_record);
+    if (!sorted(order, n, sizeof(*order), cmp_same_record))
+        qsort(order, n, sizeof(*order), cmp_same_record);
     for (size_t i = 1, first = 0; i < n; i++) {
         if (order[i]->base_us == order[first]->base_us &&
             memcmp(order[i]->digest, order[first]->digest, 16) == 0)
