@@ -234,6 +234,46 @@ test_identical_visits_stay_two(void **state)
     free_batch(&two);
 }
 
+/* Records whose values the item stores otherwise than the record holds
+ * them (invalid UTF-8 stored as U+FFFD, an empty string and NULL both
+ * absent, a NULL list entry as "", a negative ttl as none) are found by a
+ * new instance that reads them back: the content digest sees what the
+ * item holds.  And records that differ in one value only are two. */
+static void
+test_replay_finds_records_the_item_normalises(void **state)
+{
+    static const char *const odd_titles[] = {"caf\xC3\xA9", NULL};
+    pt_storage *a = fresh_backend(0), *b;
+    const char *table = NULL;
+    batch odd;
+    size_t w = 0;
+    (void)state;
+
+    make_batch(&odd, 5, T0, "u", 0);
+    spread_batch(&odd, T0, 1000);
+    odd.records[0].user_agent = "bad \xFF\xC3 utf-8";
+    odd.records[1].client_ip = "";
+    odd.records[1].policy = NULL;
+    odd.records[2].titles = odd_titles;
+    odd.records[2].title_count = 2;
+    odd.records[3].ttl = -5;
+    odd.records[4].user_agent = "bad \xFF\xC3 utf-8 but longer";
+    a->methods->control(a, PT__DYNAMODB_CTL_TABLE_NAME, &table);
+    assert_int_equal(a->methods->put(a, odd.ptrs, odd.n, 1, &w), PT_OK);
+    assert_int_equal(w, odd.n);
+    assert_int_equal(stats_of(a).found, 0);
+
+    b = open_backend(table, 0); /* a restart: nothing remembered */
+    assert_int_equal(b->methods->put(b, odd.ptrs, odd.n, 1, &w), PT_OK);
+    pt__dynamodb_stats st = stats_of(b);
+    assert_int_equal(st.found, odd.n);
+    assert_int_equal(st.batched + st.conditional, 0);
+    assert_stored_once(b, &odd, odd.n);
+    b->methods->close(b);
+    a->methods->close(a);
+    free_batch(&odd);
+}
+
 /* Purge deletes items: what a replay had seen of them is forgotten with
  * them (read again), so records replayed after the purge are written
  * again instead of being taken for stored. */
@@ -534,6 +574,7 @@ main(void)
         cmocka_unit_test(test_seconds_not_read_are_read),
         cmocka_unit_test(test_failed_put_forgets_what_was_seen),
         cmocka_unit_test(test_identical_visits_stay_two),
+        cmocka_unit_test(test_replay_finds_records_the_item_normalises),
         cmocka_unit_test(test_purge_forgets_what_was_seen),
         cmocka_unit_test(test_rewrite_forgets_what_was_seen),
         cmocka_unit_test(test_new_records_between_steps_keep_what_was_seen),
