@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 int
 pt__pool_init(pt__pool *p, size_t count)
@@ -133,7 +134,8 @@ slot_put(pt__pool_class *p, uint32_t slot)
  * record copied into it; in this virtual machine a fault costs 10-20 us,
  * and a bulk import (privtrack record, its queue full) faulted ~1,000
  * times: ~8 % of its reading thread.  The first slot that starts in a new
- * stretch of POPULATE_BYTES maps the whole stretch with one call
+ * stretch of POPULATE_BYTES maps the whole stretch (its part in the
+ * class's slab) with one call
  * (MADV_POPULATE_WRITE, Linux 5.14; elsewhere or on failure, the pages
  * fault in as before).  Only stretches that slots reach are mapped: the
  * resident memory still follows the records in flight (to within one
@@ -142,22 +144,25 @@ slot_put(pt__pool_class *p, uint32_t slot)
 #define POPULATE_BYTES ((size_t)64 * 1024)
 
 static void
-populate_from(const pt__pool *p, const pt__pool_class *k, uint32_t slot)
+populate_from(const pt__pool_class *k, uint32_t slot)
 {
 #ifdef MADV_POPULATE_WRITE
-    uintptr_t at = (uintptr_t)(k->slab + (size_t)slot * k->slot_size);
+    uintptr_t slab = (uintptr_t)k->slab;
+    uintptr_t at = slab + (uintptr_t)slot * k->slot_size;
     uintptr_t start = at - at % POPULATE_BYTES;
-    uintptr_t end = (uintptr_t)(p->base + p->bytes);
+    uintptr_t slab_end = slab + (uintptr_t)k->count * k->slot_size, end;
 
-    if (at - start >= k->slot_size) /* not the first slot in its stretch */
+    /* not the first slot in its stretch; a slab need not start on a
+     * stretch, and its first slot maps the part of the stretch it has */
+    if (slot != 0 && at - start >= k->slot_size)
         return;
-    if (start < (uintptr_t)p->base)
-        start = (uintptr_t)p->base;
-    if (end - start > POPULATE_BYTES)
-        end = start + POPULATE_BYTES;
+    if (start < slab) /* madvise() takes whole pages */
+        start = slab - slab % (uintptr_t)sysconf(_SC_PAGESIZE);
+    end = start - start % POPULATE_BYTES + POPULATE_BYTES;
+    if (end > slab_end)
+        end = slab_end;
     (void)madvise((void *)start, end - start, MADV_POPULATE_WRITE);
 #else
-    (void)p;
     (void)k;
     (void)slot;
 #endif
@@ -262,7 +267,7 @@ pt__pool_adopt(pt__pool *p, pt_record *record)
     if (!k || (slot = slot_get(k, &fresh_slot)) < 0)
         return record;
     if (fresh_slot)
-        populate_from(p, k, (uint32_t)slot);
+        populate_from(k, (uint32_t)slot);
     copy = (pt_record *)(void *)(k->slab + (size_t)slot * k->slot_size);
     copy_record(copy, record, nl, nt, nf);
     /* Freed in the thread that allocated it: glibc's per-thread cache

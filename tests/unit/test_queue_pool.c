@@ -346,6 +346,82 @@ test_pages_mapped_by_stretch(void **state)
     pt__pool_destroy(&p);
 }
 
+/* Resident pages of [from, to). */
+static size_t
+resident_in(uintptr_t from, uintptr_t to)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), n = 0;
+    size_t pages = (to - from + page - 1) / page;
+    unsigned char *vec = malloc(pages);
+    assert_non_null(vec);
+    assert_int_equal(mincore((void *)from, to - from, vec), 0);
+    for (size_t i = 0; i < pages; i++)
+        n += vec[i] & 1;
+    free(vec);
+    return n;
+}
+
+/* A class's slab need not start on a 64 KiB boundary, nor on a page: its
+ * first slot still maps the rest of its stretch, and only pages of its own
+ * slab (the first one perhaps shared with the class before).  The first
+ * slot used to be skipped (its stretch starts before it), so the part of
+ * the stretch in the slab faulted page by page. */
+static void
+check_first_stretches(size_t count, int populate)
+{
+    const uintptr_t stretch = 64 * 1024,
+                    page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    static const size_t link_len[PT__POOL_CLASSES] = {10, 700, 1500};
+    pt_record *held[PT__POOL_CLASSES];
+    pt__pool p;
+
+    assert_int_equal(pt__pool_init(&p, count), PT_OK);
+    for (int c = 0; c < PT__POOL_CLASSES; c++) {
+        held[c] = pt__pool_adopt(&p, make_record((unsigned)c, link_len[c]));
+        assert_ptr_equal(held[c], (void *)p.cls[c].slab);
+    }
+    for (int c = 0; c < PT__POOL_CLASSES; c++) {
+        uintptr_t slab = (uintptr_t)p.cls[c].slab;
+        uintptr_t slab_end =
+            slab + (uintptr_t)p.cls[c].count * p.cls[c].slot_size;
+        uintptr_t first_end = slab - slab % stretch + stretch;
+        uintptr_t from = slab - slab % page;
+        size_t in_slab;
+        if (first_end > slab_end)
+            first_end = slab_end;
+        first_end += (page - first_end % page) % page;
+        in_slab = resident_in(from, first_end + stretch);
+        if (populate)
+            assert_int_equal(in_slab, (first_end - from) / page);
+        assert_true(in_slab <= (first_end - from) / page);
+    }
+    pt__pool_release_many(&p, held, PT__POOL_CLASSES);
+    pt__pool_destroy(&p);
+}
+
+static void
+test_first_stretch_of_a_class_mapped(void **state)
+{
+    int populate = 0;
+    (void)state;
+
+#ifdef MADV_POPULATE_WRITE
+    {
+        size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        void *probe = mmap(NULL, page, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        assert_true(probe != MAP_FAILED);
+        populate = madvise(probe, page, MADV_POPULATE_WRITE) == 0;
+        munmap(probe, page);
+    }
+#endif
+    /* 4,104 slots of 512 bytes end 4 KiB past a stretch, so the next
+     * class starts there whatever the mapping's alignment; 4,097 end
+     * mid-page */
+    check_first_stretches(4104, populate);
+    check_first_stretches(4097, populate);
+}
+
 int
 main(void)
 {
@@ -356,6 +432,7 @@ main(void)
         cmocka_unit_test(test_release_many),
         cmocka_unit_test(test_threads_share_slots),
         cmocka_unit_test(test_pages_mapped_by_stretch),
+        cmocka_unit_test(test_first_stretch_of_a_class_mapped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
