@@ -70,8 +70,10 @@ void pt__ip_key_wipe(pt__ip_key *key);
  * with the default policy (a quarter of `privtrack record`'s reading
  * thread).  A cache of digests, shared by the threads that hash with the
  * keys of one holder (a tracker's key, or its table of rotating keys),
- * gives the same digest without the hash.  It holds what the key could
- * recompute from an address, no more, and lives where the keys live:
+ * gives the same digest without the hash.  Each entry holds the hash's
+ * input (the address as hashed: its network when the policy truncates
+ * before hashing, else the whole address) and its digest, and the cache
+ * lives where the keys live:
  * locked in memory and out of core dumps (sodium_malloc), wiped when a
  * table of keys is replaced (after its readers drained, so no entry of a
  * destroyed key outlives it) and when it is freed.  Entries are tagged
