@@ -40,6 +40,13 @@ pt__pool_init(pt__pool *p, size_t count)
         return pt__fail(PT_ENOMEM, "cannot map a record pool of %zu bytes",
                         total);
     }
+    /* Where transparent huge pages are on for every mapping (THP
+     * "always"), the first record in a 2 MiB stretch would make all of it
+     * resident: the slab's memory would no longer follow the records in
+     * flight.  Its pages are mapped 64 KiB at a time instead (below). */
+#ifdef MADV_NOHUGEPAGE
+    (void)madvise(map, total, MADV_NOHUGEPAGE);
+#endif
     p->base = map;
     p->bytes = total;
     total = 0;

@@ -11,7 +11,8 @@
  * call); the writer returns slots to a lock-free LIFO free list.
  *
  * Memory: the slab is reserved with mmap() and only slots that have held a
- * record are resident (mapped 64 KiB at a time, pool.c says why).  The
+ * record are resident (mapped 64 KiB at a time, never as huge pages:
+ * pool.c says why).  The
  * free list is LIFO, so the resident part is the peak number of records
  * in flight, not the slab size.  A record that does
  * not fit a slot, or arrives when every slot is in flight, stays in its

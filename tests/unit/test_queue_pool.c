@@ -422,6 +422,42 @@ test_first_stretch_of_a_class_mapped(void **state)
     check_first_stretches(4097, populate);
 }
 
+/* The slab never gets transparent huge pages, whatever the system's
+ * default: with THP "always", one record made a whole 2 MiB resident
+ * (the bounds of the two tests above failed there).  /proc/self/smaps
+ * says so with the "nh" flag of the mapping. */
+static void
+test_slab_without_huge_pages(void **state)
+{
+    char line[512];
+    unsigned long lo, hi, base;
+    int in_slab = 0, flagged = -1;
+    FILE *f;
+    pt__pool p;
+    (void)state;
+
+#ifndef MADV_NOHUGEPAGE
+    skip();
+#endif
+    f = fopen("/proc/self/smaps", "r");
+    if (!f)
+        skip();
+    assert_int_equal(pt__pool_init(&p, 4096), PT_OK);
+    base = (unsigned long)(uintptr_t)p.base;
+    /* the mapping that holds the slab (it may have merged with others) */
+    while (fgets(line, sizeof(line), f)) {
+        if (strncmp(line, "VmFlags:", 8) == 0) {
+            if (in_slab)
+                flagged = strstr(line, " nh") != NULL;
+        } else if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
+            in_slab = lo <= base && base < hi;
+        }
+    }
+    fclose(f);
+    assert_int_equal(flagged, 1);
+    pt__pool_destroy(&p);
+}
+
 int
 main(void)
 {
@@ -433,6 +469,7 @@ main(void)
         cmocka_unit_test(test_threads_share_slots),
         cmocka_unit_test(test_pages_mapped_by_stretch),
         cmocka_unit_test(test_first_stretch_of_a_class_mapped),
+        cmocka_unit_test(test_slab_without_huge_pages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
