@@ -23,6 +23,9 @@ struct pt__ddb_lease {
     uint64_t used;      /* LRU tick */
     int64_t claimed_us; /* when its item was created */
     uint64_t bits[WORDS_PER_LEASE];
+    /* bit w set: bits[w] is full (every slot of it handed out), so that a
+     * dense run of records skips the words it filled 64 at a time */
+    uint64_t full[(WORDS_PER_LEASE + 63) / 64];
 };
 
 static int64_t
@@ -237,6 +240,20 @@ index_at_or_after(const pt__ddb_lease *l, int64_t t)
     return k > SLOTS_PER_LEASE ? SLOTS_PER_LEASE : (size_t)k;
 }
 
+/* The first word at or after w that is not full (may be
+ * WORDS_PER_LEASE or more: none). */
+static size_t
+next_not_full(const pt__ddb_lease *l, size_t w)
+{
+    while (w < WORDS_PER_LEASE) {
+        uint64_t f = l->full[w / 64] | ((UINT64_C(1) << (w % 64)) - 1);
+        if (f != UINT64_MAX)
+            return (w / 64) * 64 + (size_t)__builtin_ctzll(~f);
+        w = (w / 64 + 1) * 64;
+    }
+    return WORDS_PER_LEASE;
+}
+
 /* First index in [k, end) of lease l neither handed out nor taken, or
  * end. */
 static size_t
@@ -246,7 +263,7 @@ first_free(const pt__ddb_lease *l, size_t k, size_t end,
     while (k < end) {
         uint64_t word = l->bits[k / 64] | ((UINT64_C(1) << (k % 64)) - 1);
         if (word == UINT64_MAX) { /* every slot of this word from k is used */
-            k = (k / 64 + 1) * 64;
+            k = next_not_full(l, k / 64 + 1) * 64;
             continue;
         }
         k = (k / 64) * 64 + (size_t)__builtin_ctzll(~word);
@@ -280,6 +297,8 @@ pt__ddb_slots_take(pt__ddb_slots *s, int64_t lo, int64_t hi,
     if (!best)
         return PT_ENOTFOUND;
     best->bits[best_k / 64] |= UINT64_C(1) << (best_k % 64);
+    if (best->bits[best_k / 64] == UINT64_MAX)
+        best->full[best_k / 64 / 64] |= UINT64_C(1) << (best_k / 64 % 64);
     best->used = ++s->tick;
     *slot = slot_of(best, best_k);
     return PT_OK;

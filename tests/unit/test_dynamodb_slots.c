@@ -322,6 +322,53 @@ test_taken_slots_skipped(void **state)
     pt__ddb_slots_clear(&s);
 }
 
+/* Dense takes from the middle of one lease, starting at scattered times,
+ * with some slots taken by others: every slot handed out is the first one
+ * at or after its start that is neither handed out nor taken (a model
+ * kept beside it: a flag per slot), also where the allocator skips the
+ * words it filled 64 at a time. */
+static void
+test_dense_takes_match_a_model(void **state)
+{
+    enum { N = PT__DDB_WINDOW_US / PT__DDB_CLASSES };
+    pt__ddb_taken taken = {0};
+    pt__ddb_slots s = {0};
+    int64_t w = pt__ddb_window_of(T0), base = w * PT__DDB_WINDOW_US;
+    unsigned char *used = calloc(N, 1);
+    unsigned int seed = 7;
+    (void)state;
+
+    assert_non_null(used);
+    assert_int_equal(pt__ddb_slots_add(&s, w, 3, T0), PT_OK);
+    for (size_t i = 20000; i < 20000 + 640; i += 37) { /* others' items */
+        used[i] = 1;
+        assert_int_equal(
+            pt__ddb_set_add(&taken, base + 3 + (int64_t)i * PT__DDB_CLASSES),
+            PT_OK);
+    }
+    for (int n = 0; n < 30000; n++) {
+        /* mostly at one time (a dense spool), sometimes elsewhere */
+        seed = seed * 1103515245u + 12345u;
+        size_t from = (seed >> 8) % 5 == 0 ? (seed >> 12) % N : 19990;
+        int64_t lo = base + 3 + (int64_t)from * PT__DDB_CLASSES, slot;
+        size_t want = from;
+        while (want < N && used[want])
+            want++;
+        int rc =
+            pt__ddb_slots_take(&s, lo, base + PT__DDB_WINDOW_US, &taken, &slot);
+        if (want == N) {
+            assert_int_equal(rc, PT_ENOTFOUND);
+            continue;
+        }
+        assert_int_equal(rc, PT_OK);
+        assert_int_equal(slot, base + 3 + (int64_t)want * PT__DDB_CLASSES);
+        used[want] = 1;
+    }
+    free(used);
+    pt__ddb_set_free(&taken);
+    pt__ddb_slots_clear(&s);
+}
+
 /* The set behind `taken`: every value added is found, no other, however
  * many (it grows), whatever their spacing (slots of one class are 250
  * apart, seconds consecutive), negative times included. */
@@ -521,6 +568,7 @@ main(void)
         cmocka_unit_test(test_unique_within_batch),
         cmocka_unit_test(test_two_writers_never_share),
         cmocka_unit_test(test_taken_slots_skipped),
+        cmocka_unit_test(test_dense_takes_match_a_model),
         cmocka_unit_test(test_set_membership),
         cmocka_unit_test(test_time_moves_within_bounds),
         cmocka_unit_test(test_burst_spreads_within_lease_limits),
