@@ -21,6 +21,7 @@
  * about 0.
  */
 #include "bench_common.h"
+#include "../tests/down_backend.h"
 
 #include <malloc.h>
 #include <stdio.h>
@@ -28,49 +29,12 @@
 #include <string.h>
 #include <time.h>
 
-/* ---- a backend that is down --------------------------------------------- */
-
-static int
-down_open(pt_storage **out, const pt_policy *policy, const char *path)
-{
-    (void)policy;
-    (void)path;
-    *out = calloc(1, sizeof(pt_storage));
-    return *out ? PT_OK : PT_ENOMEM;
-}
-
-static int
-down_put(pt_storage *s, const pt_record *const *records, size_t count,
-         int replay, size_t *written)
-{
-    (void)records;
-    (void)count;
-    (void)replay;
-    *written = 0;
-    snprintf(s->errmsg, sizeof(s->errmsg), "down for the benchmark");
-    return PT_ENETWORK;
-}
-
-static void
-down_close(pt_storage *s)
-{
-    free(s);
-}
-
-static const pt_storage_methods down_methods = {
-    .version = 1,
-    .name = "bench-down",
-    .open = down_open,
-    .put = down_put,
-    .close = down_close,
-};
-
 /* Track n visits into a spool at `spool` while the backend is down (the
  * hash key goes to `dir`). */
 static void
 fill_spool(const char *dir, const char *spool, size_t n)
 {
-    pt_bench_setting s[] = {{"storage", "backend", "bench-down"},
+    pt_bench_setting s[] = {{"storage", "backend", "down"},
                             {"storage", "path", dir}};
     pt_policy *policy = pt_bench_policy(s, sizeof s / sizeof s[0]);
     pt_tracker_options opts = PT_TRACKER_OPTIONS_INIT;
@@ -237,7 +201,7 @@ bench_dynamodb(void)
 int
 main(int argc, char **argv)
 {
-    if (pt_storage_register(&down_methods) != PT_OK)
+    if (pt_test_down_register() != PT_OK)
         pt_bench_die("cannot register the down backend");
     if (argc == 2 && strcmp(argv[1], "file") == 0)
         bench_file();

@@ -17,6 +17,7 @@
 
 #include "dynamodb/ddb_fixture.h"
 #include "pipeline/pipeline.h"
+#include "down_backend.h"
 #include "test_tmpdir.h"
 
 #include <time.h>
@@ -380,41 +381,6 @@ test_new_records_between_steps_keep_what_was_seen(void **state)
 
 /* ---- a tracker's spool replayed (what `privtrack spool replay` runs) ---- */
 
-static int
-down_open(pt_storage **out, const pt_policy *policy, const char *path)
-{
-    (void)policy;
-    (void)path;
-    *out = calloc(1, sizeof(pt_storage));
-    return *out ? PT_OK : PT_ENOMEM;
-}
-
-static int
-down_put(pt_storage *s, const pt_record *const *records, size_t count,
-         int replay, size_t *written)
-{
-    (void)records;
-    (void)count;
-    (void)replay;
-    *written = 0;
-    snprintf(s->errmsg, sizeof(s->errmsg), "down for the test");
-    return PT_ENETWORK;
-}
-
-static void
-down_close(pt_storage *s)
-{
-    free(s);
-}
-
-static const pt_storage_methods down_methods = {
-    .version = 1,
-    .name = "test-down",
-    .open = down_open,
-    .put = down_put,
-    .close = down_close,
-};
-
 static pt_tracker *
 replay_tracker(const char *backend, const char *table, const char *dir,
                int synchronous)
@@ -514,7 +480,7 @@ test_tracker_replay_one_put_per_step(void **state)
     strftime(date, sizeof(date), "%Y-%m-%d", &tm);
 
     /* the backend down: every visit spooled */
-    t = replay_tracker("test-down", table, dir, 0);
+    t = replay_tracker("down", table, dir, 0);
     for (int i = 0; i < N; i++) {
         pt_visit v = PT_VISIT_INIT;
         char ip[32];
@@ -582,7 +548,7 @@ main(void)
     };
     if (ddb_fixture_init() != 0)
         return 1;
-    if (pt_storage_register(&down_methods) != PT_OK)
+    if (pt_test_down_register() != PT_OK)
         return 1;
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "down_backend.h"
 #include "test_tmpdir.h"
 
 #define REPLAY_N     1000
@@ -94,48 +95,6 @@ visit_at(int64_t time_us)
     v.time_us = time_us;
     return v;
 }
-
-/* A backend that is always down, so everything goes to the spool. */
-static int
-down_open(pt_storage **out, const pt_policy *policy, const char *path)
-{
-    (void)policy;
-    (void)path;
-    *out = calloc(1, sizeof(pt_storage));
-    return *out ? PT_OK : PT_ENOMEM;
-}
-
-static int
-down_put(pt_storage *s, const pt_record *const *records, size_t count,
-         int replay, size_t *written)
-{
-    (void)records;
-    (void)count;
-    (void)replay;
-    *written = 0;
-    snprintf(s->errmsg, sizeof(s->errmsg), "connection refused (test)");
-    return PT_ENETWORK;
-}
-
-static void
-down_close(pt_storage *s)
-{
-    free(s);
-}
-
-static const pt_storage_methods down_methods = {PT_STORAGE_METHODS_VERSION,
-                                                "down",
-                                                0,
-                                                down_open,
-                                                NULL,
-                                                down_put,
-                                                NULL,
-                                                NULL,
-                                                NULL,
-                                                NULL,
-                                                down_close,
-                                                NULL,
-                                                NULL};
 
 /* ---- acknowledgements through a pipe ---------------------------------------
  */
@@ -304,7 +263,7 @@ child_spooling_forever(fixture *f, int fd)
     char pending[ACK_EVERY][24];
     size_t n = 0;
 
-    pt_storage_register(&down_methods);
+    pt_test_down_register();
     p = make_policy("down", f->store);
     o.spool_dir = f->spool;
     o.batch_size = 10;
@@ -497,14 +456,14 @@ slow_put(pt_storage *s, const pt_record *const *records, size_t count,
 static const pt_storage_methods slow_methods = {PT_STORAGE_METHODS_VERSION,
                                                 "slow",
                                                 0,
-                                                down_open,
+                                                pt_test_down_open,
                                                 NULL,
                                                 slow_put,
                                                 NULL,
                                                 NULL,
                                                 NULL,
                                                 NULL,
-                                                down_close,
+                                                pt_test_down_close,
                                                 NULL,
                                                 NULL};
 
@@ -516,7 +475,7 @@ child_fill_spool(fixture *f, int fd)
     pt_tracker_options o = PT_TRACKER_OPTIONS_INIT;
     char(*ids)[24] = calloc(REPLAY_N, 24);
 
-    pt_storage_register(&down_methods);
+    pt_test_down_register();
     p = make_policy("down", f->store);
     o.spool_dir = f->spool;
     if (!ids || !p || pt_tracker_open(&t, p, &o) != PT_OK)
