@@ -22,8 +22,10 @@
 
 #include <cmocka.h>
 
+/* A client of the fault server; parallel 0 is the client's default. */
 static pt_ddb_client *
-make_client(unsigned int attempts, unsigned int timeout_ms)
+make_client_parallel(unsigned int attempts, unsigned int timeout_ms,
+                     unsigned int parallel)
 {
     pt_ddb_client_config cfg;
     pt_aws_credentials creds = {NULL, NULL, NULL, "test"};
@@ -37,10 +39,17 @@ make_client(unsigned int attempts, unsigned int timeout_ms)
     cfg.retry = (pt_ddb_retry){attempts, 1, 8};
     cfg.request_timeout_ms = timeout_ms;
     cfg.connect_timeout_ms = 1000;
+    cfg.parallel = parallel;
     creds.access_key_id = strdup("AKIDTEST");
     creds.secret_access_key = strdup("secret/TEST");
     assert_int_equal(pt_ddb_client_new(&c, &cfg, &creds), PT_OK);
     return c;
+}
+
+static pt_ddb_client *
+make_client(unsigned int attempts, unsigned int timeout_ms)
+{
+    return make_client_parallel(attempts, timeout_ms, 0);
 }
 
 static int
@@ -237,23 +246,10 @@ static void
 test_bodies_built_as_connections_free(void **state)
 {
     enum { N = 40, PARALLEL = 4 };
-    pt_ddb_client_config cfg;
-    pt_aws_credentials creds = {strdup("AKIDTEST"), strdup("secret/TEST"), NULL,
-                                "test"};
-    pt_ddb_client *c = NULL;
+    pt_ddb_client *c = make_client_parallel(6, 2000, PARALLEL);
     pt_ddb_request reqs[N], *list[N];
     build_log lg = {0, 0, 0, 0, reqs, N};
-    char url[64];
     (void)state;
-    memset(&cfg, 0, sizeof(cfg));
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d", srv.port);
-    assert_int_equal(pt_aws_endpoint_resolve(&cfg.endpoint, url, NULL), PT_OK);
-    snprintf(cfg.region, sizeof(cfg.region), "eu-west-3");
-    cfg.retry = (pt_ddb_retry){6, 1, 8};
-    cfg.request_timeout_ms = 2000;
-    cfg.connect_timeout_ms = 1000;
-    cfg.parallel = PARALLEL;
-    assert_int_equal(pt_ddb_client_new(&c, &cfg, &creds), PT_OK);
     set_fault(FAULT_THROTTLE, 5);
     for (int i = 0; i < N; i++) {
         pt_ddb_request_init(&reqs[i], "PutItem");

@@ -295,6 +295,23 @@ resident_pages(const pt__pool *p)
     return n;
 }
 
+/* Whether this kernel maps pages on request (MADV_POPULATE_WRITE, Linux
+ * 5.14). */
+static int
+kernel_populates(void)
+{
+    int populate = 0;
+#ifdef MADV_POPULATE_WRITE
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    void *probe = mmap(NULL, page, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(probe != MAP_FAILED);
+    populate = madvise(probe, page, MADV_POPULATE_WRITE) == 0;
+    munmap(probe, page);
+#endif
+    return populate;
+}
+
 /* The slab's pages are mapped a stretch of 64 KiB at a time, when the
  * first slot of the stretch is used (one madvise call instead of a page
  * fault per page), and no further: what is resident follows the records
@@ -306,20 +323,10 @@ test_pages_mapped_by_stretch(void **state)
     const size_t stretch = 64 * 1024 / page, per_stretch = 64 * 1024 / 512;
     pt_record *held[3 * 128];
     size_t before, n = 0;
-    int populate = 0;
+    int populate = kernel_populates();
     pt__pool p;
     (void)state;
 
-#ifdef MADV_POPULATE_WRITE
-    {
-        /* whether this kernel maps pages on request (Linux 5.14) */
-        void *probe = mmap(NULL, page, PROT_READ | PROT_WRITE,
-                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        assert_true(probe != MAP_FAILED);
-        populate = madvise(probe, page, MADV_POPULATE_WRITE) == 0;
-        munmap(probe, page);
-    }
-#endif
     assert_int_equal(pt__pool_init(&p, 4096), PT_OK);
     before = resident_pages(&p);
     assert_int_equal(before, 0);
@@ -402,19 +409,9 @@ check_first_stretches(size_t count, int populate)
 static void
 test_first_stretch_of_a_class_mapped(void **state)
 {
-    int populate = 0;
+    int populate = kernel_populates();
     (void)state;
 
-#ifdef MADV_POPULATE_WRITE
-    {
-        size_t page = (size_t)sysconf(_SC_PAGESIZE);
-        void *probe = mmap(NULL, page, PROT_READ | PROT_WRITE,
-                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        assert_true(probe != MAP_FAILED);
-        populate = madvise(probe, page, MADV_POPULATE_WRITE) == 0;
-        munmap(probe, page);
-    }
-#endif
     /* 4,104 slots of 512 bytes end 4 KiB past a stretch, so the next
      * class starts there whatever the mapping's alignment; 4,097 end
      * mid-page */
