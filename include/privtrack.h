@@ -936,6 +936,8 @@ typedef struct pt_rewrite_day {
     uint64_t changed; /* records whose fields were removed, for certain */
     int rc;           /* PT_OK, or why the date failed: the counts say what
                          was done before (the file store: nothing) */
+    uint64_t skipped; /* records read but not handed to the callback,
+                         left out by the hints (only_values) */
 } pt_rewrite_day;
 
 /** Told about each date once it is done (or failed).  Borrowed for the
@@ -951,7 +953,7 @@ typedef void (*pt_rewrite_day_fn)(const pt_rewrite_day *day, void *userdata);
  *  timestamp (other fields may be absent), borrowed for the call. */
 typedef void (*pt_rewrite_deleted_fn)(const pt_record *record, void *userdata);
 
-#define PT_REWRITE_OPTIONS_VERSION 2
+#define PT_REWRITE_OPTIONS_VERSION 3
 
 /** Which records a rewrite visits.  Initialise with PT_REWRITE_OPTIONS_INIT;
  *  fields are only ever appended. */
@@ -976,11 +978,25 @@ typedef struct pt_rewrite_options {
      * as it was (the file store) need not call it; none calls it when
      * listing only. */
     pt_rewrite_deleted_fn deleted;
+    /* Version 3.  A hint like only_with: when only_value_count > 0, the
+     * callback changes no record that stores the field only_field (one
+     * PT_FIELD_*; PT_FIELD_CLIENT_IP is the one backends use) with a value
+     * other than these only_values[0 .. only_value_count - 1] (borrowed
+     * for the call).  A backend may skip such records (DynamoDB filters
+     * them on the server, up to PT_REWRITE_MAX_VALUES values, and counts
+     * them in pt_rewrite_day.skipped); records without the field are
+     * still handed over. */
+    unsigned int only_field;
+    const char *const *only_values;
+    size_t only_value_count;
 } pt_rewrite_options;
+
+/** The most only_values a caller should give (DynamoDB's IN limit). */
+#define PT_REWRITE_MAX_VALUES 100
 
 #define PT_REWRITE_OPTIONS_INIT                                                \
     {                                                                          \
-        PT_REWRITE_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, NULL                  \
+        PT_REWRITE_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, NULL, 0, NULL, 0      \
     }
 
 typedef struct pt_storage_methods {

@@ -521,6 +521,41 @@ keep_only_gone(erase_ctx *e, long i)
     free(how);
 }
 
+/* Add `v` to the set of stored forms unless there or empty; 0 once the
+ * set would outgrow PT_REWRITE_MAX_VALUES. */
+static int
+add_form(const char **set, size_t *n, const char *v)
+{
+    if (!*v)
+        return 1;
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(set[i], v) == 0)
+            return 1;
+    if (*n == PT_REWRITE_MAX_VALUES)
+        return 0;
+    set[(*n)++] = v;
+    return 1;
+}
+
+/* The hint of an erase by address: every client_ip that match() could
+ * take for the person over the range (the address, its network and, per
+ * date with a key, its pseudonyms), into `set` (PT_REWRITE_MAX_VALUES
+ * entries, pointing into q->secret).  0: no hint (too many forms). */
+static size_t
+stored_forms(const subject_query *q, const char **set)
+{
+    const struct secret *sec = q->secret;
+    size_t n = 0;
+    int fits = add_form(set, &n, sec->ip.address) &&
+               add_form(set, &n, sec->ip.network);
+
+    for (size_t i = 0; fits && i < q->res->date_count; i++)
+        if (q->have_ps[i])
+            fits = add_form(set, &n, sec->ps[i].host) &&
+                   add_form(set, &n, sec->ps[i].network);
+    return fits ? n : 0;
+}
+
 static void
 erase_day(const pt_rewrite_day *day, void *ctx)
 {
@@ -534,6 +569,8 @@ erase_day(const pt_rewrite_day *day, void *ctx)
     if (i < 0)
         return;
     e->day_start = q->res->records->count;
+    /* read, though not handed over: they count as read */
+    q->res->dates[i].records += day->skipped;
     q->res->dates[i].deleted = day->deleted;
     q->res->dates[i].rc = day->rc;
     q->res->deleted += day->deleted;
@@ -546,6 +583,7 @@ pt_tracker_subject_erase(pt_tracker *t, const pt_subject_options *opts,
                          pt_subject_result **out)
 {
     pt_rewrite_options o = PT_REWRITE_OPTIONS_INIT;
+    const char *forms[PT_REWRITE_MAX_VALUES];
     subject_query q;
     erase_ctx e;
     pt_storage *s = NULL;
@@ -583,6 +621,13 @@ pt_tracker_subject_erase(pt_tracker *t, const pt_subject_options *opts,
         o.to = res->to;
         o.flags = list_only ? PT_REWRITE_LIST_ONLY : 0;
         o.deleted = erase_deleted;
+        if (q.have_ip) {
+            /* no record is the person's unless its client_ip is one of
+             * these: a backend may leave the others on the server */
+            o.only_field = PT_FIELD_CLIENT_IP;
+            o.only_values = forms;
+            o.only_value_count = stored_forms(&q, forms);
+        }
         s->errmsg[0] = '\0';
         rc = pt__storage_rewrite(s, &o, erase_decide, erase_day, &e);
         if (rc != PT_OK && q.failed)

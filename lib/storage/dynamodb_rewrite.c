@@ -14,6 +14,12 @@
  * it again).  Without a range (purge of fields over the whole store) the
  * table is read with a Scan, as purge does.
  *
+ * With the hint only_values (an erase by address: every stored form the
+ * address can take), a date's Query carries "#c IN (:v0, ...) OR
+ * attribute_not_exists(#c)" on client_ip, so the server sends only the
+ * person's items and those storing no address; the others it read are
+ * counted (ScannedCount - Count) as skipped.
+ *
  * Nothing is held across pages but the counts, so memory stays flat.  A
  * rewrite killed midway leaves what it deleted deleted and the rest as it
  * was: running it again finds only what is left, and deletes nothing once
@@ -40,26 +46,47 @@ typedef struct rewriter {
     int aborted;             /* the callback failed */
 } rewriter;
 
-static void
-key_names(pt_buf *b)
+/* The values of a usable only_values hint (0: none). */
+static size_t
+filter_values(const pt_rewrite_options *o)
 {
-    pt_buf_puts(b, "\"ExpressionAttributeNames\":{\"#d\":\"date\"}");
+    if (o->version < 3 || o->only_field != PT_FIELD_CLIENT_IP ||
+        !o->only_values || o->only_value_count > PT_REWRITE_MAX_VALUES)
+        return 0;
+    for (size_t i = 0; i < o->only_value_count; i++)
+        if (!o->only_values[i] || !*o->only_values[i])
+            return 0; /* not a stored value: no filter */
+    return o->only_value_count;
 }
 
 static void
 page_body(pt_buf *b, const char *start_key, void *ctx)
 {
     const rewriter *w = ctx;
+    size_t nv = w->date ? filter_values(w->opts) : 0;
 
     pt_buf_puts(b, "{\"TableName\":");
     pt_buf_json_string(b, w->d->table, strlen(w->d->table));
-    pt_buf_putc(b, ',');
-    key_names(b);
+    pt_buf_puts(b, ",\"ExpressionAttributeNames\":{\"#d\":\"date\"");
+    pt_buf_puts(b, nv ? ",\"#c\":\"client_ip\"}" : "}");
     if (w->date) {
-        pt_buf_puts(b, ",\"KeyConditionExpression\":\"#d = :d\","
-                       "\"ExpressionAttributeValues\":{\":d\":{\"S\":");
+        pt_buf_puts(b, ",\"KeyConditionExpression\":\"#d = :d\"");
+        if (nv) {
+            pt_buf_puts(b, ",\"FilterExpression\":\"#c IN (");
+            for (size_t i = 0; i < nv; i++)
+                pt_buf_printf(b, "%s:v%zu", i ? ", " : "", i);
+            pt_buf_puts(b, ") OR attribute_not_exists(#c)\"");
+        }
+        pt_buf_puts(b, ",\"ExpressionAttributeValues\":{\":d\":{\"S\":");
         pt_buf_json_string(b, w->date, strlen(w->date));
-        pt_buf_puts(b, "}}");
+        pt_buf_putc(b, '}');
+        for (size_t i = 0; i < nv; i++) {
+            const char *v = w->opts->only_values[i];
+            pt_buf_printf(b, ",\":v%zu\":{\"S\":", i);
+            pt_buf_json_string(b, v, strlen(v));
+            pt_buf_putc(b, '}');
+        }
+        pt_buf_putc(b, '}');
     } else {
         /* a whole-table rewrite never touches slot leases */
         pt_buf_puts(b, ",\"FilterExpression\":\"#d <> :lease\","
@@ -209,9 +236,16 @@ take_page(cJSON *doc, void *ctx)
 {
     rewriter *w = ctx;
     cJSON *batch[PT__DDB_DELETE_BATCH], *item;
+    const cJSON *scanned =
+        cJSON_GetObjectItemCaseSensitive(doc, "ScannedCount");
+    const cJSON *count = cJSON_GetObjectItemCaseSensitive(doc, "Count");
     size_t n = 0;
     int rc = PT_OK;
 
+    /* items the filter left out (only_values) */
+    if (cJSON_IsNumber(scanned) && cJSON_IsNumber(count) &&
+        scanned->valuedouble > count->valuedouble)
+        w->day.skipped += (uint64_t)(scanned->valuedouble - count->valuedouble);
     cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(doc, "Items"))
     {
         unsigned int action;

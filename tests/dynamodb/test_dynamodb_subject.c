@@ -3,7 +3,11 @@
  * API: for keep, truncate and hash, over three dates, find returns exactly
  * the person's records (and, for truncate, the neighbour's as network
  * matches), erase deletes exactly those (Query per date, BatchWriteItem),
- * the other items read back the same, and a second erase deletes nothing.
+ * the other items read back the same, and a second erase deletes nothing;
+ * the receipt counts every record read, those the server's filter left
+ * out too (hash with daily keys: one pseudonym per date, all filtered
+ * for).  A rewrite given the only_values hint is handed only the
+ * matching items.
  * An erase killed (SIGKILL) midway leaves a table the next erase finishes:
  * afterwards none of the person's records, all of the others, and a third
  * run deletes nothing.
@@ -32,13 +36,11 @@
 
 static int table_seq;
 
-static pt_tracker *
-open_tracker(const char *table, const char *ip_lines)
+static pt_policy *
+load_policy(const char *table, const char *ip_lines)
 {
-    char text[1024], store[64];
+    char text[1024];
     pt_policy *p = NULL;
-    pt_tracker *t = NULL;
-    pt_tracker_options o = PT_TRACKER_OPTIONS_INIT;
 
     snprintf(text, sizeof(text),
              "[storage]\nbackend = dynamodb\ntable = %s\ncreate_table = "
@@ -46,6 +48,16 @@ open_tracker(const char *table, const char *ip_lines)
              table, getenv("PT_TEST_DYNAMODB_ENDPOINT"), ip_lines);
     if (pt_policy_load_buffer(&p, text, strlen(text), "ddb.ini") != PT_OK)
         fail_msg("policy: %s", pt_last_error());
+    return p;
+}
+
+static pt_tracker *
+open_tracker(const char *table, const char *ip_lines)
+{
+    char store[64];
+    pt_policy *p = load_policy(table, ip_lines);
+    pt_tracker *t = NULL;
+    pt_tracker_options o = PT_TRACKER_OPTIONS_INIT;
     /* the spool and a hash key of the test's own */
     snprintf(store, sizeof(store), "/tmp/pt-ddb-subject-%d", (int)getpid());
     o.storage_path = store;
@@ -138,6 +150,29 @@ dump_free(dump *d)
     free(d->lines);
 }
 
+/* The receipt of an erase of the person's n records out of 3n: every
+ * record of the range counted as read (those the server filtered out
+ * too), none without an address, n found and deleted. */
+static void
+check_receipt(const pt_subject_result *r, size_t n)
+{
+    uint64_t read = 0, without = 0, found = 0, deleted = 0;
+
+    for (size_t i = 0; i < r->date_count; i++) {
+        read += r->dates[i].records;
+        without += r->dates[i].without_address;
+        found += r->dates[i].found;
+        deleted += r->dates[i].deleted;
+        assert_int_equal(r->dates[i].rc, PT_OK);
+    }
+    assert_int_equal(read, 3 * n);
+    assert_int_equal(without, 0);
+    assert_int_equal(found, n);
+    assert_int_equal(deleted, n);
+    assert_int_equal(r->found, n);
+    assert_int_equal(r->deleted, n);
+}
+
 static void
 check_mode(const char *ip_lines, int shared)
 {
@@ -170,14 +205,14 @@ check_mode(const char *ip_lines, int shared)
     assert_int_equal(before.n, 2 * n);
     o.flags = PT_SUBJECT_LIST_ONLY;
     assert_int_equal(pt_tracker_subject_erase(t, &o, &r), PT_OK);
-    assert_int_equal(r->deleted, n);
+    check_receipt(r, n);
     pt_subject_result_free(r);
     after = read_all(t, NULL, 0);
     assert_int_equal(after.n, 3 * n); /* listing deleted nothing */
     dump_free(&after);
     o.flags = 0;
     assert_int_equal(pt_tracker_subject_erase(t, &o, &r), PT_OK);
-    assert_int_equal(r->deleted, n);
+    check_receipt(r, n);
     assert_int_equal(r->records->count, n);
     pt_subject_result_free(r);
     after = read_all(t, NULL, 0);
@@ -211,6 +246,84 @@ test_hash(void **state)
 {
     (void)state;
     check_mode("mode = hash\ntruncate_before_hash = false", 0);
+}
+
+/* A pseudonym per day (three keys alive): the erase's filter holds them
+ * all. */
+static void
+test_hash_rotating(void **state)
+{
+    (void)state;
+    check_mode("mode = hash\ntruncate_before_hash = false\nrotate = daily", 0);
+}
+
+typedef struct handed {
+    size_t records, mine, skipped;
+} handed;
+
+static int
+count_handed(const pt_record *r, unsigned int *action, void *ud)
+{
+    handed *h = ud;
+    h->records++;
+    h->mine += r->client_ip && strcmp(r->client_ip, SUBJECT) == 0;
+    *action = PT_REWRITE_KEEP;
+    return PT_OK;
+}
+
+static void
+count_skipped(const pt_rewrite_day *day, void *ud)
+{
+    ((handed *)ud)->skipped += day->skipped;
+}
+
+/* The only_values hint reaches the server: a rewrite given the person's
+ * address is handed the person's records only, and is told how many the
+ * server left out; without the hint it is handed all. */
+static void
+test_rewrite_filter(void **state)
+{
+    char table[64], from[11], to[11];
+    time_t now = time(NULL), first = now - (DATES + 1) * DAY;
+    const char *values[] = {SUBJECT, "192.0.2.1"};
+    pt_rewrite_options ro = PT_REWRITE_OPTIONS_INIT;
+    const pt_storage_methods *m = pt_storage_find("dynamodb");
+    pt_policy *p;
+    pt_storage *s = NULL;
+    pt_tracker *t;
+    handed h = {0, 0, 0};
+    size_t n;
+
+    (void)state;
+    new_table(table, sizeof(table));
+    t = open_tracker(table, "mode = keep");
+    assert_int_equal(pt_tracker_init_storage(t), PT_OK);
+    n = record(t, 2, NULL);
+    assert_int_equal(pt_tracker_close(t, 5000), PT_OK);
+    assert_non_null(m);
+    p = load_policy(table, "mode = keep");
+    assert_int_equal(m->open(&s, p, NULL), PT_OK);
+    s->methods = m;
+    strftime(from, sizeof(from), "%Y-%m-%d", gmtime(&first));
+    strftime(to, sizeof(to), "%Y-%m-%d", gmtime(&now));
+    ro.from = from;
+    ro.to = to;
+    ro.flags = PT_REWRITE_LIST_ONLY;
+    assert_int_equal(m->rewrite(s, &ro, count_handed, count_skipped, &h),
+                     PT_OK);
+    assert_int_equal(h.records, 3 * n);
+    assert_int_equal(h.skipped, 0);
+    memset(&h, 0, sizeof(h));
+    ro.only_field = PT_FIELD_CLIENT_IP;
+    ro.only_values = values;
+    ro.only_value_count = 2;
+    assert_int_equal(m->rewrite(s, &ro, count_handed, count_skipped, &h),
+                     PT_OK);
+    assert_int_equal(h.records, n);
+    assert_int_equal(h.mine, n);
+    assert_int_equal(h.skipped, 2 * n);
+    m->close(s);
+    pt_policy_free(p);
 }
 
 /* SIGKILL midway, then again until done. */
@@ -364,6 +477,8 @@ main(void)
         cmocka_unit_test(test_keep),
         cmocka_unit_test(test_truncate),
         cmocka_unit_test(test_hash),
+        cmocka_unit_test(test_hash_rotating),
+        cmocka_unit_test(test_rewrite_filter),
         cmocka_unit_test(test_killed_erase_resumes),
         cmocka_unit_test(test_purge_removes_expired_fields),
     };
