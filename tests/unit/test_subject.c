@@ -188,6 +188,19 @@ test_matcher_follows_the_engine(void **state)
     }
 }
 
+/* A second erase deletes nothing, and the person is not found. */
+static void
+assert_erased(pt_tracker *t, const pt_subject_options *o)
+{
+    pt_subject_result *r;
+    assert_int_equal(pt_tracker_subject_erase(t, o, &r), PT_OK);
+    assert_int_equal(r->deleted, 0);
+    pt_subject_result_free(r);
+    assert_int_equal(pt_tracker_subject_find(t, o, &r), PT_OK);
+    assert_int_equal(r->found, 0);
+    pt_subject_result_free(r);
+}
+
 static void
 test_matcher_refuses_non_addresses(void **state)
 {
@@ -388,13 +401,7 @@ check_find_and_erase(fixture *f, const char *ip_lines, int shared)
         free(now);
         free(expect[k]);
     }
-    /* a second erase deletes nothing, and the person is not found */
-    assert_int_equal(pt_tracker_subject_erase(t, &o, &r), PT_OK);
-    assert_int_equal(r->deleted, 0);
-    pt_subject_result_free(r);
-    assert_int_equal(pt_tracker_subject_find(t, &o, &r), PT_OK);
-    assert_int_equal(r->found, 0);
-    pt_subject_result_free(r);
+    assert_erased(t, &o);
     assert_int_equal(pt_tracker_close(t, 5000), PT_OK);
 }
 
@@ -576,13 +583,7 @@ test_rotating_keys_erase(void **state)
         free(now);
         free(expect[k]);
     }
-    /* a second erase deletes nothing, and the person is not found */
-    assert_int_equal(pt_tracker_subject_erase(t, &o, &r), PT_OK);
-    assert_int_equal(r->deleted, 0);
-    pt_subject_result_free(r);
-    assert_int_equal(pt_tracker_subject_find(t, &o, &r), PT_OK);
-    assert_int_equal(r->found, 0);
-    pt_subject_result_free(r);
+    assert_erased(t, &o);
     assert_int_equal(pt_tracker_close(t, 5000), PT_OK);
 }
 
