@@ -526,6 +526,40 @@ typedef struct pt_track_result {
 PT_EXTERN int pt_track(pt_tracker *tracker, const pt_visit *visit,
                        pt_track_result *result);
 
+/* A visit packed into one buffer, for callers to whom every pointer and
+ * every argument of a foreign call is costly (Python's ctypes, other FFIs):
+ * a pt_packed_visit, then the visit's strings, each NUL-terminated, in this
+ * order: remote_addr (when PT_PACKED_VISIT_REMOTE_ADDR is set), each
+ * header's name then value, the links, the file names.  The buffer ends
+ * with the last string's NUL.  All in native byte order; the buffer need
+ * not be aligned. */
+#define PT_PACKED_VISIT_VERSION     1
+#define PT_PACKED_VISIT_REMOTE_ADDR 0x1u /* flags: remote_addr comes first */
+
+typedef struct pt_packed_visit {
+    uint32_t version;        /* PT_PACKED_VISIT_VERSION */
+    uint32_t flags;          /* PT_PACKED_VISIT_REMOTE_ADDR or 0 */
+    uint32_t header_count;   /* name/value pairs */
+    uint32_t link_count;     /* links */
+    uint32_t filename_count; /* file names */
+    uint32_t reserved;       /* 0 */
+    uint64_t error_count;    /* as pt_visit.error_count */
+    int64_t time_us;         /* as pt_visit.time_us (0 = now) */
+} pt_packed_visit;           /* 40 bytes, no padding */
+
+/** pt_track() of the visit packed in `buf` (`len` bytes, the header
+ *  included).  The strings are read in place and borrowed for the duration
+ *  of the call only; nothing at or past buf + len is read.  PT_EINVAL (the
+ *  detail in pt_last_error(); nothing is tracked or counted) when `buf` is
+ *  NULL or shorter than the header, the version is not
+ *  PT_PACKED_VISIT_VERSION, an unknown flag or a non-zero reserved field is
+ *  set, an error count does not fit a size_t, or the strings do not match
+ *  the counts exactly: one not terminated before `len`, a NUL inside one
+ *  (an extra string), bytes after the last.  Otherwise as pt_track(),
+ *  including its other return codes.  Any number of threads at once. */
+PT_EXTERN int pt_track_packed(pt_tracker *tracker, const void *buf, size_t len,
+                              pt_track_result *result);
+
 /** Wait until every record accepted before the call is written to the
  *  backend or the spool, at most `timeout_ms`.  PT_OK means every such
  *  record is stored or durably spooled ("acknowledged").  PT_ETIMEDOUT when

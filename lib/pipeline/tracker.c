@@ -23,6 +23,7 @@
  *  - The writer thread runs as SCHED_BATCH.
  */
 #include "pipeline/pipeline.h"
+#include "policy/packed_visit.h"
 
 #include "record/record.h"
 #include "storage/storage.h"
@@ -611,6 +612,56 @@ pt_track(pt_tracker *t, const pt_visit *visit, pt_track_result *result)
         enqueue(t, applied.record, result);
     }
     return PT_OK;
+}
+
+/* Arrays for this many headers and list entries live on the stack; a
+ * bigger visit (the policy cuts long lists, but only after this) takes one
+ * allocation. */
+enum { PACKED_STACK_HEADERS = 16, PACKED_STACK_LISTS = 32 };
+
+int
+pt_track_packed(pt_tracker *t, const void *buf, size_t len,
+                pt_track_result *result)
+{
+    pt_header stack_headers[PACKED_STACK_HEADERS];
+    const char *stack_lists[PACKED_STACK_LISTS];
+    pt_header *headers = stack_headers;
+    const char **lists = stack_lists;
+    void *heap = NULL;
+    pt_packed_visit head;
+    pt_visit visit;
+    size_t lists_count;
+    int rc;
+
+    rc = pt__packed_visit_head(buf, len, &head);
+    if (rc != PT_OK)
+        return rc;
+    lists_count = (size_t)head.link_count + head.filename_count;
+    if (head.header_count > PACKED_STACK_HEADERS ||
+        lists_count > PACKED_STACK_LISTS) {
+        /* The counts fit in len (pt__packed_visit_head), so the sizes
+         * cannot overflow. */
+        heap = malloc(head.header_count * sizeof(*headers) +
+                      lists_count * sizeof(*lists));
+        if (!heap) {
+            /* As pt_track() does when the policy runs out of memory: the
+             * visit is dropped, the request goes on. */
+            if (t)
+                count_drop(t, PT_DROP_INVALID);
+            if (result) {
+                result->dropped = PT_DROP_INVALID;
+                result->session_id[0] = '\0';
+            }
+            return t ? PT_OK : pt__fail(PT_EINVAL, "pt_track: NULL argument");
+        }
+        headers = heap;
+        lists = (const char **)(headers + head.header_count);
+    }
+    rc = pt__packed_visit_unpack(buf, len, &head, headers, lists, &visit);
+    if (rc == PT_OK)
+        rc = pt_track(t, &visit, result);
+    free(heap);
+    return rc;
 }
 
 /* ---- counters ------------------------------------------------------------ */

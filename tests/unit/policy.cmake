@@ -24,3 +24,7 @@ pt_add_unit_test(test_retention
 pt_add_unit_test(test_pseudonym_cache
                  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_pseudonym_cache.c
                  LIBS ${PT_POLICY_TEST_LIBS} Threads::Threads LABELS unit)
+# The packed visit reader (pt_track_packed): pure, hostile buffers.
+pt_add_unit_test(test_packed_visit
+                 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_packed_visit.c
+                 LIBS ${PT_POLICY_TEST_LIBS} LABELS unit)

@@ -291,6 +291,107 @@ test_file_backend_counts_and_stores(void **state)
     assert_int_equal(pt_tracker_close(t, 5000), PT_OK);
 }
 
+/* A packed buffer of `count` strings after `head`, exactly sized. */
+static unsigned char *
+pack_visit(const pt_packed_visit *head, const char *const *strings,
+           size_t count, size_t *len)
+{
+    unsigned char *buf;
+    size_t at = sizeof(*head);
+    *len = at;
+    for (size_t i = 0; i < count; i++)
+        *len += strlen(strings[i]) + 1;
+    buf = malloc(*len);
+    assert_non_null(buf);
+    memcpy(buf, head, sizeof(*head));
+    for (size_t i = 0; i < count; i++) {
+        memcpy(buf + at, strings[i], strlen(strings[i]) + 1);
+        at += strlen(strings[i]) + 1;
+    }
+    return buf;
+}
+
+/* pt_track_packed() stores what pt_track() stores for the same visit
+ * (small visits on the stack, big ones through an allocation), drops by
+ * policy the same way, and refuses a malformed buffer without tracking or
+ * counting anything. */
+static void
+test_track_packed_as_track(void **state)
+{
+    fixture *f = *state;
+    pt_policy *p = make_policy("file", f->store, 0, NULL);
+    pt_packed_visit head = {.version = PT_PACKED_VISIT_VERSION,
+                            .flags = PT_PACKED_VISIT_REMOTE_ADDR,
+                            .header_count = 1,
+                            .link_count = 1,
+                            .filename_count = 1,
+                            .error_count = 2,
+                            .time_us = 0 /* now */};
+    const char *strings[3 + 2 * 40 + 1];
+    pt_record_list *list = NULL;
+    pt_track_result r;
+    pt_counters c;
+    pt_tracker *t;
+    unsigned char *buf;
+    size_t len, n = 0;
+    char date[11];
+
+    assert_int_equal(pt_tracker_open(&t, p, NULL), PT_OK);
+    pt_policy_free(p);
+    strings[n++] = "198.51.100.23";
+    strings[n++] = ua_header[0].name;
+    strings[n++] = ua_header[0].value;
+    strings[n++] = some_links[0];
+    strings[n++] = some_files[0];
+    buf = pack_visit(&head, strings, n, &len);
+    assert_int_equal(pt_track_packed(t, buf, len, &r), PT_OK);
+    assert_int_equal(r.dropped, PT_DROP_NONE);
+    assert_true(strlen(r.session_id) > 10);
+    /* Malformed: truncated, a NUL inside the address. */
+    assert_int_equal(pt_track_packed(t, buf, len - 1, &r), PT_EINVAL);
+    assert_int_equal(pt_track_packed(t, NULL, len, &r), PT_EINVAL);
+    buf[sizeof(head) + 3] = '\0';
+    assert_int_equal(pt_track_packed(t, buf, len, &r), PT_EINVAL);
+    free(buf);
+
+    /* 40 links and a DNT header among 21: past the stack arrays. */
+    head.header_count = 21;
+    head.link_count = 40;
+    head.filename_count = 0;
+    n = 1;
+    for (int i = 0; i < 20; i++) {
+        strings[n++] = "X-Filler";
+        strings[n++] = "x";
+    }
+    strings[n++] = "DNT";
+    strings[n++] = "1";
+    for (int i = 0; i < 40; i++)
+        strings[n++] = some_links[0];
+    buf = pack_visit(&head, strings, n, &len);
+    assert_int_equal(pt_track_packed(t, buf, len, &r), PT_OK);
+    assert_int_equal(r.dropped, PT_DROP_DNT);
+    buf[len - 1] = 'x'; /* unterminated last link */
+    assert_int_equal(pt_track_packed(t, buf, len, &r), PT_EINVAL);
+    free(buf);
+
+    assert_int_equal(pt_tracker_flush(t, 10000), PT_OK);
+    assert_int_equal(pt_tracker_counters(t, &c), PT_OK);
+    assert_int_equal(c.accepted, 1);
+    assert_int_equal(c.dropped[PT_DROP_DNT], 1);
+    assert_int_equal(c.dropped[PT_DROP_INVALID], 0);
+    assert_int_equal(c.stored, 1);
+    today(date);
+    assert_int_equal(pt_tracker_query(t, &list, date, 0), PT_OK);
+    assert_int_equal(list->count, 1);
+    assert_string_equal(list->records[0].client_ip, "198.51.100.0");
+    assert_int_equal(list->records[0].error_count, 2);
+    assert_int_equal(list->records[0].link_count, 1);
+    assert_string_equal(list->records[0].filenames[0], some_files[0]);
+    assert_non_null(list->records[0].user_agent);
+    pt_record_list_free(list);
+    assert_int_equal(pt_tracker_close(t, 5000), PT_OK);
+}
+
 /* Dry-run: the audit callback gets one line per visit and nothing at all
  * is created on disk: no store, no key, no spool. */
 typedef struct audit_sink {
@@ -1112,6 +1213,7 @@ main(void)
         cmocka_unit_test(test_names_and_arguments),
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
         T(test_file_backend_counts_and_stores),
+        T(test_track_packed_as_track),
         T(test_dry_run_creates_nothing),
         T(test_dry_run_audit_file_safe),
         T(test_read_only_creates_nothing),
