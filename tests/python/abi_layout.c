@@ -33,6 +33,16 @@ main(void)
     FIELD(pt_visit, time_us);
     SIZE(pt_visit);
 
+    FIELD(pt_packed_visit, version);
+    FIELD(pt_packed_visit, flags);
+    FIELD(pt_packed_visit, header_count);
+    FIELD(pt_packed_visit, link_count);
+    FIELD(pt_packed_visit, filename_count);
+    FIELD(pt_packed_visit, reserved);
+    FIELD(pt_packed_visit, error_count);
+    FIELD(pt_packed_visit, time_us);
+    SIZE(pt_packed_visit);
+
     FIELD(pt_track_result, dropped);
     FIELD(pt_track_result, session_id);
     SIZE(pt_track_result);
@@ -102,5 +112,8 @@ main(void)
            PT_TRACKER_OPTIONS_VERSION);
     printf("PT_STATS_OPTIONS_VERSION value %d 0\n", PT_STATS_OPTIONS_VERSION);
     printf("PT_DROP__COUNT value %d 0\n", PT_DROP__COUNT);
+    printf("PT_PACKED_VISIT_VERSION value %d 0\n", PT_PACKED_VISIT_VERSION);
+    printf("PT_PACKED_VISIT_REMOTE_ADDR value %u 0\n",
+           PT_PACKED_VISIT_REMOTE_ADDR);
     return 0;
 }

@@ -32,8 +32,9 @@ def c_layout():
 def test_structures_match_the_header():
     layout = c_layout()
     structs = {s for s, f in layout if f not in ("sizeof", "value")}
-    assert structs >= {"pt_visit", "pt_counters", "pt_tracker_options",
-                       "pt_record", "pt_track_result", "pt_stats_options"}
+    assert structs >= {"pt_visit", "pt_packed_visit", "pt_counters",
+                       "pt_tracker_options", "pt_record", "pt_track_result",
+                       "pt_stats_options"}
     for struct in sorted(structs):
         cls = getattr(_native, struct)
         for (s, field), (offset, size) in layout.items():
@@ -57,3 +58,7 @@ def test_versions_and_counts():
     assert layout[("PT_STATS_OPTIONS_VERSION", "value")][0] == \
         _native.PT_STATS_OPTIONS_VERSION
     assert layout[("PT_DROP__COUNT", "value")][0] == _native.PT_DROP_COUNT
+    assert layout[("PT_PACKED_VISIT_VERSION", "value")][0] == \
+        _native.PT_PACKED_VISIT_VERSION
+    assert layout[("PT_PACKED_VISIT_REMOTE_ADDR", "value")][0] == \
+        _native.PT_PACKED_VISIT_REMOTE_ADDR

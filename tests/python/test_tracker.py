@@ -181,6 +181,10 @@ def test_invalid_text_is_replaced_not_passed_through(keep_policy, store):
         f.read().decode("utf-8")  # the store holds valid UTF-8 only
 
 
+FAST = {"remote_addr": "198.51.100.1", "headers": {"User-Agent": "x"},
+        "links": ["https://a.example/"], "filenames": ["a.m4a"]}
+
+
 @pytest.mark.parametrize("visit, what", [
     ({"headers": {"DNT\x00x": "1"}}, "header names and values"),
     ({"headers": [("DNT", "1\x00junk")]}, "header names and values"),
@@ -191,6 +195,13 @@ def test_invalid_text_is_replaced_not_passed_through(keep_policy, store):
     ({"links": ["https://a.example/\x00x"]}, "links"),
     ({"filenames": ("cut\x00 at NUL.m4a",), "links": ["https://b.example/"]},
      "filenames"),
+    # The fast path's shape (str address, dict, lists): the library finds
+    # the NUL, the binding then names the argument.
+    (dict(FAST, remote_addr="198.51.100.1\x00evil"), "remote_addr"),
+    (dict(FAST, headers={"User-Agent": "x", "DNT\x00x": "1"}),
+     "header names and values"),
+    (dict(FAST, links=["https://a.example/", "b\x00"]), "links"),
+    (dict(FAST, filenames=["x.m4a\x00"]), "filenames"),
 ])
 def test_a_nul_is_rejected_not_cut(keep_policy, visit, what):
     """Issue 14: a NUL cut strings, so a header named "DNT\\u0000x" counted
@@ -509,29 +520,27 @@ def test_store_down_spools_and_logs(tmp_path, caplog):
 ])
 def test_the_visit_is_marshalled_into_one_buffer_of_its_own_size(visit):
     """Issue 13: marshalling must not copy more than the visit.  What the
-    library reads is one buffer holding each string's UTF-8 once, with its
-    NUL, and nothing else; every pointer of the pt_visit points into it."""
-    import ctypes
-    from privtrack.tracker import _VISIT, make_visit
-    packed, blob, pointers = make_visit(**visit)
+    library reads (pt_track_packed) is one buffer: the pt_packed_visit
+    header, then each string's UTF-8 once with its NUL, and nothing else —
+    the same bytes from the general path and from track()'s fast path."""
+    from privtrack.tracker import _HEAD, make_visit
+    packed = make_visit(**visit)
     headers = visit["headers"] or {}
     pairs = list(headers.items()) if isinstance(headers, dict) else headers
-    texts = [t for pair in pairs for t in pair] + list(visit["links"] or []) \
-        + list(visit["filenames"] or [])
-    texts += [visit["remote_addr"]] if visit["remote_addr"] else []
-    # (A bytes object keeps a NUL after its last byte: the last string's.)
-    assert len(blob) == sum(len(t.encode()) + 1 for t in texts)
-    base = ctypes.cast(ctypes.c_char_p(blob), ctypes.c_void_p).value
-    inside = range(base, base + len(blob) + 1)  # and its final NUL
-    fields = _VISIT.unpack(packed)
-    addr, n_headers = fields[1], fields[3]
-    assert (addr in inside) if visit["remote_addr"] else addr == 0
-    assert n_headers == len(pairs) and fields[5] == len(visit["links"] or [])
-    read = []
-    for i, p in enumerate(pointers):
-        assert p in inside, (i, hex(p))
-        read.append(ctypes.string_at(p).decode())
-    assert read[:len(texts)] == texts
+    texts = [visit["remote_addr"]] if visit["remote_addr"] else []
+    texts += [t for pair in pairs for t in pair] + \
+        list(visit["links"] or []) + list(visit["filenames"] or [])
+    assert len(packed) == _HEAD.size + sum(len(t.encode()) + 1 for t in texts)
+    version, flags, n_headers, n_links, n_files, reserved, errors, when = \
+        _HEAD.unpack_from(packed)
+    assert (version, reserved, errors, when) == (1, 0, 0, 0)
+    assert flags == (1 if visit["remote_addr"] else 0)
+    assert n_headers == len(pairs)
+    assert n_links == len(visit["links"] or [])
+    assert n_files == len(visit["filenames"] or [])
+    strings = packed[_HEAD.size:].split(b"\0")
+    assert strings.pop() == b""  # after the last NUL
+    assert [t.decode() for t in strings] == texts
 
 
 def test_library_facts():

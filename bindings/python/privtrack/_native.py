@@ -135,6 +135,26 @@ class pt_visit(ctypes.Structure):
     ]
 
 
+PT_PACKED_VISIT_VERSION = 1
+PT_PACKED_VISIT_REMOTE_ADDR = 1
+
+
+class pt_packed_visit(ctypes.Structure):
+    # The header of a visit packed into one buffer (pt_track_packed()); the
+    # binding packs it with struct (tracker.py), this declaration is what
+    # the layout test compares with the C compiler's.
+    _fields_ = [
+        ("version", ctypes.c_uint32),
+        ("flags", ctypes.c_uint32),
+        ("header_count", ctypes.c_uint32),
+        ("link_count", ctypes.c_uint32),
+        ("filename_count", ctypes.c_uint32),
+        ("reserved", ctypes.c_uint32),
+        ("error_count", ctypes.c_uint64),
+        ("time_us", ctypes.c_int64),
+    ]
+
+
 class pt_track_result(ctypes.Structure):
     _fields_ = [("dropped", ctypes.c_int), ("session_id", ctypes.c_char * 24)]
 
@@ -256,8 +276,10 @@ _PROTOTYPES = {
     "pt_tracker_options_init": (None, [ctypes.POINTER(pt_tracker_options)]),
     "pt_tracker_open": (_int, [ctypes.POINTER(_vp), _vp,
                                ctypes.POINTER(pt_tracker_options)]),
-    # The visit is passed as the bytes of a packed pt_visit (tracker.py).
-    "pt_track": (_int, [_vp, _vp, ctypes.POINTER(pt_track_result)]),
+    # The visit is one bytes object (tracker.make_visit); c_char_p passes
+    # a bytes object's own buffer, without a copy.
+    "pt_track_packed": (_int, [_vp, ctypes.c_char_p, ctypes.c_size_t,
+                               ctypes.POINTER(pt_track_result)]),
     "pt_tracker_flush": (_int, [_vp, ctypes.c_uint]),
     "pt_tracker_close": (_int, [_vp, ctypes.c_uint]),
     "pt_tracker_errmsg": (ctypes.c_char_p, [_vp]),

@@ -21,7 +21,6 @@ accepted.  A process that ends with ``os._exit()`` or a signal it does not
 handle skips that: call ``close()`` (or ``flush()``) yourself there.
 """
 
-import array
 import atexit
 import ctypes
 import datetime as _dt
@@ -29,7 +28,6 @@ import json
 import logging
 import os
 import struct
-import sys
 import threading
 import time as _time
 import weakref
@@ -244,18 +242,42 @@ DROP_REASONS = tuple(_text(lib.pt_drop_reason_name(i))
                      for i in range(_native.PT_DROP_COUNT))
 
 
-class TrackResult:
+class TrackResult(_native.pt_track_result):
     """What ``track()`` did: ``stored`` (accepted: queued for the store),
     else ``dropped`` says why ("dnt", "gpc", "cookie", "queue_full",
     "invalid"; "error" from the web integrations when the tracker itself
-    failed).  ``session_id`` is the record's when accepted."""
+    failed).  ``session_id`` is the record's when accepted.
 
-    __slots__ = ("stored", "dropped", "session_id")
+    ``track()``'s result is the library's pt_track_result itself, read
+    when asked: a request that ignores it pays for no conversion."""
+
+    # The library's fields, under names that leave the public ones free.
+    _reason = _native.pt_track_result.dropped
+    _session = _native.pt_track_result.session_id
+    _given = None  # (stored, dropped, session_id) of TrackResult(...)
 
     def __init__(self, stored, dropped, session_id):
-        self.stored = stored
-        self.dropped = dropped
-        self.session_id = session_id
+        super().__init__()
+        self._given = (bool(stored), dropped, session_id)
+
+    @property
+    def stored(self):
+        given = self._given
+        return given[0] if given is not None else not self._reason
+
+    @property
+    def dropped(self):
+        given = self._given
+        if given is not None:
+            return given[1]
+        return DROP_REASONS[self._reason] if self._reason else None
+
+    @property
+    def session_id(self):
+        given = self._given
+        if given is not None:
+            return given[2]
+        return None if self._reason else self._session.decode("ascii")
 
     def __bool__(self):
         return self.stored
@@ -265,13 +287,15 @@ class TrackResult:
                 (self.stored, self.dropped, self.session_id) ==
                 (other.stored, other.dropped, other.session_id))
 
+    __hash__ = None
+
     def __repr__(self):
         if self.stored:
             return "TrackResult(stored, session_id=%r)" % self.session_id
         return "TrackResult(dropped=%r)" % self.dropped
 
 
-_pt_track_result = _native.pt_track_result
+_new_result = TrackResult.__new__  # without __init__: the library fills it
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 
 
@@ -367,85 +391,29 @@ def _time_us(when):
                     "seconds, not %s" % type(when).__name__)
 
 
-# The pt_visit structure, packed by struct (native sizes and alignment):
-# version, remote_addr, headers, header_count, links, link_count, filenames,
-# filename_count, error_count, time_us.  Checked against the ctypes
-# declaration of include/privtrack.h's layout at import.
-_VISIT = struct.Struct("@IPPNPNPNNq")
-assert _VISIT.size == ctypes.sizeof(_native.pt_visit)
-assert _native.pt_visit.time_us.offset == _VISIT.size - 8
-
-
-def _bytes_data_offset():
-    """Where a bytes object's data starts, from its id(), in CPython: the
-    address of a string for C costs an addition instead of a ctypes call."""
-    if sys.implementation.name != "cpython":
-        return None
-    probe = b"privtrack: where do the bytes start?"
-    offset = ctypes.cast(probe, ctypes.c_void_p).value - id(probe)
-    if 0 < offset <= 64 and \
-            ctypes.string_at(id(probe) + offset, len(probe)) == probe:
-        return offset
-    return None
-
-
-_DATA_OFFSET = _bytes_data_offset()
-
-
-def _address(blob):
-    if _DATA_OFFSET is not None:
-        return id(blob) + _DATA_OFFSET
-    return ctypes.cast(blob, ctypes.c_void_p).value
-
-
-_SEQUENCES = (list, tuple)
-
-
-def _ascii_strings(remote_addr, headers, links, filenames):
-    """The common case in a few C-level steps: headers a dict (or None),
-    lists or tuples of str, all ASCII, no NUL.  Returns (strings,
-    n_headers, n_links, n_files, blob) with `strings` ending in "", or
-    None for anything else (the general path then encodes item by item
-    and gives the errors)."""
-    if headers is None:
-        strings = []
-    elif type(headers) is dict:
-        strings = list(_chain.from_iterable(headers.items()))
-        if None in strings:
-            return None
-    else:
-        return None
-    n_headers = len(strings) // 2
-    n_links = n_files = 0
-    if links is not None:
-        if type(links) not in _SEQUENCES:
-            return None
-        strings += links
-        n_links = len(links)
-    if filenames is not None:
-        if type(filenames) not in _SEQUENCES:
-            return None
-        strings += filenames
-        n_files = len(filenames)
-    if remote_addr is not None:
-        strings.append(remote_addr)
-    strings.append("")  # the join then ends with a NUL
-    try:
-        text = "\0".join(strings)
-    except TypeError:  # bytes, or a wrong type
-        return None
-    # ASCII: a string's length is its UTF-8 length.  Exactly one NUL per
-    # string: none inside one (it would shift every pointer after it).
-    if not text.isascii() or text.count("\0") != len(strings) - 1:
-        return None
-    return strings, n_headers, n_links, n_files, text.encode("ascii")
+# The visit goes to the library as one buffer (pt_track_packed()): a
+# pt_packed_visit header, packed by struct (native byte order, no padding:
+# version, flags, header_count, link_count, filename_count, reserved,
+# error_count, time_us), then every string NUL-terminated: remote_addr (when
+# flagged), header names and values, links, file names.  The library finds
+# the strings itself, so no pointer is computed here.  Checked against the
+# ctypes declaration of include/privtrack.h's layout (tests/python/test_abi.py)
+# at import.
+_HEAD = struct.Struct("=IIIIIIQq")
+assert _HEAD.size == ctypes.sizeof(_native.pt_packed_visit)
+assert _native.pt_packed_visit.time_us.offset == _HEAD.size - 8
+_pack_head = _HEAD.pack
+_VERSION = _native.PT_PACKED_VISIT_VERSION
 
 
 def _encoded_strings(remote_addr, headers, links, filenames):
-    """The general path: every accepted type, checked, encoded one by
-    one.  Returns (strings, n_headers, n_links, n_files, blob)."""
-    strings = _header_strings(headers) if headers is not None else []
-    n_headers = len(strings) // 2
+    """Every accepted type, checked and encoded one by one.  Returns
+    (strings, n_headers, n_links, n_files) with the address first."""
+    strings = [] if remote_addr is None else \
+        [_to_bytes(remote_addr, "remote_addr")]
+    if headers is not None:
+        strings += _header_strings(headers)
+    n_headers = (len(strings) - (remote_addr is not None)) // 2
     n_links = n_files = 0
     if links is not None:
         encoded = _encode_all(_iterable(links, "links", "a list of strings"),
@@ -458,70 +426,46 @@ def _encoded_strings(remote_addr, headers, links, filenames):
             "filenames items")
         n_files = len(encoded)
         strings += encoded
-    if remote_addr is not None:
-        strings.append(_to_bytes(remote_addr, "remote_addr"))
-    strings.append(b"")
-    blob = b"\0".join(strings)
-    if blob.count(b"\0") != len(strings) - 1:
-        _refuse_nul(strings, n_headers, n_links, n_files)
-    return strings, n_headers, n_links, n_files, blob
+    return strings, n_headers, n_links, n_files
 
 
-def _refuse_nul(strings, n_headers, n_links, n_files):
+def _refuse_nul(strings, has_addr, n_headers, n_links):
     """A NUL inside a string would end it for C: "DNT\\0x" would read as
     DNT, an address would lose its tail.  The command rejects such a visit
     line, and so does the binding (naming the argument, never the value:
     it may hold an address)."""
-    at = next(i for i, one in enumerate(strings) if b"\0" in one)
-    bounds = ((2 * n_headers, "header names and values"),
-              (2 * n_headers + n_links, "links"),
-              (2 * n_headers + n_links + n_files, "filenames"))
-    what = next((name for end, name in bounds if at < end), "remote_addr")
+    at = next((i for i, one in enumerate(strings) if b"\0" in one), None)
+    if at is None:
+        return
+    bounds = ((has_addr, "remote_addr"),
+              (has_addr + 2 * n_headers, "header names and values"),
+              (has_addr + 2 * n_headers + n_links, "links"))
+    what = next((name for end, name in bounds if at < end), "filenames")
     raise ValueError("%s: a string holds a NUL character, which would cut "
                      "it short for the library" % what)
 
 
 def make_visit(remote_addr=None, headers=None, links=None, filenames=None,
                errors=None, time=None):
-    """The visit as the library reads it: ``(visit, strings, pointers)``.
-
-    Every string is encoded once into one buffer (`strings`: each string
-    NUL-terminated — the only copy of the visit's data), `pointers` is an
-    array of their addresses (a pt_header is two char pointers, so the
-    headers' name, value pairs are a pt_header array), and `visit` the
-    packed pt_visit pointing into both.  The caller keeps all three alive
-    for the duration of the library call."""
-    parts = _ascii_strings(remote_addr, headers, links, filenames)
-    if parts is None:
-        parts = _encoded_strings(remote_addr, headers, links, filenames)
-    strings, n_headers, n_links, n_files, blob = parts
-    error_count = _error_count(errors)
-    time_us = _time_us(time)
-    # String k starts after the k strings before it and their k NULs.  (A
-    # plain loop: cheaper here than itertools.accumulate, as measured.)
-    where = _address(blob)
-    addresses = []
-    for one in strings:
-        addresses.append(where)
-        where += len(one) + 1
-    pointers = array.array("Q", addresses)
-    first = pointers.buffer_info()[0]
-    links_at = first + 16 * n_headers
-    files_at = links_at + 8 * n_links
-    visit = _VISIT.pack(
-        _native.PT_VISIT_VERSION,
-        addresses[-2] if remote_addr is not None else 0,
-        first if n_headers else 0, n_headers,
-        links_at if n_links else 0, n_links,
-        files_at if n_files else 0, n_files,
-        error_count, time_us)
-    return visit, blob, pointers
+    """The visit as pt_track_packed() reads it: one bytes object, the
+    header and then each string's UTF-8 once with its NUL — the only copy
+    of the visit's data the library reads.  The general path: every
+    argument type ``track()`` documents, checked, with its errors."""
+    strings, n_headers, n_links, n_files = _encoded_strings(
+        remote_addr, headers, links, filenames)
+    _refuse_nul(strings, remote_addr is not None, n_headers, n_links)
+    strings.append(b"")  # the join then ends with a NUL
+    return _pack_head(_VERSION, remote_addr is not None, n_headers, n_links,
+                      n_files, 0, _error_count(errors), _time_us(time)) + \
+        b"\0".join(strings)
 
 
 # ---- trackers --------------------------------------------------------------------
 
-_pt_track = lib.pt_track
+_pt_track_packed = lib.pt_track_packed
+_flat = _chain.from_iterable
 _getpid = os.getpid
+_EINVAL = -1
 _ECLOSED = -18
 
 
@@ -737,23 +681,47 @@ class Tracker:
         ``block_us`` is set) and raises only for bad arguments
         (``TypeError``/``ValueError``) or a closed tracker
         (``ClosedError``)."""
-        visit, _strings, _pointers = make_visit(remote_addr, headers, links,
-                                                filenames, errors, time)
-        result = _pt_track_result()
-        handle = self._enter()
+        # The common case (a str address, a dict of str headers, lists of
+        # str, no error count, no time) packed in a few C-level steps; the
+        # library finds the strings and refuses a NUL inside one.  Every
+        # bytecode and object here costs most on the first call after a
+        # pause, when nothing is in the CPU's caches (bench/README.md).
+        if type(headers) is dict and type(links) is list and \
+                type(filenames) is list and type(remote_addr) is str and \
+                errors is None and time is None:
+            try:
+                visit = _pack_head(
+                    _VERSION, 1, len(headers), len(links), len(filenames), 0,
+                    0, 0) + "\0".join(
+                        [remote_addr, *_flat(headers.items()), *links,
+                         *filenames, ""]).encode("utf-8", "surrogatepass")
+            except TypeError:  # a None value, bytes: the general path
+                visit = make_visit(remote_addr, headers, links, filenames)
+        else:
+            visit = make_visit(remote_addr, headers, links, filenames,
+                               errors, time)
+        result = _new_result(TrackResult)
+        # self._enter() and self._leave(), inline.
+        s = self._state
+        s.calls.append(None)
+        handle = s.handle
+        if handle is None or s.closed:
+            s.calls.pop()
+            handle = self._enter_slow(s)
         try:
-            rc = _pt_track(handle, visit, result)
+            rc = _pt_track_packed(handle, visit, len(visit), result)
             detail = _tracker_detail(handle) if rc else None
         finally:
-            self._leave()
+            s.calls.pop()
         if rc:
             if self._forked(rc):
                 return self.track(remote_addr, headers, links, filenames,
                                   errors, time)
+            if rc == _EINVAL:  # a NUL in a string: say which argument
+                make_visit(remote_addr, headers, links, filenames, errors,
+                           time)
             _raise(rc, detail)
-        if result.dropped:
-            return TrackResult(False, DROP_REASONS[result.dropped], None)
-        return TrackResult(True, None, result.session_id.decode("ascii"))
+        return result
 
     # -- the rest ----------------------------------------------------------------
 
