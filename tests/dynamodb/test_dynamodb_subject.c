@@ -7,7 +7,8 @@
  * the receipt counts every record read, those the server's filter left
  * out too (hash with daily keys: one pseudonym per date, all filtered
  * for).  A rewrite given the only_values hint is handed only the
- * matching items.
+ * matching items; an erase is still handed the records stored without an
+ * address, and counts them.
  * An erase killed (SIGKILL) midway leaves a table the next erase finishes:
  * afterwards none of the person's records, all of the others, and a third
  * run deletes nothing.
@@ -326,6 +327,53 @@ test_rewrite_filter(void **state)
     pt_policy_free(p);
 }
 
+/* Records stored without an address (written under ip mode drop, the
+ * policy turned to keep since) pass the erase's server filter (its
+ * "attribute_not_exists" branch): the erase is handed them, so its receipt
+ * counts them as read and as without an address, and it deletes the
+ * person's records and nothing else. */
+static void
+test_erase_sees_records_without_address(void **state)
+{
+    char table[64];
+    pt_tracker *t;
+    pt_subject_options o = PT_SUBJECT_OPTIONS_INIT;
+    pt_subject_result *r = NULL;
+    uint64_t read = 0, without = 0;
+    size_t dropped, n;
+    dump before, after;
+
+    (void)state;
+    new_table(table, sizeof(table));
+    t = open_tracker(table, "mode = drop");
+    assert_int_equal(pt_tracker_init_storage(t), PT_OK);
+    dropped = 3 * record(t, 1, NULL); /* 3 addresses a visit round */
+    assert_int_equal(pt_tracker_close(t, 5000), PT_OK);
+    t = open_tracker(table, "mode = keep");
+    n = record(t, 2, NULL);
+    before = read_all(t, NULL, 0);
+    assert_int_equal(before.n, dropped + 3 * n);
+    dump_free(&before);
+    o.ip = SUBJECT;
+    assert_int_equal(pt_tracker_subject_erase(t, &o, &r), PT_OK);
+    for (size_t i = 0; i < r->date_count; i++) {
+        read += r->dates[i].records;
+        without += r->dates[i].without_address;
+        assert_int_equal(r->dates[i].rc, PT_OK);
+    }
+    assert_int_equal(read, dropped + 3 * n);
+    assert_int_equal(without, dropped);
+    assert_int_equal(r->found, n);
+    assert_int_equal(r->deleted, n);
+    pt_subject_result_free(r);
+    after = read_all(t, NULL, 0);
+    assert_int_equal(after.n, dropped + 2 * n);
+    for (size_t i = 0; i < after.n; i++)
+        assert_null(strstr(after.lines[i], SUBJECT));
+    dump_free(&after);
+    assert_int_equal(pt_tracker_close(t, 5000), PT_OK);
+}
+
 /* SIGKILL midway, then again until done. */
 static void
 test_killed_erase_resumes(void **state)
@@ -479,6 +527,7 @@ main(void)
         cmocka_unit_test(test_hash),
         cmocka_unit_test(test_hash_rotating),
         cmocka_unit_test(test_rewrite_filter),
+        cmocka_unit_test(test_erase_sees_records_without_address),
         cmocka_unit_test(test_killed_erase_resumes),
         cmocka_unit_test(test_purge_removes_expired_fields),
     };
