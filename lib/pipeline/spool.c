@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,8 +27,29 @@ typedef struct segment {
     int own;
 } segment;
 
+/* Read-ahead (see spool.h): while a step's records are being put, a helper
+ * thread saves the previous step's progress and reads the step after.  At
+ * most one helper runs, only within a step, joined before the step ends;
+ * between steps its results wait here, touched by replay steps only. */
+typedef struct ahead {
+    /* the progress of the last step, not yet saved */
+    char *save_path;
+    uint64_t save_offset;
+    /* the records after the last step, read ahead */
+    char *path;     /* the segment, NULL when nothing was read ahead */
+    uint64_t from;  /* the offset they were read from */
+    size_t max;     /* and how many were asked for */
+    int fd;         /* read job: the segment's descriptor */
+    uint64_t limit; /* read job: not past this offset */
+    int rc;         /* the read's result */
+    pt__spool_batch batch;
+    pthread_t thread;
+    int running;
+} ahead;
+
 struct pt__spool {
     pthread_mutex_t lock;
+    ahead ahead;
     char *dir;
     segment *segs; /* replay order: orphans by name, then ours */
     size_t count;
@@ -50,6 +72,85 @@ pt__spool_open(pt__spool **out, const char *dir)
     pthread_mutex_init(&s->lock, NULL);
     *out = s;
     return PT_OK;
+}
+
+/* ---- read-ahead ---------------------------------------------------------- */
+
+static void
+free_records(pt_record **records, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        pt__record_free(records[i]);
+}
+
+/* Forget the records read ahead. */
+static void
+ahead_drop_read(ahead *a)
+{
+    if (a->path && a->rc == PT_OK) {
+        free_records(a->batch.records, a->batch.count);
+        pt__spool_batch_free(&a->batch);
+    }
+    free(a->path);
+    a->path = NULL;
+}
+
+static void
+ahead_save(ahead *a)
+{
+    if (!a->save_path)
+        return;
+    pt__spool_file_save_offset(a->save_path, a->save_offset);
+    free(a->save_path);
+    a->save_path = NULL;
+}
+
+/* The helper's job: the pending progress first (so that saves stay in
+ * order), then the read.  Touches nothing of the spool but `a`, which the
+ * step that started it leaves alone until it has joined it. */
+static void *
+ahead_main(void *arg)
+{
+    ahead *a = arg;
+
+    ahead_save(a);
+    if (a->path)
+        a->rc = pt__spool_file_read(a->fd, a->path, a->from, a->limit, a->max,
+                                    &a->batch);
+    return NULL;
+}
+
+/* Run the job on a helper thread (every signal blocked in it: signals are
+ * the application's), or here when no thread can be had. */
+static void
+ahead_start(ahead *a)
+{
+    sigset_t all, old;
+
+    if (!a->save_path && !a->path)
+        return;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    a->running = pthread_create(&a->thread, NULL, ahead_main, a) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!a->running)
+        ahead_main(a);
+}
+
+static void
+ahead_join(ahead *a)
+{
+    if (a->running)
+        pthread_join(a->thread, NULL);
+    a->running = 0;
+}
+
+void
+pt__spool_save_progress(pt__spool *s)
+{
+    pthread_mutex_lock(&s->lock);
+    ahead_save(&s->ahead);
+    pthread_mutex_unlock(&s->lock);
 }
 
 static void
@@ -87,6 +188,8 @@ pt__spool_close(pt__spool *s)
 {
     if (!s)
         return;
+    pt__spool_save_progress(s);
+    ahead_drop_read(&s->ahead);
     for (size_t i = 0; i < s->count; i++) {
         segment *seg = &s->segs[i];
         if (seg->own && seg->fd >= 0 && seg->offset >= seg->size)
@@ -329,43 +432,46 @@ first_replayable(pt__spool *s)
     return NULL;
 }
 
-static void
-free_records(pt_record **records, size_t count)
-{
-    for (size_t i = 0; i < count; i++)
-        pt__record_free(records[i]);
-}
-
-/* Persist progress after `written` records of segs[index]; drop the
- * segment when it is wholly replayed. */
+/* Record progress after `written` records of segs[index]; drop the
+ * segment when it is wholly replayed.  After a step that succeeded the
+ * offset is saved by the next step's helper (or pt__spool_save_progress):
+ * the saved progress may lag a step behind, never run ahead. */
 static void
 commit_progress(pt__spool *s, size_t index, const pt__spool_batch *batch,
                 size_t written, int complete)
 {
     segment *seg = &s->segs[index];
+    ahead *a = &s->ahead;
     int is_current = seg == s->current;
     uint64_t offset = complete  ? batch->scan_end
                       : written ? batch->ends[written - 1]
                                 : seg->offset;
 
+    if (!complete)
+        ahead_drop_read(a);
     if (offset == seg->offset && !complete)
         return;
     seg->offset = offset;
-    if (complete && batch->eof &&
-        (!seg->own || (!is_current && seg->offset >= seg->size))) {
-        /* An orphan or a retired segment of ours, read to its end. */
+    if ((complete && batch->eof &&
+         (!seg->own || (!is_current && seg->offset >= seg->size))) ||
+        (complete && is_current && seg->offset >= seg->size)) {
+        /* An orphan or a retired segment of ours, read to its end; or our
+         * current segment caught up: start afresh next time rather than
+         * keep a file of replayed records. */
+        ahead_drop_read(a);
         segment_finish(seg);
         remove_segment_at(s, index);
         return;
     }
-    if (complete && is_current && seg->offset >= seg->size) {
-        /* Our current segment caught up: start afresh next time rather
-         * than keep a file of replayed records. */
-        segment_finish(seg);
-        remove_segment_at(s, index);
+    if (!complete) { /* a failed put: saved now, as the replay stops */
+        pt__spool_file_save_offset(seg->path, seg->offset);
         return;
     }
-    pt__spool_file_save_offset(seg->path, seg->offset);
+    free(a->save_path); /* already saved: the step's helper saves first */
+    a->save_path = pt__strdup(seg->path);
+    a->save_offset = seg->offset;
+    if (!a->save_path)
+        pt__spool_file_save_offset(seg->path, seg->offset);
 }
 
 /* The entry for `path` (compared by pointer: entries move in the array,
@@ -380,6 +486,39 @@ find_segment(const pt__spool *s, const char *path, size_t *index)
         }
     }
     return 0;
+}
+
+/* The records of segs[0] from its progress on: those read ahead when they
+ * are these, else read now.  Then plan the next read-ahead, when the
+ * segment goes on. */
+static int
+step_records(pt__spool *s, segment *seg, size_t max, pt__spool_batch *batch)
+{
+    ahead *a = &s->ahead;
+    uint64_t limit = seg->own ? seg->size : UINT64_MAX;
+    int rc = PT_OK;
+
+    if (a->path && a->rc == PT_OK && a->from == seg->offset && a->max == max &&
+        strcmp(a->path, seg->path) == 0) {
+        *batch = a->batch;
+        memset(&a->batch, 0, sizeof(a->batch));
+        free(a->path);
+        a->path = NULL;
+    } else {
+        ahead_drop_read(a);
+        rc = pt__spool_file_read(seg->fd, seg->path, seg->offset, limit, max,
+                                 batch);
+    }
+    if (rc == PT_OK && !batch->eof && batch->count > 0 &&
+        (a->path = pt__strdup(seg->path)) != NULL) {
+        a->fd = seg->fd;
+        a->from = batch->scan_end;
+        a->limit = limit;
+        a->max = max;
+        a->rc = PT_OK;
+        memset(&a->batch, 0, sizeof(a->batch));
+    }
+    return rc;
 }
 
 int
@@ -401,19 +540,21 @@ pt__spool_replay_step(pt__spool *s, size_t max_records, pt__spool_put_fn put,
         return PT_OK;
     }
     path = seg->path;
-    rc = pt__spool_file_read(seg->fd, seg->path, seg->offset,
-                             seg->own ? seg->size : UINT64_MAX,
-                             max_records ? max_records : 1, &batch);
+    rc = step_records(s, seg, max_records ? max_records : 1, &batch);
     pthread_mutex_unlock(&s->lock);
     if (rc != PT_OK)
         return rc;
 
-    /* The backend call runs without the spool lock: close() may append. */
+    /* While the backend is busy with these records, the helper saves the
+     * last step's progress and reads the next step's records.  The
+     * backend call runs without the spool lock: close() may append. */
+    ahead_start(&s->ahead);
     if (batch.count > 0)
         rc = put(ctx, (const pt_record *const *)batch.records, batch.count,
                  &written);
     if (rc == PT_OK)
         written = batch.count;
+    ahead_join(&s->ahead);
 
     pthread_mutex_lock(&s->lock);
     /* Only replay steps remove entries, and they are serialised by the

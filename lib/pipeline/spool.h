@@ -11,8 +11,11 @@
  * full disk): it is skipped with a warning, never replayed and never fatal.
  * Replay progress lives beside the segment in `<segment>.off` (the byte
  * offset of the first record not yet replayed), replaced atomically after
- * each replayed batch, so a crash mid-replay replays at most one batch
- * again, which backends absorb (put with replay = 1 is idempotent).  A
+ * each replayed step.  A step's progress is saved while the next step's
+ * records are being put (or when the replay stops), so the saved offset
+ * may lag the stored records by a step but never runs ahead of them: a
+ * crash mid-replay replays at most two steps again, which backends absorb
+ * (put with replay = 1 is idempotent).  A
  * progress file that does not hold the offset of a line start within the
  * segment (garbage, a sign, past the end) is reported and read as 0: the
  * segment is replayed from its start, never skipped or left stuck.
@@ -69,12 +72,21 @@ typedef int (*pt__spool_put_fn)(void *ctx, const pt_record *const *records,
                                 size_t count, size_t *written);
 
 /** Replay at most `max_records` of the oldest pending records through
- *  `put`, then persist the progress.  *replayed receives how many were
- *  written.  PT_OK when the step succeeded (call again while
- *  pt__spool_pending()), or put's error.  The caller holds whatever lock
- *  serialises `put` with other users of the backend. */
+ *  `put`.  While `put` runs, a helper thread saves the previous step's
+ *  progress and reads (CRC, parse) the next step's records, so that the
+ *  next step can call `put` at once; this step's progress is saved by the
+ *  next step, pt__spool_save_progress() or pt__spool_close() (after a
+ *  failed put: at once).  *replayed receives how many were written.
+ *  PT_OK when the step succeeded (call again while pt__spool_pending()),
+ *  or put's error.  The caller holds whatever lock serialises `put` with
+ *  other users of the backend. */
 int pt__spool_replay_step(pt__spool *spool, size_t max_records,
                           pt__spool_put_fn put, void *ctx, size_t *replayed);
+
+/** Save the progress of the last replay step now, rather than during the
+ *  next one (pt__spool_replay_step() leaves it to the next step's helper):
+ *  for when a replay stops.  Serialised with replay steps like them. */
+void pt__spool_save_progress(pt__spool *spool);
 
 /** Hand every record waiting in every segment of `dir` (any owner) to
  *  `fn`, oldest segment first, without taking a lock: for data-subject

@@ -244,6 +244,8 @@ replay_step(pt_tracker *t)
 static void
 replay_some(pt_tracker *t, int lock_each)
 {
+    int stepped = 0;
+
     while (pt__spool_pending(t->spool) && backend_due(t) &&
            !atomic_load(&t->stop)) {
         int rc;
@@ -252,8 +254,18 @@ replay_some(pt_tracker *t, int lock_each)
         rc = replay_step(t);
         if (lock_each)
             pthread_mutex_unlock(&t->backend_lock);
+        stepped = 1;
         if (rc != PT_OK || pt__queue_size(&t->queue) >= t->batch_size)
-            return;
+            break;
+    }
+    /* The last step's progress, saved now rather than by a next step that
+     * may be long in coming. */
+    if (stepped) {
+        if (lock_each)
+            pthread_mutex_lock(&t->backend_lock);
+        pt__spool_save_progress(t->spool);
+        if (lock_each)
+            pthread_mutex_unlock(&t->backend_lock);
     }
 }
 
@@ -301,9 +313,14 @@ pt__replay_until(pt_tracker *t, int64_t deadline_us, uint64_t *replayed)
     }
     /* The writer thread may be finishing a step that emptied the spool:
      * its counter is bumped just after the spool's progress, under
-     * backend_lock.  Wait for that step, so the counters agree. */
-    if (rc == PT_OK && had && lock_until(&t->backend_lock, deadline_us))
+     * backend_lock.  Wait for that step, so the counters agree; and save
+     * the last step's progress (left to a next step: there is none). */
+    if (had &&
+        lock_until(&t->backend_lock,
+                   rc == PT_OK ? deadline_us : pt__monotonic_us() + 1000000)) {
+        pt__spool_save_progress(t->spool);
         pthread_mutex_unlock(&t->backend_lock);
+    }
     if (replayed)
         *replayed = atomic_load(&t->written.replayed) - before;
     return rc;

@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -728,6 +729,155 @@ test_scan_during_replay_step(void **state)
     free(s);
 }
 
+/* ---- read-ahead and the progress saved during the next step ------------ */
+
+static atomic_int ahead_warnings;
+
+static void
+count_warnings(pt_log_level level, const char *message, void *userdata)
+{
+    (void)message;
+    (void)userdata;
+    if (level >= PT_LOG_WARN)
+        atomic_fetch_add(&ahead_warnings, 1);
+}
+
+typedef struct ordering_sink {
+    sink base;
+    char off_path[600];
+    uint64_t line_len; /* every test line is as long */
+    int fail_call;     /* this put() stores 4 records, then fails */
+    int waited_save;   /* puts that saw the last step's progress saved */
+    int saw_warning;   /* the put during which the corrupt line was read */
+} ordering_sink;
+
+static uint64_t
+saved_offset(const char *off_path)
+{
+    char text[32] = "";
+    FILE *fp = fopen(off_path, "r");
+    if (!fp)
+        return 0;
+    if (!fgets(text, sizeof(text), fp))
+        text[0] = '\0';
+    fclose(fp);
+    return strtoull(text, NULL, 10);
+}
+
+/* Within each put(): the saved progress never points past the first record
+ * handed in (nothing not yet stored is ever skipped by a crash), and the
+ * previous step's progress gets saved while this put() runs. */
+static int
+ordering_put(void *ctx, const pt_record *const *records, size_t count,
+             size_t *written)
+{
+    ordering_sink *s = ctx;
+    int call = s->base.calls;
+    uint64_t first = id_number(records[0]->session_id) * s->line_len;
+
+    assert_true(saved_offset(s->off_path) <= first);
+    if (call > 0 && call != s->fail_call + 1) {
+        for (int i = 0; i < 5000 && saved_offset(s->off_path) != first; i++)
+            usleep(1000);
+        assert_int_equal(saved_offset(s->off_path), first);
+        s->waited_save++;
+    }
+    /* Step 2's records hold the corrupt line: it is read (and reported)
+     * by the helper while step 1 is being put. */
+    if (call == 1) {
+        for (int i = 0; i < 5000 && atomic_load(&ahead_warnings) == 0; i++)
+            usleep(1000);
+        s->saw_warning = atomic_load(&ahead_warnings) == 1;
+    }
+    if (call == s->fail_call) {
+        s->base.fail_rc = PT_ENETWORK;
+        s->base.fail_after = 4;
+    } else {
+        s->base.fail_rc = 0;
+    }
+    return sink_put(&s->base, records, count, written);
+}
+
+/* The step after the one being put is read ahead (its corrupt line is
+ * reported during the put before it); each step's progress is saved during
+ * the next step's put, never ahead of what was stored; a failed put saves
+ * its progress at once and discards what was read ahead, the next step
+ * going on from the first record not stored; pt__spool_save_progress()
+ * saves what a replay that stops has done.  Every record is replayed once,
+ * in order. */
+static void
+test_read_ahead_and_lagging_progress(void **state)
+{
+    fixture *f = *state;
+    pt__spool *a;
+    rec_set recs;
+    ordering_sink *s = calloc(1, sizeof(*s));
+    char seg[512];
+    struct stat sb;
+    size_t n = 0, total = 0;
+    int fd, rc;
+
+    assert_int_equal(pt__spool_open(&a, f->dir), PT_OK);
+    make_records(&recs, 40, 0);
+    assert_int_equal(pt__spool_append(a, recs.ptrs, 40, NULL), PT_OK);
+    segment_path(f->dir, seg, sizeof(seg));
+    snprintf(s->off_path, sizeof(s->off_path), "%s.off", seg);
+    assert_int_equal(stat(seg, &sb), 0);
+    assert_int_equal(sb.st_size % 40, 0);
+    s->line_len = (uint64_t)sb.st_size / 40;
+    /* Record 25's line made corrupt (its CRC no longer matches). */
+    fd = open(seg, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, "~", 1, (off_t)(25 * s->line_len + 12)), 1);
+    close(fd);
+
+    atomic_store(&ahead_warnings, 0);
+    pt_set_log(count_warnings, NULL, PT_LOG_WARN);
+    s->fail_call = 3; /* records 31..40 → 31..34 stored, then the error */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(pt__spool_replay_step(a, 10, ordering_put, s, &n),
+                         PT_OK);
+        total += n;
+    }
+    rc = pt__spool_replay_step(a, 10, ordering_put, s, &n);
+    assert_int_equal(rc, PT_ENETWORK);
+    assert_int_equal(n, 4);
+    total += n;
+    assert_int_equal(saved_offset(s->off_path), 35 * s->line_len);
+    assert_int_equal(pt__spool_replay_step(a, 10, ordering_put, s, &n), PT_OK);
+    total += n;
+    assert_false(pt__spool_pending(a));
+    pt_set_log(NULL, NULL, PT_LOG_WARN);
+    assert_true(s->saw_warning);
+    assert_int_equal(atomic_load(&ahead_warnings), 1);
+    assert_int_equal(s->waited_save, 3); /* calls 1, 2 and 3 */
+    assert_int_equal(total, 39);
+    for (unsigned i = 0, id = 0; i < 39; i++, id++) {
+        if (id == 25)
+            id++;
+        assert_int_equal(s->base.ids[i], id);
+    }
+    assert_int_equal(count_files(f->dir, ".log"), 0);
+    pt__spool_close(a);
+
+    /* A replay that stops part-way: its last step's progress is saved by
+     * pt__spool_save_progress() (the next process replays the rest only). */
+    memset(s, 0, sizeof(*s));
+    assert_int_equal(pt__spool_open(&a, f->dir), PT_OK);
+    assert_int_equal(pt__spool_append(a, recs.ptrs, 40, NULL), PT_OK);
+    segment_path(f->dir, seg, sizeof(seg));
+    snprintf(s->off_path, sizeof(s->off_path), "%s.off", seg);
+    s->line_len = (uint64_t)sb.st_size / 40;
+    s->fail_call = -2;
+    assert_int_equal(pt__spool_replay_step(a, 10, ordering_put, s, &n), PT_OK);
+    assert_int_equal(pt__spool_replay_step(a, 10, ordering_put, s, &n), PT_OK);
+    assert_true(saved_offset(s->off_path) <= 20 * s->line_len);
+    pt__spool_save_progress(a);
+    assert_int_equal(saved_offset(s->off_path), 20 * s->line_len);
+    pt__spool_close(a);
+    free(s);
+}
+
 /* Hostile files in the spool directory (privtrack often runs as root):
  * a link planted where the progress file's temporary used to be (a
  * predictable name that replay opened with O_TRUNC) is never followed; a
@@ -759,6 +909,7 @@ test_hostile_files_refused(void **state)
     assert_int_equal(symlink(victim, tmp), 0);
     assert_int_equal(pt__spool_replay_step(a, 5, sink_put, s, &n), PT_OK);
     assert_int_equal(n, 5);
+    pt__spool_save_progress(a); /* as a replay that stops does */
     assert_int_equal(stat(victim, &sb), 0);
     assert_int_equal(sb.st_size, 9); /* not truncated through the link */
     assert_int_equal(lstat(off, &sb), 0);
@@ -841,6 +992,8 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_hostile_files_refused, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_read_ahead_and_lagging_progress,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
