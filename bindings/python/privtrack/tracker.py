@@ -462,7 +462,13 @@ def make_visit(remote_addr=None, headers=None, links=None, filenames=None,
 
 # ---- trackers --------------------------------------------------------------------
 
-_pt_track_packed = lib.pt_track_packed
+# pt_track_packed with the result declared as a TrackResult: ctypes then
+# checks the argument's exact type, not isinstance() through the class
+# hierarchy.  A CFUNCTYPE prototype, like CDLL's functions, releases the GIL
+# for the call.
+_pt_track_packed = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t,
+    ctypes.POINTER(TrackResult))(("pt_track_packed", lib))
 _flat = _chain.from_iterable
 _getpid = os.getpid
 _EINVAL = -1
@@ -620,7 +626,9 @@ class Tracker:
                                  ctypes.byref(self._opts))
         if rc != 0:
             _raise(rc)
-        s.handle, s.pid = handle.value, _getpid()
+        # The c_void_p itself: ctypes passes it as is, where an int would be
+        # converted on every call.
+        s.handle, s.pid = handle, _getpid()
 
     def _enter(self):
         """This process's handle, counted as in flight until _leave()."""
