@@ -89,10 +89,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                    !(head.flags & PT_PACKED_VISIT_REMOTE_ADDR));
         if (v.remote_addr)
             at = check_string(v.remote_addr, at, end);
-        for (size_t i = 0; i < v.header_count; i++) {
+        for (size_t i = 0; i < v.header_count; i++)
             at = check_string(v.headers[i].name, at, end);
+        for (size_t i = 0; i < v.header_count; i++)
             at = check_string(v.headers[i].value, at, end);
-        }
         for (size_t i = 0; i < v.link_count; i++)
             at = check_string(v.links[i], at, end);
         for (size_t i = 0; i < v.filename_count; i++)

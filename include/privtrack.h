@@ -529,8 +529,9 @@ PT_EXTERN int pt_track(pt_tracker *tracker, const pt_visit *visit,
 /* A visit packed into one buffer, for callers to whom every pointer and
  * every argument of a foreign call is costly (Python's ctypes, other FFIs):
  * a pt_packed_visit, then the visit's strings, each NUL-terminated, in this
- * order: remote_addr (when PT_PACKED_VISIT_REMOTE_ADDR is set), each
- * header's name then value, the links, the file names.  The buffer ends
+ * order: remote_addr (when PT_PACKED_VISIT_REMOTE_ADDR is set), the header
+ * names, the header values (in the names' order), the links, the file
+ * names.  The buffer ends
  * with the last string's NUL.  All in native byte order; the buffer need
  * not be aligned. */
 #define PT_PACKED_VISIT_VERSION     1

@@ -80,7 +80,11 @@ pt__packed_visit_unpack(const void *buf, size_t len,
     }
     for (size_t i = 0; i < head->header_count; i++) {
         headers[i].name = next_string(&at, end);
-        headers[i].value = headers[i].name ? next_string(&at, end) : NULL;
+        if (!headers[i].name)
+            return unterminated();
+    }
+    for (size_t i = 0; i < head->header_count; i++) {
+        headers[i].value = next_string(&at, end);
         if (!headers[i].value)
             return unterminated();
     }

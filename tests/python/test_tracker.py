@@ -528,7 +528,7 @@ def test_the_visit_is_marshalled_into_one_buffer_of_its_own_size(visit):
     headers = visit["headers"] or {}
     pairs = list(headers.items()) if isinstance(headers, dict) else headers
     texts = [visit["remote_addr"]] if visit["remote_addr"] else []
-    texts += [t for pair in pairs for t in pair] + \
+    texts += [name for name, _ in pairs] + [value for _, value in pairs] + \
         list(visit["links"] or []) + list(visit["filenames"] or [])
     assert len(packed) == _HEAD.size + sum(len(t.encode()) + 1 for t in texts)
     version, flags, n_headers, n_links, n_files, reserved, errors, when = \

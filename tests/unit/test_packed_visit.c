@@ -73,8 +73,8 @@ static const pt_packed_visit full_head = {
     INT64_C(1736951400123456)};
 static const char *const full_strings[] = {"198.51.100.23",
                                            "User-Agent",
-                                           "Mozilla/5.0 (X11; Linux x86_64)",
                                            "Referer",
+                                           "Mozilla/5.0 (X11; Linux x86_64)",
                                            "",
                                            "https://example.org/watch?v=abc",
                                            "",
@@ -242,7 +242,7 @@ test_strings_must_match_counts(void **state)
 {
     pt_packed_visit h = full_head;
     const char *const nine[] = {
-        "198.51.100.23",        "User-Agent", "Mozilla", "Referer", "",
+        "198.51.100.23",        "User-Agent", "Referer", "Mozilla", "",
         "https://example.org/", "",           "a.mp3",   "extra"};
     (void)state;
     assert_int_equal(read_with_head(&full_head, full_strings, 7), PT_EINVAL);

@@ -359,11 +359,11 @@ test_track_packed_as_track(void **state)
     head.link_count = 40;
     head.filename_count = 0;
     n = 1;
-    for (int i = 0; i < 20; i++) {
+    for (int i = 0; i < 20; i++)
         strings[n++] = "X-Filler";
+    strings[n++] = "DNT"; /* the names, then the values */
+    for (int i = 0; i < 20; i++)
         strings[n++] = "x";
-    }
-    strings[n++] = "DNT";
     strings[n++] = "1";
     for (int i = 0; i < 40; i++)
         strings[n++] = some_links[0];

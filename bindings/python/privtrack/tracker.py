@@ -31,7 +31,6 @@ import struct
 import threading
 import time as _time
 import weakref
-from itertools import chain as _chain
 
 from . import _native
 from ._native import lib
@@ -395,7 +394,7 @@ def _time_us(when):
 # pt_packed_visit header, packed by struct (native byte order, no padding:
 # version, flags, header_count, link_count, filename_count, reserved,
 # error_count, time_us), then every string NUL-terminated: remote_addr (when
-# flagged), header names and values, links, file names.  The library finds
+# flagged), the header names, the header values, links, file names.  The library finds
 # the strings itself, so no pointer is computed here.  Checked against the
 # ctypes declaration of include/privtrack.h's layout (tests/python/test_abi.py)
 # at import.
@@ -412,7 +411,9 @@ def _encoded_strings(remote_addr, headers, links, filenames):
     strings = [] if remote_addr is None else \
         [_to_bytes(remote_addr, "remote_addr")]
     if headers is not None:
-        strings += _header_strings(headers)
+        pairs = _header_strings(headers)
+        strings += pairs[0::2]  # the names, then the values
+        strings += pairs[1::2]
     n_headers = (len(strings) - (remote_addr is not None)) // 2
     n_links = n_files = 0
     if links is not None:
@@ -469,7 +470,6 @@ def make_visit(remote_addr=None, headers=None, links=None, filenames=None,
 _pt_track_packed = ctypes.CFUNCTYPE(
     ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t,
     ctypes.POINTER(TrackResult))(("pt_track_packed", lib))
-_flat = _chain.from_iterable
 _getpid = os.getpid
 _EINVAL = -1
 _ECLOSED = -18
@@ -701,7 +701,7 @@ class Tracker:
                 visit = _pack_head(
                     _VERSION, 1, len(headers), len(links), len(filenames), 0,
                     0, 0) + "\0".join(
-                        [remote_addr, *_flat(headers.items()), *links,
+                        [remote_addr, *headers, *headers.values(), *links,
                          *filenames, ""]).encode("utf-8", "surrogatepass")
             except TypeError:  # a None value, bytes: the general path
                 visit = make_visit(remote_addr, headers, links, filenames)
