@@ -252,8 +252,8 @@ void pt__sigxfsz_block_thread(void);
  *  quota), PT_EIO for any other errno. */
 int pt__errno_code(int err);
 
-/** 0-15 for a hexadecimal digit of either case, -1 for anything else. */
-int pt__hex_value(char c);
+/* pt__hex_value(): 0-15 for a hexadecimal digit, else -1. */
+#include "hex.h"
 
 /** Decode a key written in hex: `len` bytes at `s`, blanks and line ends
  *  around the digits allowed, into `out` (room for `max_bytes`).  Returns

@@ -457,18 +457,6 @@ pt__errno_code(int err)
                                                             : PT_EIO;
 }
 
-int
-pt__hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int
 is_blank_or_eol(char c)
 {
