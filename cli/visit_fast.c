@@ -18,149 +18,53 @@
  * accepts it or gives the error it always gave.  So what this reader
  * accepts, the cJSON reader accepts with the same visit (the unit test
  * compares both on valid and mutated lines), and bad input is reported
- * exactly as before.
+ * exactly as before.  The scanning is the library's JSON cursor
+ * (lib/common/json_cursor.h), which its record reader uses too.
  */
 #include "cli.h"
+/* The one internal header the command uses: header-only, as the shared
+ * library exports no pt__ symbol for the command to link. */
+#include "../lib/common/json_cursor.h"
 
-#include <stdint.h>
 #include <string.h>
 #include <strings.h>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
 
+/* The cursor over the line's copy in the cli_visit, and the copy itself:
+ * a string is NUL-terminated in place where its closing quote was. */
 typedef struct scan {
-    char *p;
-    char *end;
+    pt__json_cursor json;
+    char *text;
 } scan;
 
-static void
-skip_space(scan *s)
-{
-    while (s->p < s->end &&
-           (*s->p == ' ' || *s->p == '\t' || *s->p == '\r' || *s->p == '\n'))
-        s->p++;
-}
-
-/* Skips spaces, then takes `c` if it is next. */
-static int
-take(scan *s, char c)
-{
-    skip_space(s);
-    if (s->p < s->end && *s->p == c) {
-        s->p++;
-        return 1;
-    }
-    return 0;
-}
-
-/* Bytes a string reader must look at: the closing quote, an escape (the
- * cJSON reader decodes those), a control byte (cJSON takes them raw; the
- * cJSON reader decides). */
-static int
-special(unsigned char c)
-{
-    return c == '"' || c == '\\' || c < 0x20;
-}
-
-/* Where the first special() byte of [p, end) is, or `end`.  Many bytes
- * at a time: this scan was the largest part of reading a visit line (the
- * user agent and the links are most of it).  A word whose mask is not 0
- * holds a special byte (the tests for a zero byte and for a byte below
- * 0x20 can flag bytes after the first real one, never before it): on a
- * little-endian machine its lowest flag is the first special byte; on
- * others the word is looked at byte by byte. */
-static char *
-find_special(char *p, const char *end)
-{
-    const uint64_t ones = UINT64_C(0x0101010101010101);
-    const uint64_t highs = UINT64_C(0x8080808080808080);
-
-#ifdef __SSE2__
-    /* Sixteen at a time where the machine has it (every x86-64): a byte
-     * below 0x20 is one that min(byte, 0x1f) leaves unchanged. */
-    const __m128i quote16 = _mm_set1_epi8('"');
-    const __m128i backslash16 = _mm_set1_epi8('\\');
-    const __m128i control16 = _mm_set1_epi8(0x1f);
-    while (end - p >= 16) {
-        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
-        __m128i hit =
-            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote16),
-                                      _mm_cmpeq_epi8(x, backslash16)),
-                         _mm_cmpeq_epi8(_mm_min_epu8(x, control16), x));
-        unsigned int mask = (unsigned int)_mm_movemask_epi8(hit);
-        if (mask)
-            return p + __builtin_ctz(mask);
-        p += 16;
-    }
-#endif
-
-    while (end - p >= 8) {
-        uint64_t x, quote, backslash, control;
-        memcpy(&x, p, 8);
-        quote = x ^ (ones * '"');
-        backslash = x ^ (ones * '\\');
-        quote = (quote - ones) & ~quote;
-        backslash = (backslash - ones) & ~backslash;
-        control = (x - ones * 0x20) & ~x;
-        x = (quote | backslash | control) & highs;
-        if (x) {
-#if defined(__GNUC__) && defined(__BYTE_ORDER__) &&                            \
-    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-            /* the lowest flag is always a real one */
-            return p + (__builtin_ctzll(x) >> 3);
-#else
-            break;
-#endif
-        }
-        p += 8;
-    }
-    while (p < end && !special((unsigned char)*p))
-        p++;
-    return p;
-}
-
-/* A string without escapes or control bytes: its text, NUL-terminated
- * where its closing quote was, and its length; NULL to decline. */
-static const char *
-string_len(scan *s, size_t *len)
-{
-    char *start;
-    skip_space(s);
-    if (s->p >= s->end || *s->p != '"')
-        return NULL;
-    start = ++s->p;
-    s->p = find_special(s->p, s->end);
-    if (s->p >= s->end || *s->p != '"')
-        return NULL;
-    *s->p++ = '\0';
-    *len = (size_t)(s->p - 1 - start);
-    return start;
-}
-
+/* A string without escapes or control bytes, NUL-terminated in place;
+ * NULL to decline. */
 static const char *
 string(scan *s)
 {
+    const char *text;
     size_t len;
-    return string_len(s, &len);
+    char *own;
+    if (pt__json_string(&s->json, &text, &len) != PT__JSON_PLAIN)
+        return NULL;
+    own = s->text + (text - s->text);
+    own[len] = '\0';
+    return own;
 }
 
 /* [ "..." , ... ]: at most `max` strings into `out`; -1 to decline. */
 static int
 string_array(scan *s, const char **out, size_t max, size_t *count)
 {
+    int more = pt__json_open(&s->json, '[', ']');
     *count = 0;
-    if (!take(s, '['))
-        return -1;
-    if (take(s, ']'))
-        return 0;
-    do {
+    while (more > 0) {
         const char *text = string(s);
         if (!text || *count == max)
             return -1;
         out[(*count)++] = text;
-    } while (take(s, ','));
-    return take(s, ']') ? 0 : -1;
+        more = pt__json_next(&s->json, ']');
+    }
+    return more;
 }
 
 /* { "Name": "value", ... } with no name given twice (compared as the cJSON
@@ -168,14 +72,12 @@ string_array(scan *s, const char **out, size_t max, size_t *count)
 static int
 headers(scan *s, pt_header *out, size_t max, size_t *count)
 {
+    int more = pt__json_open(&s->json, '{', '}');
     *count = 0;
-    if (!take(s, '{'))
-        return -1;
-    if (take(s, '}'))
-        return 0;
-    do {
+    while (more > 0) {
         const char *name = string(s), *value;
-        if (!name || *count == max || !take(s, ':') || !(value = string(s)))
+        if (!name || *count == max || !pt__json_take(&s->json, ':') ||
+            !(value = string(s)))
             return -1;
         for (size_t i = 0; i < *count; i++)
             if (strcmp(out[i].name, name) == 0)
@@ -183,8 +85,9 @@ headers(scan *s, pt_header *out, size_t max, size_t *count)
         out[*count].name = name;
         out[*count].value = value;
         (*count)++;
-    } while (take(s, ','));
-    return take(s, '}') ? 0 : -1;
+        more = pt__json_next(&s->json, '}');
+    }
+    return more;
 }
 
 enum key {
@@ -213,6 +116,18 @@ key_of(const char *name, size_t len)
     return -1;
 }
 
+/* A list member: its strings into `items`, handed to the visit as
+ * *`given` (NULL when empty, as the cJSON reader leaves it) and *count. */
+static int
+list(scan *s, const char **items, const char *const **given, size_t *count)
+{
+    if (string_array(s, items, CLI_VISIT_FAST_ITEMS, count) != 0)
+        return -1;
+    if (given)
+        *given = *count ? items : NULL;
+    return 0;
+}
+
 /* One member's value into the visit; -1 to decline. */
 static int
 member(cli_visit *v, scan *s, int key, const char **user_agent)
@@ -237,22 +152,12 @@ member(cli_visit *v, scan *s, int key, const char **user_agent)
         v->visit.header_count = n;
         return 0;
     case K_LINKS:
-        if (string_array(s, v->fast_links, CLI_VISIT_FAST_ITEMS, &n) != 0)
-            return -1;
-        v->visit.links = n ? v->fast_links : NULL;
-        v->visit.link_count = n;
-        return 0;
+        return list(s, v->fast_links, &v->visit.links, &v->visit.link_count);
     case K_FILENAMES:
-        if (string_array(s, v->fast_filenames, CLI_VISIT_FAST_ITEMS, &n) != 0)
-            return -1;
-        v->visit.filenames = n ? v->fast_filenames : NULL;
-        v->visit.filename_count = n;
-        return 0;
+        return list(s, v->fast_filenames, &v->visit.filenames,
+                    &v->visit.filename_count);
     default: /* K_ERRORS: only their number is used */
-        if (string_array(s, v->fast_errors, CLI_VISIT_FAST_ITEMS, &n) != 0)
-            return -1;
-        v->visit.error_count = n;
-        return 0;
+        return list(s, v->fast_errors, NULL, &v->visit.error_count);
     }
 }
 
@@ -279,6 +184,7 @@ cli_visit_parse_fast(cli_visit *out, const char *line, size_t len)
     pt_visit init = PT_VISIT_INIT;
     const char *user_agent = NULL;
     unsigned int seen = 0;
+    int more;
     scan s;
 
     out->visit = init;
@@ -290,26 +196,24 @@ cli_visit_parse_fast(cli_visit *out, const char *line, size_t len)
         return -1;
     memcpy(out->fast_text, line, len);
     out->fast_text[len] = '\0';
-    s.p = out->fast_text;
-    s.end = out->fast_text + len;
+    pt__json_init(&s.json, out->fast_text, len);
+    s.text = out->fast_text;
     out->visit.headers = out->fast_headers;
-    if (!take(&s, '{'))
-        goto decline;
-    if (!take(&s, '}')) {
-        do {
-            size_t name_len = 0;
-            const char *name = string_len(&s, &name_len);
-            int key = name ? key_of(name, name_len) : -1;
-            if (key < 0 || (seen & (1u << key)) || !take(&s, ':') ||
-                member(out, &s, key, &user_agent) != 0)
-                goto decline;
-            seen |= 1u << key;
-        } while (take(&s, ','));
-        if (!take(&s, '}'))
+    more = pt__json_open(&s.json, '{', '}');
+    while (more > 0) {
+        const char *name;
+        size_t name_len;
+        int key = -1;
+        if (pt__json_string(&s.json, &name, &name_len) == PT__JSON_PLAIN)
+            key = key_of(name, name_len);
+        if (key < 0 || (seen & (1u << key)) || !pt__json_take(&s.json, ':') ||
+            member(out, &s, key, &user_agent) != 0)
             goto decline;
+        seen |= 1u << key;
+        more = pt__json_next(&s.json, '}');
     }
-    skip_space(&s);
-    if (s.p != s.end || add_user_agent(out, user_agent) != 0)
+    if (more < 0 || !pt__json_at_end(&s.json) ||
+        add_user_agent(out, user_agent) != 0)
         goto decline;
     return 0;
 decline:

@@ -16,8 +16,11 @@
  * rule that keeps the two readers in agreement is one-sided: whatever this
  * reader accepts, pt__record_parse_json() accepts too and reads as the same
  * record (tests/unit/test_record.c and the fuzz target record_view check
- * exactly that).
+ * exactly that).  The scanning (blanks, strings and their escapes,
+ * numbers, literals) is the JSON cursor's (common/json_cursor.h), which
+ * the command's visit reader uses too.
  */
+#include "common/json_cursor.h"
 #include "record/record.h"
 
 #include <stdlib.h>
@@ -85,273 +88,66 @@ field_of(const char *k, size_t n)
 }
 
 /* The parse state of one line.  Every helper returns 0 on success and -1
- * to decline; the cursor never passes `end`. */
+ * to decline; the cursor never passes the line's end. */
 typedef struct cursor {
-    const char *p;
-    const char *end;
+    pt__json_cursor json;
     char *out; /* next free byte of the scratch buffer */
     pt__record_reader *rd;
     size_t nslots; /* list elements taken so far */
 } cursor;
 
-static void
-skip_ws(cursor *c)
-{
-    while (c->p < c->end &&
-           (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
-        c->p++;
-}
-
-static int
-expect(cursor *c, char ch)
-{
-    skip_ws(c);
-    if (c->p >= c->end || *c->p != ch)
-        return -1;
-    c->p++;
-    return 0;
-}
-
-static int
-hex4(const char *p, unsigned int *out)
-{
-    unsigned int v = 0;
-    for (int i = 0; i < 4; i++) {
-        int d = pt__hex_value(p[i]);
-        if (d < 0)
-            return -1;
-        v = v << 4 | (unsigned int)d;
-    }
-    *out = v;
-    return 0;
-}
-
-static char *
-put_utf8(char *o, unsigned int cp)
-{
-    if (cp < 0x80) {
-        *o++ = (char)cp;
-    } else if (cp < 0x800) {
-        *o++ = (char)(0xC0 | cp >> 6);
-        *o++ = (char)(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        *o++ = (char)(0xE0 | cp >> 12);
-        *o++ = (char)(0x80 | (cp >> 6 & 0x3F));
-        *o++ = (char)(0x80 | (cp & 0x3F));
-    } else {
-        *o++ = (char)(0xF0 | cp >> 18);
-        *o++ = (char)(0x80 | (cp >> 12 & 0x3F));
-        *o++ = (char)(0x80 | (cp >> 6 & 0x3F));
-        *o++ = (char)(0x80 | (cp & 0x3F));
-    }
-    return o;
-}
-
-/* One escape after the backslash at c->p[-1]; writes to *o when `o` is not
- * NULL.  An escape is never shorter than what it decodes to, so decoding in
- * a buffer as long as the line cannot overflow it. */
-static int
-escape(cursor *c, char **o)
-{
-    unsigned int cp, lo;
-    char ch;
-
-    if (c->p >= c->end)
-        return -1;
-    ch = *c->p++;
-    switch (ch) {
-    case '"':
-    case '\\':
-    case '/':
-        break;
-    case 'b':
-        ch = '\b';
-        break;
-    case 'f':
-        ch = '\f';
-        break;
-    case 'n':
-        ch = '\n';
-        break;
-    case 'r':
-        ch = '\r';
-        break;
-    case 't':
-        ch = '\t';
-        break;
-    case 'u':
-        if (c->end - c->p < 4 || hex4(c->p, &cp))
-            return -1;
-        c->p += 4;
-        if (cp == 0 || (cp >= 0xDC00 && cp <= 0xDFFF))
-            return -1; /* NUL cuts a C string; a lone low surrogate */
-        if (cp >= 0xD800 && cp <= 0xDBFF) {
-            if (c->end - c->p < 6 || c->p[0] != '\\' || c->p[1] != 'u' ||
-                hex4(c->p + 2, &lo) || lo < 0xDC00 || lo > 0xDFFF)
-                return -1;
-            c->p += 6;
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-        }
-        if (o)
-            *o = put_utf8(*o, cp);
-        return 0;
-    default:
-        return -1;
-    }
-    if (o)
-        *(*o)++ = ch;
-    return 0;
-}
-
-/* A string at c->p (after skipping blanks); `keep` decodes it into the
- * scratch buffer and returns it in *out (NUL-terminated). */
+/* A string at the cursor (after skipping blanks); `keep` decodes it into
+ * the scratch buffer and returns it in *out (NUL-terminated).  The scratch
+ * buffer is as long as the line, and no string decodes longer than it
+ * spans there. */
 static int
 string(cursor *c, int keep, const char **out)
 {
     char *o = keep ? c->out : NULL;
-    const char *close;
+    const char *text;
+    size_t n;
+    int kind = pt__json_string(&c->json, &text, &n);
 
-    if (expect(c, '"'))
-        return -1;
-    /* Most strings have no escape: find the quote that ends them (SIMD
-     * memchr), and copy the span at once. */
-    close = memchr(c->p, '"', (size_t)(c->end - c->p));
-    if (!close)
-        return -1;
-    if (!memchr(c->p, '\\', (size_t)(close - c->p))) {
-        size_t n = (size_t)(close - c->p);
-        if (o) {
-            /* Kept strings have no control bytes (a NUL would cut the
-             * string short in the cJSON reader); skipped ones may, as the
-             * cJSON reader accepts them. */
-            for (const char *p = c->p; p < close; p++)
-                if ((unsigned char)*p < 0x20)
-                    return -1;
-            memcpy(o, c->p, n);
-            o[n] = '\0';
-            *out = o;
-            c->out = o + n + 1;
-        }
-        c->p = close + 1;
-        return 0;
-    }
-    for (;;) {
-        const char *start = c->p;
-        /* The plain run up to the next quote, backslash or control byte. */
-        while (c->p < c->end) {
-            unsigned char ch = (unsigned char)*c->p;
-            if (ch == '"' || ch == '\\' || ch < 0x20)
-                break;
-            c->p++;
-        }
-        if (o) {
-            memcpy(o, start, (size_t)(c->p - start));
-            o += c->p - start;
-        }
-        if (c->p >= c->end || (unsigned char)*c->p < 0x20)
+    if (kind == PT__JSON_ESCAPED) {
+        if (pt__json_unescape(&c->json, text, o, &n))
             return -1;
-        if (*c->p++ == '"')
-            break;
-        if (escape(c, o ? &o : NULL))
-            return -1;
+    } else if (kind != PT__JSON_PLAIN) {
+        return -1;
+    } else if (o) {
+        memcpy(o, text, n);
     }
     if (o) {
-        *o++ = '\0';
-        *out = c->out;
-        c->out = o;
+        o[n] = '\0';
+        *out = o;
+        c->out = o + n + 1;
     }
     return 0;
 }
 
-static int
-literal(cursor *c, const char *word, size_t n)
-{
-    if ((size_t)(c->end - c->p) < n || memcmp(c->p, word, n) != 0)
-        return -1;
-    c->p += n;
-    return 0;
-}
-
-/* A value ends at a blank, a comma or a closing bracket. */
-static int
-at_delimiter(const cursor *c)
-{
-    if (c->p >= c->end)
-        return 1;
-    switch (*c->p) {
-    case ' ':
-    case '\t':
-    case '\n':
-    case '\r':
-    case ',':
-    case '}':
-    case ']':
-        return 1;
-    default:
-        return 0;
-    }
-}
-
-/* `null`, after blanks: 1 when it is there (consumed), 0 when not. */
-static int
-null_here(cursor *c)
-{
-    skip_ws(c);
-    if (c->p < c->end && *c->p == 'n') {
-        if (literal(c, "null", 4) || !at_delimiter(c))
-            return -1;
-        return 1;
-    }
-    return 0;
-}
-
-/* A count or ttl: 0 or a non-negative integer of at most 15 digits (so it
- * is exact as a double, as pt__record_parse_json() requires).  Anything
- * else — a sign, a fraction, an exponent, a string — is declined. */
+/* A count or ttl (pt__json_count(): what pt__record_parse_json() reads
+ * exactly), or null for 0. */
 static int
 integer(cursor *c, int64_t *out)
 {
-    int64_t v = 0;
-    int digits = 0;
-    int n = null_here(c);
-
+    int n = pt__json_null(&c->json);
     if (n)
         return n < 0 ? -1 : (*out = 0, 0);
-    if (c->p < c->end && *c->p == '0') {
-        c->p++;
-        *out = 0;
-        return at_delimiter(c) ? 0 : -1;
-    }
-    while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
-        if (++digits > 15)
-            return -1;
-        v = v * 10 + (*c->p++ - '0');
-    }
-    if (!digits || !at_delimiter(c))
-        return -1;
-    *out = v;
-    return 0;
+    return pt__json_count(&c->json, out);
 }
 
 static int
 boolean(cursor *c, int *out)
 {
-    int n = null_here(c);
+    int n = pt__json_null(&c->json);
     if (n)
         return n < 0 ? -1 : (*out = 0, 0);
-    if (c->p < c->end && *c->p == 't' && literal(c, "true", 4) == 0)
-        *out = 1;
-    else if (c->p < c->end && *c->p == 'f' && literal(c, "false", 5) == 0)
-        *out = 0;
-    else
-        return -1;
-    return at_delimiter(c) ? 0 : -1;
+    return pt__json_bool(&c->json, out);
 }
 
 static int
 nullable_string(cursor *c, int keep, const char **out)
 {
-    int n = null_here(c);
+    int n = pt__json_null(&c->json);
     *out = NULL;
     if (n)
         return n < 0 ? -1 : 0;
@@ -379,20 +175,14 @@ grow_slots(pt__record_reader *rd, size_t need)
 static int
 string_list(cursor *c, int keep, size_t *first, size_t *count)
 {
-    int n = null_here(c);
+    int more = pt__json_null(&c->json);
 
     *first = c->nslots;
     *count = 0;
-    if (n)
-        return n < 0 ? -1 : 0;
-    if (expect(c, '['))
-        return -1;
-    skip_ws(c);
-    if (c->p < c->end && *c->p == ']') {
-        c->p++;
-        return 0;
-    }
-    for (;;) {
+    if (more)
+        return more < 0 ? -1 : 0;
+    more = pt__json_open(&c->json, '[', ']');
+    while (more > 0) {
         const char *s = NULL;
         if (string(c, keep, &s))
             return -1;
@@ -403,67 +193,9 @@ string_list(cursor *c, int keep, size_t *first, size_t *count)
             c->rd->slots[c->nslots++] = s;
         }
         (*count)++;
-        skip_ws(c);
-        if (c->p >= c->end)
-            return -1;
-        if (*c->p == ']') {
-            c->p++;
-            return 0;
-        }
-        if (*c->p++ != ',')
-            return -1;
+        more = pt__json_next(&c->json, ']');
     }
-}
-
-/* A value of an attribute this reader does not know: a string, a JSON
- * number, true, false or null (a nested value is declined). */
-static int
-skip_unknown(cursor *c)
-{
-    const char *s;
-    skip_ws(c);
-    if (c->p >= c->end)
-        return -1;
-    switch (*c->p) {
-    case '"':
-        return string(c, 0, &s);
-    case 't':
-        return literal(c, "true", 4) || !at_delimiter(c) ? -1 : 0;
-    case 'f':
-        return literal(c, "false", 5) || !at_delimiter(c) ? -1 : 0;
-    case 'n':
-        return literal(c, "null", 4) || !at_delimiter(c) ? -1 : 0;
-    default:
-        break;
-    }
-    /* -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
-    if (*c->p == '-')
-        c->p++;
-    if (c->p < c->end && *c->p == '0') {
-        c->p++;
-    } else {
-        if (c->p >= c->end || *c->p < '1' || *c->p > '9')
-            return -1;
-        while (c->p < c->end && *c->p >= '0' && *c->p <= '9')
-            c->p++;
-    }
-    if (c->p < c->end && *c->p == '.') {
-        c->p++;
-        if (c->p >= c->end || *c->p < '0' || *c->p > '9')
-            return -1;
-        while (c->p < c->end && *c->p >= '0' && *c->p <= '9')
-            c->p++;
-    }
-    if (c->p < c->end && (*c->p == 'e' || *c->p == 'E')) {
-        c->p++;
-        if (c->p < c->end && (*c->p == '+' || *c->p == '-'))
-            c->p++;
-        if (c->p >= c->end || *c->p < '0' || *c->p > '9')
-            return -1;
-        while (c->p < c->end && *c->p >= '0' && *c->p <= '9')
-            c->p++;
-    }
-    return at_delimiter(c) ? 0 : -1;
+    return more;
 }
 
 typedef struct lists {
@@ -507,7 +239,9 @@ value(cursor *c, enum pt__record_field f, unsigned int fields, pt_record *r,
     case PT__F_FILENAMES:
         return string_list(c, keep, &l->first[2], &l->count[2]);
     default:
-        return skip_unknown(c);
+        /* an attribute this reader does not know: a nested value is
+         * declined */
+        return pt__json_skip_scalar(&c->json);
     }
 }
 
@@ -562,19 +296,37 @@ static const struct {
 };
 #undef Q
 
-/* The key at c->p when it is one of the next few in privtrack's order
- * (absent attributes are skipped): one memcmp instead of a scan. */
+/* The key at the cursor when it is one of the next few in privtrack's
+ * order (absent attributes are skipped): one memcmp instead of a scan. */
 static enum pt__record_field
-expected_key(cursor *c, int next)
+expected_key(pt__json_cursor *j, int next)
 {
     for (int f = next; f < PT__F__COUNT && f < next + 4; f++) {
-        if ((size_t)(c->end - c->p) >= quoted[f].len &&
-            memcmp(c->p, quoted[f].text, quoted[f].len) == 0) {
-            c->p += quoted[f].len;
+        if ((size_t)(j->end - j->p) >= quoted[f].len &&
+            memcmp(j->p, quoted[f].text, quoted[f].len) == 0) {
+            j->p += quoted[f].len;
             return (enum pt__record_field)f;
         }
     }
     return PT__F__COUNT;
+}
+
+/* The attribute of the key at the cursor (PT__F_UNKNOWN for one this
+ * reader does not know); -1 to decline a key that is empty or has an
+ * escape. */
+static int
+key(pt__json_cursor *j, int next, enum pt__record_field *f)
+{
+    const char *text;
+    size_t n;
+
+    pt__json_skip_space(j);
+    if ((*f = expected_key(j, next)) != PT__F__COUNT)
+        return 0;
+    if (pt__json_string(j, &text, &n) != PT__JSON_PLAIN || n == 0)
+        return -1;
+    *f = field_of(text, n);
+    return 0;
 }
 
 static int
@@ -582,50 +334,28 @@ object(cursor *c, unsigned int fields, pt_record *r, lists *l)
 {
     unsigned int seen = 0;
     int next = 0;
+    /* "{}" is declined: a record has a date */
+    int more = pt__json_open(&c->json, '{', '}') > 0 ? 1 : -1;
 
-    if (expect(c, '{'))
-        return -1;
-    for (;;) {
-        const char *key;
+    while (more > 0) {
         enum pt__record_field f;
         int rc;
 
-        skip_ws(c);
-        if (c->p >= c->end || *c->p != '"')
-            return -1; /* also "{}" and a trailing comma */
-        f = expected_key(c, next);
-        if (f == PT__F__COUNT) {
-            key = ++c->p;
-            while (c->p < c->end && *c->p != '"' && *c->p != '\\' &&
-                   (unsigned char)*c->p >= 0x20)
-                c->p++;
-            if (c->p >= c->end || *c->p != '"' || c->p == key)
-                return -1;
-            f = field_of(key, (size_t)(c->p - key));
-            c->p++;
-        }
+        if (key(&c->json, next, &f))
+            return -1;
         if (f != PT__F_UNKNOWN) {
             next = (int)f + 1;
             if (seen & (1u << f))
                 return -1; /* the first one wins in cJSON's reader */
             seen |= 1u << f;
         }
-        if (expect(c, ':'))
+        if (!pt__json_take(&c->json, ':'))
             return -1;
         if ((rc = value(c, f, fields, r, l)) != 0)
             return rc;
-        skip_ws(c);
-        if (c->p >= c->end)
-            return -1;
-        if (*c->p == '}') {
-            c->p++;
-            break;
-        }
-        if (*c->p++ != ',')
-            return -1;
+        more = pt__json_next(&c->json, '}');
     }
-    skip_ws(c);
-    if (c->p != c->end || !r->date || !r->timestamp)
+    if (more < 0 || !pt__json_at_end(&c->json) || !r->date || !r->timestamp)
         return -1;
     return 0;
 }
@@ -652,8 +382,7 @@ pt__record_read_fast(pt__record_reader *rd, const char *json, size_t len,
     }
     memset(r, 0, sizeof(*r));
     memset(&l, 0, sizeof(l));
-    c.p = json;
-    c.end = json + len;
+    pt__json_init(&c.json, json, len);
     c.out = rd->scratch;
     c.rd = rd;
     c.nslots = 0;
