@@ -188,6 +188,23 @@ next_random(uint32_t *x)
     return *x;
 }
 
+/* Record `i` of DAY (session "<i>-x") with one title: `n` times the
+ * letter of `i`, written into `title` (room for n + 1 bytes). */
+static void
+put_titled(pt_storage *s, int i, char *title, size_t n)
+{
+    rec_buf r;
+    size_t written;
+    const char *titles[1] = {title};
+    char sid[32];
+    memset(title, 'a' + i % 26, n);
+    title[n] = '\0';
+    snprintf(sid, sizeof(sid), "%d-x", i);
+    make_rec(&r, DAY, i, 0, sid, 0);
+    r.r.titles = titles;
+    assert_int_equal(put(s, &r, 1, 0, &written), PT_OK);
+}
+
 /* Lines of every length across many 256 KiB blocks, with blank, corrupt
  * and torn lines: backwards reads exactly the forward lines, reversed. */
 static void
@@ -201,18 +218,10 @@ test_backwards_equals_forwards_reversed(void **state)
 
     assert_non_null(title);
     for (int i = 0; i < 3000; i++) {
-        rec_buf r;
-        size_t written, n = next_random(&x) % 600;
-        const char *titles[1] = {title};
-        char sid[32];
+        size_t n = next_random(&x) % 600;
         if (i % 500 == 7)
             n = 60000 + next_random(&x) % 5000; /* spans blocks */
-        memset(title, 'a' + i % 26, n);
-        title[n] = '\0';
-        snprintf(sid, sizeof(sid), "%d-x", i);
-        make_rec(&r, DAY, i, 0, sid, 0);
-        r.r.titles = titles;
-        assert_int_equal(put(s, &r, 1, 0, &written), PT_OK);
+        put_titled(s, i, title, n);
         if (i % 700 == 3)
             append_raw(f, DAY, "\n\n{\"not\": a record}\n", 20);
     }
@@ -361,16 +370,7 @@ test_split_equals_one_scan(void **state)
 
     memset(parts, 0, sizeof(parts));
     for (int i = 0; i < 2000; i++) {
-        rec_buf r;
-        size_t written, n = next_random(&x) % 600;
-        const char *titles[1] = {title};
-        char sid[32];
-        memset(title, 'a' + i % 26, n);
-        title[n] = '\0';
-        snprintf(sid, sizeof(sid), "%d-x", i);
-        make_rec(&r, DAY, i, 0, sid, 0);
-        r.r.titles = titles;
-        assert_int_equal(put(s, &r, 1, 0, &written), PT_OK);
+        put_titled(s, i, title, next_random(&x) % 600);
         if (i == 1900)
             append_raw(f, DAY, "{\"not\": a record}\n", 19);
     }
