@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "keys_race.h"
+#include "policy_fixture.h"
 
 #define WRAP_HEX                                                               \
     "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
@@ -42,16 +43,12 @@ at(const char *iso)
 static pt_policy *
 policy_for(char *name, size_t size)
 {
-    char text[1024];
-    pt_policy *p = NULL;
     snprintf(name, size, "keys-%d-%d", (int)getpid(), ++table_seq);
-    snprintf(text, sizeof(text),
-             "[storage]\nbackend = dynamodb\ntable = %s\nregion = eu-west-3\n"
-             "endpoint = %s\n[ip]\nrotate = daily\n",
-             name, endpoint);
-    if (pt_policy_load_buffer(&p, text, strlen(text), "keys.ini") != PT_OK)
-        fail_msg("policy: %s", pt_last_error());
-    return p;
+    return pt_test_policy(
+        "keys.ini",
+        "[storage]\nbackend = dynamodb\ntable = %s\nregion = eu-west-3\n"
+        "endpoint = %s\n[ip]\nrotate = daily\n",
+        name, endpoint);
 }
 
 static pt__keys *

@@ -19,6 +19,7 @@
 #include "pipeline/pipeline.h"
 #include "down_backend.h"
 #include "test_tmpdir.h"
+#include "policy_fixture.h"
 
 #include <time.h>
 
@@ -385,27 +386,21 @@ static pt_tracker *
 replay_tracker(const char *backend, const char *table, const char *dir,
                int synchronous)
 {
-    char text[1024], spool[600];
-    pt_policy *p = NULL;
-    pt_tracker *t = NULL;
+    char spool[600];
     pt_tracker_options o = PT_TRACKER_OPTIONS_INIT;
 
-    snprintf(text, sizeof(text),
-             "[storage]\nbackend = %s\ntable = %s\ncreate_table = true\n"
-             "region = eu-west-3\nendpoint = %s\n[retention]\nttl_days = "
-             "30\n",
-             backend, table, getenv("PT_TEST_DYNAMODB_ENDPOINT"));
-    if (pt_policy_load_buffer(&p, text, strlen(text), "replay.ini") != PT_OK)
-        fail_msg("policy: %s", pt_last_error());
     snprintf(spool, sizeof(spool), "%s/spool", dir);
     o.storage_path = dir;
     o.spool_dir = spool;
     o.synchronous = synchronous;
     o.block_us = 10000000; /* never drop */
-    if (pt_tracker_open(&t, p, &o) != PT_OK)
-        fail_msg("open: %s", pt_last_error());
-    pt_policy_free(p);
-    return t;
+    return pt_test_tracker(
+        pt_test_policy("replay.ini",
+                       "[storage]\nbackend = %s\ntable = %s\n"
+                       "create_table = true\nregion = eu-west-3\n"
+                       "endpoint = %s\n[retention]\nttl_days = 30\n",
+                       backend, table, getenv("PT_TEST_DYNAMODB_ENDPOINT")),
+        &o);
 }
 
 /* The spool's segment files (names only), copied to `to` (NULL: only

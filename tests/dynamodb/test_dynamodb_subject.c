@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "privtrack.h"
+#include "../policy_fixture.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -40,33 +41,23 @@ static int table_seq;
 static pt_policy *
 load_policy(const char *table, const char *ip_lines)
 {
-    char text[1024];
-    pt_policy *p = NULL;
-
-    snprintf(text, sizeof(text),
-             "[storage]\nbackend = dynamodb\ntable = %s\ncreate_table = "
-             "true\nendpoint = %s\n[ip]\n%s\n[retention]\nttl_days = 30\n",
-             table, getenv("PT_TEST_DYNAMODB_ENDPOINT"), ip_lines);
-    if (pt_policy_load_buffer(&p, text, strlen(text), "ddb.ini") != PT_OK)
-        fail_msg("policy: %s", pt_last_error());
-    return p;
+    return pt_test_policy(
+        "ddb.ini",
+        "[storage]\nbackend = dynamodb\ntable = %s\ncreate_table = true\n"
+        "endpoint = %s\n[ip]\n%s\n[retention]\nttl_days = 30\n",
+        table, getenv("PT_TEST_DYNAMODB_ENDPOINT"), ip_lines);
 }
 
 static pt_tracker *
 open_tracker(const char *table, const char *ip_lines)
 {
     char store[64];
-    pt_policy *p = load_policy(table, ip_lines);
-    pt_tracker *t = NULL;
     pt_tracker_options o = PT_TRACKER_OPTIONS_INIT;
     /* the spool and a hash key of the test's own */
     snprintf(store, sizeof(store), "/tmp/pt-ddb-subject-%d", (int)getpid());
     o.storage_path = store;
     o.synchronous = 1;
-    if (pt_tracker_open(&t, p, &o) != PT_OK)
-        fail_msg("open: %s", pt_last_error());
-    pt_policy_free(p);
-    return t;
+    return pt_test_tracker(load_policy(table, ip_lines), &o);
 }
 
 static void

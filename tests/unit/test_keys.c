@@ -28,6 +28,7 @@
 #include "policy/policy_internal.h"
 #include "keys_race.h"
 #include "test_tmpdir.h"
+#include "policy_fixture.h"
 
 #define WRAP_HEX                                                               \
     "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
@@ -65,14 +66,9 @@ at(const char *iso)
 static pt_policy *
 policy_with(const char *extra)
 {
-    char text[2048];
-    pt_policy *p = NULL;
-    snprintf(text, sizeof(text),
-             "[storage]\npath = %s\n[ip]\nrotate = daily\n%s", dir,
-             extra ? extra : "");
-    if (pt_policy_load_buffer(&p, text, strlen(text), "keys.ini") != PT_OK)
-        fail_msg("policy: %s", pt_last_error());
-    return p;
+    return pt_test_policy("keys.ini",
+                          "[storage]\npath = %s\n[ip]\nrotate = daily\n%s", dir,
+                          extra ? extra : "");
 }
 
 static pt__keys *

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "policy/policy_internal.h"
+#include "policy_fixture.h"
 #include "record/record.h"
 
 /* 2025-01-15T14:30:00.123456Z */
@@ -25,10 +26,7 @@
 static pt_policy *
 load(const char *text)
 {
-    pt_policy *p = NULL;
-    if (pt_policy_load_buffer(&p, text, strlen(text), "t.ini") != PT_OK)
-        fail_msg("%s", pt_last_error());
-    return p;
+    return pt_test_policy("t.ini", "%s", text);
 }
 
 static void

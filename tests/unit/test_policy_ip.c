@@ -19,14 +19,12 @@
 #include <unistd.h>
 
 #include "policy/policy_internal.h"
+#include "policy_fixture.h"
 
 static pt_policy *
 load(const char *text)
 {
-    pt_policy *p = NULL;
-    if (pt_policy_load_buffer(&p, text, strlen(text), "t.ini") != PT_OK)
-        fail_msg("%s", pt_last_error());
-    return p;
+    return pt_test_policy("t.ini", "%s", text);
 }
 
 /* Parse, then format: "" when it does not parse. */

@@ -17,6 +17,7 @@
 
 #include "privtrack.h"
 #include "test_tmpdir.h"
+#include "policy_fixture.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -68,21 +69,12 @@ teardown(void **state)
 static pt_tracker *
 open_tracker(const fixture *f)
 {
-    char text[512];
-    pt_policy *p = NULL;
-    pt_tracker *t = NULL;
-    pt_tracker_options o = PT_TRACKER_OPTIONS_INIT;
-    snprintf(text, sizeof(text),
-             "[storage]\npath = %s\nfsync = never\n[ip]\nmode = keep\n"
-             "[retention]\nttl_days = 30\n",
-             f->store);
-    if (pt_policy_load_buffer(&p, text, strlen(text), "stress.ini") != PT_OK)
-        fail_msg("policy: %s", pt_last_error());
-    o.synchronous = 1;
-    if (pt_tracker_open(&t, p, &o) != PT_OK)
-        fail_msg("open: %s", pt_last_error());
-    pt_policy_free(p);
-    return t;
+    return pt_test_tracker(
+        pt_test_policy("stress.ini",
+                       "[storage]\npath = %s\nfsync = never\n"
+                       "[ip]\nmode = keep\n[retention]\nttl_days = 30\n",
+                       f->store),
+        NULL);
 }
 
 static void

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "test_tmpdir.h"
+#include "policy_fixture.h"
 
 /* ---- helpers --------------------------------------------------------------
  */
@@ -65,19 +66,14 @@ static pt_policy *
 make_policy(const char *backend, const char *path, int dry_run,
             const char *audit_output)
 {
-    char text[1024];
-    pt_policy *p = NULL;
-    snprintf(text, sizeof(text),
-             "[policy]\nname = test\ndry_run = %s\n"
-             "[storage]\nbackend = %s\npath = %s\n"
-             "[ip]\nmode = %s\n"
-             "[optout]\nhonor_dnt = true\nhonor_gpc = true\n"
-             "[audit]\noutput = %s\n",
-             dry_run ? "true" : "false", backend, path, ip_mode,
-             audit_output ? audit_output : "-");
-    if (pt_policy_load_buffer(&p, text, strlen(text), "test.ini") != PT_OK)
-        fail_msg("policy: %s", pt_last_error());
-    return p;
+    return pt_test_policy("test.ini",
+                          "[policy]\nname = test\ndry_run = %s\n"
+                          "[storage]\nbackend = %s\npath = %s\n"
+                          "[ip]\nmode = %s\n"
+                          "[optout]\nhonor_dnt = true\nhonor_gpc = true\n"
+                          "[audit]\noutput = %s\n",
+                          dry_run ? "true" : "false", backend, path, ip_mode,
+                          audit_output ? audit_output : "-");
 }
 
 static const pt_header dnt_header[] = {{"DNT", "1"}};

@@ -13,6 +13,7 @@
 
 #include "privtrack.h"
 #include "test_tmpdir.h"
+#include "policy_fixture.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -67,24 +68,16 @@ static const struct {
 static pt_tracker *
 open_tracker(fixture *f)
 {
-    char text[1024];
-    pt_policy *p = NULL;
-    pt_tracker *t = NULL;
-    pt_tracker_options o = PT_TRACKER_OPTIONS_INIT;
-
-    snprintf(text, sizeof(text),
-             "[storage]\npath = %s\nfsync = never\n"
-             "[ip]\nmode = keep\n"
-             "[retention]\nttl_days = 120\nclient_ip_days = 90\n"
-             "user_agent_days = 7\nlinks_days = 30\ntitles_days = 60\n"
-             "[fields]\nuser_agent = keep\nlinks = keep\n",
-             f->store);
-    if (pt_policy_load_buffer(&p, text, strlen(text), "ret.ini") != PT_OK)
-        fail_msg("policy: %s", pt_last_error());
-    o.synchronous = 1;
-    assert_int_equal(pt_tracker_open(&t, p, &o), PT_OK);
-    pt_policy_free(p);
-    return t;
+    return pt_test_tracker(
+        pt_test_policy("ret.ini",
+                       "[storage]\npath = %s\nfsync = never\n"
+                       "[ip]\nmode = keep\n"
+                       "[retention]\nttl_days = 120\nclient_ip_days = 90\n"
+                       "user_agent_days = 7\nlinks_days = 30\n"
+                       "titles_days = 60\n"
+                       "[fields]\nuser_agent = keep\nlinks = keep\n",
+                       f->store),
+        NULL);
 }
 
 /* One visit per day, 1 hour past a whole number of days ago: a field of

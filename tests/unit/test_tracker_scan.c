@@ -12,6 +12,7 @@
 
 #include "privtrack.h"
 #include "test_tmpdir.h"
+#include "policy_fixture.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,16 +46,11 @@ teardown(void **state)
 static pt_policy *
 make_policy(const char *backend, const char *path, int dry_run)
 {
-    char text[512];
-    pt_policy *p = NULL;
-    snprintf(text, sizeof(text),
-             "[policy]\nname = scan\ndry_run = %s\n"
-             "[storage]\nbackend = %s\npath = %s\n"
-             "[ip]\nmode = truncate\n[retention]\nttl_days = 0\n",
-             dry_run ? "true" : "false", backend, path);
-    if (pt_policy_load_buffer(&p, text, strlen(text), "scan.ini") != PT_OK)
-        fail_msg("policy: %s", pt_last_error());
-    return p;
+    return pt_test_policy("scan.ini",
+                          "[policy]\nname = scan\ndry_run = %s\n"
+                          "[storage]\nbackend = %s\npath = %s\n"
+                          "[ip]\nmode = truncate\n[retention]\nttl_days = 0\n",
+                          dry_run ? "true" : "false", backend, path);
 }
 
 /* Session ids in the order the callback saw them. */
