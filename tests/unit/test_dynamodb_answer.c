@@ -63,66 +63,70 @@ test_page(void **state)
     }
 }
 
+typedef long (*unprocessed_fn)(const char *body, size_t len, const char *table,
+                               const char *const *timestamps, size_t n,
+                               unsigned char *left);
+
+static const char *const batch[] = {"t1", "t2", "t3"};
+
+/* `fn` on `answer` for the batch t1, t2, t3 of TABLE: one left, the one at
+ * `left_at`; then on `broken`, not JSON: -1, and `left` is not touched. */
+static void
+check_unprocessed(unprocessed_fn fn, const char *answer, size_t left_at,
+                  const char *broken)
+{
+    unsigned char left[3];
+    assert_int_equal(fn(answer, strlen(answer), TABLE, batch, 3, left), 1);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(left[i], i == left_at);
+    memset(left, 5, sizeof(left));
+    assert_int_equal(fn(broken, strlen(broken), TABLE, batch, 3, left), -1);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(left[i], 5);
+}
+
 static void
 test_unprocessed_puts(void **state)
 {
-    static const char *const ts[] = {"t1", "t2", "t3"};
     unsigned char left[3];
-    const char *answer =
+    (void)state;
+    /* Only t2 is left: listed twice it is still one write; t9 is not in
+     * the batch; a DeleteRequest and another table do not count. */
+    check_unprocessed(
+        pt__ddb_unprocessed_puts,
         "{\"UnprocessedItems\":{\"" TABLE "\":["
         "{\"PutRequest\":{\"Item\":{\"timestamp\":{\"S\":\"t2\"}}}},"
         "{\"PutRequest\":{\"Item\":{\"timestamp\":{\"S\":\"t2\"}}}},"
         "{\"PutRequest\":{\"Item\":{\"timestamp\":{\"S\":\"t9\"}}}},"
         "{\"DeleteRequest\":{\"Key\":{\"timestamp\":{\"S\":\"t3\"}}}}],"
         "\"other\":[{\"PutRequest\":{\"Item\":{\"timestamp\":{\"S\":\"t1\"}}}}"
-        "]}}";
-    (void)state;
-    /* Only t2 is left: listed twice it is still one write; t9 is not in
-     * the batch; a DeleteRequest and another table do not count. */
-    assert_int_equal(
-        pt__ddb_unprocessed_puts(answer, strlen(answer), TABLE, ts, 3, left),
-        1);
-    assert_int_equal(left[0], 0);
-    assert_int_equal(left[1], 1);
-    assert_int_equal(left[2], 0);
+        "]}}",
+        1, "{\"Unpro");
     /* Nothing left. */
+    memset(left, 5, sizeof(left));
     assert_int_equal(pt__ddb_unprocessed_puts("{\"UnprocessedItems\":{}}", 23,
-                                              TABLE, ts, 3, left),
+                                              TABLE, batch, 3, left),
                      0);
     assert_int_equal(left[1], 0);
-    /* Not JSON: -1, and `left` is not touched. */
-    memset(left, 5, sizeof(left));
-    assert_int_equal(
-        pt__ddb_unprocessed_puts("{\"Unpro", 7, TABLE, ts, 3, left), -1);
-    assert_int_equal(left[0], 5);
-    assert_int_equal(pt__ddb_unprocessed_puts(NULL, 0, TABLE, ts, 3, left), -1);
+    assert_int_equal(pt__ddb_unprocessed_puts(NULL, 0, TABLE, batch, 3, left),
+                     -1);
 }
 
 static void
 test_unprocessed_deletes(void **state)
 {
-    static const char *const ts[] = {"t1", "t2", "t3"};
-    unsigned char left[3];
-    const char *answer =
+    (void)state;
+    /* Only t3 is left (deleted: t1, t2); t9 is not in the batch; a
+     * PutRequest and another table do not count. */
+    check_unprocessed(
+        pt__ddb_unprocessed_deletes,
         "{\"UnprocessedItems\":{\"" TABLE "\":["
         "{\"DeleteRequest\":{\"Key\":{\"timestamp\":{\"S\":\"t3\"}}}},"
         "{\"DeleteRequest\":{\"Key\":{\"timestamp\":{\"S\":\"t9\"}}}},"
         "{\"PutRequest\":{\"Item\":{\"timestamp\":{\"S\":\"t1\"}}}}],"
         "\"other\":[{\"DeleteRequest\":{\"Key\":{\"timestamp\":{\"S\":"
-        "\"t2\"}}}}]}}";
-    (void)state;
-    /* Only t3 is left (deleted: t1, t2); t9 is not in the batch; a
-     * PutRequest and another table do not count. */
-    assert_int_equal(
-        pt__ddb_unprocessed_deletes(answer, strlen(answer), TABLE, ts, 3, left),
-        1);
-    assert_int_equal(left[0], 0);
-    assert_int_equal(left[1], 0);
-    assert_int_equal(left[2], 1);
-    memset(left, 5, sizeof(left));
-    assert_int_equal(pt__ddb_unprocessed_deletes("[1", 2, TABLE, ts, 3, left),
-                     -1);
-    assert_int_equal(left[2], 5);
+        "\"t2\"}}}}]}}",
+        2, "[1");
 }
 
 static void
