@@ -66,6 +66,17 @@ new_table(char *table, size_t size)
     snprintf(table, size, "pt-subject-%d-%d", (int)getpid(), ++table_seq);
 }
 
+/* A tracker on a new table (its name into `table`), storage created. */
+static pt_tracker *
+tracker_on_new_table(char *table, size_t size, const char *ip_lines)
+{
+    pt_tracker *t;
+    new_table(table, size);
+    t = open_tracker(table, ip_lines);
+    assert_int_equal(pt_tracker_init_storage(t), PT_OK);
+    return t;
+}
+
 /* `per` visits per date and address; the person's session ids kept. */
 static size_t
 record(pt_tracker *t, int per, char (*mine)[24])
@@ -175,9 +186,7 @@ check_mode(const char *ip_lines, int shared)
     size_t n;
     dump before, after;
 
-    new_table(table, sizeof(table));
-    t = open_tracker(table, ip_lines);
-    assert_int_equal(pt_tracker_init_storage(t), PT_OK);
+    t = tracker_on_new_table(table, sizeof(table), ip_lines);
     n = record(t, 2, mine);
     o.ip = SUBJECT;
     assert_int_equal(pt_tracker_subject_find(t, &o, &r), PT_OK);
@@ -287,9 +296,7 @@ test_rewrite_filter(void **state)
     size_t n;
 
     (void)state;
-    new_table(table, sizeof(table));
-    t = open_tracker(table, "mode = keep");
-    assert_int_equal(pt_tracker_init_storage(t), PT_OK);
+    t = tracker_on_new_table(table, sizeof(table), "mode = keep");
     n = record(t, 2, NULL);
     assert_int_equal(pt_tracker_close(t, 5000), PT_OK);
     assert_non_null(m);
@@ -335,9 +342,7 @@ test_erase_sees_records_without_address(void **state)
     dump before, after;
 
     (void)state;
-    new_table(table, sizeof(table));
-    t = open_tracker(table, "mode = drop");
-    assert_int_equal(pt_tracker_init_storage(t), PT_OK);
+    t = tracker_on_new_table(table, sizeof(table), "mode = drop");
     dropped = 3 * record(t, 1, NULL); /* 3 addresses a visit round */
     assert_int_equal(pt_tracker_close(t, 5000), PT_OK);
     t = open_tracker(table, "mode = keep");
@@ -380,9 +385,7 @@ test_killed_erase_resumes(void **state)
     dump others;
 
     (void)state;
-    new_table(table, sizeof(table));
-    t = open_tracker(table, "mode = keep");
-    assert_int_equal(pt_tracker_init_storage(t), PT_OK);
+    t = tracker_on_new_table(table, sizeof(table), "mode = keep");
     n = record(t, 150, NULL);
     others = read_all(t, NULL, 0);
     assert_int_equal(others.n, 3 * n);
