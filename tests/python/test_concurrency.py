@@ -71,6 +71,9 @@ def test_library_is_loaded_with_cdll_not_pydll():
     # CDLL releases the GIL around every foreign call; PyDLL would not.
     assert type(_native.lib) is ctypes.CDLL
     assert not _native.lib._func_flags_ & ctypes._FUNCFLAG_PYTHONAPI
+    # track()'s own prototype of pt_track_packed (CFUNCTYPE) too.
+    from privtrack.tracker import _pt_track_packed
+    assert not _pt_track_packed._flags_ & ctypes._FUNCFLAG_PYTHONAPI
 
 
 @pytest.fixture
