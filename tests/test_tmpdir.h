@@ -53,4 +53,40 @@ pt_test_rmtree(const char *path)
     return rmdir(path) != 0 ? -1 : rc;
 }
 
+/** The directories of a test that works in a temporary tree: `root`, a
+ *  new directory, and `store`, "<root>/store", which the store creates
+ *  when it is first used.  A fixture that uses pt_test_dirs_teardown()
+ *  puts it first. */
+typedef struct pt_test_dirs {
+    char root[256];
+    char store[300];
+} pt_test_dirs;
+
+/** A zeroed fixture of `size` bytes starting with a pt_test_dirs, its
+ *  root made under $TMPDIR (`prefix` names it); NULL when either fails. */
+static inline void *
+pt_test_dirs_fixture(size_t size, const char *prefix)
+{
+    pt_test_dirs *d = calloc(1, size);
+    if (!d)
+        return NULL;
+    if (pt_test_mkdtemp(d->root, sizeof(d->root), prefix) != 0) {
+        free(d);
+        return NULL;
+    }
+    snprintf(d->store, sizeof(d->store), "%s/store", d->root);
+    return d;
+}
+
+/** The cmocka teardown of a pt_test_dirs_fixture(): its tree removed, the
+ *  fixture freed; -1 when the tree could not be removed. */
+static inline int
+pt_test_dirs_teardown(void **state)
+{
+    pt_test_dirs *d = *state;
+    int rc = pt_test_rmtree(d->root);
+    free(d);
+    return rc == 0 ? 0 : -1;
+}
+
 #endif

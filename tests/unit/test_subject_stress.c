@@ -34,35 +34,25 @@
 #define SUBJECT        "203.0.113.7"
 
 typedef struct fixture {
-    char root[256];
-    char store[300];
+    pt_test_dirs dirs; /* first: pt_test_dirs_teardown() */
     char date[11];
     char day_file[400];
 } fixture;
+_Static_assert(offsetof(fixture, dirs) == 0, "pt_test_dirs_teardown()");
 
 static int
 setup(void **state)
 {
-    fixture *f = calloc(1, sizeof(*f));
+    fixture *f = pt_test_dirs_fixture(sizeof(*f), "pt-subject-stress");
     time_t now = time(NULL);
     struct tm tm;
-    if (pt_test_mkdtemp(f->root, sizeof(f->root), "pt-subject-stress") != 0)
+    if (!f)
         return -1;
-    snprintf(f->store, sizeof(f->store), "%s/store", f->root);
     gmtime_r(&now, &tm);
     strftime(f->date, sizeof(f->date), "%Y-%m-%d", &tm);
-    snprintf(f->day_file, sizeof(f->day_file), "%s/%s.jsonl", f->store,
+    snprintf(f->day_file, sizeof(f->day_file), "%s/%s.jsonl", f->dirs.store,
              f->date);
     *state = f;
-    return 0;
-}
-
-static int
-teardown(void **state)
-{
-    fixture *f = *state;
-    pt_test_rmtree(f->root);
-    free(f);
     return 0;
 }
 
@@ -73,7 +63,7 @@ open_tracker(const fixture *f)
         pt_test_policy("stress.ini",
                        "[storage]\npath = %s\nfsync = never\n"
                        "[ip]\nmode = keep\n[retention]\nttl_days = 30\n",
-                       f->store),
+                       f->dirs.store),
         NULL);
 }
 
@@ -209,7 +199,7 @@ write_file(const char *path, const char *data, size_t len)
 static int
 temporaries(const fixture *f)
 {
-    DIR *d = opendir(f->store);
+    DIR *d = opendir(f->dirs.store);
     struct dirent *e;
     int n = 0;
     while ((e = readdir(d)) != NULL)
@@ -221,7 +211,7 @@ temporaries(const fixture *f)
 static void
 remove_temporaries(const fixture *f)
 {
-    DIR *d = opendir(f->store);
+    DIR *d = opendir(f->dirs.store);
     struct dirent *e;
     while ((e = readdir(d)) != NULL)
         if (strstr(e->d_name, ".rewrite-"))
@@ -348,7 +338,7 @@ test_sigkill_mid_erase(void **state)
 int
 main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, pt_test_dirs_teardown)
     const struct CMUnitTest tests[] = {
         T(test_erase_while_writing),
         T(test_sigkill_mid_erase),

@@ -32,31 +32,20 @@
  */
 
 typedef struct fixture {
-    char root[256];
-    char store[300];
+    pt_test_dirs dirs; /* first: pt_test_dirs_teardown() */
     char spool[300];
 } fixture;
+_Static_assert(offsetof(fixture, dirs) == 0, "pt_test_dirs_teardown()");
 
 static int
 setup(void **state)
 {
-    fixture *f = calloc(1, sizeof(*f));
-    if (pt_test_mkdtemp(f->root, sizeof(f->root), "pt-tracker") != 0)
+    fixture *f = pt_test_dirs_fixture(sizeof(*f), "pt-tracker");
+    if (!f)
         return -1;
-    snprintf(f->store, sizeof(f->store), "%s/store", f->root);
-    snprintf(f->spool, sizeof(f->spool), "%s/store/spool", f->root);
+    snprintf(f->spool, sizeof(f->spool), "%s/store/spool", f->dirs.root);
     mem_reset();
     *state = f;
-    return 0;
-}
-
-static int
-teardown(void **state)
-{
-    fixture *f = *state;
-    if (pt_test_rmtree(f->root) != 0)
-        return -1;
-    free(f);
     return 0;
 }
 
@@ -228,7 +217,7 @@ static void
 test_file_backend_counts_and_stores(void **state)
 {
     fixture *f = *state;
-    pt_policy *p = make_policy("file", f->store, 0, NULL);
+    pt_policy *p = make_policy("file", f->dirs.store, 0, NULL);
     pt_tracker *t;
     pt_counters c;
     pt_record_list *list = NULL;
@@ -267,7 +256,7 @@ test_file_backend_counts_and_stores(void **state)
     assert_int_equal(c.stored, 110);
     assert_int_equal(c.spooled, 0);
     assert_int_equal(c.failures, 0);
-    assert_int_equal(count_store_lines(f->store), 110);
+    assert_int_equal(count_store_lines(f->dirs.store), 110);
 
     today(date);
     assert_int_equal(pt_tracker_query(t, &list, date, 0), PT_OK);
@@ -315,7 +304,7 @@ static void
 test_track_packed_as_track(void **state)
 {
     fixture *f = *state;
-    pt_policy *p = make_policy("file", f->store, 0, NULL);
+    pt_policy *p = make_policy("file", f->dirs.store, 0, NULL);
     pt_packed_visit head = {.version = PT_PACKED_VISIT_VERSION,
                             .flags = PT_PACKED_VISIT_REMOTE_ADDR,
                             .header_count = 1,
@@ -424,7 +413,7 @@ test_read_only_creates_nothing(void **state)
     struct stat st;
 
     ip_mode = "hash"; /* a store would create its key */
-    p = make_policy("file", f->store, 0, NULL);
+    p = make_policy("file", f->dirs.store, 0, NULL);
     ip_mode = "truncate";
     o.read_only = 1;
     assert_int_equal(pt_tracker_open(&t, p, &o), PT_OK);
@@ -437,7 +426,7 @@ test_read_only_creates_nothing(void **state)
     assert_int_equal(pt_tracker_init_storage(t), PT_EUNSUPPORTED);
     assert_int_equal(pt_tracker_spool_replay(t, 100, NULL), PT_EUNSUPPORTED);
     assert_int_equal(pt_tracker_close(t, 1000), PT_OK);
-    assert_int_not_equal(stat(f->store, &st), 0);
+    assert_int_not_equal(stat(f->dirs.store, &st), 0);
     assert_int_equal(errno, ENOENT);
     pt_policy_free(p);
 }
@@ -456,7 +445,7 @@ test_dry_run_creates_nothing(void **state)
     /* Keyed hashing with no key yet: the store would create one; a
      * dry run uses an ephemeral key instead. */
     ip_mode = "hash";
-    p = make_policy("file", f->store, 1, NULL);
+    p = make_policy("file", f->dirs.store, 1, NULL);
     ip_mode = "truncate";
     o.audit = on_audit;
     o.audit_userdata = &a;
@@ -476,15 +465,15 @@ test_dry_run_creates_nothing(void **state)
     assert_int_equal(pt_tracker_query(t, &list, "2025-01-15", 0),
                      PT_EUNSUPPORTED);
     assert_int_equal(pt_tracker_close(t, 1000), PT_OK);
-    assert_int_not_equal(stat(f->store, &st), 0);
+    assert_int_not_equal(stat(f->dirs.store, &st), 0);
     assert_int_equal(errno, ENOENT);
 
     /* dry_run = 1 in the options overrides a policy that stores, and the
      * audit goes to [audit] output = <file>: that file, and only that. */
     char audit_path[400];
-    snprintf(audit_path, sizeof(audit_path), "%s/audit.jsonl", f->root);
+    snprintf(audit_path, sizeof(audit_path), "%s/audit.jsonl", f->dirs.root);
     pt_policy_free(p);
-    p = make_policy("file", f->store, 0, audit_path);
+    p = make_policy("file", f->dirs.store, 0, audit_path);
     o = (pt_tracker_options)PT_TRACKER_OPTIONS_INIT;
     o.dry_run = 1;
     assert_int_equal(pt_tracker_open(&t, p, &o), PT_OK);
@@ -493,7 +482,7 @@ test_dry_run_creates_nothing(void **state)
         assert_int_equal(pt_track(t, &v, NULL), PT_OK);
     }
     assert_int_equal(pt_tracker_close(t, 1000), PT_OK);
-    assert_int_not_equal(stat(f->store, &st), 0);
+    assert_int_not_equal(stat(f->dirs.store, &st), 0);
     assert_int_equal(stat(audit_path, &st), 0);
     assert_int_equal(st.st_mode & 0077, 0);
     FILE *fp = fopen(audit_path, "r");
@@ -523,9 +512,9 @@ test_dry_run_audit_file_safe(void **state)
     mode_t old;
 
     alarm(60); /* a FIFO that blocks fails the test instead of hanging */
-    snprintf(audit_path, sizeof(audit_path), "%s/audit.jsonl", f->root);
-    snprintf(victim, sizeof(victim), "%s/victim", f->root);
-    p = make_policy("file", f->store, 1, audit_path);
+    snprintf(audit_path, sizeof(audit_path), "%s/audit.jsonl", f->dirs.root);
+    snprintf(victim, sizeof(victim), "%s/victim", f->dirs.root);
+    p = make_policy("file", f->dirs.store, 1, audit_path);
     o.dry_run = 1;
 
     old = umask(022);
@@ -569,7 +558,7 @@ static void
 test_queue_full_drops_never_blocks(void **state)
 {
     fixture *f = *state;
-    pt_policy *p = make_policy("mem", f->store, 0, NULL);
+    pt_policy *p = make_policy("mem", f->dirs.store, 0, NULL);
     pt_tracker_options o = PT_TRACKER_OPTIONS_INIT;
     pt_tracker *t;
     pt_counters c;
@@ -622,7 +611,7 @@ static void
 test_default_queue_is_bounded(void **state)
 {
     fixture *f = *state;
-    pt_policy *p = make_policy("mem", f->store, 0, NULL);
+    pt_policy *p = make_policy("mem", f->dirs.store, 0, NULL);
     pt_tracker *t;
     pt_counters c;
 
@@ -651,7 +640,7 @@ static void
 test_deadlines_with_hanging_backend(void **state)
 {
     fixture *f = *state;
-    pt_policy *p = make_policy("mem", f->store, 0, NULL);
+    pt_policy *p = make_policy("mem", f->dirs.store, 0, NULL);
     pt_tracker_options o = PT_TRACKER_OPTIONS_INIT;
     pt_tracker *t;
     pt_spool_status st;
@@ -710,7 +699,7 @@ static void
 test_spool_on_failure_exactly_once_in_order(void **state)
 {
     fixture *f = *state;
-    pt_policy *p = make_policy("mem", f->store, 0, NULL);
+    pt_policy *p = make_policy("mem", f->dirs.store, 0, NULL);
     pt_tracker_options o = PT_TRACKER_OPTIONS_INIT;
     pt_tracker *t;
     pt_counters c;
@@ -773,7 +762,7 @@ static void
 test_failed_put_and_spool_resend_as_replay(void **state)
 {
     fixture *f = *state;
-    pt_policy *p = make_policy("mem", f->store, 0, NULL);
+    pt_policy *p = make_policy("mem", f->dirs.store, 0, NULL);
     pt_tracker_options o = PT_TRACKER_OPTIONS_INIT;
     pt_tracker *t;
     struct rlimit saved, tiny;
@@ -822,7 +811,7 @@ static void
 test_status_and_explicit_replay(void **state)
 {
     fixture *f = *state;
-    pt_policy *p = make_policy("mem", f->store, 0, NULL);
+    pt_policy *p = make_policy("mem", f->dirs.store, 0, NULL);
     pt_tracker_options o = PT_TRACKER_OPTIONS_INIT;
     pt_tracker *t;
     pt_spool_status st;
@@ -861,7 +850,7 @@ static void
 test_long_replay_reports_progress(void **state)
 {
     fixture *f = *state;
-    pt_policy *p = make_policy("mem", f->store, 0, NULL);
+    pt_policy *p = make_policy("mem", f->dirs.store, 0, NULL);
     pt_tracker_options o = PT_TRACKER_OPTIONS_INIT;
     pt_tracker *t;
     uint64_t replayed = 0;
@@ -894,7 +883,7 @@ static void
 test_synchronous_mode(void **state)
 {
     fixture *f = *state;
-    pt_policy *p = make_policy("file", f->store, 0, NULL);
+    pt_policy *p = make_policy("file", f->dirs.store, 0, NULL);
     pt_tracker_options o = PT_TRACKER_OPTIONS_INIT;
     pt_tracker *t;
     pt_counters c;
@@ -907,14 +896,14 @@ test_synchronous_mode(void **state)
         assert_int_equal(pt_tracker_counters(t, &c), PT_OK);
         assert_int_equal(c.stored, (uint64_t)i + 1);
     }
-    assert_int_equal(count_store_lines(f->store), 30);
+    assert_int_equal(count_store_lines(f->dirs.store), 30);
     assert_int_equal(pt_tracker_flush(t, 1000), PT_OK);
     assert_int_equal(pt_tracker_close(t, 1000), PT_OK);
     pt_policy_free(p);
 
     /* Synchronous with a failing backend: spooled, replayed by the next
      * synchronous tracker once the backend works. */
-    p = make_policy("mem", f->store, 0, NULL);
+    p = make_policy("mem", f->dirs.store, 0, NULL);
     mem_set_fail(0, 1);
     assert_int_equal(pt_tracker_open(&t, p, &o), PT_OK);
     for (int i = 0; i < 5; i++) {
@@ -964,7 +953,7 @@ static void
 check_file_size_limit(fixture *f, int synchronous)
 {
     enum { VISITS = 300 };
-    pt_policy *p = make_policy("file", f->store, 0, NULL);
+    pt_policy *p = make_policy("file", f->dirs.store, 0, NULL);
     pt_tracker *t;
     int status;
     uint64_t replayed = 0;
@@ -1016,7 +1005,7 @@ check_file_size_limit(fixture *f, int synchronous)
     assert_int_equal(pt_tracker_spool_replay(t, 30000, &replayed), PT_OK);
     assert_true(replayed > 0);
     assert_int_equal(pt_tracker_close(t, 5000), PT_OK);
-    assert_int_equal(count_store_lines(f->store), VISITS);
+    assert_int_equal(count_store_lines(f->dirs.store), VISITS);
     assert_int_equal(count_suffix(f->spool, ".log"), 0);
     pt_policy_free(p);
 }
@@ -1062,8 +1051,8 @@ static void
 test_fork_rule(void **state)
 {
     fixture *f = *state;
-    pt_policy *parents = make_policy("mem", f->store, 0, NULL);
-    pt_policy *p = make_policy("file", f->store, 0, NULL);
+    pt_policy *parents = make_policy("mem", f->dirs.store, 0, NULL);
+    pt_policy *p = make_policy("file", f->dirs.store, 0, NULL);
     pt_tracker *t;
     pt_counters c;
     int status;
@@ -1110,7 +1099,7 @@ test_fork_rule(void **state)
     mem_set_hang(0);
     assert_int_equal(pt_tracker_close(t, 5000), PT_OK);
     assert_int_equal(mem_count(), 11);
-    assert_int_equal(count_store_lines(f->store), 5); /* the child's */
+    assert_int_equal(count_store_lines(f->dirs.store), 5); /* the child's */
     pt_policy_free(parents);
     pt_policy_free(p);
 }
@@ -1153,7 +1142,7 @@ static void
 test_orphan_replayed_once_by_two_trackers(void **state)
 {
     fixture *f = *state;
-    pt_policy *p = make_policy("mem", f->store, 0, NULL);
+    pt_policy *p = make_policy("mem", f->dirs.store, 0, NULL);
     pt_tracker_options o = PT_TRACKER_OPTIONS_INIT;
     pt_tracker *t;
     enum { N = 400 };
@@ -1207,7 +1196,7 @@ main(void)
     pt_set_log(capture_log, NULL, PT_LOG_DEBUG);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names_and_arguments),
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, pt_test_dirs_teardown)
         T(test_file_backend_counts_and_stores),
         T(test_track_packed_as_track),
         T(test_dry_run_creates_nothing),

@@ -26,29 +26,19 @@
 #define DAY  INT64_C(86400)
 
 typedef struct fixture {
-    char root[256];
-    char store[300];
+    pt_test_dirs dirs; /* first: pt_test_dirs_teardown() */
     int64_t now;
 } fixture;
+_Static_assert(offsetof(fixture, dirs) == 0, "pt_test_dirs_teardown()");
 
 static int
 setup(void **state)
 {
-    fixture *f = calloc(1, sizeof(*f));
-    if (pt_test_mkdtemp(f->root, sizeof(f->root), "pt-ret") != 0)
+    fixture *f = pt_test_dirs_fixture(sizeof(*f), "pt-ret");
+    if (!f)
         return -1;
-    snprintf(f->store, sizeof(f->store), "%s/store", f->root);
     f->now = (int64_t)time(NULL);
     *state = f;
-    return 0;
-}
-
-static int
-teardown(void **state)
-{
-    fixture *f = *state;
-    pt_test_rmtree(f->root);
-    free(f);
     return 0;
 }
 
@@ -76,7 +66,7 @@ open_tracker(fixture *f)
                        "user_agent_days = 7\nlinks_days = 30\n"
                        "titles_days = 60\n"
                        "[fields]\nuser_agent = keep\nlinks = keep\n",
-                       f->store),
+                       f->dirs.store),
         NULL);
 }
 
@@ -218,7 +208,7 @@ inode_of(const fixture *f, int k)
     char path[512], date[11];
     struct stat st;
     date_of(f, k, date);
-    snprintf(path, sizeof(path), "%s/%s.jsonl", f->store, date);
+    snprintf(path, sizeof(path), "%s/%s.jsonl", f->dirs.store, date);
     assert_int_equal(stat(path, &st), 0);
     return st.st_ino;
 }
@@ -233,7 +223,7 @@ fields_on_disk(const fixture *f, int k)
     size_t n;
 
     date_of(f, k, date);
-    snprintf(path, sizeof(path), "%s/%s.jsonl", f->store, date);
+    snprintf(path, sizeof(path), "%s/%s.jsonl", f->dirs.store, date);
     fp = fopen(path, "r");
     assert_non_null(fp);
     n = fread(buf, 1, sizeof(buf) - 1, fp);
@@ -290,7 +280,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_fields_within_retention, setup,
-                                        teardown),
+                                        pt_test_dirs_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

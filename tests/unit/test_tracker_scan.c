@@ -19,27 +19,17 @@
 #include <string.h>
 
 typedef struct fixture {
-    char root[256];
-    char store[300];
+    pt_test_dirs dirs; /* first: pt_test_dirs_teardown() */
 } fixture;
+_Static_assert(offsetof(fixture, dirs) == 0, "pt_test_dirs_teardown()");
 
 static int
 setup(void **state)
 {
-    fixture *f = calloc(1, sizeof(*f));
-    if (pt_test_mkdtemp(f->root, sizeof(f->root), "pt-scan") != 0)
+    fixture *f = pt_test_dirs_fixture(sizeof(*f), "pt-scan");
+    if (!f)
         return -1;
-    snprintf(f->store, sizeof(f->store), "%s/store", f->root);
     *state = f;
-    return 0;
-}
-
-static int
-teardown(void **state)
-{
-    fixture *f = *state;
-    pt_test_rmtree(f->root);
-    free(f);
     return 0;
 }
 
@@ -107,7 +97,7 @@ static void
 test_file_range_through_the_tracker(void **state)
 {
     fixture *f = *state;
-    pt_policy *p = make_policy("file", f->store, 0);
+    pt_policy *p = make_policy("file", f->dirs.store, 0);
     pt_tracker *t;
     seen up = {0}, down = {0}, during = {0};
     pt_track_result res;
@@ -147,8 +137,8 @@ static void
 test_arguments(void **state)
 {
     fixture *f = *state;
-    pt_policy *p = make_policy("file", f->store, 0);
-    pt_policy *dry = make_policy("file", f->store, 1);
+    pt_policy *p = make_policy("file", f->dirs.store, 0);
+    pt_policy *dry = make_policy("file", f->dirs.store, 1);
     pt_scan_options o = PT_SCAN_OPTIONS_INIT;
     pt_tracker *t, *d;
     seen s = {0};
@@ -238,7 +228,7 @@ static void
 test_version_1_backend_read_through_query(void **state)
 {
     fixture *f = *state;
-    pt_policy *p = make_policy("old-v1", f->store, 0);
+    pt_policy *p = make_policy("old-v1", f->dirs.store, 0);
     pt_tracker_options o = PT_TRACKER_OPTIONS_INIT;
     pt_tracker *t;
     seen up = {0}, down = {0};
@@ -267,7 +257,7 @@ test_version_1_backend_read_through_query(void **state)
 int
 main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, pt_test_dirs_teardown)
     const struct CMUnitTest tests[] = {
         T(test_file_range_through_the_tracker),
         T(test_arguments),
