@@ -17,6 +17,7 @@
 #include <privtrack.h>
 
 #include "fuzz_check.h"
+#include "fuzz_policy.h"
 
 #include "common/common.h"
 #include "policy/packed_visit.h"
@@ -36,14 +37,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    static const char ini[] = "[policy]\nname = fuzz-packed\n";
     (void)argc;
     (void)argv;
-    if (pt_policy_load_buffer(&policy, ini, sizeof(ini) - 1, "fuzz") != PT_OK)
-        abort();
-    for (size_t i = 0; i < 32; i++)
-        key.bytes[i] = (unsigned char)(i * 7 + 1);
-    key.len = 32;
+    policy = fuzz_load_policy("[policy]\nname = fuzz-packed\n", "fuzz");
+    fuzz_fixed_key(&key);
     return 0;
 }
 

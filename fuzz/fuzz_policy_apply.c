@@ -31,6 +31,7 @@
 #include <privtrack.h>
 
 #include "fuzz_check.h"
+#include "fuzz_policy.h"
 
 #include "common/common.h"
 #include "policy/policy.h"
@@ -88,14 +89,10 @@ load_policies(void)
     for (size_t i = 0; i < POLICY_COUNT; i++) {
         if (policies[i].loaded)
             continue;
-        FUZZ_CHECK(pt_policy_load_buffer(&policies[i].loaded, policies[i].ini,
-                                         strlen(policies[i].ini),
-                                         "fuzz_policy_apply.c") == PT_OK);
+        policies[i].loaded =
+            fuzz_load_policy(policies[i].ini, "fuzz_policy_apply.c");
     }
-    /* A fixed key: hashing must not touch the disk while fuzzing. */
-    for (size_t i = 0; i < 32; i++)
-        fixed_key.bytes[i] = (unsigned char)(i * 7 + 1);
-    fixed_key.len = 32;
+    fuzz_fixed_key(&fixed_key);
 }
 
 typedef struct parsed_visit {
