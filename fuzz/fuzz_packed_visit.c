@@ -28,21 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static pt_policy *policy;
-static pt__ip_key key;
+FUZZ_POLICY_AND_KEY("[policy]\nname = fuzz-packed\n")
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    policy = fuzz_load_policy("[policy]\nname = fuzz-packed\n", "fuzz");
-    fuzz_fixed_key(&key);
-    return 0;
-}
 
 /* The next string must start at *at; returns where the one after starts. */
 static const char *

@@ -31,4 +31,19 @@ fuzz_fixed_key(pt__ip_key *key)
     key->len = 32;
 }
 
+/** Defines the target's `policy` (of the INI text `ini`) and `key`, and
+ *  the LLVMFuzzerInitialize() that sets them up once. */
+#define FUZZ_POLICY_AND_KEY(ini)                                               \
+    static pt_policy *policy;                                                  \
+    static pt__ip_key key;                                                     \
+    int LLVMFuzzerInitialize(int *argc, char ***argv);                         \
+    int LLVMFuzzerInitialize(int *argc, char ***argv)                          \
+    {                                                                          \
+        (void)argc;                                                            \
+        (void)argv;                                                            \
+        policy = fuzz_load_policy(ini, "fuzz");                                \
+        fuzz_fixed_key(&key);                                                  \
+        return 0;                                                              \
+    }
+
 #endif

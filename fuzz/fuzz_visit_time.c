@@ -31,21 +31,9 @@
 
 #define UNTOUCHED INT64_C(0x5a5a5a5a5a5a5a5a)
 
-static pt_policy *policy;
-static pt__ip_key key;
+FUZZ_POLICY_AND_KEY("[policy]\nname = fuzz-time\n")
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    policy = fuzz_load_policy("[policy]\nname = fuzz-time\n", "fuzz");
-    fuzz_fixed_key(&key);
-    return 0;
-}
 
 static void
 check_library_agrees(int64_t us)
