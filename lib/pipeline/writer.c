@@ -314,10 +314,10 @@ pt__replay_until(pt_tracker *t, int64_t deadline_us, uint64_t *replayed)
     /* The writer thread may be finishing a step that emptied the spool:
      * its counter is bumped just after the spool's progress, under
      * backend_lock.  Wait for that step, so the counters agree; and save
-     * the last step's progress (left to a next step: there is none). */
-    if (had &&
-        lock_until(&t->backend_lock,
-                   rc == PT_OK ? deadline_us : pt__monotonic_us() + 1000000)) {
+     * the last step's progress (left to a next step: there is none).  Out
+     * of time, only if the lock is free: else close() saves it. */
+    if (had && lock_until(&t->backend_lock,
+                          rc == PT_OK ? deadline_us : pt__monotonic_us())) {
         pt__spool_save_progress(t->spool);
         pthread_mutex_unlock(&t->backend_lock);
     }
