@@ -45,7 +45,7 @@ typedef struct pt__dynamodb_stats {
     uint64_t found;           /* ... found already stored */
     uint64_t lookups;         /* Queries of spans for them (each paged) */
     uint64_t items_read;      /* items those Queries returned */
-    uint64_t queries;         /* Query requests of scan() */
+    uint64_t queries;         /* Query requests of scan(), rewrite() */
     uint64_t query_rounds;    /* ... sent in this many rounds, at once */
     uint64_t query_in_flight; /* the most Queries of one round */
 } pt__dynamodb_stats;

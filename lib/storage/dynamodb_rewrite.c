@@ -4,15 +4,22 @@
  *
  * A range of dates is read with one Query per date, page by page (never a
  * Scan: a table holds every date); every item is handed to the callback,
- * expired ones too (a rewrite is not a read).  Deletions are gathered per
- * page and sent 25 to a BatchWriteItem, whose UnprocessedItems are sent
- * again with the client's backoff (pt__dynamodb_delete_keys, shared with
- * purge).  Each key the server took is counted, and told to the
- * `deleted` callback, also when the date fails after: what is gone is
- * said.  Removing fields is one UpdateItem ... REMOVE per item, on the
- * condition that the item still exists (UpdateItem would otherwise create
- * it again).  Without a range (purge of fields over the whole store) the
- * table is read with a Scan, as purge does.
+ * expired ones too (a rewrite is not a read).  The Queries of up to
+ * REWRITE_DATES dates go out together, as scan() does (dynamodb_scan.c):
+ * each round asks for the next page of the date being handed over and the
+ * first page of the dates after it, so the server always has the next
+ * Query waiting and a range of small dates costs about one round trip per
+ * REWRITE_DATES of them; the callback still sees the dates one after the
+ * other, and a date ahead holds at most one page until its turn.
+ * Deletions are gathered over the date's pages and sent 25 to a
+ * BatchWriteItem (the last, partial one when the date ends), whose
+ * UnprocessedItems are sent again with the client's backoff
+ * (pt__dynamodb_delete_keys, shared with purge).  Each key the server took
+ * is counted, and told to the `deleted` callback, also when the date fails
+ * after: what is gone is said.  Removing fields is one UpdateItem ... REMOVE
+ * per item, on the condition that the item still exists (UpdateItem would
+ * otherwise create it again).  Without a range (purge of fields over the whole
+ * store) the table is read with a Scan, as purge does.
  *
  * With the hint only_values (an erase by address: every stored form the
  * address can take), a date's Query carries "#c IN (:v0, ...) OR
@@ -20,7 +27,8 @@
  * person's items and those storing no address; the others it read are
  * counted (ScannedCount - Count) as skipped.
  *
- * Nothing is held across pages but the counts, so memory stays flat.  A
+ * Nothing is held across pages but the counts and at most 24 keys to
+ * delete, and across dates one page per date ahead, so memory stays flat.  A
  * rewrite killed midway leaves what it deleted deleted and the rest as it
  * was: running it again finds only what is left, and deletes nothing once
  * done.  Items written meanwhile by other writers are never touched
@@ -35,15 +43,34 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Dates of a range whose Queries are in flight at once. */
+#define REWRITE_DATES 2
+
+typedef struct rewrite_date {
+    char date[PT_DATE_LEN + 1];
+    char *start_key; /* where the next page starts; NULL: the first page */
+    int requested;   /* the next page is in the round being sent */
+    int has_page;    /* req holds an answer not taken yet */
+    int finished;    /* no page left to ask for */
+    int started;     /* its first page was taken */
+    pt_ddb_request req;
+} rewrite_date;
+
 typedef struct rewriter {
     pt__dynamodb *d;
     const pt_rewrite_options *opts;
     pt_rewrite_fn fn;
     void *userdata;
-    const char *date; /* the date being queried; NULL: a Scan */
+    const char *date; /* the date being handed over; NULL: a Scan */
     pt_rewrite_day day;
-    pt_record_list *scratch; /* one parsed item at a time */
-    int aborted;             /* the callback failed */
+    pt_record_list *scratch;            /* one parsed item at a time */
+    int aborted;                        /* the callback failed */
+    cJSON *batch[PT__DDB_DELETE_BATCH]; /* keys to delete, not sent yet */
+    size_t n_batch;
+    /* a range: dates[0] is being handed over, the others are ahead */
+    rewrite_date dates[REWRITE_DATES];
+    size_t ndates;
+    int64_t next_day, last_day;
 } rewriter;
 
 /* The values of a usable only_values hint (0: none). */
@@ -59,17 +86,19 @@ filter_values(const pt_rewrite_options *o)
     return o->only_value_count;
 }
 
+/* The Query of `date`'s page from start_key, or with date NULL the Scan
+ * of the whole table. */
 static void
-page_body(pt_buf *b, const char *start_key, void *ctx)
+request_body(pt_buf *b, const rewriter *w, const char *date,
+             const char *start_key)
 {
-    const rewriter *w = ctx;
-    size_t nv = w->date ? filter_values(w->opts) : 0;
+    size_t nv = date ? filter_values(w->opts) : 0;
 
     pt_buf_puts(b, "{\"TableName\":");
     pt_buf_json_string(b, w->d->table, strlen(w->d->table));
     pt_buf_puts(b, ",\"ExpressionAttributeNames\":{\"#d\":\"date\"");
     pt_buf_puts(b, nv ? ",\"#c\":\"client_ip\"}" : "}");
-    if (w->date) {
+    if (date) {
         pt_buf_puts(b, ",\"KeyConditionExpression\":\"#d = :d\"");
         if (nv) {
             pt_buf_puts(b, ",\"FilterExpression\":\"#c IN (");
@@ -78,7 +107,7 @@ page_body(pt_buf *b, const char *start_key, void *ctx)
             pt_buf_puts(b, ") OR attribute_not_exists(#c)\"");
         }
         pt_buf_puts(b, ",\"ExpressionAttributeValues\":{\":d\":{\"S\":");
-        pt_buf_json_string(b, w->date, strlen(w->date));
+        pt_buf_json_string(b, date, strlen(date));
         pt_buf_putc(b, '}');
         for (size_t i = 0; i < nv; i++) {
             const char *v = w->opts->only_values[i];
@@ -87,6 +116,8 @@ page_body(pt_buf *b, const char *start_key, void *ctx)
             pt_buf_putc(b, '}');
         }
         pt_buf_putc(b, '}');
+        if (w->d->page_limit) /* tests: small pages */
+            pt_buf_printf(b, ",\"Limit\":%u", w->d->page_limit);
     } else {
         /* a whole-table rewrite never touches slot leases */
         pt_buf_puts(b, ",\"FilterExpression\":\"#d <> :lease\","
@@ -98,6 +129,12 @@ page_body(pt_buf *b, const char *start_key, void *ctx)
         pt_buf_puts(b, start_key);
     }
     pt_buf_putc(b, '}');
+}
+
+static void
+scan_body(pt_buf *b, const char *start_key, void *ctx)
+{
+    request_body(b, ctx, NULL, start_key);
 }
 
 /* The item's key, as a new object (NULL when out of memory or absent). */
@@ -179,30 +216,37 @@ tell_deleted(rewriter *w, const cJSON *key)
     return rc == PT_EPARSE ? PT_OK : rc;
 }
 
-/* Send the page's deletions; count those the server took (on failure
+/* Forget the deletions not sent (the date failed: they are not done). */
+static void
+drop_batch(rewriter *w)
+{
+    for (size_t i = 0; i < w->n_batch; i++)
+        cJSON_Delete(w->batch[i]);
+    w->n_batch = 0;
+}
+
+/* Send the gathered deletions; count those the server took (on failure
  * too: they are gone). */
 static int
-flush_deletes(rewriter *w, cJSON **batch, size_t *n)
+flush_deletes(rewriter *w)
 {
     unsigned char done[PT__DDB_DELETE_BATCH];
     int rc = PT_OK;
 
-    if (*n > 0 && !(w->opts->flags & PT_REWRITE_LIST_ONLY)) {
-        rc = pt__dynamodb_delete_keys(w->d, batch, *n, done);
-        for (size_t i = 0; i < *n; i++) {
+    if (w->n_batch > 0 && !(w->opts->flags & PT_REWRITE_LIST_ONLY)) {
+        rc = pt__dynamodb_delete_keys(w->d, w->batch, w->n_batch, done);
+        for (size_t i = 0; i < w->n_batch; i++) {
             int told;
             if (!done[i])
                 continue;
             w->day.deleted++;
-            if ((told = tell_deleted(w, batch[i])) != PT_OK && rc == PT_OK)
+            if ((told = tell_deleted(w, w->batch[i])) != PT_OK && rc == PT_OK)
                 rc = told;
         }
     } else {
-        w->day.deleted += *n;
+        w->day.deleted += w->n_batch;
     }
-    for (size_t i = 0; i < *n; i++)
-        cJSON_Delete(batch[i]);
-    *n = 0;
+    drop_batch(w);
     return rc;
 }
 
@@ -231,15 +275,16 @@ decide(rewriter *w, const cJSON *item, unsigned int *action)
     return PT_OK;
 }
 
+/* One page: decide on each item; deletions wait in w->batch until 25 are
+ * gathered or the date (a Scan: the page) ends. */
 static int
 take_page(cJSON *doc, void *ctx)
 {
     rewriter *w = ctx;
-    cJSON *batch[PT__DDB_DELETE_BATCH], *item;
+    cJSON *item;
     const cJSON *scanned =
         cJSON_GetObjectItemCaseSensitive(doc, "ScannedCount");
     const cJSON *count = cJSON_GetObjectItemCaseSensitive(doc, "Count");
-    size_t n = 0;
     int rc = PT_OK;
 
     /* items the filter left out (only_values) */
@@ -252,12 +297,12 @@ take_page(cJSON *doc, void *ctx)
         if ((rc = decide(w, item, &action)) != PT_OK)
             break;
         if (action & PT_REWRITE_DELETE) {
-            if (!(batch[n] = item_key(item))) {
+            if (!(w->batch[w->n_batch] = item_key(item))) {
                 rc = pt__fail(PT_ENOMEM, "out of memory");
                 break;
             }
-            if (++n == PT__DDB_DELETE_BATCH &&
-                (rc = flush_deletes(w, batch, &n)) != PT_OK)
+            if (++w->n_batch == PT__DDB_DELETE_BATCH &&
+                (rc = flush_deletes(w)) != PT_OK)
                 break;
         } else if (action) {
             int changed = 1;
@@ -272,28 +317,165 @@ take_page(cJSON *doc, void *ctx)
             w->day.changed += (uint64_t)changed;
         }
     }
-    if (rc == PT_OK)
-        rc = flush_deletes(w, batch, &n);
-    for (size_t i = 0; i < n; i++)
-        cJSON_Delete(batch[i]);
+    if (rc == PT_OK && !w->date)
+        rc = flush_deletes(w);
     return rc;
 }
 
-/* One date (or the whole table): its pages, then the report. */
+/* The end of a date (or of the whole table): the deletions still
+ * gathered go (not when it failed), then the report. */
 static int
-rewrite_one(rewriter *w, const char *date, pt_rewrite_day_fn day_fn)
+end_date(rewriter *w, int rc, pt_rewrite_day_fn day_fn)
 {
-    int rc;
-
-    memset(&w->day, 0, sizeof(w->day));
-    w->day.date = date;
-    w->date = date;
-    rc = pt__dynamodb_pages(w->d, w->date ? "Query" : "Scan", page_body,
-                            take_page, w);
+    if (rc == PT_OK)
+        rc = flush_deletes(w);
+    drop_batch(w);
     w->day.rc = rc;
     if (day_fn)
         day_fn(&w->day, w->userdata);
     return rc;
+}
+
+/* Take the next date of the range into the last place; 0 when none is
+ * left.  Dates that start at or after only_before hold nothing to
+ * change. */
+static int
+add_date(rewriter *w)
+{
+    while (w->ndates < REWRITE_DATES && w->next_day <= w->last_day) {
+        int64_t day = w->next_day++;
+        rewrite_date *sd;
+        if (w->opts->only_before > 0 && day * 86400 >= w->opts->only_before)
+            continue;
+        sd = &w->dates[w->ndates++];
+        memset(sd, 0, sizeof(*sd));
+        pt__format_date(sd->date, day * 86400 * INT64_C(1000000));
+        pt_ddb_request_init(&sd->req, "Query");
+        return 1;
+    }
+    return 0;
+}
+
+static void
+drop_first_date(rewriter *w, int refill)
+{
+    rewrite_date *sd = &w->dates[0];
+
+    free(sd->start_key);
+    pt_ddb_request_free(&sd->req);
+    memmove(&w->dates[0], &w->dates[1], (w->ndates - 1) * sizeof(w->dates[0]));
+    w->ndates--;
+    if (refill)
+        add_date(w);
+}
+
+/* One round: the next page of every date that has none waiting, at once.
+ * A request that fails is the date's failure, said when its turn comes. */
+static int
+send_round(rewriter *w)
+{
+    pt_ddb_request *reqs[REWRITE_DATES];
+    size_t n = 0;
+
+    for (size_t i = 0; i < w->ndates; i++) {
+        rewrite_date *sd = &w->dates[i];
+        if (sd->finished || sd->has_page)
+            continue;
+        pt_buf_clear(&sd->req.body);
+        pt_ddb_request_reset(&sd->req);
+        request_body(&sd->req.body, w, sd->date, sd->start_key);
+        if (sd->req.body.oom)
+            return pt__fail(PT_ENOMEM, "out of memory");
+        sd->requested = 1;
+        reqs[n++] = &sd->req;
+    }
+    if (n == 0)
+        return PT_OK;
+    w->d->stats.queries += n;
+    w->d->stats.query_rounds++;
+    if (n > w->d->stats.query_in_flight)
+        w->d->stats.query_in_flight = n;
+    (void)pt_ddb_run(w->d->client, reqs, n, NULL, NULL);
+    for (size_t i = 0; i < w->ndates; i++)
+        if (w->dates[i].requested) {
+            w->dates[i].requested = 0;
+            w->dates[i].has_page = 1;
+        }
+    return PT_OK;
+}
+
+/* Hand the waiting page of the first date to take_page(). */
+static int
+take_first(rewriter *w)
+{
+    rewrite_date *sd = &w->dates[0];
+    cJSON *doc = NULL;
+    char *next_key = NULL;
+    int rc;
+
+    if (!sd->started) {
+        sd->started = 1;
+        memset(&w->day, 0, sizeof(w->day));
+        w->day.date = sd->date;
+        w->date = sd->date;
+    }
+    sd->has_page = 0;
+    sd->finished = 1;
+    if (sd->req.rc != PT_OK)
+        return pt_ddb_request_error(&sd->req);
+    rc = pt__ddb_page_parse(sd->req.response.ptr, sd->req.response.len, "Query",
+                            &doc, &next_key);
+    pt_buf_clear(&sd->req.response);
+    if (rc == PT_OK && next_key && sd->start_key &&
+        strcmp(next_key, sd->start_key) == 0)
+        rc = pt__fail(PT_ECORRUPT, "DynamoDB Query: the server returned the "
+                                   "same LastEvaluatedKey twice");
+    if (rc == PT_OK)
+        rc = take_page(doc, w);
+    cJSON_Delete(doc);
+    if (rc == PT_OK && next_key) {
+        free(sd->start_key);
+        sd->start_key = next_key;
+        sd->finished = 0;
+        next_key = NULL;
+    }
+    free(next_key);
+    return rc;
+}
+
+/* The dates first..last (days since the epoch), in order. */
+static int
+rewrite_range(rewriter *w, int64_t first, int64_t last,
+              pt_rewrite_day_fn day_fn)
+{
+    int rc = PT_OK, first_rc = PT_OK;
+
+    w->next_day = first;
+    w->last_day = last;
+    while (add_date(w))
+        ;
+    while (w->ndates > 0 && (rc = send_round(w)) == PT_OK) {
+        while (w->ndates > 0 && w->dates[0].has_page) {
+            rc = take_first(w);
+            if (rc == PT_OK && !w->dates[0].finished)
+                continue;
+            rc = end_date(w, rc, day_fn);
+            drop_first_date(w, 1);
+            if (rc != PT_OK && first_rc == PT_OK) {
+                first_rc = rc;
+                pt__dynamodb_fail(w->d, rc);
+            }
+            if (w->aborted || rc == PT_ENOMEM)
+                goto out;
+        }
+    }
+    if (rc != PT_OK && first_rc == PT_OK)
+        first_rc = pt__dynamodb_fail(w->d, rc); /* a round not sent */
+out:
+    drop_batch(w);
+    while (w->ndates > 0)
+        drop_first_date(w, 0);
+    return first_rc;
 }
 
 int
@@ -304,7 +486,7 @@ pt__dynamodb_rewrite(pt_storage *s, const pt_rewrite_options *opts,
     rewriter w;
     pt_ddb_client *c;
     int64_t first, last;
-    int rc = pt__dynamodb_client(d, &c), first_rc = PT_OK;
+    int rc = pt__dynamodb_client(d, &c), first_rc;
 
     /* What a replay has seen may be deleted now (dynamodb_seen.h). */
     if (!(opts->flags & PT_REWRITE_LIST_ONLY))
@@ -319,7 +501,8 @@ pt__dynamodb_rewrite(pt_storage *s, const pt_rewrite_options *opts,
     if (rc != PT_OK)
         return pt__dynamodb_fail(d, rc);
     if (!opts->from) {
-        rc = rewrite_one(&w, NULL, day_fn);
+        rc = pt__dynamodb_pages(d, "Scan", scan_body, take_page, &w);
+        rc = end_date(&w, rc, day_fn);
         pt_record_list_free(w.scratch);
         return rc == PT_OK ? PT_OK : pt__dynamodb_fail(d, rc);
     }
@@ -329,20 +512,7 @@ pt__dynamodb_rewrite(pt_storage *s, const pt_rewrite_options *opts,
         pt_record_list_free(w.scratch);
         return pt__storage_fail(s, PT_EINVAL, "invalid date range");
     }
-    for (int64_t day = first; day <= last; day++) {
-        char date[PT_DATE_LEN + 1];
-        pt__format_date(date, day * 86400 * INT64_C(1000000));
-        /* dates that start at or after only_before hold nothing to change */
-        if (opts->only_before > 0 && day * 86400 >= opts->only_before)
-            continue;
-        rc = rewrite_one(&w, date, day_fn);
-        if (rc != PT_OK && first_rc == PT_OK) {
-            first_rc = rc;
-            pt__dynamodb_fail(d, rc);
-        }
-        if (w.aborted || rc == PT_ENOMEM)
-            break;
-    }
+    first_rc = rewrite_range(&w, first, last, day_fn);
     pt_record_list_free(w.scratch);
     return first_rc;
 }

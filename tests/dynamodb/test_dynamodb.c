@@ -837,6 +837,111 @@ test_scan_range(void **state)
     s->methods->close(s);
 }
 
+typedef struct rewritten {
+    char last[80];      /* "date timestamp" of the last record handed */
+    char dates[16][11]; /* dates reported, in order */
+    uint64_t seen[16];  /* ... and their counts */
+    uint64_t deleted[16];
+    size_t ndates, handed, asked;
+} rewritten;
+
+/* Delete every other record handed over; records come date by date, in
+ * key order, and never from a date already reported. */
+static int
+rewrite_every_other(const pt_record *r, unsigned int *action, void *userdata)
+{
+    rewritten *rw = userdata;
+    char key[80];
+
+    snprintf(key, sizeof(key), "%s %s", r->date, r->timestamp);
+    if (strcmp(rw->last, key) >= 0)
+        fail_msg("%s handed after %s", key, rw->last);
+    if (rw->ndates && strcmp(r->date, rw->dates[rw->ndates - 1]) <= 0)
+        fail_msg("%s handed after its date was reported", key);
+    strcpy(rw->last, key);
+    *action = rw->handed++ % 2 ? PT_REWRITE_KEEP : PT_REWRITE_DELETE;
+    rw->asked += *action == PT_REWRITE_DELETE;
+    return PT_OK;
+}
+
+static void
+rewrite_report(const pt_rewrite_day *day, void *userdata)
+{
+    rewritten *rw = userdata;
+
+    assert_int_equal(day->rc, PT_OK);
+    assert_true(rw->ndates < 16);
+    snprintf(rw->dates[rw->ndates], sizeof(rw->dates[0]), "%s", day->date);
+    rw->seen[rw->ndates] = day->seen;
+    rw->deleted[rw->ndates++] = day->deleted;
+}
+
+/* rewrite() over a range has several dates' Queries in flight (pages of
+ * 2 items, so most dates take several), yet hands the records over date by
+ * date in key order, reports each date once its records are done, and
+ * deletes exactly what it was asked to (batches spanning pages). */
+static void
+test_rewrite_range(void **state)
+{
+    pt_storage *s = fresh_backend(0);
+    const int per_day[7] = {5, 0, 3, 9, 1, 4, 6}; /* 2025-01-15 .. 21 */
+    int64_t now = T0 / 1000000 + 100;
+    unsigned int page = 2;
+    pt_rewrite_options o = PT_REWRITE_OPTIONS_INIT;
+    rewritten *rw = calloc(1, sizeof(*rw));
+    scanned *left = calloc(1, sizeof(*left));
+    pt__dynamodb_stats st;
+    batch b[7];
+    size_t w, total = 0;
+    uint64_t deleted = 0;
+    (void)state;
+
+    for (int d = 0; d < 7; d++) {
+        make_batch(&b[d], (size_t)per_day[d] + 1, T0 + d * 86400000000LL, "r",
+                   now + 1000);
+        spread_batch(&b[d], T0 + d * 86400000000LL, 1000);
+        if (per_day[d])
+            assert_int_equal(
+                s->methods->put(s, b[d].ptrs, (size_t)per_day[d], 0, &w),
+                PT_OK);
+        total += (size_t)per_day[d];
+    }
+    assert_int_equal(s->methods->control(s, PT__DYNAMODB_CTL_PAGE_LIMIT, &page),
+                     PT_OK);
+    o.from = "2025-01-13";
+    o.to = "2025-01-23";
+    assert_int_equal(
+        s->methods->rewrite(s, &o, rewrite_every_other, rewrite_report, rw),
+        PT_OK);
+    assert_int_equal(rw->handed, total);
+    assert_int_equal(rw->ndates, 11); /* every date, the empty ones too */
+    for (size_t i = 0; i < rw->ndates; i++) {
+        int d = (int)i - 2; /* 2025-01-13 is two days before b[0] */
+        char want[11];
+        snprintf(want, sizeof(want), "2025-01-%02zu", 13 + i);
+        assert_string_equal(rw->dates[i], want);
+        assert_int_equal(rw->seen[i], d >= 0 && d < 7 ? per_day[d] : 0);
+        deleted += rw->deleted[i];
+    }
+    assert_int_equal(deleted, rw->asked);
+    assert_int_equal(deleted, (total + 1) / 2);
+    /* Queries went out several at once */
+    st = stats_of(s);
+    assert_true(st.query_in_flight > 1);
+    assert_true(st.query_rounds < st.queries);
+    page = 0;
+    assert_int_equal(s->methods->control(s, PT__DYNAMODB_CTL_PAGE_LIMIT, &page),
+                     PT_OK);
+    assert_int_equal(scan_range(s, "2025-01-13", "2025-01-23", 0, 0, now, left),
+                     PT_OK);
+    assert_int_equal(left->count, total - deleted);
+    for (int d = 0; d < 7; d++)
+        free_batch(&b[d]);
+    free(rw);
+    free(left);
+    s->methods->close(s);
+}
+
 int
 main(void)
 {
@@ -849,6 +954,7 @@ main(void)
         cmocka_unit_test(test_no_lease_left),
         cmocka_unit_test(test_limit_pagination_ttl_purge),
         cmocka_unit_test(test_scan_range),
+        cmocka_unit_test(test_rewrite_range),
         cmocka_unit_test(test_partial_failure_written),
         cmocka_unit_test(test_seed_item_and_conflict),
         cmocka_unit_test(test_day_end),
