@@ -4,10 +4,10 @@
  *
  * A range of dates is read with one Query per date, page by page (never a
  * Scan: a table holds every date); every item is handed to the callback,
- * expired ones too (a rewrite is not a read).  The Queries go in rounds as
- * scan()'s do (dynamodb_scan.c), with REWRITE_DATES dates in flight (one
- * for now: see there); the callback sees the dates one after the other,
- * and a date ahead holds at most one page until its turn.
+ * expired ones too (a rewrite is not a read).  The dates go one after the
+ * other, one Query in flight (pt__dynamodb_pages): with two dates in flight
+ * at once, dynalite spent 20-30 % more CPU on the same pages and the erase
+ * was slower in alternated runs (bench/README.md, row 11).
  * Deletions are gathered over the date's pages and sent 25 to a
  * BatchWriteItem (the last, partial one when the date ends), whose
  * UnprocessedItems are sent again with the client's backoff
@@ -25,7 +25,7 @@
  * counted (ScannedCount - Count) as skipped.
  *
  * Nothing is held across pages but the counts and at most 24 keys to
- * delete, and across dates one page per date ahead, so memory stays flat.  A
+ * delete, so memory stays flat.  A
  * rewrite killed midway leaves what it deleted deleted and the rest as it
  * was: running it again finds only what is left, and deletes nothing once
  * done.  Items written meanwhile by other writers are never touched
@@ -40,22 +40,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Dates of a range whose Queries are in flight at once.  One: with two,
- * dynalite spent 20-30 % more CPU on the same pages and the erase was
- * slower in alternated runs at load 2 (bench/README.md, row 11); the
- * rounds stay, to try more against a real DynamoDB. */
-#define REWRITE_DATES 1
-
-typedef struct rewrite_date {
-    char date[PT_DATE_LEN + 1];
-    char *start_key; /* where the next page starts; NULL: the first page */
-    int requested;   /* the next page is in the round being sent */
-    int has_page;    /* req holds an answer not taken yet */
-    int finished;    /* no page left to ask for */
-    int started;     /* its first page was taken */
-    pt_ddb_request req;
-} rewrite_date;
-
 typedef struct rewriter {
     pt__dynamodb *d;
     const pt_rewrite_options *opts;
@@ -67,10 +51,6 @@ typedef struct rewriter {
     int aborted;                        /* the callback failed */
     cJSON *batch[PT__DDB_DELETE_BATCH]; /* keys to delete, not sent yet */
     size_t n_batch;
-    /* a range: dates[0] is being handed over, the others are ahead */
-    rewrite_date dates[REWRITE_DATES];
-    size_t ndates;
-    int64_t next_day, last_day;
 } rewriter;
 
 /* The values of a usable only_values hint (0: none). */
@@ -131,10 +111,20 @@ request_body(pt_buf *b, const rewriter *w, const char *date,
     pt_buf_putc(b, '}');
 }
 
+/* The next page's request of w->date (NULL: the whole table's Scan).
+ * pt__dynamodb_pages sends each body once: a date's are its Queries. */
 static void
-scan_body(pt_buf *b, const char *start_key, void *ctx)
+page_body(pt_buf *b, const char *start_key, void *ctx)
 {
-    request_body(b, ctx, NULL, start_key);
+    rewriter *w = ctx;
+
+    if (w->date) {
+        w->d->stats.queries++;
+        w->d->stats.query_rounds++;
+        if (w->d->stats.query_in_flight < 1)
+            w->d->stats.query_in_flight = 1;
+    }
+    request_body(b, w, w->date, start_key);
 }
 
 /* The item's key, as a new object (NULL when out of memory or absent). */
@@ -336,111 +326,18 @@ end_date(rewriter *w, int rc, pt_rewrite_day_fn day_fn)
     return rc;
 }
 
-/* Take the next date of the range into the last place; 0 when none is
- * left.  Dates that start at or after only_before hold nothing to
- * change. */
+/* One date (or with date NULL the whole table): its pages, then the
+ * report. */
 static int
-add_date(rewriter *w)
+rewrite_one(rewriter *w, const char *date, pt_rewrite_day_fn day_fn)
 {
-    while (w->ndates < REWRITE_DATES && w->next_day <= w->last_day) {
-        int64_t day = w->next_day++;
-        rewrite_date *sd;
-        if (w->opts->only_before > 0 && day * 86400 >= w->opts->only_before)
-            continue;
-        sd = &w->dates[w->ndates++];
-        memset(sd, 0, sizeof(*sd));
-        pt__format_date(sd->date, day * 86400 * INT64_C(1000000));
-        pt_ddb_request_init(&sd->req, "Query");
-        return 1;
-    }
-    return 0;
-}
-
-static void
-drop_first_date(rewriter *w, int refill)
-{
-    rewrite_date *sd = &w->dates[0];
-
-    free(sd->start_key);
-    pt_ddb_request_free(&sd->req);
-    memmove(&w->dates[0], &w->dates[1], (w->ndates - 1) * sizeof(w->dates[0]));
-    w->ndates--;
-    if (refill)
-        add_date(w);
-}
-
-/* One round: the next page of every date that has none waiting, at once.
- * A request that fails is the date's failure, said when its turn comes. */
-static int
-send_round(rewriter *w)
-{
-    pt_ddb_request *reqs[REWRITE_DATES];
-    size_t n = 0;
-
-    for (size_t i = 0; i < w->ndates; i++) {
-        rewrite_date *sd = &w->dates[i];
-        if (sd->finished || sd->has_page)
-            continue;
-        pt_buf_clear(&sd->req.body);
-        pt_ddb_request_reset(&sd->req);
-        request_body(&sd->req.body, w, sd->date, sd->start_key);
-        if (sd->req.body.oom)
-            return pt__fail(PT_ENOMEM, "out of memory");
-        sd->requested = 1;
-        reqs[n++] = &sd->req;
-    }
-    if (n == 0)
-        return PT_OK;
-    w->d->stats.queries += n;
-    w->d->stats.query_rounds++;
-    if (n > w->d->stats.query_in_flight)
-        w->d->stats.query_in_flight = n;
-    (void)pt_ddb_run(w->d->client, reqs, n, NULL, NULL);
-    for (size_t i = 0; i < w->ndates; i++)
-        if (w->dates[i].requested) {
-            w->dates[i].requested = 0;
-            w->dates[i].has_page = 1;
-        }
-    return PT_OK;
-}
-
-/* Hand the waiting page of the first date to take_page(). */
-static int
-take_first(rewriter *w)
-{
-    rewrite_date *sd = &w->dates[0];
-    cJSON *doc = NULL;
-    char *next_key = NULL;
-    int rc;
-
-    if (!sd->started) {
-        sd->started = 1;
-        memset(&w->day, 0, sizeof(w->day));
-        w->day.date = sd->date;
-        w->date = sd->date;
-    }
-    sd->has_page = 0;
-    sd->finished = 1;
-    if (sd->req.rc != PT_OK)
-        return pt_ddb_request_error(&sd->req);
-    rc = pt__ddb_page_parse(sd->req.response.ptr, sd->req.response.len, "Query",
-                            &doc, &next_key);
-    pt_buf_clear(&sd->req.response);
-    if (rc == PT_OK && next_key && sd->start_key &&
-        strcmp(next_key, sd->start_key) == 0)
-        rc = pt__fail(PT_ECORRUPT, "DynamoDB Query: the server returned the "
-                                   "same LastEvaluatedKey twice");
-    if (rc == PT_OK)
-        rc = take_page(doc, w);
-    cJSON_Delete(doc);
-    if (rc == PT_OK && next_key) {
-        free(sd->start_key);
-        sd->start_key = next_key;
-        sd->finished = 0;
-        next_key = NULL;
-    }
-    free(next_key);
-    return rc;
+    memset(&w->day, 0, sizeof(w->day));
+    w->day.date = date;
+    w->date = date;
+    return end_date(w,
+                    pt__dynamodb_pages(w->d, date ? "Query" : "Scan", page_body,
+                                       take_page, w),
+                    day_fn);
 }
 
 /* The dates first..last (days since the epoch), in order. */
@@ -448,33 +345,23 @@ static int
 rewrite_range(rewriter *w, int64_t first, int64_t last,
               pt_rewrite_day_fn day_fn)
 {
-    int rc = PT_OK, first_rc = PT_OK;
+    int first_rc = PT_OK;
 
-    w->next_day = first;
-    w->last_day = last;
-    while (add_date(w))
-        ;
-    while (w->ndates > 0 && (rc = send_round(w)) == PT_OK) {
-        while (w->ndates > 0 && w->dates[0].has_page) {
-            rc = take_first(w);
-            if (rc == PT_OK && !w->dates[0].finished)
-                continue;
-            rc = end_date(w, rc, day_fn);
-            drop_first_date(w, 1);
-            if (rc != PT_OK && first_rc == PT_OK) {
-                first_rc = rc;
-                pt__dynamodb_fail(w->d, rc);
-            }
-            if (w->aborted || rc == PT_ENOMEM)
-                goto out;
+    for (int64_t day = first; day <= last; day++) {
+        char date[PT_DATE_LEN + 1];
+        int rc;
+        /* dates that start at or after only_before hold nothing to change */
+        if (w->opts->only_before > 0 && day * 86400 >= w->opts->only_before)
+            continue;
+        pt__format_date(date, day * 86400 * INT64_C(1000000));
+        rc = rewrite_one(w, date, day_fn);
+        if (rc != PT_OK && first_rc == PT_OK) {
+            first_rc = rc;
+            pt__dynamodb_fail(w->d, rc);
         }
+        if (w->aborted || rc == PT_ENOMEM)
+            break;
     }
-    if (rc != PT_OK && first_rc == PT_OK)
-        first_rc = pt__dynamodb_fail(w->d, rc); /* a round not sent */
-out:
-    drop_batch(w);
-    while (w->ndates > 0)
-        drop_first_date(w, 0);
     return first_rc;
 }
 
@@ -501,8 +388,7 @@ pt__dynamodb_rewrite(pt_storage *s, const pt_rewrite_options *opts,
     if (rc != PT_OK)
         return pt__dynamodb_fail(d, rc);
     if (!opts->from) {
-        rc = pt__dynamodb_pages(d, "Scan", scan_body, take_page, &w);
-        rc = end_date(&w, rc, day_fn);
+        rc = rewrite_one(&w, NULL, day_fn);
         pt_record_list_free(w.scratch);
         return rc == PT_OK ? PT_OK : pt__dynamodb_fail(d, rc);
     }
