@@ -60,7 +60,7 @@ BENCH_DDB_N=$(size BENCH_DDB_N 20000 4000)
 BENCH_MEM_N=$(size BENCH_MEM_N 1000000 1000000)
 BENCH_REPLAY_N=$(size BENCH_REPLAY_N 1000000 100000)
 BENCH_REPLAY_DDB_N=$(size BENCH_REPLAY_DDB_N 20000 4000)
-BENCH_REPLAY_ROUNDS=$(size BENCH_REPLAY_ROUNDS 5 2)
+BENCH_REPLAY_ROUNDS=$(size BENCH_REPLAY_ROUNDS 9 2)
 # Deadlines, so that a slow store cannot make the run endless.
 BENCH_FILE_SECONDS=$(size BENCH_FILE_SECONDS 30 10)
 BENCH_MEM_SECONDS=$(size BENCH_MEM_SECONDS 120 30)
@@ -202,8 +202,10 @@ if want dynamodb; then
             # BENCH_REPLAY_ROUNDS pairs on the same server, the order
             # alternating (write first, then replay first), so that neither
             # side always meets the garbage the other left; the row takes
-            # the medians (dynalite's cost per record varies by a third from
-            # one run to the next on a shared machine).
+            # the geometric means, whose ratio is the geometric mean of the
+            # per-pair ratios (dynalite's cost per record varies by a third
+            # from one run to the next on a shared machine, but little
+            # within a pair), and the notes give its 95 % interval.
             for ((round = 1; round <= BENCH_REPLAY_ROUNDS; round++)); do
                 pair_write() {
                     env BENCH_DDB_ENDPOINT="$EP" \
