@@ -16,14 +16,6 @@
 
 /* The reusable batch buffer is released when a huge batch grew it. */
 #define KEEP_BUFFER_BYTES (8u << 20)
-/* A day file replaced this many times in a row while an append waited for
- * its lock is an error.  Each replacement is a rewrite (erase, purge) that
- * finished: the appender is starved, not stuck, and an erase run again and
- * again (a self-service page, a script) replaced one day more than 16 times
- * while a writer waited, which sent its records to the spool
- * (test_subject_stress, about 1 run in 6).  The bound only ends a loop that
- * others keep feeding. */
-#define MAX_REOPEN 4096
 
 static int
 day_file_name(pt__file_store *fs, char *path, size_t size, const char *date)
@@ -107,7 +99,7 @@ static int
 lock_day(pt__file_store *fs, pt__file_day *day, const char *path, int op,
          struct stat *st)
 {
-    for (int attempt = 0; attempt < MAX_REOPEN; attempt++) {
+    for (int attempt = 0; attempt < PT__FILE_MAX_REOPEN; attempt++) {
         int rc;
         if (pt__file_flock(day->fd, op) != 0)
             return pt__file_fail_errno(fs, errno, "cannot lock", path);

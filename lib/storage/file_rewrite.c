@@ -40,7 +40,6 @@
 #include <unistd.h>
 
 #define COPY_BUFFER (1u << 20)
-#define MAX_REOPEN  16
 
 typedef struct rewriter {
     pt__file_store *fs;
@@ -224,7 +223,7 @@ remove_stale_temporaries(rewriter *w)
 static int
 open_locked(rewriter *w, int list_only, struct stat *st)
 {
-    for (int attempt = 0; attempt < MAX_REOPEN; attempt++) {
+    for (int attempt = 0; attempt < PT__FILE_MAX_REOPEN; attempt++) {
         int rc = pt__file_open_at(w->fs, w->dirfd, w->name,
                                   list_only ? O_RDONLY : O_RDWR, &w->fd);
         if (rc == PT_ENOTFOUND) {

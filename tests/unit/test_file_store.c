@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -1116,6 +1117,139 @@ test_rewrite_abort_and_delete_all(void **state)
     s->methods->close(s);
 }
 
+/* ---- a rewrite waiting while other rewrites replace the day -------------- */
+
+#define REPLACEMENTS 40 /* erases of others that finish while one waits */
+
+static void
+chase_day(const pt_rewrite_day *d, void *ud)
+{
+    *(uint64_t *)ud += d->deleted;
+}
+
+static int
+chase_decide(const pt_record *r, unsigned int *action, void *ud)
+{
+    (void)ud;
+    if (r->session_id && strcmp(r->session_id, "1-gone") == 0)
+        *action = PT_REWRITE_DELETE;
+    return PT_OK;
+}
+
+/* The erase, in a child process: it writes its code and what it deleted
+ * to `out`. */
+static void
+chase_rewrite(const char *store, int out)
+{
+    pt_storage *s = open_store(store, PT__FILE_FSYNC_BATCH);
+    pt_rewrite_options o = PT_REWRITE_OPTIONS_INIT;
+    int64_t answer[2] = {0, 0};
+    uint64_t deleted = 0;
+
+    o.from = DAY;
+    answer[0] = s->methods->rewrite(s, &o, chase_decide, chase_day, &deleted);
+    answer[1] = (int64_t)deleted;
+    s->methods->close(s);
+    _exit(write(out, answer, sizeof(answer)) == sizeof(answer) ? 0 : 1);
+}
+
+/* 1 when process `pid` has the file `st` describes open: it takes (or
+ * waits for) its lock on it next. */
+static int
+has_open(pid_t pid, const struct stat *st)
+{
+    char dir[64], path[64 + sizeof(((struct dirent *)0)->d_name)];
+    DIR *d;
+    struct dirent *e;
+    int found = 0;
+
+    snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+    if (!(d = opendir(dir)))
+        return 0;
+    while (!found && (e = readdir(d)) != NULL) {
+        struct stat o;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        found = e->d_name[0] != '.' && stat(path, &o) == 0 &&
+                o.st_dev == st->st_dev && o.st_ino == st->st_ino;
+    }
+    closedir(d);
+    return found;
+}
+
+/* An erase waiting for a day's lock while other erases replace that day
+ * again and again (a self-service page, a script: one process per
+ * request) follows the file as an appender does, and completes.  Each
+ * replacement here happens once the erase has opened the file it
+ * replaces, so each costs it one more open and lock. */
+static void
+test_rewrite_outlasts_replacements(void **state)
+{
+    fixture *f = *state;
+    pt_storage *s = open_store(f->store, PT__FILE_FSYNC_BATCH);
+    rec_buf recs[2];
+    size_t written, len;
+    char path[512], next_path[600], *contents, *after;
+    int64_t answer[2] = {PT_EIO, 0};
+    int pipefd[2], held, status, ended = 0;
+    struct stat st;
+    pid_t pid;
+
+    make_rec(&recs[0], DAY, 1, 0, "1-keep", 0);
+    make_rec(&recs[1], DAY, 2, 0, "1-gone", 0);
+    assert_int_equal(put(s, recs, 2, 0, &written), PT_OK);
+    s->methods->close(s);
+    day_path(f, DAY, path, sizeof(path));
+    contents = slurp(path, &len);
+    assert_non_null(contents);
+    held = open(path, O_RDWR);
+    assert_true(held >= 0);
+    assert_int_equal(flock(held, LOCK_EX), 0);
+    assert_int_equal(pipe(pipefd), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(pipefd[0]);
+        close(held);
+        chase_rewrite(f->store, pipefd[1]);
+    }
+    close(pipefd[1]);
+    for (int i = 0; i < REPLACEMENTS && !ended; i++) {
+        int next, polls = 0;
+        assert_int_equal(fstat(held, &st), 0);
+        /* a rewrite that gave up opens nothing more: it ends */
+        while (!has_open(pid, &st) &&
+               !(ended = waitpid(pid, &status, WNOHANG) == pid)) {
+            assert_true(++polls < 60000); /* 60 s */
+            usleep(1000);
+        }
+        if (ended)
+            break;
+        /* another erase's result, locked before it is in place */
+        snprintf(next_path, sizeof(next_path), "%s/.replacement", f->store);
+        next = open(next_path, O_RDWR | O_CREAT | O_EXCL, 0600);
+        assert_true(next >= 0);
+        assert_int_equal(write(next, contents, len), (ssize_t)len);
+        assert_int_equal(flock(next, LOCK_EX), 0);
+        assert_int_equal(rename(next_path, path), 0);
+        close(held); /* unlocks the replaced file */
+        held = next;
+    }
+    close(held);
+    assert_int_equal(read(pipefd[0], answer, sizeof(answer)),
+                     (ssize_t)sizeof(answer));
+    close(pipefd[0]);
+    if (!ended)
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(answer[0], PT_OK);
+    assert_int_equal(answer[1], 1);
+    after = slurp(path, NULL);
+    assert_non_null(strstr(after, "1-keep"));
+    assert_null(strstr(after, "1-gone"));
+    free(after);
+    free(contents);
+}
+
 /* ---- fsync modes -------------------------------------------------------- */
 
 static void
@@ -1187,6 +1321,7 @@ main(void)
         T(test_purge_keeps_torn_line_isolated),
         T(test_rewrite_changes_only_what_is_asked),
         T(test_rewrite_abort_and_delete_all),
+        T(test_rewrite_outlasts_replacements),
         T(test_fsync_modes),
 #undef T
     };
