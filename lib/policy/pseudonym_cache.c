@@ -108,8 +108,14 @@ lock_slot(slot *s, int wait)
 {
     for (;;) {
         uint64_t seq = atomic_load_explicit(&s->seq, memory_order_relaxed);
+        /* Acquire: the last writer's stores (before its release of the
+         * even count this reads) happen before ours, so ours come after
+         * them in each word's order.  Relaxed, a word could keep the last
+         * writer's value under our count: a reader would take a slot that
+         * mixes two entries, and a wipe could leave one (C11 allows it; no
+         * x86 machine shows it). */
         if (!(seq & 1) && atomic_compare_exchange_strong_explicit(
-                              &s->seq, &seq, seq + 1, memory_order_relaxed,
+                              &s->seq, &seq, seq + 1, memory_order_acquire,
                               memory_order_relaxed)) {
             /* the words' stores stay after the odd count */
             atomic_thread_fence(memory_order_release);
