@@ -161,7 +161,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static const size_t steps[4] = {1, 3, 8, 64};
     const uint8_t *nl;
     uint8_t *seg;
-    size_t off_len, seg_len, newlines = 0, guard = 0, n = 0;
+    size_t off_len, seg_len, newlines = 0, guard = 0, n = 0, found = 0;
     uint64_t value = 0, expected = 0;
     pt_spool_status st;
     pt__spool *spool;
@@ -203,7 +203,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     corrupt_warnings = 0;
     FUZZ_CHECK(pt__spool_open(&spool, dir) == PT_OK);
-    FUZZ_CHECK(pt__spool_scan(spool) == 1);
+    FUZZ_CHECK(pt__spool_scan(spool, &found) == PT_OK && found == 1);
     while (pt__spool_pending(spool)) {
         FUZZ_CHECK(guard++ <= newlines + 2);
         FUZZ_CHECK(pt__spool_replay_step(spool, steps[(flags >> 1) & 3],

@@ -361,15 +361,18 @@ by_name(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-size_t
-pt__spool_scan(pt__spool *s)
+int
+pt__spool_scan(pt__spool *s, size_t *found_out)
 {
     char **names = NULL;
     size_t count = 0, found = 0;
+    int rc = pt__spool_file_list(s->dir, &names, &count);
 
-    if (pt__spool_file_list(s->dir, &names, &count) != PT_OK || count == 0) {
+    if (found_out)
+        *found_out = 0;
+    if (rc != PT_OK || count == 0) {
         free(names);
-        return 0;
+        return rc;
     }
     qsort(names, count, sizeof(*names), by_name);
     pthread_mutex_lock(&s->lock);
@@ -390,7 +393,9 @@ pt__spool_scan(pt__spool *s)
     }
     pthread_mutex_unlock(&s->lock);
     free(names);
-    return found;
+    if (found_out)
+        *found_out = found;
+    return PT_OK;
 }
 
 int

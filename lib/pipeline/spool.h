@@ -58,9 +58,12 @@ int pt__spool_append(pt__spool *spool, const pt_record *const *records,
                      size_t count, size_t *appended);
 
 /** Look for segments left by processes that are gone (cheap when the
- *  directory does not exist).  Returns how many were found; they are
- *  replayed by pt__spool_replay_step(). */
-size_t pt__spool_scan(pt__spool *spool);
+ *  directory does not exist); *found (may be NULL) gets how many were
+ *  found, to be replayed by pt__spool_replay_step().  PT_OK, or the error
+ *  of a directory that cannot be listed or is refused as unsafe (writable
+ *  by others, another user's: pt__fs_open_dir), whose segments are then
+ *  not replayed. */
+int pt__spool_scan(pt__spool *spool, size_t *found);
 
 /** Non-zero when this spool knows of records still to replay (its own
  *  segment or orphans found by the last scan). */

@@ -253,8 +253,13 @@ open_pipeline(pt_tracker *t, const pt_tracker_options *o)
         return rc;
     if ((rc = pt__spool_open(&t->spool, t->spool_dir)) != PT_OK)
         return rc;
-    orphans = pt__spool_scan(t->spool);
-    if (orphans)
+    /* A spool directory that is refused (writable by others: anyone could
+     * have put records there) is not replayed; the store may still work,
+     * so the open goes on, but the records waiting there are named. */
+    if (pt__spool_scan(t->spool, &orphans) != PT_OK)
+        pt__log(PT_LOG_WARN, "%s; the records waiting there are not replayed",
+                pt_last_error());
+    else if (orphans)
         pt__log(PT_LOG_INFO,
                 "spool %s: %zu segment(s) left by an earlier process will be "
                 "replayed",
@@ -820,9 +825,12 @@ pt_tracker_spool_replay(pt_tracker *t, unsigned int timeout_ms,
     if (rc != PT_OK)
         return rc;
     deadline = pt__monotonic_us() + (int64_t)timeout_ms * 1000;
-    pt__spool_scan(t->spool); /* segments of processes gone since open */
+    /* Segments of processes gone since open; a refused directory is an
+     * error here, not "nothing to replay". */
+    rc = pt__spool_scan(t->spool, NULL);
     /* One step at a time under backend_lock, interleaved with the writer. */
-    rc = pt__replay_until(t, deadline, replayed);
+    if (rc == PT_OK)
+        rc = pt__replay_until(t, deadline, replayed);
     if (rc != PT_OK)
         pt__tracker_set_error(t, rc, "spool_replay: %s", pt_last_error());
     return rc;

@@ -152,6 +152,22 @@ run 0 $T "$PT" spool status
 chmod 777 var/spool
 refused 2 "a world-writable spool" "var/spool: writable by others.*chmod 700" spool status
 chmod 700 var/spool
+# ... holding records: anyone could have put them there, so they are not
+# replayed, and neither a replay ("replayed 0 records", exit 0) nor a
+# record with a healthy store may pass over them in silence.
+mkdir -m 700 ws && mkdir "ws/$D.jsonl"
+run 2 $T "$PT" --storage ws record visits.jsonl
+expect_count spooled 3
+rmdir "ws/$D.jsonl"
+chmod 777 ws/spool
+refused 2 "a world-writable spool with records" "ws/spool: writable by others.*chmod 700" --storage ws spool replay
+lacks "$OUT" "replayed 0 records"
+refused 0 "a world-writable spool with records" "ws/spool: writable by others.*chmod 700.*not replayed" --storage ws record visits.jsonl
+chmod 770 ws/spool
+refused 2 "a group-writable spool with records" "ws/spool: writable by its group.*chmod 700" --storage ws spool replay
+chmod 700 ws/spool
+run 0 $T "$PT" --storage ws spool replay
+contains "$OUT" '^spool: replayed 3 records$'
 
 # ---- the hash key ---------------------------------------------------------
 

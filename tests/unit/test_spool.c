@@ -165,6 +165,44 @@ segment_path(const char *dir, char *out, size_t size)
 
 /* ---- tests --------------------------------------------------------------- */
 
+/* pt__spool_scan() that must succeed: how many segments it found. */
+static size_t
+scan(pt__spool *spool)
+{
+    size_t found = 99;
+    assert_int_equal(pt__spool_scan(spool, &found), PT_OK);
+    return found;
+}
+
+/* A spool directory others can write is refused by the scan (anyone could
+ * have put records there), with the fix in the message, and none of its
+ * segments is taken; 0700 again, they are. */
+static void
+test_unsafe_directory_is_an_error_not_empty(void **state)
+{
+    fixture *f = *state;
+    pt__spool *a, *b;
+    rec_set recs;
+    size_t found = 99;
+
+    assert_int_equal(pt__spool_open(&a, f->dir), PT_OK);
+    make_records(&recs, 3, 0);
+    assert_int_equal(pt__spool_append(a, recs.ptrs, 3, NULL), PT_OK);
+    pt__spool_close(a);
+    assert_int_equal(pt__spool_open(&b, f->dir), PT_OK);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(chmod(f->dir, i ? 0770 : 0777), 0);
+        assert_int_equal(pt__spool_scan(b, &found), PT_EACCESS);
+        assert_int_equal(found, 0);
+        assert_non_null(strstr(pt_last_error(), "chmod 700"));
+        assert_false(pt__spool_pending(b));
+    }
+    assert_int_equal(chmod(f->dir, 0700), 0);
+    assert_int_equal(scan(b), 1);
+    assert_true(pt__spool_pending(b));
+    pt__spool_close(b);
+}
+
 static void
 test_nothing_on_disk_until_needed(void **state)
 {
@@ -174,7 +212,7 @@ test_nothing_on_disk_until_needed(void **state)
     struct stat sb;
 
     assert_int_equal(pt__spool_open(&spool, f->dir), PT_OK);
-    assert_int_equal(pt__spool_scan(spool), 0);
+    assert_int_equal(scan(spool), 0);
     assert_false(pt__spool_pending(spool));
     assert_int_equal(pt__spool_status(f->dir, &st), PT_OK);
     assert_int_equal(st.pending_records, 0);
@@ -245,7 +283,7 @@ test_orphan_replayed_by_next(void **state)
 
     /* While `a` lives, nobody else takes its segment. */
     assert_int_equal(pt__spool_open(&b, f->dir), PT_OK);
-    assert_int_equal(pt__spool_scan(b), 0);
+    assert_int_equal(scan(b), 0);
     assert_false(pt__spool_pending(b));
     pt__spool_close(b);
 
@@ -253,8 +291,8 @@ test_orphan_replayed_by_next(void **state)
     assert_int_equal(count_files(f->dir, ".log"), 1);
 
     assert_int_equal(pt__spool_open(&c, f->dir), PT_OK);
-    assert_int_equal(pt__spool_scan(c), 1);
-    assert_int_equal(pt__spool_scan(c), 0); /* known already */
+    assert_int_equal(scan(c), 1);
+    assert_int_equal(scan(c), 0); /* known already */
     assert_true(pt__spool_pending(c));
     assert_int_equal(drain(c, s, 8), 20);
     for (unsigned i = 0; i < 20; i++)
@@ -293,7 +331,7 @@ test_progress_survives_failure(void **state)
 
     s->fail_rc = 0;
     assert_int_equal(pt__spool_open(&b, f->dir), PT_OK);
-    assert_int_equal(pt__spool_scan(b), 1);
+    assert_int_equal(scan(b), 1);
     assert_int_equal(drain(b, s, 100), 7);
     assert_int_equal(s->count, 12);
     for (unsigned i = 0; i < 12; i++)
@@ -349,7 +387,7 @@ test_torn_and_corrupt_lines_skipped(void **state)
     assert_int_equal(st.pending_records, 6); /* complete lines only */
 
     assert_int_equal(pt__spool_open(&b, f->dir), PT_OK);
-    assert_int_equal(pt__spool_scan(b), 1);
+    assert_int_equal(scan(b), 1);
     assert_int_equal(drain(b, s, 2), 4);
     for (unsigned i = 0; i < 4; i++)
         assert_int_equal(s->ids[i], i);
@@ -433,7 +471,7 @@ test_corrupt_progress_file_means_start(void **state)
         s->count = 0;
         warnings = 0;
         assert_int_equal(pt__spool_open(&b, f->dir), PT_OK);
-        assert_int_equal(pt__spool_scan(b), 1);
+        assert_int_equal(scan(b), 1);
         assert_int_equal(drain(b, s, 8), 20);
         assert_true(warnings >= 1);
         pt_set_log(NULL, NULL, PT_LOG_WARN);
@@ -469,7 +507,7 @@ test_valid_progress_file_respected(void **state)
     assert_int_equal(pt__spool_status(f->dir, &st), PT_OK);
     assert_int_equal(st.pending_records, 6);
     assert_int_equal(pt__spool_open(&b, f->dir), PT_OK);
-    assert_int_equal(pt__spool_scan(b), 1);
+    assert_int_equal(scan(b), 1);
     assert_int_equal(drain(b, s, 8), 6);
     assert_int_equal(warnings, 0);
     pt_set_log(NULL, NULL, PT_LOG_WARN);
@@ -541,7 +579,7 @@ test_file_size_limit_new_segment(void **state)
     assert_int_equal(pt__spool_status(f->dir, &st), PT_OK);
     assert_int_equal(st.pending_records, 23);
     assert_int_equal(pt__spool_open(&b, f->dir), PT_OK);
-    assert_true(pt__spool_scan(b) >= 3);
+    assert_true(scan(b) >= 3);
     assert_int_equal(drain(b, s, 7), 23);
     assert_int_equal(s->ids[0], 0);
     assert_int_equal(s->ids[1], 1);
@@ -592,7 +630,7 @@ test_file_size_limit_below_one_record(void **state)
     pt__spool *b;
     sink *s = calloc(1, sizeof(*s));
     assert_int_equal(pt__spool_open(&b, f->dir), PT_OK);
-    pt__spool_scan(b);
+    scan(b);
     assert_int_equal(drain(b, s, 10), 3);
     for (unsigned i = 0; i < 3; i++)
         assert_int_equal(s->ids[i], i);
@@ -639,7 +677,7 @@ test_torn_tail_hides_nothing(void **state)
         assert_int_equal(status.pending_records, 3);
         assert_int_equal(status.pending_bytes, (uint64_t)last_start);
         assert_int_equal(pt__spool_open(&b, f->dir), PT_OK);
-        assert_int_equal(pt__spool_scan(b), 1);
+        assert_int_equal(scan(b), 1);
         assert_int_equal(drain(b, s, 2), 3);
         for (unsigned i = 0; i < 3; i++)
             assert_int_equal(s->ids[i], i);
@@ -667,7 +705,7 @@ test_orphans_before_own_records(void **state)
     assert_int_equal(pt__spool_open(&b, f->dir), PT_OK);
     make_records(&recs, 5, 5);
     assert_int_equal(pt__spool_append(b, recs.ptrs, 5, NULL), PT_OK);
-    assert_int_equal(pt__spool_scan(b), 1);
+    assert_int_equal(scan(b), 1);
     assert_int_equal(drain(b, s, 3), 10);
     for (unsigned i = 0; i < 10; i++)
         assert_int_equal(s->ids[i], i);
@@ -692,7 +730,7 @@ scanning_put(void *ctx, const pt_record *const *records, size_t count,
     scanning_sink *s = ctx;
     if (!s->scanned) {
         s->scanned = 1;
-        assert_int_equal(pt__spool_scan(s->spool), 1);
+        assert_int_equal(scan(s->spool), 1);
     }
     return sink_put(&s->base, records, count, written);
 }
@@ -942,7 +980,7 @@ test_hostile_files_refused(void **state)
     warnings = 0;
     s->count = 0;
     assert_int_equal(pt__spool_open(&b, f->dir), PT_OK);
-    assert_int_equal(pt__spool_scan(b), 1); /* the real segment only */
+    assert_int_equal(scan(b), 1); /* the real segment only */
     assert_true(warnings >= 2);
     assert_int_equal(drain(b, s, 8), 20);
     pt__spool_close(b);
@@ -970,6 +1008,8 @@ main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_replay_in_order, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_unsafe_directory_is_an_error_not_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_orphan_replayed_by_next, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_progress_survives_failure, setup,
