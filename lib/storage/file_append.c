@@ -270,16 +270,21 @@ build_lines(pt__file_store *fs, const pt_record *const *recs, size_t n,
     pt_buf_reserve(b, n * 320 + 1);
     pt_buf_putc(b, '\n');
     for (size_t i = 0; i < n; i++) {
-        if (keys) {
-            int seen = pt__file_keys_check_add(keys, recs[i]->timestamp,
-                                               recs[i]->session_id);
+        size_t start = b->len;
+        pt__record_json(b, recs[i]);
+        if (keys && !b->oom) {
+            /* Known by the whole line, as the stored ones are. */
+            int seen =
+                pt__file_keys_check_add(keys, b->ptr + start, b->len - start);
             if (seen < 0)
                 return pt__file_fail(fs, PT_ENOMEM, "out of memory");
-            if (seen)
+            if (seen) {
+                b->len = start;
+                b->ptr[start] = '\0';
                 continue;
+            }
             line_rec[k] = i;
         }
-        pt__record_json(b, recs[i]);
         pt_buf_putc(b, '\n');
         k++;
     }

@@ -217,17 +217,18 @@ int pt__file_rewrite(pt_storage *s, const pt_rewrite_options *opts,
 int pt__file_scan_range(pt_storage *s, const pt_scan_options *opts,
                         pt_record_fn fn, void *userdata);
 
-/* Keys (timestamp, session_id) of the records already in a day file, for
- * idempotent replay. */
+/* The records already in a day file, each known by a digest of its whole
+ * line, for idempotent replay (file_keys.c says why not by timestamp and
+ * session id). */
 typedef struct pt__file_keys pt__file_keys;
 int pt__file_keys_load(pt__file_store *fs, int fd, const char *path,
                        pt__file_keys **out);
-/** Add the keys of the lines from byte `offset` (a line start) on. */
+/** Add the lines from byte `offset` (a line start) on. */
 int pt__file_keys_scan(pt__file_store *fs, int fd, const char *path,
                        uint64_t offset, pt__file_keys *keys);
-/** Non-zero when the key is present; otherwise adds it and returns 0. */
-int pt__file_keys_check_add(pt__file_keys *keys, const char *timestamp,
-                            const char *session_id);
+/** 1 when the line (`len` bytes, without its newline) is present;
+ *  otherwise adds it and returns 0; -1 when out of memory. */
+int pt__file_keys_check_add(pt__file_keys *keys, const char *line, size_t len);
 void pt__file_keys_free(pt__file_keys *keys);
 
 #endif
