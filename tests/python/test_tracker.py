@@ -195,6 +195,8 @@ FAST = {"remote_addr": "198.51.100.1", "headers": {"User-Agent": "x"},
     ({"links": ["https://a.example/\x00x"]}, "links"),
     ({"filenames": ("cut\x00 at NUL.m4a",), "links": ["https://b.example/"]},
      "filenames"),
+    # datetime.fromisoformat() reads "...Z\0junk" as "...Z".
+    ({"time": "2025-01-15T14:30:00Z\x00junk"}, "time"),
     # The fast path's shape (str address, dict, lists): the library finds
     # the NUL, the binding then names the argument.
     (dict(FAST, remote_addr="198.51.100.1\x00evil"), "remote_addr"),

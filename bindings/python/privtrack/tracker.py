@@ -373,6 +373,12 @@ def _time_us(when):
     if when is None:
         return 0
     if isinstance(when, str):
+        # datetime.fromisoformat() reads "...Z\0junk" as "...Z", a cut the
+        # command never makes (it rejects the line): refused as in every
+        # other string.
+        if "\0" in when:
+            raise ValueError("time: a string holds a NUL character, which "
+                             "would cut it short")
         try:
             when = _dt.datetime.fromisoformat(when)
         except ValueError:
