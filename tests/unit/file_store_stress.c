@@ -1,6 +1,6 @@
 /* Stress tests for the `file` storage backend: a full disk
- * (RLIMIT_FSIZE), 4 processes x 5,000 records appended at once, and purge
- * racing appenders. */
+ * (RLIMIT_FSIZE), 4 processes x 5,000 records appended at once, purge
+ * racing appenders, and erases racing appenders and each other. */
 #include "file_store_fixture.h"
 
 #include <cjson/cJSON.h>
@@ -304,6 +304,122 @@ test_purge_races_appenders(void **state)
     assert_string_equal(logged, "");
 }
 
+/* Erases racing appenders and each other: processes that delete the
+ * records of "victims" again and again (one rewrite after the other, as a
+ * self-service page does), while writers (one of them replaying, with its
+ * exclusive lock and its cache of the file's keys) append records and
+ * victims' records.  No writer's record is lost or stored twice, no erase
+ * fails, and a last erase leaves no victim. */
+#define ERASERS      3
+#define ERASE_ROUNDS 60
+#define ERASE_WRITES 150
+
+static int
+erase_victims(const pt_record *r, unsigned int *action, void *ud)
+{
+    (void)ud;
+    if (r->session_id && r->session_id[0] == 'v')
+        *action = PT_REWRITE_DELETE;
+    return PT_OK;
+}
+
+static void
+eraser_proc(const char *store, int rounds)
+{
+    pt_storage *s = NULL;
+    pt_rewrite_options o = PT_REWRITE_OPTIONS_INIT;
+
+    if (pt__file_storage_open_path(&s, store, PT__FILE_FSYNC_BATCH) != PT_OK)
+        _exit(2);
+    o.from = DAY;
+    for (int i = 0; i < rounds; i++)
+        if (s->methods->rewrite(s, &o, erase_victims, NULL, NULL) != PT_OK)
+            _exit(3);
+    s->methods->close(s);
+    _exit(0);
+}
+
+static void
+victim_writer_proc(const char *store, int proc, int replay)
+{
+    pt_storage *w = NULL;
+    rec_buf recs[10];
+    const pt_record *ptrs[10];
+    char sid[32];
+    size_t written;
+
+    if (pt__file_storage_open_path(&w, store, PT__FILE_FSYNC_NEVER) != PT_OK)
+        _exit(2);
+    for (int round = 0; round < ERASE_WRITES; round++) {
+        for (int i = 0; i < 10; i++) {
+            /* every third one a victim's */
+            snprintf(sid, sizeof(sid), "%c%d-%d", i % 3 ? 'p' : 'v', proc,
+                     round * 10 + i);
+            make_rec(&recs[i], DAY, round, proc * 10 + i, sid, 0);
+            ptrs[i] = &recs[i].r;
+        }
+        if (w->methods->put(w, ptrs, 10, replay, &written) != PT_OK ||
+            written != 10)
+            _exit(3);
+    }
+    w->methods->close(w);
+    _exit(0);
+}
+
+static void
+test_erases_race_appenders(void **state)
+{
+    fixture *f = *state;
+    pid_t pids[3 + ERASERS];
+    int status;
+    pt_storage *s;
+    pt_record_list *list;
+    unsigned char *seen = calloc(3 * ERASE_WRITES * 10, 1);
+    size_t kept = 0;
+
+    for (int p = 0; p < 3 + ERASERS; p++) {
+        pids[p] = fork();
+        assert_true(pids[p] >= 0);
+        if (pids[p] == 0) {
+            if (p < 3)
+                victim_writer_proc(f->store, p, p == 0);
+            eraser_proc(f->store, ERASE_ROUNDS);
+        }
+    }
+    for (int p = 0; p < 3 + ERASERS; p++) {
+        assert_int_equal(waitpid(pids[p], &status, 0), pids[p]);
+        assert_true(WIFEXITED(status));
+        if (WEXITSTATUS(status) != 0)
+            fail_msg("process %d (%s) exited with %d", p,
+                     p < 3 ? "writer" : "eraser", WEXITSTATUS(status));
+    }
+    s = open_store(f->store, PT__FILE_FSYNC_NEVER);
+    {
+        pt_rewrite_options o = PT_REWRITE_OPTIONS_INIT;
+        o.from = DAY;
+        assert_int_equal(s->methods->rewrite(s, &o, erase_victims, NULL, NULL),
+                         PT_OK);
+    }
+    list = query(s, DAY, 0, 0);
+    for (size_t i = 0; i < list->count; i++) {
+        const char *sid = list->records[i].session_id;
+        int proc, n;
+        assert_int_equal(sscanf(sid, "p%d-%d", &proc, &n), 2);
+        if (seen[proc * ERASE_WRITES * 10 + n]++)
+            fail_msg("%s stored twice", sid);
+        kept++;
+    }
+    for (int proc = 0; proc < 3; proc++)
+        for (int n = 0; n < ERASE_WRITES * 10; n++)
+            if (n % 10 % 3 && !seen[proc * ERASE_WRITES * 10 + n])
+                fail_msg("p%d-%d lost", proc, n);
+    assert_int_equal(kept, 3 * ERASE_WRITES * 10 - 3 * ERASE_WRITES * 4);
+    pt_record_list_free(list);
+    s->methods->close(s);
+    free(seen);
+    assert_string_equal(logged, "");
+}
+
 int
 main(void)
 {
@@ -313,6 +429,7 @@ main(void)
         T(test_disk_full_batches),
         T(test_concurrent_processes_never_interleave),
         T(test_purge_races_appenders),
+        T(test_erases_race_appenders),
 #undef T
     };
     /* Once: pt_set_log() keeps every sink it was given (by design). */
