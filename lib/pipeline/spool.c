@@ -367,26 +367,40 @@ pt__spool_scan(pt__spool *s, size_t *found_out)
     char **names = NULL;
     size_t count = 0, found = 0;
     int rc = pt__spool_file_list(s->dir, &names, &count);
+    pt_buf refused = PT_BUF_INIT;
 
     if (found_out)
         *found_out = 0;
-    if (rc != PT_OK || count == 0) {
-        free(names);
+    if (rc != PT_OK) {
+        rc = pt__fail(rc, "%s; the records waiting there are not replayed",
+                      pt_last_error());
+        pt__log(PT_LOG_WARN, "%s", pt_last_error());
         return rc;
+    }
+    if (count == 0) {
+        free(names);
+        return PT_OK;
     }
     qsort(names, count, sizeof(*names), by_name);
     pthread_mutex_lock(&s->lock);
     for (size_t i = 0; i < count; i++) {
         pt_buf path = PT_BUF_INIT;
         segment seg = {NULL, -1, 0, 0, 0};
+        int other = 1;
         pt_buf_printf(&path, "%s/%s", s->dir, names[i]);
-        if (!path.oom && !known_segment(s, path.ptr) &&
-            !pt__spool_file_locked_by_other(path.ptr)) {
+        if (!path.oom && !known_segment(s, path.ptr))
+            other = pt__spool_file_locked_by_other(path.ptr);
+        if (other == 0) {
             seg.path = pt_buf_detach(&path);
             if (push_segment(s, &seg) == PT_OK)
                 found++;
             else
                 free(seg.path);
+        } else if (other < 0 && rc == PT_OK) {
+            /* The first refusal is the answer; the others were logged. */
+            rc = other;
+            pt_buf_clear(&refused);
+            pt_buf_puts(&refused, pt_last_error());
         }
         pt_buf_free(&path);
         free(names[i]);
@@ -395,6 +409,12 @@ pt__spool_scan(pt__spool *s, size_t *found_out)
     free(names);
     if (found_out)
         *found_out = found;
+    if (rc != PT_OK) {
+        rc = pt__fail(rc, "%s; not replayed",
+                      refused.oom ? "spool: a segment refused" : refused.ptr);
+        pt_buf_free(&refused);
+        return rc;
+    }
     return PT_OK;
 }
 

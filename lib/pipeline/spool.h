@@ -61,8 +61,10 @@ int pt__spool_append(pt__spool *spool, const pt_record *const *records,
  *  directory does not exist); *found (may be NULL) gets how many were
  *  found, to be replayed by pt__spool_replay_step().  PT_OK, or the error
  *  of a directory that cannot be listed or is refused as unsafe (writable
- *  by others, another user's: pt__fs_open_dir), whose segments are then
- *  not replayed. */
+ *  by others, another user's: pt__fs_open_dir: none of its segments is
+ *  replayed), or of the first segment refused (a link, a FIFO, a device;
+ *  the others found are replayed).  Each refusal is also logged as a
+ *  warning. */
 int pt__spool_scan(pt__spool *spool, size_t *found);
 
 /** Non-zero when this spool knows of records still to replay (its own

@@ -442,10 +442,12 @@ open_segment(const char *path, int oflags, int *fd)
 int
 pt__spool_file_locked_by_other(const char *path)
 {
-    int fd, locked;
+    int fd, locked, rc = open_segment(path, O_RDONLY, &fd);
 
-    if (open_segment(path, O_RDONLY, &fd) != PT_OK)
-        return 1; /* gone, or refused: nothing to replay */
+    if (rc == PT_ENOTFOUND)
+        return 1; /* gone: nothing to replay */
+    if (rc != PT_OK)
+        return rc; /* refused (reported): not replayed */
     locked = flock(fd, LOCK_SH | LOCK_NB) != 0;
     close(fd);
     return locked;

@@ -64,7 +64,9 @@ void pt__spool_file_unlink(const char *path);
 /** Names of the segments in `dir` ("spool-*.log"); no directory: none. */
 int pt__spool_file_list(const char *dir, char ***names, size_t *count);
 
-/** Non-zero when a live process holds the segment's lock. */
+/** 1 when a live process holds the segment's lock (or it is gone), 0 when
+ *  it is free to replay, or the (negative) error of a segment refused as
+ *  unsafe (a link, a FIFO, a device: logged as not replayed). */
 int pt__spool_file_locked_by_other(const char *path);
 
 /** Open and lock an orphan segment for replay; *offset from its progress

@@ -253,13 +253,10 @@ open_pipeline(pt_tracker *t, const pt_tracker_options *o)
         return rc;
     if ((rc = pt__spool_open(&t->spool, t->spool_dir)) != PT_OK)
         return rc;
-    /* A spool directory that is refused (writable by others: anyone could
-     * have put records there) is not replayed; the store may still work,
-     * so the open goes on, but the records waiting there are named. */
-    if (pt__spool_scan(t->spool, &orphans) != PT_OK)
-        pt__log(PT_LOG_WARN, "%s; the records waiting there are not replayed",
-                pt_last_error());
-    else if (orphans)
+    /* A refused spool directory (writable by others: anyone could have put
+     * records there) or segment is not replayed: the store may still work,
+     * so the open goes on; the scan has logged what it left. */
+    if (pt__spool_scan(t->spool, &orphans) == PT_OK && orphans)
         pt__log(PT_LOG_INFO,
                 "spool %s: %zu segment(s) left by an earlier process will be "
                 "replayed",
@@ -815,7 +812,8 @@ pt_tracker_spool_replay(pt_tracker *t, unsigned int timeout_ms,
                         uint64_t *replayed)
 {
     int64_t deadline;
-    int rc = pt__tracker_backend_usable(t, "spool_replay");
+    int rc = pt__tracker_backend_usable(t, "spool_replay"), refused;
+    pt_buf why = PT_BUF_INIT;
 
     if (replayed)
         *replayed = 0;
@@ -825,12 +823,17 @@ pt_tracker_spool_replay(pt_tracker *t, unsigned int timeout_ms,
     if (rc != PT_OK)
         return rc;
     deadline = pt__monotonic_us() + (int64_t)timeout_ms * 1000;
-    /* Segments of processes gone since open; a refused directory is an
-     * error here, not "nothing to replay". */
-    rc = pt__spool_scan(t->spool, NULL);
+    /* Segments of processes gone since open.  What the scan refused (the
+     * directory, or a segment) is an error of the replay, once the rest is
+     * replayed: never "nothing to replay". */
+    refused = pt__spool_scan(t->spool, NULL);
+    if (refused != PT_OK)
+        pt_buf_puts(&why, pt_last_error());
     /* One step at a time under backend_lock, interleaved with the writer. */
-    if (rc == PT_OK)
-        rc = pt__replay_until(t, deadline, replayed);
+    rc = pt__replay_until(t, deadline, replayed);
+    if (rc == PT_OK && refused != PT_OK)
+        rc = pt__fail(refused, "%s", why.oom ? "spool refused" : why.ptr);
+    pt_buf_free(&why);
     if (rc != PT_OK)
         pt__tracker_set_error(t, rc, "spool_replay: %s", pt_last_error());
     return rc;

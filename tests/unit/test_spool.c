@@ -933,7 +933,7 @@ test_hostile_files_refused(void **state)
     char seg[512], tmp[600], off[600], victim[400], fifo[400], zero[400];
     pt_spool_status st;
     struct stat sb;
-    size_t n = 0;
+    size_t n = 0, found;
 
     alarm(60); /* a FIFO that blocks fails the test instead of hanging */
     snprintf(victim, sizeof(victim), "%s/victim", f->root);
@@ -980,7 +980,13 @@ test_hostile_files_refused(void **state)
     warnings = 0;
     s->count = 0;
     assert_int_equal(pt__spool_open(&b, f->dir), PT_OK);
-    assert_int_equal(scan(b), 1); /* the real segment only */
+    /* The real segment is found; the scan fails naming the first refused
+     * one (a replay must not report "nothing left"), and logs both. */
+    found = 99;
+    assert_int_equal(pt__spool_scan(b, &found), PT_EACCESS);
+    assert_int_equal(found, 1);
+    assert_non_null(strstr(pt_last_error(), "spool-0-fifo.log: it is a FIFO"));
+    assert_non_null(strstr(pt_last_error(), "not replayed"));
     assert_true(warnings >= 2);
     assert_int_equal(drain(b, s, 8), 20);
     pt__spool_close(b);
