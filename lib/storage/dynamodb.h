@@ -43,6 +43,9 @@ typedef struct pt__dynamodb_stats {
     uint64_t lease_conflicts; /* ... that found the class taken */
     uint64_t checked;         /* records looked up before writing */
     uint64_t found;           /* ... found already stored */
+    uint64_t digested_early;  /* ... whose content digest was needed before
+                                 the writes (the others' is computed as
+                                 their request is written) */
     uint64_t lookups;         /* Queries of spans for them (each paged) */
     uint64_t items_read;      /* items those Queries returned */
     uint64_t queries;         /* Query requests of scan(), rewrite() */

@@ -24,6 +24,9 @@ pt__ddb_seen_clear(pt__ddb_seen *seen)
     seen->cap = seen->count = 0;
     pt__ddb_set_free(&seen->taken);
     pt__ddb_set_free(&seen->seconds);
+    pt__ddb_set_free(&seen->record_times);
+    seen->free_items = 0;
+    seen->times_lost = 0;
     seen->since_us = 0;
 }
 
@@ -99,6 +102,18 @@ grow_items(pt__ddb_seen *seen)
     return PT_OK;
 }
 
+/* Item `it` is now the record of time `record_us`'s. */
+static int
+take_item(pt__ddb_seen *seen, pt__ddb_seen_item *it, int64_t record_us)
+{
+    it->record_us = record_us;
+    seen->free_items--;
+    if (pt__ddb_set_add(&seen->record_times, record_us) == PT_OK)
+        return PT_OK;
+    seen->times_lost = 1;
+    return PT_ENOMEM;
+}
+
 int
 pt__ddb_seen_add(pt__ddb_seen *seen, int64_t us, const unsigned char *digest,
                  int64_t record_us)
@@ -114,16 +129,28 @@ pt__ddb_seen_add(pt__ddb_seen *seen, int64_t us, const unsigned char *digest,
          c = (c + 1) & (seen->cap - 1)) {
         pt__ddb_seen_item *it = &seen->items[c];
         if (it->us == us && memcmp(it->digest, digest, 16) == 0) {
-            if (it->record_us == PT__DDB_SET_EMPTY)
-                it->record_us = record_us;
-            return PT_OK; /* the same item, read again */
+            /* the same item, read again */
+            if (it->record_us == PT__DDB_SET_EMPTY &&
+                record_us != PT__DDB_SET_EMPTY)
+                return take_item(seen, it, record_us);
+            return PT_OK;
         }
     }
     seen->items[c].us = us;
-    seen->items[c].record_us = record_us;
+    seen->items[c].record_us = PT__DDB_SET_EMPTY;
     memcpy(seen->items[c].digest, digest, 16);
     seen->count++;
+    seen->free_items++;
+    if (record_us != PT__DDB_SET_EMPTY)
+        return take_item(seen, &seen->items[c], record_us);
     return PT_OK;
+}
+
+int
+pt__ddb_seen_may_match(const pt__ddb_seen *seen, int64_t record_us)
+{
+    return seen->free_items > 0 || seen->times_lost ||
+           pt__ddb_set_has(&seen->record_times, record_us);
 }
 
 int
@@ -152,6 +179,6 @@ pt__ddb_seen_match(pt__ddb_seen *seen, const unsigned char digest[16],
     }
     if (!free_item)
         return 0;
-    free_item->record_us = record_us;
+    take_item(seen, free_item, record_us); /* out of memory: times_lost */
     return 1;
 }

@@ -39,6 +39,11 @@
  * field) that no other record has matched, or one the same record (same
  * time, same content) matched or wrote before: the same record replayed
  * twice is stored once, two identical visits at different times stay two.
+ * So a record can match only while some item read is still free, or when
+ * an item was matched to or written for a record of its very time: only
+ * then does the caller need its digest before writing it
+ * (pt__ddb_seen_may_match); the others' digests are computed while their
+ * requests are in flight.
  *
  * Threading: one backend instance, one thread at a time.
  */
@@ -73,6 +78,11 @@ typedef struct pt__ddb_seen {
     size_t cap, count;        /* cap: 0 or a power of two */
     pt__ddb_taken taken;      /* every item's slot, digest or not */
     pt__ddb_set seconds;      /* the seconds read (floor(µs / 1 s)) */
+    size_t free_items;        /* items read, not matched to a record yet */
+    pt__ddb_set record_times; /* the times of the records items were
+                                 matched to or written for */
+    int times_lost;           /* one of those could not be kept (out of
+                                 memory): any record may match */
     int64_t since_us;         /* wall clock when it started */
     size_t max_items;         /* 0: PT__DDB_SEEN_MAX_ITEMS */
 } pt__ddb_seen;
@@ -109,6 +119,12 @@ int pt__ddb_seen_add(pt__ddb_seen *seen, int64_t us,
  *  its own; 0 when none does. */
 int pt__ddb_seen_match(pt__ddb_seen *seen, const unsigned char digest[16],
                        int64_t lo, int64_t hi, int64_t record_us);
+
+/** Zero when no item can match a record of time `record_us`, whatever
+ *  its content: every item read is matched already and none was matched
+ *  to or written for a record of that time.  Non-zero otherwise (the
+ *  caller then needs the record's digest for pt__ddb_seen_match). */
+int pt__ddb_seen_may_match(const pt__ddb_seen *seen, int64_t record_us);
 
 /** Every slot seen holding an item (for the slot allocator). */
 const pt__ddb_taken *pt__ddb_seen_taken(const pt__ddb_seen *seen);

@@ -46,6 +46,7 @@ typedef struct pt__ddb_put_job {
     char ts[PT_TIMESTAMP_LEN + 1]; /* the slot it goes to */
     int64_t slot_us;               /* the same, when `parsed` */
     unsigned char digest[16];      /* content without the timestamp */
+    int digested;                  /* ... computed (digest_job) */
     long dup_of;     /* the same record earlier in a checked batch */
     int check;       /* look it up in the table first */
     int found;       /* ... and it was there */
@@ -65,6 +66,7 @@ typedef struct put_ctx {
     pt__dynamodb *d;
     put_job *jobs;
     size_t count;
+    pt_buf scratch; /* for content_digest */
 } put_ctx;
 
 /* ---- content ------------------------------------------------------------- */
@@ -146,6 +148,20 @@ content_digest(const pt_record *r, unsigned char out[16], pt_buf *scratch)
     crypto_generichash(out, 16, (const unsigned char *)scratch->ptr,
                        scratch->len, NULL, 0);
     return PT_OK;
+}
+
+/* A record's digest, computed once: before the writes only where it can
+ * match (pt__ddb_seen_may_match) or the same time is twice in the batch;
+ * for the others as their request's body is written, while the earlier
+ * requests are in flight (remember_written needs it). */
+static int
+digest_job(put_ctx *c, put_job *j)
+{
+    if (j->digested)
+        return PT_OK;
+    int rc = content_digest(j->record, j->digest, &c->scratch);
+    j->digested = rc == PT_OK;
+    return rc;
 }
 
 /* ---- looking records up before writing ----------------------------------- */
@@ -350,6 +366,13 @@ check_stored(put_ctx *c)
         if (!j->check || j->dup_of >= 0 || !j->parsed)
             continue;
         d->stats.checked++;
+        if (!pt__ddb_seen_may_match(&d->seen, j->base_us))
+            continue;
+        if (!j->digested) {
+            d->stats.digested_early++;
+            if ((rc = digest_job(c, j)) != PT_OK)
+                break;
+        }
         if (pt__ddb_seen_match(&d->seen, j->digest, j->lo, j->hi, j->base_us)) {
             j->stored = j->found = 1;
             d->stats.found++;
@@ -364,8 +387,10 @@ static int
 remember_written(put_ctx *c)
 {
     for (size_t i = 0; i < c->count; i++) {
-        const put_job *j = &c->jobs[i];
-        if (j->check && j->parsed && j->dup_of < 0 && j->stored && !j->found &&
+        put_job *j = &c->jobs[i];
+        if (!j->check || !j->parsed || j->dup_of >= 0 || !j->stored || j->found)
+            continue;
+        if (digest_job(c, j) != PT_OK || /* digested as it was built */
             pt__ddb_seen_add(&c->d->seen, j->slot_us, j->digest, j->base_us) !=
                 PT_OK)
             return pt__fail(PT_ENOMEM, "out of memory");
@@ -461,7 +486,9 @@ build_batch(put_ctx *c, put_req *q)
     pt_buf_json_string(b, c->d->table, strlen(c->d->table));
     pt_buf_puts(b, ":[");
     for (size_t i = 0; i < q->n; i++) {
-        const put_job *j = &c->jobs[q->members[i]];
+        put_job *j = &c->jobs[q->members[i]];
+        if (j->check && j->parsed && digest_job(c, j) != PT_OK)
+            return PT_ENOMEM;
         pt_buf_puts(b, i ? ",{\"PutRequest\":{\"Item\":"
                          : "{\"PutRequest\":{\"Item\":");
         pt__dynamodb_item_json(b, j->record, j->ts);
@@ -474,8 +501,10 @@ build_batch(put_ctx *c, put_req *q)
 static int
 build_conditional(put_ctx *c, put_req *q)
 {
-    const put_job *j = &c->jobs[q->members[0]];
+    put_job *j = &c->jobs[q->members[0]];
     pt_buf *b = &q->req.body;
+    if (j->check && j->parsed && digest_job(c, j) != PT_OK)
+        return PT_ENOMEM;
     pt_buf_clear(b);
     pt_buf_puts(b, "{\"TableName\":");
     pt_buf_json_string(b, c->d->table, strlen(c->d->table));
@@ -721,12 +750,14 @@ cmp_same_record(const void *a, const void *b)
 
 /* The same record (time and content) twice in a batch to check is written
  * once: each later copy points to the first (sorted, not compared pair by
- * pair). */
+ * pair).  Sorted by time first (no digest yet: all zero); only records
+ * that share their time with another are digested, and sorted again. */
 static int
 mark_duplicates(put_ctx *c)
 {
     put_job **order = malloc(c->count * sizeof(*order));
     size_t n = 0;
+    int rc = PT_OK;
 
     if (!order)
         return pt__fail(PT_ENOMEM, "out of memory");
@@ -735,22 +766,33 @@ mark_duplicates(put_ctx *c)
             order[n++] = &c->jobs[i];
     if (!sorted(order, n, sizeof(*order), cmp_same_record))
         qsort(order, n, sizeof(*order), cmp_same_record);
-    for (size_t i = 1, first = 0; i < n; i++) {
-        if (order[i]->base_us == order[first]->base_us &&
-            memcmp(order[i]->digest, order[first]->digest, 16) == 0)
-            order[i]->dup_of = (long)(order[first] - c->jobs);
-        else
-            first = i;
+    for (size_t a = 0, e; a < n && rc == PT_OK; a = e) {
+        for (e = a + 1; e < n && order[e]->base_us == order[a]->base_us; e++)
+            ;
+        if (e - a < 2)
+            continue;
+        for (size_t i = a; i < e && rc == PT_OK; i++) {
+            c->d->stats.digested_early += !order[i]->digested;
+            rc = digest_job(c, order[i]);
+        }
+        if (rc != PT_OK)
+            break;
+        qsort(order + a, e - a, sizeof(*order), cmp_same_record);
+        for (size_t i = a + 1, first = a; i < e; i++) {
+            if (memcmp(order[i]->digest, order[first]->digest, 16) == 0)
+                order[i]->dup_of = (long)(order[first] - c->jobs);
+            else
+                first = i;
+        }
     }
     free(order);
-    return PT_OK;
+    return rc == PT_OK ? PT_OK : pt__fail(PT_ENOMEM, "out of memory");
 }
 
 static int
 prepare(put_ctx *c, const pt_record *const *records, int replay)
 {
     int64_t now = pt__now_us();
-    pt_buf scratch = PT_BUF_INIT;
     int any_check = 0, rc = PT_OK;
 
     for (size_t i = 0; i < c->count && rc == PT_OK; i++) {
@@ -767,12 +809,8 @@ prepare(put_ctx *c, const pt_record *const *records, int replay)
         j->parsed = 1;
         pt__ddb_span(j->base_us, &j->lo, &j->hi);
         j->check = pt__ddb_needs_lookup(j->base_us, now, replay);
-        if (!j->check)
-            continue;
-        any_check = 1;
-        rc = content_digest(r, j->digest, &scratch);
+        any_check |= j->check;
     }
-    pt_buf_free(&scratch);
     /* Every put(), also one with nothing to look up: a tracker's writer
      * puts new records between the steps of a replay, which must not make
      * it read its seconds again; what a replay has seen is dropped once
@@ -848,6 +886,7 @@ pt__dynamodb_put(pt_storage *s, const pt_record *const *records, size_t count,
             break;
         memset(c.jobs, 0, count * sizeof(*c.jobs));
     }
+    pt_buf_free(&c.scratch);
     if (rc != PT_OK)
         pt__dynamodb_fail(d, rc);
     for (size_t i = 0; i < count; i++)

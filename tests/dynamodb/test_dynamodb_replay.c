@@ -380,6 +380,64 @@ test_new_records_between_steps_keep_what_was_seen(void **state)
     free_batch(&live);
 }
 
+/* A record's content digest is computed before the writes only where an
+ * item could match it; the others' as their requests are written, while
+ * earlier ones are in flight (the step's preparation left the server
+ * idle).  A fresh replay of distinct times digests none early; the same
+ * records again (found by what this instance wrote), records that share
+ * their time in a batch (the same record twice is written once, two
+ * records of one time stay two), and a new instance that reads the
+ * items back digest each of theirs early — and every record is stored
+ * once. */
+static void
+test_digests_only_where_a_match_is_possible(void **state)
+{
+    pt_storage *a = fresh_backend(0), *again;
+    const char *table = NULL;
+    batch b, same;
+    size_t w = 0;
+    (void)state;
+
+    make_batch(&b, 1000, T0, "z", 0);
+    spread_batch(&b, T0, 1000);
+    put_all(a, &b, 1);
+    pt__dynamodb_stats st = stats_of(a);
+    assert_int_equal(st.checked, b.n);
+    assert_int_equal(st.digested_early, 0);
+
+    put_all(a, &b, 1); /* replayed again: found in what it wrote */
+    st = stats_of(a);
+    assert_int_equal(st.found, b.n);
+    assert_int_equal(st.batched, b.n);
+    assert_int_equal(st.digested_early, b.n);
+
+    /* three records of one time (5 s on: seconds not read yet), the
+     * first three times over in one batch */
+    make_batch(&same, 3, T0 + 5 * SEC, "y", 0);
+    const pt_record *mixed[] = {same.ptrs[0], same.ptrs[0], same.ptrs[1],
+                                same.ptrs[2], same.ptrs[0]};
+    assert_int_equal(a->methods->put(a, mixed, 5, 1, &w), PT_OK);
+    assert_int_equal(w, 5);
+    st = stats_of(a);
+    assert_int_equal(st.batched, b.n + 3);
+    assert_int_equal(st.digested_early, b.n + 5);
+    assert_stored_once(a, &same, b.n + 3);
+
+    /* a new instance reads the items: each record's digest before */
+    a->methods->control(a, PT__DYNAMODB_CTL_TABLE_NAME, &table);
+    again = open_backend(table, 0);
+    put_all(again, &b, 1);
+    st = stats_of(again);
+    assert_int_equal(st.found, b.n);
+    assert_int_equal(st.batched + st.conditional, 0);
+    assert_int_equal(st.digested_early, b.n);
+    assert_stored_once(again, &b, b.n + 3);
+    again->methods->close(again);
+    a->methods->close(a);
+    free_batch(&b);
+    free_batch(&same);
+}
+
 /* ---- a tracker's spool replayed (what `privtrack spool replay` runs) ---- */
 
 static pt_tracker *
@@ -539,6 +597,7 @@ main(void)
         cmocka_unit_test(test_purge_forgets_what_was_seen),
         cmocka_unit_test(test_rewrite_forgets_what_was_seen),
         cmocka_unit_test(test_new_records_between_steps_keep_what_was_seen),
+        cmocka_unit_test(test_digests_only_where_a_match_is_possible),
         cmocka_unit_test(test_tracker_replay_one_put_per_step),
     };
     if (ddb_fixture_init() != 0)

@@ -224,6 +224,51 @@ test_forgotten_when_old_or_full(void **state)
     pt__ddb_seen_clear(&seen);
 }
 
+/* Only a record that an item can match needs its digest: while an item
+ * read is free (any record of its content may take it), or when an item
+ * was matched to or written for a record of the same time (the same
+ * record again).  Matched, the item no longer counts as free; the same
+ * item read again does not free it. */
+static void
+test_may_match(void **state)
+{
+    pt__ddb_seen seen = {0};
+    unsigned char a[16], b[16];
+    (void)state;
+
+    digest(a, 1);
+    digest(b, 2);
+    pt__ddb_seen_begin(&seen, T0);
+    assert_false(pt__ddb_seen_may_match(&seen, T0));
+    /* a slot without content matches nothing */
+    assert_int_equal(pt__ddb_seen_add(&seen, T0 + 1, NULL, NONE), PT_OK);
+    assert_false(pt__ddb_seen_may_match(&seen, T0));
+    /* an item read: any record may be its own */
+    assert_int_equal(pt__ddb_seen_add(&seen, T0 + 5, a, NONE), PT_OK);
+    assert_true(pt__ddb_seen_may_match(&seen, T0));
+    assert_true(pt__ddb_seen_may_match(&seen, T0 + 777));
+    assert_true(pt__ddb_seen_match(&seen, a, T0, T0 + SEC, T0));
+    assert_false(pt__ddb_seen_may_match(&seen, T0 + 777));
+    assert_true(pt__ddb_seen_may_match(&seen, T0)); /* the same again */
+    assert_int_equal(pt__ddb_seen_add(&seen, T0 + 5, a, NONE), PT_OK);
+    assert_false(pt__ddb_seen_may_match(&seen, T0 + 777));
+    /* written for a record: that record's time only */
+    assert_int_equal(pt__ddb_seen_add(&seen, T0 + 9, b, T0 + 3), PT_OK);
+    assert_true(pt__ddb_seen_may_match(&seen, T0 + 3));
+    assert_false(pt__ddb_seen_may_match(&seen, T0 + 4));
+    assert_true(pt__ddb_seen_match(&seen, b, T0 + 3, T0 + SEC, T0 + 3));
+    assert_false(pt__ddb_seen_match(&seen, b, T0 + 4, T0 + SEC, T0 + 4));
+    /* read free, then written for a record (its answer came first) */
+    assert_int_equal(pt__ddb_seen_add(&seen, T0 + 11, b, NONE), PT_OK);
+    assert_true(pt__ddb_seen_may_match(&seen, T0 + 4));
+    assert_int_equal(pt__ddb_seen_add(&seen, T0 + 11, b, T0 + 8), PT_OK);
+    assert_false(pt__ddb_seen_may_match(&seen, T0 + 4));
+    assert_true(pt__ddb_seen_may_match(&seen, T0 + 8));
+    pt__ddb_seen_clear(&seen);
+    assert_false(pt__ddb_seen_may_match(&seen, T0));
+    assert_false(pt__ddb_seen_may_match(&seen, T0 + 3));
+}
+
 /* Why remembering is safe against a lease claimed again after its item
  * expired (dynamodb_seen.h): the memory must be younger than the gap
  * between a lease's last use by its first owner and its item's expiry. */
@@ -246,6 +291,7 @@ main(void)
         cmocka_unit_test(test_many_items_and_collisions),
         cmocka_unit_test(test_seconds_read),
         cmocka_unit_test(test_forgotten_when_old_or_full),
+        cmocka_unit_test(test_may_match),
         cmocka_unit_test(test_kept_less_than_lease_gap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
