@@ -737,6 +737,28 @@ send_all(put_ctx *c)
 
 /* ---- put() --------------------------------------------------------------- */
 
+/* A session id as the item holds it, compared: two records of one time
+ * are the same record only with the same one (it is part of the content).
+ * ASCII ids are compared as bytes; ids with other bytes (which the item
+ * may store alike: invalid UTF-8 as U+FFFD) all compare equal here, after
+ * every ASCII id, and are told apart by their digests. */
+static int
+cmp_session(const pt_record *x, const pt_record *y)
+{
+    const char *a = x->session_id ? x->session_id : "";
+    const char *b = y->session_id ? y->session_id : "";
+    const char *p = a, *q = b;
+
+    while (*p && (unsigned char)*p < 0x80)
+        p++;
+    while (*q && (unsigned char)*q < 0x80)
+        q++;
+    if (*p || *q)
+        return (*p != 0) - (*q != 0);
+    return strcmp(a, b);
+}
+
+/* By time, session id, digest (all zero until computed), batch order. */
 static int
 cmp_same_record(const void *a, const void *b)
 {
@@ -744,14 +766,17 @@ cmp_same_record(const void *a, const void *b)
     const put_job *y = *(const put_job *const *)b;
     int c = (x->base_us > y->base_us) - (x->base_us < y->base_us);
     if (c == 0)
+        c = cmp_session(x->record, y->record);
+    if (c == 0)
         c = memcmp(x->digest, y->digest, sizeof(x->digest));
-    return c ? c : (x > y) - (x < y); /* then batch order */
+    return c ? c : (x > y) - (x < y);
 }
 
 /* The same record (time and content) twice in a batch to check is written
  * once: each later copy points to the first (sorted, not compared pair by
- * pair).  Sorted by time first (no digest yet: all zero); only records
- * that share their time with another are digested, and sorted again. */
+ * pair).  Only records that share their time and session id with another
+ * are digested (before that, the sort leaves their digests out), and
+ * sorted again by them. */
 static int
 mark_duplicates(put_ctx *c)
 {
@@ -767,7 +792,9 @@ mark_duplicates(put_ctx *c)
     if (!sorted(order, n, sizeof(*order), cmp_same_record))
         qsort(order, n, sizeof(*order), cmp_same_record);
     for (size_t a = 0, e; a < n && rc == PT_OK; a = e) {
-        for (e = a + 1; e < n && order[e]->base_us == order[a]->base_us; e++)
+        for (e = a + 1; e < n && order[e]->base_us == order[a]->base_us &&
+                        cmp_session(order[e]->record, order[a]->record) == 0;
+             e++)
             ;
         if (e - a < 2)
             continue;

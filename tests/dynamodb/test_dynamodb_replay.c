@@ -385,10 +385,10 @@ test_new_records_between_steps_keep_what_was_seen(void **state)
  * earlier ones are in flight (the step's preparation left the server
  * idle).  A fresh replay of distinct times digests none early; the same
  * records again (found by what this instance wrote), records that share
- * their time in a batch (the same record twice is written once, two
- * records of one time stay two), and a new instance that reads the
- * items back digest each of theirs early — and every record is stored
- * once. */
+ * their time and session id in a batch (the same record twice is written
+ * once, two records of one session id stay two), and a new instance that reads
+ * the items back digest each of theirs early — and every record is stored once.
+ */
 static void
 test_digests_only_where_a_match_is_possible(void **state)
 {
@@ -412,16 +412,26 @@ test_digests_only_where_a_match_is_possible(void **state)
     assert_int_equal(st.digested_early, b.n);
 
     /* three records of one time (5 s on: seconds not read yet), the
-     * first three times over in one batch */
+     * first three times over in one batch, and a record with the second's
+     * session id but another user agent: only records of one time and
+     * one session id are digested early; the same record is written once,
+     * the two of one session id stay two */
     make_batch(&same, 3, T0 + 5 * SEC, "y", 0);
+    pt_record other = same.records[1];
+    other.user_agent = "another agent";
     const pt_record *mixed[] = {same.ptrs[0], same.ptrs[0], same.ptrs[1],
-                                same.ptrs[2], same.ptrs[0]};
-    assert_int_equal(a->methods->put(a, mixed, 5, 1, &w), PT_OK);
-    assert_int_equal(w, 5);
+                                same.ptrs[2], same.ptrs[0], &other};
+    assert_int_equal(a->methods->put(a, mixed, 6, 1, &w), PT_OK);
+    assert_int_equal(w, 6);
     st = stats_of(a);
-    assert_int_equal(st.batched, b.n + 3);
+    assert_int_equal(st.batched, b.n + 4);
     assert_int_equal(st.digested_early, b.n + 5);
-    assert_stored_once(a, &same, b.n + 3);
+    pt_record_list *l = query(a, same.date, 0, 0);
+    assert_int_equal(l->count, b.n + 4);
+    assert_int_equal(count_session(l, same.sids[0]), 1);
+    assert_int_equal(count_session(l, same.sids[1]), 2);
+    assert_int_equal(count_session(l, same.sids[2]), 1);
+    pt_record_list_free(l);
 
     /* a new instance reads the items: each record's digest before */
     a->methods->control(a, PT__DYNAMODB_CTL_TABLE_NAME, &table);
@@ -431,7 +441,7 @@ test_digests_only_where_a_match_is_possible(void **state)
     assert_int_equal(st.found, b.n);
     assert_int_equal(st.batched + st.conditional, 0);
     assert_int_equal(st.digested_early, b.n);
-    assert_stored_once(again, &b, b.n + 3);
+    assert_stored_once(again, &b, b.n + 4);
     again->methods->close(again);
     a->methods->close(a);
     free_batch(&b);
