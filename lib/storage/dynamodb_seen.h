@@ -55,8 +55,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Items remembered at most (up to 80 bytes each with the hash tables'
- * slack: about 10 MB): past this, the next put() starts over (it reads
+/* Items remembered at most (up to 100 bytes each with the hash tables'
+ * slack: about 13 MB): past this, the next put() starts over (it reads
  * its seconds again: one Query). */
 #define PT__DDB_SEEN_MAX_ITEMS (1u << 17)
 /* The memory is forgotten at the first put() this long after its first
