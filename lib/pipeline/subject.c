@@ -452,6 +452,7 @@ typedef struct erase_ctx {
     size_t day_start;     /* records kept before the date in progress */
     pt_record_list *gone; /* keys of the date in progress deleted for
                              certain (the backend's `deleted`) */
+    size_t dates_done;    /* dates the backend reported (done or failed) */
 } erase_ctx;
 
 static int
@@ -566,6 +567,7 @@ erase_day(const pt_rewrite_day *day, void *ctx)
     if (i >= 0 && day->rc != PT_OK && q->res->erase == 1)
         keep_only_gone(e, i);
     pt__record_list_truncate(e->gone, 0);
+    e->dates_done++;
     if (i < 0)
         return;
     e->day_start = q->res->records->count;
@@ -611,6 +613,7 @@ pt_tracker_subject_erase(pt_tracker *t, const pt_subject_options *opts,
                       "and erase again; nothing was deleted",
                       q.spool_matches, t->spool_dir);
     e.gone = NULL;
+    e.dates_done = 0;
     if (rc == PT_OK)
         rc = pt_record_list_new(&e.gone);
     if (rc == PT_OK) {
@@ -644,8 +647,12 @@ pt_tracker_subject_erase(pt_tracker *t, const pt_subject_options *opts,
     query_end(&q);
     rc = report(t, "subject erase", rc, s);
     pt__storage_close(s);
-    if (rc != PT_OK && (!res || !res->dates || rc == PT_EINVAL ||
-                        rc == PT_EEXIST || rc == PT_EUNSUPPORTED)) {
+    /* Those codes name failures before anything was deleted (options, the
+     * spool, a backend without rewrite) unless a date was reported: then
+     * they are a date's, and the result says what went. */
+    if (rc != PT_OK && (!res || !res->dates ||
+                        (!e.dates_done && (rc == PT_EINVAL || rc == PT_EEXIST ||
+                                           rc == PT_EUNSUPPORTED)))) {
         pt_subject_result_free(res ? res : q.res);
         return rc;
     }

@@ -264,18 +264,17 @@ cmp_str(const void *a, const void *b)
     return strcmp(a, b);
 }
 
-static void
-test_subject_erase_unprocessed_redriven(void **state)
+/* A synchronous tracker on the fault server's table "faults", addresses
+ * kept as they are, its storage path a new temporary `dir`. */
+static pt_tracker *
+erase_tracker(char *dir, size_t size)
 {
-    char text[512], dir[256], url[64];
+    char text[512], url[64];
     pt_policy *policy = NULL;
     pt_tracker *t = NULL;
     pt_tracker_options to = PT_TRACKER_OPTIONS_INIT;
-    pt_subject_options o = PT_SUBJECT_OPTIONS_INIT;
-    pt_subject_result *r = NULL;
-    (void)state;
 
-    assert_int_equal(pt_test_mkdtemp(dir, sizeof(dir), "pt-erase-faults"), 0);
+    assert_int_equal(pt_test_mkdtemp(dir, size, "pt-erase-faults"), 0);
     snprintf(url, sizeof(url), "http://127.0.0.1:%d", srv.port);
     snprintf(text, sizeof(text),
              "[storage]\nbackend = dynamodb\ntable = faults\nregion = "
@@ -289,6 +288,17 @@ test_subject_erase_unprocessed_redriven(void **state)
     if (pt_tracker_open(&t, policy, &to) != PT_OK)
         fail_msg("open: %s", pt_last_error());
     pt_policy_free(policy);
+    return t;
+}
+
+static void
+test_subject_erase_unprocessed_redriven(void **state)
+{
+    char dir[256];
+    pt_tracker *t = erase_tracker(dir, sizeof(dir));
+    pt_subject_options o = PT_SUBJECT_OPTIONS_INIT;
+    pt_subject_result *r = NULL;
+    (void)state;
 
     srv.body = "{\"Count\":4,\"Items\":[" ERASE_ITEM(
         "2025-01-15T10:00:00.000001+00:00",
@@ -361,6 +371,58 @@ test_subject_erase_unprocessed_redriven(void **state)
         assert_null(r->records->records[i].client_ip);
         assert_int_equal(r->match[i], PT_SUBJECT_MATCH_ADDRESS);
     }
+    pt_subject_result_free(r);
+    srv.decide = NULL;
+    srv.body = NULL;
+    set_fault(FAULT_OK, 0);
+    assert_int_equal(pt_tracker_close(t, 5000), PT_OK);
+    pt_test_rmtree(dir);
+}
+
+/* An erase over two dates whose second date fails after the first was
+ * erased, with a code that also names failures before anything is
+ * deleted (PT_EEXIST: ConditionalCheckFailedException): the receipt
+ * still comes back (privtrack.h: set whenever the range was valid) and
+ * says what went. */
+static enum fault
+second_date_fails(const char *op, const char *body, size_t len)
+{
+    (void)len;
+    if (strcmp(op, "Query") == 0)
+        return strstr(body, "2025-01-16") ? FAULT_CONDITIONAL : FAULT_BODY;
+    return FAULT_OK;
+}
+
+static void
+test_subject_erase_receipt_after_a_failed_date(void **state)
+{
+    char dir[256];
+    pt_tracker *t = erase_tracker(dir, sizeof(dir));
+    pt_subject_options o = PT_SUBJECT_OPTIONS_INIT;
+    pt_subject_result *r = NULL;
+    (void)state;
+
+    srv.body = "{\"Count\":2,\"Items\":[" ERASE_ITEM(
+        "2025-01-15T10:00:00.000001+00:00",
+        ERASE_SUBJECT) "," ERASE_ITEM("2025-01-15T10:00:00.000003+00:00",
+                                      "198.51.100.1") "]}";
+    srv.decide = second_date_fails;
+    set_fault(FAULT_DECIDE, -1);
+    o.ip = ERASE_SUBJECT;
+    o.from = "2025-01-15";
+    o.to = "2025-01-16";
+    o.now = 1737072000; /* 2025-01-17 */
+    assert_int_equal(pt_tracker_subject_erase(t, &o, &r), PT_EEXIST);
+    assert_non_null(r);
+    assert_int_equal(r->date_count, 2);
+    assert_int_equal(r->dates[0].rc, PT_OK);
+    assert_int_equal(r->dates[0].deleted, 1);
+    assert_int_equal(r->dates[1].rc, PT_EEXIST);
+    assert_int_equal(r->dates[1].deleted, 0);
+    assert_int_equal(r->deleted, 1);
+    assert_int_equal(r->records->count, 1);
+    assert_string_equal(r->records->records[0].timestamp,
+                        "2025-01-15T10:00:00.000001+00:00");
     pt_subject_result_free(r);
     srv.decide = NULL;
     srv.body = NULL;
@@ -699,6 +761,7 @@ main(void)
         cmocka_unit_test(test_unprocessed_items_redriven),
         cmocka_unit_test(test_purge_unprocessed_redriven),
         cmocka_unit_test(test_subject_erase_unprocessed_redriven),
+        cmocka_unit_test(test_subject_erase_receipt_after_a_failed_date),
         cmocka_unit_test(test_written_stops_at_the_failed_request),
         cmocka_unit_test(test_retried_conflict_is_not_stepped_past),
         cmocka_unit_test(test_hostile_query_answers),
