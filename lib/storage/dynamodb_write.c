@@ -71,6 +71,23 @@ typedef struct put_ctx {
 
 /* ---- content ------------------------------------------------------------- */
 
+/* Non-zero when s[0..len) is ASCII: eight bytes at a time (a replay
+ * digests every string of every record). */
+static int
+is_ascii(const char *s, size_t len)
+{
+    uint64_t any = 0, word;
+    size_t i = 0;
+
+    for (; i + sizeof(word) <= len; i += sizeof(word)) {
+        memcpy(&word, s + i, sizeof(word));
+        any |= word;
+    }
+    for (; i < len; i++)
+        any |= (unsigned char)s[i];
+    return (any & UINT64_C(0x8080808080808080)) == 0;
+}
+
 /* A string as the item holds it, length-prefixed: NULL and "" alike, as
  * the item stores neither (put_s in dynamodb_item.c).  ASCII is taken as
  * it is (its JSON escaping is one-to-one); a string with other bytes as
@@ -79,30 +96,25 @@ typedef struct put_ctx {
 static void
 digest_string(pt_buf *b, const char *s)
 {
-    size_t len = s ? strlen(s) : 0, i = 0;
-    unsigned char tag = 0;
-    uint64_t n;
+    size_t len = s ? strlen(s) : 0;
+    unsigned char head[1 + sizeof(uint64_t)] = {0}; /* tag, length */
+    uint64_t n = len;
 
-    while (i < len && (unsigned char)s[i] < 0x80)
-        i++;
-    if (i < len) {
-        size_t at;
-        tag = 1;
-        pt_buf_putc(b, (char)tag);
-        at = b->len;
-        n = 0;
-        pt_buf_put(b, &n, sizeof(n));
-        pt_buf_json_string(b, s, len);
-        if (b->oom)
-            return;
-        n = b->len - at - sizeof(n);
-        memcpy(b->ptr + at, &n, sizeof(n));
+    if (is_ascii(s, len)) {
+        memcpy(head + 1, &n, sizeof(n));
+        pt_buf_put(b, head, sizeof(head));
+        pt_buf_put(b, s ? s : "", len);
         return;
     }
-    n = len;
-    pt_buf_putc(b, (char)tag);
-    pt_buf_put(b, &n, sizeof(n));
-    pt_buf_put(b, s ? s : "", len);
+    size_t at;
+    head[0] = 1;
+    pt_buf_put(b, head, sizeof(head));
+    at = b->len - sizeof(n);
+    pt_buf_json_string(b, s, len);
+    if (b->oom)
+        return;
+    n = b->len - at - sizeof(n);
+    memcpy(b->ptr + at, &n, sizeof(n));
 }
 
 static void
