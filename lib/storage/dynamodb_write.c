@@ -66,7 +66,8 @@ typedef struct put_ctx {
     pt__dynamodb *d;
     put_job *jobs;
     size_t count;
-    pt_buf scratch; /* for content_digest */
+    pt_buf scratch;  /* for content_digest */
+    int remember_rc; /* PT_ENOMEM: a record stored was not remembered */
 } put_ctx;
 
 /* ---- content ------------------------------------------------------------- */
@@ -165,7 +166,7 @@ content_digest(const pt_record *r, unsigned char out[16], pt_buf *scratch)
 /* A record's digest, computed once: before the writes only where it can
  * match (pt__ddb_seen_may_match) or the same time is twice in the batch;
  * for the others as their request's body is written, while the earlier
- * requests are in flight (remember_written needs it). */
+ * requests are in flight (note_stored needs it). */
 static int
 digest_job(put_ctx *c, put_job *j)
 {
@@ -393,21 +394,21 @@ check_stored(put_ctx *c)
     return rc;
 }
 
-/* After a put() that succeeded: the records it wrote that were looked up
- * are items of seconds read, and the same records if replayed again. */
-static int
-remember_written(put_ctx *c)
+/* A record just stored.  One that was looked up is an item of seconds
+ * read, and the same record if replayed again: remembered now, as its
+ * answer comes in while other requests are in flight, not after the
+ * put's last answer (nothing in flight then).  Should that fail, the
+ * put fails, which forgets what was seen. */
+static void
+note_stored(put_ctx *c, put_job *j)
 {
-    for (size_t i = 0; i < c->count; i++) {
-        put_job *j = &c->jobs[i];
-        if (!j->check || !j->parsed || j->dup_of >= 0 || !j->stored || j->found)
-            continue;
-        if (digest_job(c, j) != PT_OK || /* digested as it was built */
-            pt__ddb_seen_add(&c->d->seen, j->slot_us, j->digest, j->base_us) !=
-                PT_OK)
-            return pt__fail(PT_ENOMEM, "out of memory");
-    }
-    return PT_OK;
+    j->stored = 1;
+    if (!j->check || !j->parsed || c->remember_rc != PT_OK)
+        return;
+    if (digest_job(c, j) != PT_OK || /* digested as it was built */
+        pt__ddb_seen_add(&c->d->seen, j->slot_us, j->digest, j->base_us) !=
+            PT_OK)
+        c->remember_rc = pt__fail(PT_ENOMEM, "out of memory");
 }
 
 /* ---- choosing slots ------------------------------------------------------ */
@@ -584,7 +585,7 @@ take_processed(put_ctx *c, put_req *q)
         if (left[i])
             q->members[keep++] = q->members[i];
         else
-            c->jobs[q->members[i]].stored = 1;
+            note_stored(c, &c->jobs[q->members[i]]);
     }
     q->n = keep;
     return (long)keep;
@@ -599,7 +600,7 @@ on_answer(pt_ddb_request *req, void *userdata)
     if (c->jobs[q->members[0]].conditional) {
         put_job *j = &c->jobs[q->members[0]];
         if (req->rc == PT_OK) {
-            j->stored = 1;
+            note_stored(c, j);
             return 0;
         }
         if (req->rc != PT_EEXIST)
@@ -915,7 +916,7 @@ pt__dynamodb_put(pt_storage *s, const pt_record *const *records, size_t count,
         if (rc == PT_OK)
             rc = send_all(&c);
         if (rc == PT_OK)
-            rc = remember_written(&c);
+            rc = c.remember_rc;
         /* A failed put may have stored records without knowing it (an
          * answer lost): what was seen no longer says what is there. */
         if (rc != PT_OK)
