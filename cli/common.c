@@ -381,8 +381,27 @@ utf8_len(const unsigned char *s)
     return n;
 }
 
+/* Non-zero for the code point of a UTF-8 sequence `p` of `n` bytes that
+ * reorders text on a terminal (bidirectional marks, embeddings, overrides
+ * and isolates: U+061C, U+200E-U+200F, U+202A-U+202E, U+2066-U+2069), so
+ * that a file name or user agent cannot make what is shown read otherwise
+ * than what is stored. */
+static int
+reorders(const unsigned char *p, size_t n)
+{
+    if (n == 2)
+        return p[0] == 0xD8 && p[1] == 0x9C;
+    if (n != 3 || p[0] != 0xE2)
+        return 0;
+    return (p[1] == 0x80 &&
+            (p[2] == 0x8E || p[2] == 0x8F || (p[2] >= 0xAA && p[2] <= 0xAE))) ||
+           (p[1] == 0x81 && p[2] >= 0xA6 && p[2] <= 0xA9);
+}
+
 /* Append the safe form of `s` to `out` (`size` bytes, NUL-terminated,
- * cut at a character boundary); returns the length it needs. */
+ * cut at a character boundary): control characters and the characters
+ * that reorder text escaped, invalid UTF-8 shown as \xNN; returns the
+ * length it needs. */
 size_t
 cli_term_safe(char *out, size_t size, const char *s)
 {
@@ -397,6 +416,11 @@ cli_term_safe(char *out, size_t size, const char *s)
             k = 1;
         } else if (n == 2 && p[0] == 0xC2 && p[1] < 0xA0) {
             k = (size_t)snprintf(piece, sizeof(piece), "\\u%04x", p[1]);
+        } else if (reorders(p, n)) {
+            unsigned int cp =
+                n == 2 ? 0x61Cu
+                       : (0x2000u | (p[1] & 0x3Fu) << 6 | (p[2] & 0x3Fu));
+            k = (size_t)snprintf(piece, sizeof(piece), "\\u%04x", cp);
         } else if (n <= 1) {
             k = (size_t)snprintf(piece, sizeof(piece), "\\x%02x", *p);
             n = 1;

@@ -22,7 +22,7 @@ for i in range(4):
 for i in range(6):
     print(json.dumps(visit(d1, 10, "198.51.%d.1" % i, ["Hit.mp3"])))
 print(json.dumps(visit(d2, 11, "192.0.2.1", ["Hit.mp3"])))
-print(json.dumps(visit(d2, 11, "192.0.3.1", ["evil\u001b[2J\u001b]0;pwned\u0007.mp3"])))
+print(json.dumps(visit(d2, 11, "192.0.3.1", ["evil\u001b[2J\u001b]0;pwned\u0007\u202egp3.mp3"])))
 for i in range(5):
     print(json.dumps(visit(d3, 12, "198.18.%d.1" % i, ["Hit.mp3"])))
 print(json.dumps(visit(d3, 13, "198.18.0.9", ["Hit.mp3"])))  # a second visit
@@ -112,6 +112,9 @@ for cmd in "query --date $D2" "stats --policy k1.ini --date $D2" \
     lacks "$OUT" $'\x1b' "'$cmd' printed a raw ESC"
     lacks "$OUT" $'\x07' "'$cmd' printed a raw BEL"
     contains "$OUT" 'evil\\x1b\[2J\\x1b\]0;pwned\\x07'
+    # a right-to-left override would show the name as "...3pg.mp3"
+    lacks "$OUT" $'\xe2\x80\xae' "'$cmd' printed a raw U+202E"
+    contains "$OUT" 'pwned\\x07\\u202egp3'
 done
 # JSON keeps its own escapes.
 run 0 "$PT" query --date "$D2" --json
