@@ -277,7 +277,9 @@ walk_xff(const pt_policy *policy, const pt_visit *visit, pt__addr *out,
             continue;
         v = hd->value;
         end = v + strlen(v);
-        while (end > v) {
+        /* Every entry, the leftmost and an empty header's one included:
+         * "" and ",a" hold an empty entry as "a," does. */
+        for (;;) {
             const char *comma = end;
             pt__addr addr;
             while (comma > v && comma[-1] != ',')
@@ -303,7 +305,9 @@ walk_xff(const pt_policy *policy, const pt_visit *visit, pt__addr *out,
                 *why = "more than 64 trusted proxies in X-Forwarded-For";
                 return 0;
             }
-            end = comma > v ? comma - 1 : v;
+            if (comma == v)
+                break;
+            end = comma - 1;
         }
     }
     return 2;

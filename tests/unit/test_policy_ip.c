@@ -456,6 +456,22 @@ test_client_with_proxies(void **state)
         "-");
     assert_string_equal(last_why,
                         "empty X-Forwarded-For entry from a trusted proxy");
+    /* An empty header, blank or not, and an empty first entry are empty
+     * entries too (an empty header once made the proxy the client). */
+    assert_string_equal(client(p, "10.0.0.1", "", NULL, &invalid, out), "-");
+    assert_string_equal(last_why,
+                        "empty X-Forwarded-For entry from a trusted proxy");
+    assert_string_equal(client(p, "10.0.0.1", " ", NULL, &invalid, out), "-");
+    assert_string_equal(last_why,
+                        "empty X-Forwarded-For entry from a trusted proxy");
+    assert_string_equal(client(p, "10.0.0.1", ",10.1.1.1", NULL, &invalid, out),
+                        "-");
+    assert_string_equal(last_why,
+                        "empty X-Forwarded-For entry from a trusted proxy");
+    assert_string_equal(client(p, "10.0.0.1", "203.0.113.9", "", &invalid, out),
+                        "-");
+    assert_string_equal(last_why,
+                        "empty X-Forwarded-For entry from a trusted proxy");
     invalid = 0;
     /* Every entry trusted: the leftmost is the best we know. */
     assert_string_equal(
