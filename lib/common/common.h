@@ -101,6 +101,10 @@ uint64_t pt__backoff(uint64_t *state, unsigned int attempt, uint64_t base,
  *  truncated sequences all count as invalid). */
 size_t pt__utf8_seq_len(const unsigned char *s, size_t avail);
 
+/** Length of the leading ASCII run of `len` bytes at `s` (eight bytes at
+ *  a time). */
+size_t pt__ascii_prefix(const char *s, size_t len);
+
 /** Non-zero when `len` bytes at `s` are valid UTF-8. */
 int pt__utf8_valid(const char *s, size_t len);
 

@@ -1,8 +1,24 @@
 /* UTF-8 validation and repair, and small string helpers. */
 #include "common/common.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+size_t
+pt__ascii_prefix(const char *s, size_t len)
+{
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t x;
+        memcpy(&x, s + i, 8);
+        if (x & UINT64_C(0x8080808080808080))
+            break;
+    }
+    while (i < len && !((unsigned char)s[i] & 0x80))
+        i++;
+    return i;
+}
 
 size_t
 pt__utf8_seq_len(const unsigned char *s, size_t avail)

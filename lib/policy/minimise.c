@@ -142,28 +142,12 @@ pt__title_len(const char *base, size_t len)
 
 /* ---- text ---------------------------------------------------------------- */
 
-/* Length of the leading ASCII run, eight bytes at a time. */
-static size_t
-ascii_prefix(const char *s, size_t len)
-{
-    size_t i = 0;
-    for (; i + 8 <= len; i += 8) {
-        uint64_t x;
-        memcpy(&x, s + i, 8);
-        if (x & UINT64_C(0x8080808080808080))
-            break;
-    }
-    while (i < len && !((unsigned char)s[i] & 0x80))
-        i++;
-    return i;
-}
-
 /* Valid text (nearly all of it) is copied in one go; only invalid text
  * goes through the byte-by-byte repair. */
 int
 pt__put_text(pt_buf *b, const char *s, size_t len, size_t cap)
 {
-    size_t start = b->len, ascii = ascii_prefix(s, len);
+    size_t start = b->len, ascii = pt__ascii_prefix(s, len);
     int flags = 0;
     if (ascii == len) { /* the common case: cut anywhere */
         size_t n = cap && len > cap ? cap : len;
@@ -199,7 +183,7 @@ pt__fix_text(pt_buf *b, size_t start, size_t cap, pt_buf *tmp)
         return 0;
     s = b->ptr + start;
     len = b->len - start;
-    ascii = ascii_prefix(s, len);
+    ascii = pt__ascii_prefix(s, len);
     if (ascii == len || pt__utf8_valid(s + ascii, len - ascii)) {
         size_t n = cap;
         if (!cap || len <= cap)

@@ -72,23 +72,6 @@ typedef struct put_ctx {
 
 /* ---- content ------------------------------------------------------------- */
 
-/* Non-zero when s[0..len) is ASCII: eight bytes at a time (a replay
- * digests every string of every record). */
-static int
-is_ascii(const char *s, size_t len)
-{
-    uint64_t any = 0, word;
-    size_t i = 0;
-
-    for (; i + sizeof(word) <= len; i += sizeof(word)) {
-        memcpy(&word, s + i, sizeof(word));
-        any |= word;
-    }
-    for (; i < len; i++)
-        any |= (unsigned char)s[i];
-    return (any & UINT64_C(0x8080808080808080)) == 0;
-}
-
 /* A string as the item holds it, length-prefixed: NULL and "" alike, as
  * the item stores neither (put_s in dynamodb_item.c).  ASCII is taken as
  * it is (its JSON escaping is one-to-one); a string with other bytes as
@@ -101,7 +84,7 @@ digest_string(pt_buf *b, const char *s)
     unsigned char head[1 + sizeof(uint64_t)] = {0}; /* tag, length */
     uint64_t n = len;
 
-    if (is_ascii(s, len)) {
+    if (pt__ascii_prefix(s ? s : "", len) == len) {
         memcpy(head + 1, &n, sizeof(n));
         pt_buf_put(b, head, sizeof(head));
         pt_buf_put(b, s ? s : "", len);
@@ -760,14 +743,12 @@ cmp_session(const pt_record *x, const pt_record *y)
 {
     const char *a = x->session_id ? x->session_id : "";
     const char *b = y->session_id ? y->session_id : "";
-    const char *p = a, *q = b;
+    size_t na = strlen(a), nb = strlen(b);
+    int wide_a = pt__ascii_prefix(a, na) < na;
+    int wide_b = pt__ascii_prefix(b, nb) < nb;
 
-    while (*p && (unsigned char)*p < 0x80)
-        p++;
-    while (*q && (unsigned char)*q < 0x80)
-        q++;
-    if (*p || *q)
-        return (*p != 0) - (*q != 0);
+    if (wide_a || wide_b)
+        return wide_a - wide_b;
     return strcmp(a, b);
 }
 
