@@ -66,13 +66,22 @@ filter_values(const pt_rewrite_options *o)
     return o->only_value_count;
 }
 
-/* The Query of `date`'s page from start_key, or with date NULL the Scan
- * of the whole table. */
+/* The next page's request from start_key: w->date's Query, or with no
+ * date the Scan of the whole table.  pt__dynamodb_pages sends each body
+ * once: a date's are its Queries. */
 static void
-request_body(pt_buf *b, const rewriter *w, const char *date,
-             const char *start_key)
+page_body(pt_buf *b, const char *start_key, void *ctx)
 {
+    rewriter *w = ctx;
+    const char *date = w->date;
     size_t nv = date ? filter_values(w->opts) : 0;
+
+    if (date) {
+        w->d->stats.queries++;
+        w->d->stats.query_rounds++;
+        if (w->d->stats.query_in_flight < 1)
+            w->d->stats.query_in_flight = 1;
+    }
 
     pt_buf_puts(b, "{\"TableName\":");
     pt_buf_json_string(b, w->d->table, strlen(w->d->table));
@@ -109,22 +118,6 @@ request_body(pt_buf *b, const rewriter *w, const char *date,
         pt_buf_puts(b, start_key);
     }
     pt_buf_putc(b, '}');
-}
-
-/* The next page's request of w->date (NULL: the whole table's Scan).
- * pt__dynamodb_pages sends each body once: a date's are its Queries. */
-static void
-page_body(pt_buf *b, const char *start_key, void *ctx)
-{
-    rewriter *w = ctx;
-
-    if (w->date) {
-        w->d->stats.queries++;
-        w->d->stats.query_rounds++;
-        if (w->d->stats.query_in_flight < 1)
-            w->d->stats.query_in_flight = 1;
-    }
-    request_body(b, w, w->date, start_key);
 }
 
 /* The item's key, as a new object (NULL when out of memory or absent). */
